@@ -1,0 +1,137 @@
+//! The one error type of the library.
+
+use std::fmt;
+
+/// What kind of patchable place an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A call site recorded in a site table.
+    Site,
+    /// A key's trampoline.
+    Trampoline,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Place::Site => "call site",
+            Place::Trampoline => "trampoline",
+        })
+    }
+}
+
+/// Every way an operation of this library can fail.
+///
+/// When an operation returns an error, nothing was written: every site and
+/// trampoline holds the bytes it held before the call, and the registry is
+/// unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A site or trampoline does not hold any form this library writes
+    /// (or, for a trampoline, its signature or key back-reference is wrong).
+    UnexpectedBytes {
+        /// Site or trampoline.
+        place: Place,
+        /// Address of the 5-byte slot.
+        addr: usize,
+        /// Address of the key the place belongs to.
+        key: usize,
+        /// What was found there (the slot, then for a trampoline the rest).
+        found: Vec<u8>,
+        /// What was expected, in words.
+        expected: String,
+    },
+    /// A site-table entry that cannot be right: the site is outside
+    /// executable memory, or the key is not a key of this implementation.
+    CorruptEntry {
+        /// Address of the table entry.
+        entry: usize,
+        /// Decoded site address.
+        site: usize,
+        /// Decoded key address.
+        key: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The strict init policy is in force and these sites lie in init text.
+    InitSitesRefused {
+        /// Addresses of the refused sites (and their keys).
+        sites: Vec<(usize, usize)>,
+    },
+    /// No in-range path to the target could be made.
+    OutOfRange {
+        /// The slot that must reach the target.
+        from: usize,
+        /// The target.
+        to: usize,
+    },
+    /// A system call failed.
+    Syscall {
+        /// Which operation, e.g. `"pwrite(/proc/self/mem)"`.
+        op: &'static str,
+        /// The address involved, where there is one.
+        addr: usize,
+        /// The OS error number.
+        errno: i32,
+    },
+}
+
+impl Error {
+    pub(crate) fn last_os(op: &'static str, addr: usize) -> Error {
+        Error::Syscall {
+            op,
+            addr,
+            errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnexpectedBytes {
+                place,
+                addr,
+                key,
+                found,
+                expected,
+            } => {
+                write!(f, "{place} at {addr:#x} (key {key:#x}) holds")?;
+                for b in found {
+                    write!(f, " {b:02x}")?;
+                }
+                write!(f, ", expected {expected}; nothing was written")
+            }
+            Error::CorruptEntry {
+                entry,
+                site,
+                key,
+                reason,
+            } => write!(
+                f,
+                "corrupt site-table entry at {entry:#x} (site {site:#x}, key {key:#x}): {reason}"
+            ),
+            Error::InitSitesRefused { sites } => {
+                write!(f, "strict init policy: {} call site(s) in init text:", sites.len())?;
+                for (s, k) in sites {
+                    write!(f, " {s:#x} (key {k:#x})")?;
+                }
+                Ok(())
+            }
+            Error::OutOfRange { from, to } => {
+                write!(f, "no in-range path from {from:#x} to {to:#x}")
+            }
+            Error::Syscall { op, addr, errno } => write!(
+                f,
+                "{op} failed at {addr:#x}: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

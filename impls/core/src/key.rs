@@ -1,0 +1,274 @@
+//! Keys: the typed handle of one static call.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::error::Result;
+use crate::registry::{Group, Registry};
+
+/// The untyped part of a key. Its first field is the current target, which
+/// the indirect implementation's call sites load directly.
+#[repr(C, align(8))]
+#[derive(Debug)]
+pub struct RawKey {
+    pub(crate) func: AtomicPtr<u8>,
+    pub(crate) tramp: *const u8,
+    pub(crate) registry: &'static Registry,
+    /// Guarded by the registry lock.
+    pub(crate) state: UnsafeCell<KeyState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct KeyState {
+    /// One node per (key, image) that has sites of this key.
+    pub(crate) groups: *mut Group,
+    /// Whether the registry lists this key.
+    pub(crate) registered: bool,
+}
+
+// SAFETY: `func` is atomic; `tramp` and `registry` are immutable; `state`
+// is only touched with the registry lock held.
+unsafe impl Sync for RawKey {}
+// SAFETY: as above; a key is a `static` and never moves between owners.
+unsafe impl Send for RawKey {}
+
+impl RawKey {
+    /// Address of the key (what site-table entries point to).
+    pub fn addr(&self) -> usize {
+        self as *const RawKey as usize
+    }
+
+    /// Address of the key's trampoline, if its implementation has one.
+    pub fn trampoline(&self) -> Option<usize> {
+        (!self.tramp.is_null()).then_some(self.tramp as usize)
+    }
+
+    /// The raw current target (null for none).
+    pub fn target_addr(&self) -> Option<usize> {
+        self.registry.decode_target(self.func.load(Ordering::Acquire))
+    }
+
+    /// # Safety
+    /// The registry lock must be held.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn state(&self) -> &mut KeyState {
+        // SAFETY: exclusive under the registry lock (caller's promise).
+        unsafe { &mut *self.state.get() }
+    }
+}
+
+/// A static call: a key with a typed signature `F` (an `extern "C" fn`
+/// pointer type) and a current target.
+///
+/// Define one with the `define_static_call!` macro of an implementation
+/// crate; call it with `static_call!`.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct StaticCall<F> {
+    raw: RawKey,
+    _sig: PhantomData<F>,
+}
+
+impl<F: Signature> StaticCall<F> {
+    #[doc(hidden)]
+    /// # Safety
+    /// `tramp` must be this key's trampoline (null for the indirect
+    /// implementation) whose slot currently jumps to `func` (or returns, for
+    /// a null `func`), and `registry` the registry of the implementation
+    /// that emitted the key's sites.
+    pub const unsafe fn __new(registry: &'static Registry, tramp: *const u8, func: *const u8) -> Self {
+        StaticCall {
+            raw: RawKey {
+                func: AtomicPtr::new(func as *mut u8),
+                tramp,
+                registry,
+                state: UnsafeCell::new(KeyState {
+                    groups: std::ptr::null_mut(),
+                    registered: false,
+                }),
+            },
+            _sig: PhantomData,
+        }
+    }
+
+    /// Points the key at `f`.
+    ///
+    /// Before `init()` only the trampoline is rewritten (call sites still
+    /// call it and so reach `f`); afterwards the implementation rewrites
+    /// whatever its design says (every site, or the trampoline). Safe while
+    /// other threads call the key: each call reaches either the old or the
+    /// new target.
+    ///
+    /// # Errors
+    /// A site or trampoline that does not hold what the library wrote there
+    /// ([`crate::Error::UnexpectedBytes`]), a target with no in-range path,
+    /// or a failed system call. Nothing is changed when an error is returned.
+    pub fn update(&'static self, f: F) -> Result<()> {
+        self.raw.registry.update(&self.raw, f.addr())
+    }
+
+    /// The current target, or `None` for a conditional key set to none.
+    pub fn query(&self) -> Option<F> {
+        // SAFETY: the registry only ever stores targets of type F for this
+        // key (update takes an F).
+        self.raw
+            .target_addr()
+            .map(|a| unsafe { F::from_addr(a as *const u8) })
+    }
+
+    /// The untyped key.
+    pub fn raw(&self) -> &RawKey {
+        &self.raw
+    }
+}
+
+impl<F: Signature<Ret = ()>> StaticCall<F> {
+    /// Points a key whose function returns nothing at `f`, or at nothing:
+    /// with `None` every call does nothing (a NOP at inline-patched sites, a
+    /// `ret` in the trampoline).
+    ///
+    /// # Errors
+    /// As for [`StaticCall::update`].
+    pub fn update_cond(&'static self, f: Option<F>) -> Result<()> {
+        self.raw
+            .registry
+            .update(&self.raw, f.map_or(std::ptr::null(), |f| f.addr()))
+    }
+}
+
+/// A function-pointer type usable as a key's signature:
+/// `extern "C" fn(A0, …, An) -> R` with up to six arguments.
+///
+/// # Safety
+/// `addr`/`from_addr` must convert between the pointer and its address.
+pub unsafe trait Signature: Copy + 'static {
+    /// The return type.
+    type Ret;
+    /// The function's address.
+    fn addr(self) -> *const u8;
+    /// The function at `p`.
+    ///
+    /// # Safety
+    /// `p` must be a function of exactly this signature.
+    unsafe fn from_addr(p: *const u8) -> Self;
+}
+
+macro_rules! impl_signature {
+    ($($a:ident),*) => {
+        // SAFETY: fn pointers and data pointers have the same size on x86-64.
+        unsafe impl<R: 'static, $($a: 'static),*> Signature for extern "C" fn($($a),*) -> R {
+            type Ret = R;
+            fn addr(self) -> *const u8 {
+                self as *const u8
+            }
+            unsafe fn from_addr(p: *const u8) -> Self {
+                // SAFETY: the caller promises `p` is such a function.
+                unsafe { std::mem::transmute::<*const u8, Self>(p) }
+            }
+        }
+    };
+}
+impl_signature!();
+impl_signature!(A0);
+impl_signature!(A0, A1);
+impl_signature!(A0, A1, A2);
+impl_signature!(A0, A1, A2, A3);
+impl_signature!(A0, A1, A2, A3, A4);
+impl_signature!(A0, A1, A2, A3, A4, A5);
+
+/// An argument type a static call can pass: one that the C calling
+/// convention passes in a single general-purpose register.
+///
+/// # Safety
+/// `into_reg` must produce the register value the C ABI uses for `self`.
+pub unsafe trait Arg {
+    /// The register value.
+    fn into_reg(self) -> u64;
+}
+
+/// A return type a static call can return: `()` or one that the C calling
+/// convention returns in `rax`.
+///
+/// # Safety
+/// `from_reg` must read the value the C ABI leaves in `rax`.
+pub unsafe trait Ret {
+    /// The value from `rax`.
+    ///
+    /// # Safety
+    /// `rax` must have been set by a function returning `Self`.
+    unsafe fn from_reg(rax: u64) -> Self;
+}
+
+macro_rules! int_abi {
+    ($($t:ty),*) => {$(
+        // SAFETY: integers travel in one GPR; the callee reads only the low
+        // bits of narrower types.
+        unsafe impl Arg for $t {
+            fn into_reg(self) -> u64 {
+                self as u64
+            }
+        }
+        // SAFETY: the low bits of rax hold the returned integer.
+        unsafe impl Ret for $t {
+            unsafe fn from_reg(rax: u64) -> Self {
+                rax as $t
+            }
+        }
+    )*};
+}
+int_abi!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+// SAFETY: bool is passed as 0/1 in the low byte.
+unsafe impl Arg for bool {
+    fn into_reg(self) -> u64 {
+        self as u64
+    }
+}
+// SAFETY: bool is returned as 0/1 in al.
+unsafe impl Ret for bool {
+    unsafe fn from_reg(rax: u64) -> Self {
+        rax as u8 != 0
+    }
+}
+// SAFETY: nothing is returned.
+unsafe impl Ret for () {
+    unsafe fn from_reg(_: u64) -> Self {}
+}
+// SAFETY: pointers travel in one GPR.
+unsafe impl<T> Arg for *const T {
+    fn into_reg(self) -> u64 {
+        self as usize as u64
+    }
+}
+// SAFETY: pointers travel in one GPR.
+unsafe impl<T> Arg for *mut T {
+    fn into_reg(self) -> u64 {
+        self as usize as u64
+    }
+}
+// SAFETY: references are passed as pointers; the callee's signature
+// carries the same reference type.
+unsafe impl<T> Arg for &T {
+    fn into_reg(self) -> u64 {
+        self as *const T as usize as u64
+    }
+}
+// SAFETY: as for `&T`.
+unsafe impl<T> Arg for &mut T {
+    fn into_reg(self) -> u64 {
+        self as *mut T as usize as u64
+    }
+}
+// SAFETY: pointers are returned in rax.
+unsafe impl<T> Ret for *const T {
+    unsafe fn from_reg(rax: u64) -> Self {
+        rax as usize as *const T
+    }
+}
+// SAFETY: pointers are returned in rax.
+unsafe impl<T> Ret for *mut T {
+    unsafe fn from_reg(rax: u64) -> Self {
+        rax as usize as *mut T
+    }
+}

@@ -1,0 +1,26 @@
+//! Shared machinery for the three static-call implementations of this
+//! workspace (`static-call-inline-patch`, `static-call-trampoline`,
+//! `static-call-indirect`): keys, site tables, the registry, and the
+//! patching engine. Use one of those crates; this one has no user-facing
+//! entry point of its own.
+//!
+//! See `docs/DESIGN.md` at the repository root for the layout of a site
+//! and what happens, step by step, during an update.
+#![warn(missing_docs)]
+
+mod error;
+pub mod insn;
+mod key;
+mod macros;
+pub mod maps;
+mod registry;
+pub mod site;
+pub mod text;
+
+pub use error::{Error, Place, Result};
+pub use key::{Arg, RawKey, Ret, Signature, StaticCall};
+pub use registry::{Flavor, Group, ImageSections, InitPolicy, Registry, Stats, ret_stub};
+pub use text::valgrind::running_on_valgrind;
+
+#[doc(hidden)]
+pub fn __require_unit_return<F: Signature<Ret = ()>>() {}

@@ -1,0 +1,260 @@
+//! Macros shared by the implementation crates. Users call the macros of an
+//! implementation crate, which forward here with that crate's registry and
+//! section names.
+
+/// Calls a static call: `static_call!(KEY(args…))`.
+///
+/// `KEY` is a path to a key defined with an implementation's
+/// `define_static_call!`. Arguments are checked against the key's
+/// signature at compile time. Every expansion (and every inlined copy of
+/// it) is one call site in the site table.
+#[macro_export]
+macro_rules! static_call {
+    ($($key:ident)::+ ( $($arg:expr),* $(,)? )) => {
+        $($key)::+::__call($($arg),*)
+    };
+}
+
+/// Calls a conditional static call: like [`static_call!`] for a key whose
+/// function returns `()`. When the key's target is none the call does
+/// nothing.
+#[macro_export]
+macro_rules! static_call_cond {
+    ($($key:ident)::+ ( $($arg:expr),* $(,)? )) => {{
+        let () = $($key)::+::__call($($arg),*);
+    }};
+}
+
+/// Generates the `__call` function of a key: moves each argument into its
+/// C-ABI register, runs the site's assembly, and converts `rax` back.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_fn {
+    ({ $($asm:tt)* } ($($arg:ty),*) $(-> $ret:ty)?) => {
+        $crate::__static_call_fn!(@zip { $($asm)* } []
+            [$($arg,)*]
+            [(a0 "rdi") (a1 "rsi") (a2 "rdx") (a3 "rcx") (a4 "r8") (a5 "r9")]
+            $(-> $ret)?);
+    };
+    (@zip $asm:tt [$($done:tt)*] [$t:ty, $($rest:ty,)*]
+        [($n:ident $r:tt) $($regs:tt)*] $(-> $ret:ty)?) => {
+        $crate::__static_call_fn!(@zip $asm [$($done)* ($n $r $t)] [$($rest,)*] [$($regs)*]
+            $(-> $ret)?);
+    };
+    (@zip $asm:tt [$($done:tt)*] [$t:ty, $($rest:ty,)*] [] $(-> $ret:ty)?) => {
+        ::core::compile_error!("a static call takes at most six arguments");
+    };
+    (@zip { $($asm:tt)* } [$(($n:ident $r:tt $t:ty))*] [] [$($regs:tt)*] -> $ret:ty) => {
+        #[doc(hidden)]
+        #[inline(always)]
+        pub fn __call($($n: $t),*) -> $ret {
+            let raw: u64;
+            // SAFETY: the site calls this key's trampoline (or, once
+            // patched, its current target), an `extern "C"` function of
+            // exactly this signature; arguments are in their C-ABI
+            // registers, every caller-saved register is declared clobbered,
+            // and the stack is ABI-aligned (no `nostack`).
+            unsafe {
+                ::core::arch::asm!($($asm)* $(in($r) $crate::Arg::into_reg($n),)*
+                    lateout("rax") raw, clobber_abi("C"));
+            }
+            // SAFETY: the target returned a `$ret` in rax.
+            unsafe { <$ret as $crate::Ret>::from_reg(raw) }
+        }
+    };
+    (@zip { $($asm:tt)* } [$(($n:ident $r:tt $t:ty))*] [] [$($regs:tt)*]) => {
+        #[doc(hidden)]
+        #[inline(always)]
+        pub fn __call($($n: $t),*) {
+            // SAFETY: as above; nothing is returned.
+            unsafe {
+                ::core::arch::asm!($($asm)* $(in($r) $crate::Arg::into_reg($n),)*
+                    clobber_abi("C"));
+            }
+        }
+    };
+}
+
+/// The site-table entry every call site emits (after its label `2:`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_entry {
+    ($sec:literal) => {
+        ::core::concat!(
+            ".pushsection ", $sec, ",\"awR\",@progbits\n",
+            ".balign 4\n",
+            "3:\n",
+            ".long 2b - 3b\n",
+            ".long {key} - 3b\n",
+            ".popsection"
+        )
+    };
+}
+
+/// Defines a key for the inline-patch and trampoline implementations: the
+/// key static, its trampoline and its call function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_define_patched {
+    ([$reg:path, $sec:literal]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
+        $(#[$m])*
+        $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
+            // SAFETY: `$name::__tramp` is this key's trampoline and starts as `ret`.
+            unsafe { $crate::StaticCall::__new(&$reg, $name::__tramp as *const u8, ::core::ptr::null()) };
+        const _: fn() = $crate::__require_unit_return::<extern "C" fn($($arg),*) $(-> $ret)?>;
+
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[doc(hidden)]
+            #[unsafe(naked)]
+            pub extern "C" fn __tramp() {
+                ::core::arch::naked_asm!(
+                    ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc",
+                    ".byte 0x0f, 0xb9, 0xcc",
+                    ".long {key} - .",
+                    key = sym super::$name,
+                )
+            }
+            $crate::__static_call_fn! {
+                { "2:", "call {tramp}", $crate::__static_call_entry!($sec),
+                  tramp = sym __tramp, key = sym super::$name, }
+                ($($arg),*) $(-> $ret)?
+            }
+        }
+    };
+    ([$reg:path, $sec:literal]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
+        $(#[$m])*
+        $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
+            // SAFETY: `$name::__tramp` is this key's trampoline and starts
+            // with a jump to `$default`.
+            unsafe {
+                $crate::StaticCall::__new(
+                    &$reg,
+                    $name::__tramp as *const u8,
+                    $default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8,
+                )
+            };
+
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[doc(hidden)]
+            #[unsafe(naked)]
+            pub extern "C" fn __tramp() {
+                ::core::arch::naked_asm!(
+                    ".byte 0xe9",
+                    ".long {target} - . - 4",
+                    ".byte 0x0f, 0xb9, 0xcc",
+                    ".long {key} - .",
+                    target = sym $default,
+                    key = sym super::$name,
+                )
+            }
+            $crate::__static_call_fn! {
+                { "2:", "call {tramp}", $crate::__static_call_entry!($sec),
+                  tramp = sym __tramp, key = sym super::$name, }
+                ($($arg),*) $(-> $ret)?
+            }
+        }
+    };
+}
+
+/// Defines a key for the indirect implementation: the key static and a
+/// call function that loads the target and calls it through the retpoline.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_define_indirect {
+    ([$reg:path, $sec:literal, $thunk:path]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
+        $(#[$m])*
+        $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
+            // SAFETY: no trampoline; the none target is the shared ret stub.
+            unsafe {
+                $crate::StaticCall::__new(&$reg, ::core::ptr::null(),
+                    $crate::ret_stub as extern "C" fn() as *const u8)
+            };
+        const _: fn() = $crate::__require_unit_return::<extern "C" fn($($arg),*) $(-> $ret)?>;
+        $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
+    };
+    ([$reg:path, $sec:literal, $thunk:path]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
+        $(#[$m])*
+        $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
+            // SAFETY: no trampoline; the target pointer starts at `$default`.
+            unsafe {
+                $crate::StaticCall::__new(&$reg, ::core::ptr::null(),
+                    $default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8)
+            };
+        $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
+    };
+    (@call $vis:vis $name:ident $sec:literal [$thunk:path] ($($arg:ty),*) $(-> $ret:ty)?) => {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__static_call_fn! {
+                { "mov rax, qword ptr [rip + {key}]", "2:", "call {thunk}",
+                  $crate::__static_call_entry!($sec),
+                  thunk = sym $thunk, key = sym super::$name, }
+                ($($arg),*) $(-> $ret)?
+            }
+        }
+    };
+}
+
+/// Defines the accessor of the main image's section bounds for an
+/// implementation crate, with weak references so that a program without
+/// sites (or without init text) still links.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_image {
+    ($fn:ident, $sites:literal, $init:literal) => {
+        ::core::arch::global_asm!(
+            ::core::concat!(".weak __start_", $sites),
+            ::core::concat!(".weak __stop_", $sites),
+            ::core::concat!(".weak __start_", $init),
+            ::core::concat!(".weak __stop_", $init),
+            // Page-align the init text so that whole pages can be released.
+            ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
+            ".balign 4096",
+            ".popsection",
+        );
+
+        fn $fn() -> $crate::ImageSections {
+            let (a, b, c, d): (usize, usize, usize, usize);
+            // SAFETY: loads four addresses from the GOT; undefined weak
+            // symbols read as 0.
+            unsafe {
+                ::core::arch::asm!(
+                    ::core::concat!("mov {a}, qword ptr [rip + __start_", $sites, "@GOTPCREL]"),
+                    ::core::concat!("mov {b}, qword ptr [rip + __stop_", $sites, "@GOTPCREL]"),
+                    ::core::concat!("mov {c}, qword ptr [rip + __start_", $init, "@GOTPCREL]"),
+                    ::core::concat!("mov {d}, qword ptr [rip + __stop_", $init, "@GOTPCREL]"),
+                    a = out(reg) a, b = out(reg) b, c = out(reg) c, d = out(reg) d,
+                    options(nostack, pure, nomem, preserves_flags)
+                );
+            }
+            $crate::ImageSections { sites: (a, b), init: (c, d) }
+        }
+    };
+}
+
+/// Puts a function in an implementation's init text.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_init_text {
+    ($sec:literal; $(#[$m:meta])* $vis:vis fn $name:ident ($($params:tt)*) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        #[unsafe(link_section = $sec)]
+        #[inline(never)]
+        $vis fn $name($($params)*) $(-> $ret)? $body
+    };
+}

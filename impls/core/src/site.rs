@@ -1,0 +1,101 @@
+//! The site-table format.
+//!
+//! Every call site emits one 8-byte entry into its implementation's
+//! retained link section:
+//!
+//! ```text
+//! struct Entry { site: i32, key: i32 }   // both relative to &entry
+//! ```
+//!
+//! `entry + site` is the address of the site's 5-byte `call`; `entry + key`
+//! is the address of the key, whose low two bits carry flags ([`TAIL`],
+//! [`INIT`]; keys are 8-byte aligned so those bits are free). At `init()`
+//! the registry sorts the array in place by key (re-basing both fields of
+//! every moved entry) and sets [`INIT`] on sites inside init text, so each
+//! key's sites of one image form one contiguous run.
+
+/// Flag bit: the site is a tail call (`jmp`). Reserved; no macro emits it.
+pub const TAIL: usize = 1;
+/// Flag bit: the site lies in init text.
+pub const INIT: usize = 2;
+const FLAGS: usize = TAIL | INIT;
+
+/// One site-table entry.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Entry {
+    site: i32,
+    key: i32,
+}
+
+impl Entry {
+    fn base(&self) -> usize {
+        self as *const Entry as usize
+    }
+
+    /// Address of the call site.
+    pub fn site(&self) -> usize {
+        self.base().wrapping_add_signed(self.site as isize)
+    }
+
+    fn key_word(&self) -> usize {
+        self.base().wrapping_add_signed(self.key as isize)
+    }
+
+    /// Address of the key.
+    pub fn key(&self) -> usize {
+        self.key_word() & !FLAGS
+    }
+
+    /// Flag bits ([`TAIL`], [`INIT`]).
+    pub fn flags(&self) -> usize {
+        self.key_word() & FLAGS
+    }
+
+    /// Whether the site lies in init text (valid once the registry has
+    /// classified the table).
+    pub fn is_init(&self) -> bool {
+        self.flags() & INIT != 0
+    }
+
+    /// Writes an entry for `site` and `key | flags`, relative to its own
+    /// position. Returns false if a field does not fit in 32 bits.
+    fn set(&mut self, site: usize, key_word: usize) -> bool {
+        let base = self.base() as i128;
+        match (
+            i32::try_from(site as i128 - base),
+            i32::try_from(key_word as i128 - base),
+        ) {
+            (Ok(s), Ok(k)) => {
+                self.site = s;
+                self.key = k;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Sorts `entries` by (key, site) in place and sets [`INIT`] on entries
+/// whose site is in `init` (a half-open address range), clearing it on
+/// the others.
+///
+/// A temporary array of absolute addresses is used while sorting and freed
+/// before returning; the registry keeps no per-site allocation.
+pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
+    let mut abs: Vec<(usize, usize, usize)> = entries
+        .iter()
+        .map(|e| {
+            let site = e.site();
+            let init_flag = if site >= init.0 && site < init.1 { INIT } else { 0 };
+            (e.key(), site, (e.flags() & TAIL) | init_flag)
+        })
+        .collect();
+    abs.sort_unstable();
+    for (e, (key, site, flags)) in entries.iter_mut().zip(abs) {
+        // Entries only move within their own array, which lies within
+        // ±2 GiB of every site and key it already encoded.
+        let ok = e.set(site, key | flags);
+        debug_assert!(ok, "re-based entry fits");
+    }
+}

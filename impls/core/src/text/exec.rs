@@ -1,0 +1,151 @@
+//! Fresh executable mappings: written while `RW`, then made `RX`.
+
+use crate::error::{Error, Result};
+
+use super::{page_size, valgrind};
+
+/// Where to put a new mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the kernel likes.
+    Anywhere,
+    /// Exactly at this page-aligned address, or fail (`MAP_FIXED_NOREPLACE`).
+    At(usize),
+    /// Within `±2 GiB - len` of this address, so `rel32` calls and jumps
+    /// between the two reach.
+    Near(usize),
+}
+
+/// An executable mapping of code that this process made. Unmapped on drop.
+#[derive(Debug)]
+pub struct ExecMemory {
+    addr: usize,
+    len: usize,
+}
+
+impl ExecMemory {
+    /// Maps `code` (padded to whole pages with `int3`) at `placement`,
+    /// readable and executable, never writable and executable at once.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] when no mapping could be made, or
+    /// [`Error::OutOfRange`] when no free place near the address was found.
+    pub fn new(placement: Placement, code: &[u8]) -> Result<ExecMemory> {
+        let page = page_size();
+        let len = code.len().max(1).div_ceil(page) * page;
+        let addr = match placement {
+            Placement::Anywhere => map(0, len, false)?,
+            Placement::At(a) => map(a, len, true)?,
+            Placement::Near(near) => map_near(near, len)?,
+        };
+        // SAFETY: `addr..addr+len` is a fresh private RW mapping we own.
+        unsafe {
+            std::ptr::write_bytes(addr as *mut u8, crate::insn::INT3, len);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), addr as *mut u8, code.len());
+        }
+        let m = ExecMemory { addr, len };
+        // SAFETY: our own mapping; from now on it is read-only code.
+        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0
+        {
+            return Err(Error::last_os("mprotect(RX)", addr));
+        }
+        valgrind::discard_translations(addr, len);
+        Ok(m)
+    }
+
+    /// First byte of the mapping.
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Length in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mapping has at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Makes the mapping inaccessible but keeps the address range reserved,
+    /// so that any later access faults. Used to prove that nothing touches
+    /// released code.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] if `mprotect` fails.
+    ///
+    /// # Safety
+    /// No thread may execute or read this code afterwards.
+    pub unsafe fn make_inaccessible(&self) -> Result<()> {
+        // SAFETY: our own mapping; the caller promises nobody uses it.
+        if unsafe { libc::mprotect(self.addr as *mut _, self.len, libc::PROT_NONE) } != 0 {
+            return Err(Error::last_os("mprotect(PROT_NONE)", self.addr));
+        }
+        valgrind::discard_translations(self.addr, self.len);
+        Ok(())
+    }
+}
+
+impl Drop for ExecMemory {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, unmapped once. Dropping it while code in
+        // it still runs is the owner's bug, as with any unmapped code.
+        unsafe { libc::munmap(self.addr as *mut _, self.len) };
+        valgrind::discard_translations(self.addr, self.len);
+    }
+}
+
+fn map(hint: usize, len: usize, exact: bool) -> Result<usize> {
+    let flags = libc::MAP_PRIVATE
+        | libc::MAP_ANONYMOUS
+        | if exact { libc::MAP_FIXED_NOREPLACE } else { 0 };
+    // SAFETY: anonymous mapping; MAP_FIXED_NOREPLACE never replaces an
+    // existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            hint as *mut _,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::last_os("mmap", hint));
+    }
+    if exact && p as usize != hint {
+        // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
+        // SAFETY: the mapping we just made.
+        unsafe { libc::munmap(p, len) };
+        return Err(Error::Syscall {
+            op: "mmap(MAP_FIXED_NOREPLACE)",
+            addr: hint,
+            errno: libc::EEXIST,
+        });
+    }
+    Ok(p as usize)
+}
+
+fn map_near(near: usize, len: usize) -> Result<usize> {
+    let page = page_size();
+    let base = near & !(page - 1);
+    // Try candidate pages at growing distances below and above.
+    let mut step = 1usize << 20;
+    while step < (1usize << 31) - len - page {
+        for cand in [base.checked_sub(step), base.checked_add(step)]
+            .into_iter()
+            .flatten()
+        {
+            if cand < 0x10000 || cand >= (1usize << 47) - len {
+                continue;
+            }
+            if let Ok(a) = map(cand, len, true) {
+                return Ok(a);
+            }
+        }
+        step += step / 2;
+    }
+    Err(Error::OutOfRange { from: near, to: 0 })
+}

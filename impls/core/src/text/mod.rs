@@ -1,0 +1,372 @@
+//! The only code in the workspace that writes executable memory.
+//!
+//! Everything that changes an instruction — patching a site or a
+//! trampoline, mapping generated code, releasing init text — goes through
+//! this module. Its invariants:
+//!
+//! * **W^X in our own view.** Text is written through `/proc/self/mem`
+//!   (`pwrite` at the instruction's address), which the kernel allows on
+//!   read-only mappings without changing their protection. No mapping of the
+//!   process is ever writable and executable. Fresh code is written while
+//!   its mapping is `RW` and only then made `RX`. If `/proc/self/mem`
+//!   cannot be opened, the engine falls back to a short `RWX` window with
+//!   `mprotect` around each write (closed again before any call returns)
+//!   and says so in [`EngineInfo`].
+//! * **Cross-modification is safe while other threads run.** One batch is
+//!   written with the breakpoint protocol: (1) an `int3` on the first byte of
+//!   every slot, then *sync*; (2) the other four bytes, then *sync*; (3) the
+//!   new first byte, then *sync*. *Sync* is
+//!   `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)`, which makes
+//!   every core that runs one of our threads execute a serialising
+//!   instruction before it returns to user mode (fallback: an `mprotect`
+//!   TLB-shootdown on a scratch page, which interrupts the same cores). A
+//!   thread that executes a slot while it starts with `int3` traps; the
+//!   `SIGTRAP` handler (see [`trap`]) emulates the slot's *new* instruction.
+//!   So every execution sees either the whole old instruction, the `int3`
+//!   (emulated as the new one), or the whole new instruction — never a torn
+//!   one. The synchronisation is paid three times per batch, not per slot.
+//! * **One writer at a time.** A process-wide mutex serialises batches.
+//! * **Valgrind sees the change.** After a batch, the engine issues
+//!   `VALGRIND_DISCARD_TRANSLATIONS` for each written slot (a no-op when not
+//!   running under valgrind).
+//! * **Failure leaves the old code.** If a system call fails part way, the
+//!   slots already touched are written back to their old bytes (with the same
+//!   protocol) before the error is returned.
+
+mod trap;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Place, Result};
+use crate::insn::{Form, INT3, SLOT_LEN};
+
+pub use trap::TrapStats;
+
+/// One slot to rewrite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotWrite {
+    /// Address of the slot.
+    pub addr: usize,
+    /// Bytes the slot holds now (checked again under the engine lock).
+    pub old: [u8; SLOT_LEN],
+    /// Bytes it must hold afterwards.
+    pub new: [u8; SLOT_LEN],
+    /// The instruction the new bytes encode, emulated for a thread that
+    /// hits the breakpoint meanwhile.
+    pub form: Form,
+    /// What the slot is (for error messages).
+    pub place: Place,
+    /// The key it belongs to (for error messages).
+    pub key: usize,
+}
+
+/// How the engine writes and synchronises, chosen once on first use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// Writes go through `/proc/self/mem` (true) or an `mprotect` window.
+    pub proc_mem: bool,
+    /// Cores are synchronised with `membarrier` (true) or an `mprotect`
+    /// TLB shootdown.
+    pub membarrier: bool,
+}
+
+struct Engine {
+    mem: Option<File>,
+    membarrier: bool,
+    scratch: usize,
+}
+
+static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+static NAIVE: AtomicBool = AtomicBool::new(false);
+
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as usize } else { 4096 }
+}
+
+impl Engine {
+    fn open() -> Result<Engine> {
+        let mem = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")
+            .ok();
+        // SAFETY: registering for membarrier has no memory-safety
+        // preconditions; failure only means we use the fallback.
+        let membarrier = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+                0,
+                0,
+            )
+        } == 0;
+        let len = page_size();
+        // SAFETY: anonymous private mapping at a kernel-chosen address.
+        let scratch = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if scratch == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap(scratch page)", 0));
+        }
+        trap::install()?;
+        Ok(Engine {
+            mem,
+            membarrier,
+            scratch: scratch as usize,
+        })
+    }
+
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            proc_mem: self.mem.is_some(),
+            membarrier: self.membarrier,
+        }
+    }
+
+    /// Writes `bytes` at `addr` in executable memory.
+    fn write(&self, addr: usize, bytes: &[u8]) -> Result<()> {
+        if let Some(mem) = &self.mem {
+            // SAFETY: pwrite reads `bytes` (a valid slice) and writes the
+            // target process's memory through the kernel; it never touches
+            // our memory through a Rust reference.
+            let n = unsafe {
+                libc::pwrite(
+                    mem.as_raw_fd(),
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    addr as libc::off_t,
+                )
+            };
+            if n != bytes.len() as isize {
+                return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
+            }
+            return Ok(());
+        }
+        let page = page_size();
+        let start = addr & !(page - 1);
+        let end = (addr + bytes.len()).div_ceil(page) * page;
+        // SAFETY: the range is the pages holding `addr..addr+len`, which are
+        // mapped text (the caller validated the slot). The RWX window is
+        // closed again below before this function returns.
+        unsafe {
+            if libc::mprotect(
+                start as *mut _,
+                end - start,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            ) != 0
+            {
+                return Err(Error::last_os("mprotect(RWX)", addr));
+            }
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
+            if libc::mprotect(start as *mut _, end - start, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+                return Err(Error::last_os("mprotect(RX)", addr));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every core running one of our threads serialise.
+    fn sync(&self) -> Result<()> {
+        if self.membarrier {
+            // SAFETY: registered in `open`; the call has no memory effects.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+                    0,
+                    0,
+                )
+            };
+            if r != 0 {
+                return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
+            }
+            return Ok(());
+        }
+        let len = page_size();
+        // SAFETY: `scratch` is our own anonymous page; changing its
+        // protection forces a TLB shootdown IPI to every core running this
+        // mm, and the return from that interrupt serialises the core.
+        unsafe {
+            if libc::mprotect(self.scratch as *mut _, len, libc::PROT_READ | libc::PROT_WRITE) != 0
+            {
+                return Err(Error::last_os("mprotect(scratch)", self.scratch));
+            }
+            std::ptr::write_volatile(self.scratch as *mut u8, 1);
+            if libc::mprotect(self.scratch as *mut _, len, libc::PROT_READ) != 0 {
+                return Err(Error::last_os("mprotect(scratch)", self.scratch));
+            }
+        }
+        Ok(())
+    }
+
+    fn protocol(&self, w: &[SlotWrite]) -> Result<()> {
+        for s in w {
+            self.write(s.addr, &[INT3])?;
+        }
+        self.sync()?;
+        for s in w {
+            if s.new[1..] != s.old[1..] {
+                self.write(s.addr + 1, &s.new[1..])?;
+            }
+        }
+        self.sync()?;
+        for s in w {
+            self.write(s.addr, &s.new[..1])?;
+        }
+        self.sync()
+    }
+
+    fn naive(&self, w: &[SlotWrite]) -> Result<()> {
+        for s in w {
+            for i in (0..SLOT_LEN).rev() {
+                if s.new[i] != s.old[i] {
+                    self.write(s.addr + i, &s.new[i..=i])?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
+    let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        *g = Some(Engine::open()?);
+    }
+    f(g.as_ref().expect("engine initialised above"))
+}
+
+/// Prepares the engine (opens `/proc/self/mem`, registers for membarrier,
+/// installs the `SIGTRAP` handler) and says how it will work.
+///
+/// # Errors
+/// A failed system call while setting up.
+pub fn engine_info() -> Result<EngineInfo> {
+    with_engine(|e| Ok(e.info()))
+}
+
+/// Reads a slot of executable memory.
+///
+/// # Safety
+/// `addr..addr + 5` must be mapped and readable for the duration of the call.
+pub(crate) unsafe fn read_slot(addr: usize) -> [u8; SLOT_LEN] {
+    // SAFETY: guaranteed by the caller; volatile because other threads may
+    // rewrite it through /proc/self/mem behind the compiler's back.
+    unsafe { std::ptr::read_volatile(addr as *const [u8; SLOT_LEN]) }
+}
+
+/// Writes one batch of slots with the breakpoint protocol.
+///
+/// Every slot must still hold its `old` bytes; otherwise nothing is written
+/// and [`Error::UnexpectedBytes`] names the first that changed.
+///
+/// # Safety
+/// * Every `addr..addr + 5` is a slot of live, mapped code that the caller
+///   owns for patching (callers hold their registry lock, so no other
+///   writer targets the same slot), and every `form` is the instruction
+///   `new` encodes at that address.
+/// * Any thread may be executing any of the slots: that is what the
+///   protocol is for. The slots must not overlap.
+pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
+    let batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
+    if batch.is_empty() {
+        return Ok(());
+    }
+    with_engine(|e| {
+        for s in &batch {
+            // SAFETY: the caller guarantees the slot is mapped.
+            let now = unsafe { read_slot(s.addr) };
+            if now != s.old {
+                return Err(Error::UnexpectedBytes {
+                    place: s.place,
+                    addr: s.addr,
+                    key: s.key,
+                    found: now.to_vec(),
+                    expected: "the bytes validated before the batch".into(),
+                });
+            }
+        }
+        let r = if NAIVE.load(Ordering::Relaxed) {
+            e.naive(&batch)
+        } else {
+            let published = trap::publish(&batch);
+            let r = e.protocol(&batch);
+            let r = r.or_else(|err| {
+                // Put back the old instructions, best effort, then report.
+                let back: Vec<SlotWrite> = batch
+                    .iter()
+                    .map(|s| SlotWrite {
+                        new: s.old,
+                        old: s.new,
+                        form: Form::decode(s.addr, s.old).unwrap_or(s.form),
+                        ..*s
+                    })
+                    .collect();
+                let _ = e.protocol(&back);
+                Err(err)
+            });
+            trap::retire(published);
+            r
+        };
+        for s in &batch {
+            valgrind::discard_translations(s.addr, SLOT_LEN);
+        }
+        r
+    })
+}
+
+/// Makes whole pages in `start..end` inaccessible (`PROT_NONE`).
+///
+/// Returns the page-aligned range actually released.
+///
+/// # Safety
+/// No code or data in the released pages may be used afterwards.
+pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)> {
+    let page = page_size();
+    let lo = start.div_ceil(page) * page;
+    let hi = end & !(page - 1);
+    if hi <= lo {
+        return Ok((lo, lo));
+    }
+    // SAFETY: whole pages owned by the caller, who promises not to use them.
+    if unsafe { libc::mprotect(lo as *mut _, hi - lo, libc::PROT_NONE) } != 0 {
+        return Err(Error::last_os("mprotect(PROT_NONE)", lo));
+    }
+    valgrind::discard_translations(lo, hi - lo);
+    Ok((lo, hi))
+}
+
+/// Switches the process to a byte-at-a-time patcher with no protocol and no
+/// core synchronisation. It exists only to prove that the torture test can
+/// fail; never use it otherwise.
+///
+/// # Safety
+/// Other threads executing a slot while it is written this way can run a
+/// torn instruction and crash.
+#[doc(hidden)]
+pub unsafe fn use_naive_patcher_for_tests(on: bool) {
+    NAIVE.store(on, Ordering::SeqCst);
+}
+
+/// How many breakpoint traps the handler has served so far.
+pub fn trap_stats() -> TrapStats {
+    trap::stats()
+}
+
+pub mod exec;
+pub mod valgrind;

@@ -1,0 +1,212 @@
+//! The `SIGTRAP` handler that serves threads which hit a breakpoint the
+//! patching protocol left on a slot.
+//!
+//! While a batch is being written, its slots and their new instructions are
+//! *published* here (an immutable, address-sorted array behind an atomic
+//! pointer). A thread that executes one of those `int3`s traps; the handler
+//! finds the slot and emulates the slot's new instruction by editing the
+//! interrupted context (a `call` pushes the return address and jumps, a
+//! `jmp` jumps, a NOP skips the slot, a `ret` pops).
+//!
+//! Retirement: after the last phase the writer clears the pointer and waits
+//! until no handler is inside the published array (`ACTIVE` counts them), so
+//! the array is never freed under a reader.
+//!
+//! A thread can take the trap and be delivered the signal only after the
+//! batch was retired. Then the breakpoint is gone from memory; the handler
+//! sees that the slot now holds a whole instruction of ours and restarts the
+//! thread at the slot (the approach Linux uprobes take for a removed
+//! breakpoint). Any other `SIGTRAP` goes to the handler that was installed
+//! before ours, or gets the default action.
+//!
+//! Everything the handler does is async-signal-safe: atomic loads, reads of
+//! the published array and of code, and edits of the signal context.
+
+use std::cell::UnsafeCell;
+use std::sync::Once;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+use super::SlotWrite;
+use crate::error::{Error, Result};
+use crate::insn::{Form, INT3, SLOT_LEN};
+
+pub(super) struct Published {
+    slots: Vec<(usize, Form)>,
+}
+
+static BATCH: AtomicPtr<Published> = AtomicPtr::new(std::ptr::null_mut());
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static EMULATED: AtomicU64 = AtomicU64::new(0);
+static RESTARTED: AtomicU64 = AtomicU64::new(0);
+
+struct PrevAction(UnsafeCell<Option<libc::sigaction>>);
+// SAFETY: written once inside `INSTALL` before the handler is installed,
+// read-only afterwards.
+unsafe impl Sync for PrevAction {}
+static PREV: PrevAction = PrevAction(UnsafeCell::new(None));
+static INSTALL: Once = Once::new();
+
+/// Counters of the breakpoint handler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrapStats {
+    /// Threads that hit a breakpoint of a batch in flight and were sent on
+    /// through the emulated new instruction.
+    pub emulated: u64,
+    /// Threads that hit a breakpoint after it was removed and were
+    /// restarted at the (now complete) instruction.
+    pub restarted: u64,
+}
+
+pub(super) fn stats() -> TrapStats {
+    TrapStats {
+        emulated: EMULATED.load(SeqCst),
+        restarted: RESTARTED.load(SeqCst),
+    }
+}
+
+pub(super) fn install() -> Result<()> {
+    let mut result = Ok(());
+    INSTALL.call_once(|| {
+        // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = on_sigtrap as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        // SAFETY: zeroed is a valid sigaction to receive the old one.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
+        unsafe { libc::sigemptyset(&mut act.sa_mask) };
+        // SAFETY: PREV is written here once, before our handler can run
+        // (sigaction below publishes it, with the kernel as the barrier).
+        // We must store PREV first, so we ask for the current action with a
+        // null new action, then install.
+        unsafe {
+            if libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut old) != 0 {
+                result = Err(Error::last_os("sigaction(SIGTRAP)", 0));
+                return;
+            }
+            *PREV.0.get() = Some(old);
+            if libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut()) != 0 {
+                result = Err(Error::last_os("sigaction(SIGTRAP)", 0));
+            }
+        }
+    });
+    result
+}
+
+/// Publishes the slots of a batch for the handler. Returns the token to
+/// pass to [`retire`].
+pub(super) fn publish(batch: &[SlotWrite]) -> *mut Published {
+    let mut slots: Vec<(usize, Form)> = batch.iter().map(|s| (s.addr, s.form)).collect();
+    slots.sort_unstable_by_key(|s| s.0);
+    let p = Box::into_raw(Box::new(Published { slots }));
+    BATCH.store(p, SeqCst);
+    p
+}
+
+/// Withdraws a published batch and frees it once no handler reads it.
+pub(super) fn retire(p: *mut Published) {
+    BATCH.store(std::ptr::null_mut(), SeqCst);
+    while ACTIVE.load(SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    // SAFETY: `p` came from `publish`; no handler holds it any more (a
+    // handler increments ACTIVE before loading BATCH, and BATCH is null).
+    drop(unsafe { Box::from_raw(p) });
+}
+
+extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+    let at = rip.wrapping_sub(1);
+
+    ACTIVE.fetch_add(1, SeqCst);
+    let p = BATCH.load(SeqCst);
+    let hit = if p.is_null() {
+        None
+    } else {
+        // SAFETY: non-null BATCH points to a live Published while ACTIVE>0.
+        let slots = unsafe { &(*p).slots };
+        slots
+            .binary_search_by_key(&at, |s| s.0)
+            .ok()
+            .map(|i| slots[i].1)
+    };
+    ACTIVE.fetch_sub(1, SeqCst);
+
+    if let Some(form) = hit {
+        emulate(uc, at, form);
+        EMULATED.fetch_add(1, SeqCst);
+        return;
+    }
+    // The breakpoint may have been removed after this thread hit it.
+    // SAFETY: the thread just executed the byte at `at`, so that page is
+    // mapped; a slot never ends past its mapping.
+    let now = unsafe { std::ptr::read_volatile(at as *const [u8; SLOT_LEN]) };
+    if now[0] != INT3 && Form::decode(at, now).is_some() {
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = at as i64;
+        RESTARTED.fetch_add(1, SeqCst);
+        return;
+    }
+    // SAFETY: the previous action was stored before we were installed.
+    unsafe { chain(sig, info, ctx) }
+}
+
+fn emulate(uc: &mut libc::ucontext_t, at: usize, form: Form) {
+    let g = &mut uc.uc_mcontext.gregs;
+    let rsp = libc::REG_RSP as usize;
+    let rip = libc::REG_RIP as usize;
+    match form {
+        Form::Call(target) => {
+            let sp = (g[rsp] as usize) - 8;
+            // SAFETY: a `call` at this point would push here; the stack of
+            // the interrupted thread has room (the kernel put the signal
+            // frame below the red zone).
+            unsafe { std::ptr::write(sp as *mut u64, (at + SLOT_LEN) as u64) };
+            g[rsp] = sp as i64;
+            g[rip] = target as i64;
+        }
+        Form::Jmp(target) => g[rip] = target as i64,
+        Form::Nop => g[rip] = (at + SLOT_LEN) as i64,
+        Form::Ret => {
+            let sp = g[rsp] as usize;
+            // SAFETY: a `ret` here would pop this word from the stack.
+            let ret = unsafe { std::ptr::read(sp as *const u64) };
+            g[rsp] = (sp + 8) as i64;
+            g[rip] = ret as i64;
+        }
+    }
+}
+
+/// # Safety
+/// Called only from the signal handler, with its arguments.
+unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: PREV is immutable once the handler is installed.
+    let prev = unsafe { *PREV.0.get() };
+    let Some(prev) = prev else { return };
+    match prev.sa_sigaction {
+        libc::SIG_IGN => {}
+        libc::SIG_DFL => {
+            // Restore the default action and raise again: the signal is
+            // blocked while we run, so it is delivered (and kills the
+            // process with a core, as it would have) when we return.
+            // SAFETY: plain syscalls with valid arguments.
+            unsafe {
+                libc::sigaction(libc::SIGTRAP, &prev, std::ptr::null_mut());
+                libc::raise(libc::SIGTRAP);
+            }
+        }
+        h if prev.sa_flags & libc::SA_SIGINFO != 0 => {
+            // SAFETY: the previous handler was installed with SA_SIGINFO,
+            // so it has this signature.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(h) };
+            f(sig, info, ctx);
+        }
+        h => {
+            // SAFETY: a handler installed without SA_SIGINFO takes one int.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+            f(sig);
+        }
+    }
+}
