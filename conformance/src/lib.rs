@@ -1,1 +1,167 @@
-//! Conformance harness (filled in below).
+//! The conformance suite: one catalogue of scenarios, run over every
+//! static-call implementation through a small adapter each.
+//!
+//! * [`Adapter`] is what an implementation must provide: its keys (defined
+//!   with its own macros, so their call sites are its call sites), thin
+//!   functions that call them, and its lifecycle functions. The
+//!   [`adapter!`] macro writes one for an implementation crate, so adding a
+//!   fourth implementation is one line in `tests/conformance.rs`.
+//! * [`scenarios`] holds the scenario bodies, written once, generic over
+//!   the adapter. A scenario that does not apply to an implementation
+//!   returns [`Outcome::Skip`] with its reason.
+//! * [`runner`] runs every (implementation, scenario) cell in its own
+//!   child process, prints the matrix, writes it as JSON, and fails when
+//!   any cell fails.
+//! * [`decode`] is the independent check: site and trampoline bytes are
+//!   decoded with iced-x86 rather than trusted from the library.
+
+pub mod decode;
+pub mod place;
+pub mod runner;
+pub mod scenarios;
+
+use static_call_core::{Flavor, InitPolicy, Registry, Result, StaticCall, Stats};
+
+/// Signature of the arithmetic keys: `x -> x + n`.
+pub type AddFn = extern "C" fn(u64) -> u64;
+/// Signature of the conditional keys.
+pub type HookFn = extern "C" fn(u64);
+
+/// Target functions shared by every implementation's keys.
+pub mod targets {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// `x + 1` (the kernel self-test's `func_a`).
+    pub extern "C" fn add1(x: u64) -> u64 {
+        x + 1
+    }
+    /// `x + 2` (the kernel self-test's `func_b`).
+    pub extern "C" fn add2(x: u64) -> u64 {
+        x + 2
+    }
+    /// `x + 3`.
+    pub extern "C" fn add3(x: u64) -> u64 {
+        x + 3
+    }
+    /// Counts how often a conditional hook ran, and the last argument.
+    pub static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
+    /// Sum of the arguments the hook was called with.
+    pub static HOOK_SUM: AtomicU64 = AtomicU64::new(0);
+    /// A conditional hook.
+    pub extern "C" fn hook(x: u64) {
+        HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+        HOOK_SUM.fetch_add(x, Ordering::SeqCst);
+    }
+}
+
+/// What one implementation provides to the suite.
+pub trait Adapter: 'static {
+    /// Short name, as in the matrix.
+    const NAME: &'static str;
+    /// The implementation's registry.
+    fn registry() -> &'static Registry;
+    /// Its `init()`.
+    fn init_with(policy: InitPolicy) -> Result<()>;
+    /// Its `free_init()`.
+    fn free_init() -> Result<(usize, usize)>;
+    /// Its `stats()`.
+    fn stats() -> Stats;
+
+    /// Key `ADD` (default `add1`).
+    fn add() -> &'static StaticCall<AddFn>;
+    /// One call site of `ADD`.
+    fn call_add(x: u64) -> u64;
+    /// A second, separate call site of `ADD`.
+    fn call_add_2(x: u64) -> u64;
+    /// A call site of `ADD` inside init text.
+    fn init_call_add(x: u64) -> u64;
+    /// Key `HOOK`, conditional, starts as none.
+    fn hook() -> &'static StaticCall<HookFn>;
+    /// One conditional call site of `HOOK`.
+    fn call_hook(x: u64);
+    /// Key `SPIN` used by the torture run (default `add1`).
+    fn spin() -> &'static StaticCall<AddFn>;
+    /// One call site of `SPIN`.
+    fn call_spin(x: u64) -> u64;
+
+    /// The flavor, from the registry.
+    fn flavor() -> Flavor {
+        Self::registry().flavor()
+    }
+}
+
+/// Writes an [`Adapter`] for an implementation crate: defines its keys
+/// with that crate's macros and forwards the lifecycle functions.
+///
+/// ```text
+/// static_call_conformance::adapter!(pub mod inline_patch = static_call_inline_patch, "inline-patch");
+/// ```
+#[macro_export]
+macro_rules! adapter {
+    ($vis:vis mod $m:ident = $krate:ident, $name:literal) => {
+        $vis mod $m {
+            use $crate::{AddFn, HookFn};
+            use $krate as sc;
+            use static_call_core::{InitPolicy, Registry, Result, StaticCall, Stats};
+
+            sc::define_static_call!(pub static ADD: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static HOOK: extern "C" fn(u64) = None;);
+            sc::define_static_call!(pub static SPIN: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+
+            sc::init_text! {
+                /// A function in init text that calls `ADD`.
+                pub fn init_call_add(x: u64) -> u64 {
+                    sc::static_call!(ADD(x))
+                }
+            }
+
+            /// The adapter.
+            #[derive(Debug)]
+            pub struct Impl;
+
+            impl $crate::Adapter for Impl {
+                const NAME: &'static str = $name;
+                fn registry() -> &'static Registry {
+                    &sc::__private::REGISTRY
+                }
+                fn init_with(policy: InitPolicy) -> Result<()> {
+                    sc::init_with(policy)
+                }
+                fn free_init() -> Result<(usize, usize)> {
+                    sc::free_init()
+                }
+                fn stats() -> Stats {
+                    sc::stats()
+                }
+                fn add() -> &'static StaticCall<AddFn> {
+                    &ADD
+                }
+                #[inline(never)]
+                fn call_add(x: u64) -> u64 {
+                    sc::static_call!(ADD(x))
+                }
+                #[inline(never)]
+                fn call_add_2(x: u64) -> u64 {
+                    sc::static_call!(ADD(x))
+                }
+                fn init_call_add(x: u64) -> u64 {
+                    init_call_add(x)
+                }
+                fn hook() -> &'static StaticCall<HookFn> {
+                    &HOOK
+                }
+                #[inline(never)]
+                fn call_hook(x: u64) {
+                    sc::static_call_cond!(HOOK(x))
+                }
+                fn spin() -> &'static StaticCall<AddFn> {
+                    &SPIN
+                }
+                #[inline(never)]
+                fn call_spin(x: u64) -> u64 {
+                    sc::static_call!(SPIN(x))
+                }
+            }
+        }
+    };
+}

@@ -113,7 +113,11 @@ impl fmt::Display for Error {
                 "corrupt site-table entry at {entry:#x} (site {site:#x}, key {key:#x}): {reason}"
             ),
             Error::InitSitesRefused { sites } => {
-                write!(f, "strict init policy: {} call site(s) in init text:", sites.len())?;
+                write!(
+                    f,
+                    "strict init policy: {} call site(s) in init text:",
+                    sites.len()
+                )?;
                 for (s, k) in sites {
                     write!(f, " {s:#x} (key {k:#x})")?;
                 }

@@ -106,7 +106,11 @@ mod tests {
 
     #[test]
     fn far_target_is_out_of_range() {
-        assert!(Form::Call(0x7fff_0000_0000).encode(0x5555_0000_0000).is_none());
+        assert!(
+            Form::Call(0x7fff_0000_0000)
+                .encode(0x5555_0000_0000)
+                .is_none()
+        );
         assert!(!in_range(0x5555_0000_0000, 0x7fff_0000_0000));
         assert!(in_range(0x1000, 0x1000 + 5 + i32::MAX as usize));
         assert!(!in_range(0x1000, 0x1000 + 5 + i32::MAX as usize + 1));

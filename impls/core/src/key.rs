@@ -46,7 +46,8 @@ impl RawKey {
 
     /// The raw current target (null for none).
     pub fn target_addr(&self) -> Option<usize> {
-        self.registry.decode_target(self.func.load(Ordering::Acquire))
+        self.registry
+            .decode_target(self.func.load(Ordering::Acquire))
     }
 
     /// # Safety
@@ -77,7 +78,11 @@ impl<F: Signature> StaticCall<F> {
     /// implementation) whose slot currently jumps to `func` (or returns, for
     /// a null `func`), and `registry` the registry of the implementation
     /// that emitted the key's sites.
-    pub const unsafe fn __new(registry: &'static Registry, tramp: *const u8, func: *const u8) -> Self {
+    pub const unsafe fn __new(
+        registry: &'static Registry,
+        tramp: *const u8,
+        func: *const u8,
+    ) -> Self {
         StaticCall {
             raw: RawKey {
                 func: AtomicPtr::new(func as *mut u8),
@@ -116,7 +121,9 @@ impl<F: Signature> StaticCall<F> {
             .target_addr()
             .map(|a| unsafe { F::from_addr(a as *const u8) })
     }
+}
 
+impl<F> StaticCall<F> {
     /// The untyped key.
     pub fn raw(&self) -> &RawKey {
         &self.raw

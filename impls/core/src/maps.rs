@@ -54,7 +54,12 @@ pub fn mappings() -> std::io::Result<Vec<Mapping>> {
 }
 
 /// Whether `start..end` lies inside one mapping that satisfies `pred`.
-pub(crate) fn covered(maps: &[Mapping], start: usize, end: usize, pred: impl Fn(&Mapping) -> bool) -> bool {
+pub(crate) fn covered(
+    maps: &[Mapping],
+    start: usize,
+    end: usize,
+    pred: impl Fn(&Mapping) -> bool,
+) -> bool {
     // Adjacent mappings with the same permissions can split a range.
     let mut at = start;
     for m in maps {

@@ -261,7 +261,10 @@ impl Registry {
     pub fn main_table(&self) -> Vec<(usize, usize, bool)> {
         let _g = self.lock();
         let s = (self.main)().sites;
-        table(s).iter().map(|e| (e.site(), e.key(), e.is_init())).collect()
+        table(s)
+            .iter()
+            .map(|e| (e.site(), e.key(), e.is_init()))
+            .collect()
     }
 
     /// Addresses of the registered sites of `key`, with their init flag.
@@ -586,7 +589,9 @@ fn plan_site_from(key: &RawKey, site: usize, found: [u8; SLOT_LEN], new: *mut u8
     SlotWrite {
         addr: site,
         old: found,
-        new: form.encode(site).expect("site forms are in range by construction"),
+        new: form
+            .encode(site)
+            .expect("site forms are in range by construction"),
         form,
         place: Place::Site,
         key: key.addr(),

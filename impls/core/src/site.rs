@@ -87,7 +87,11 @@ pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
         .iter()
         .map(|e| {
             let site = e.site();
-            let init_flag = if site >= init.0 && site < init.1 { INIT } else { 0 };
+            let init_flag = if site >= init.0 && site < init.1 {
+                INIT
+            } else {
+                0
+            };
             (e.key(), site, (e.flags() & TAIL) | init_flag)
         })
         .collect();

@@ -14,8 +14,13 @@ pub mod __private {
     pub use static_call_core::*;
 
     pub use super::retpoline_rax;
-    pub static REGISTRY: Registry = Registry::new(Flavor::Indirect, main_image, Some(retpoline_rax));
-    static_call_core::__static_call_image!(main_image, "static_call_sites_indirect", "static_call_init_indirect");
+    pub static REGISTRY: Registry =
+        Registry::new(Flavor::Indirect, main_image, Some(retpoline_rax));
+    static_call_core::__static_call_image!(
+        main_image,
+        "static_call_sites_indirect",
+        "static_call_init_indirect"
+    );
 }
 
 /// Defines a static call key.

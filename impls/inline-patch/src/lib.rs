@@ -14,7 +14,11 @@ pub mod __private {
     pub use static_call_core::*;
 
     pub static REGISTRY: Registry = Registry::new(Flavor::InlinePatch, main_image, None);
-    static_call_core::__static_call_image!(main_image, "static_call_sites_inline", "static_call_init_inline");
+    static_call_core::__static_call_image!(
+        main_image,
+        "static_call_sites_inline",
+        "static_call_init_inline"
+    );
 }
 
 /// Defines a static call key.

@@ -13,7 +13,11 @@ pub mod __private {
     pub use static_call_core::*;
 
     pub static REGISTRY: Registry = Registry::new(Flavor::Trampoline, main_image, None);
-    static_call_core::__static_call_image!(main_image, "static_call_sites_tramp", "static_call_init_tramp");
+    static_call_core::__static_call_image!(
+        main_image,
+        "static_call_sites_tramp",
+        "static_call_init_tramp"
+    );
 }
 
 /// Defines a static call key.

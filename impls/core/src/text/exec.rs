@@ -45,8 +45,7 @@ impl ExecMemory {
         }
         let m = ExecMemory { addr, len };
         // SAFETY: our own mapping; from now on it is read-only code.
-        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0
-        {
+        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
             return Err(Error::last_os("mprotect(RX)", addr));
         }
         valgrind::discard_translations(addr, len);
@@ -97,9 +96,8 @@ impl Drop for ExecMemory {
 }
 
 fn map(hint: usize, len: usize, exact: bool) -> Result<usize> {
-    let flags = libc::MAP_PRIVATE
-        | libc::MAP_ANONYMOUS
-        | if exact { libc::MAP_FIXED_NOREPLACE } else { 0 };
+    let flags =
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if exact { libc::MAP_FIXED_NOREPLACE } else { 0 };
     // SAFETY: anonymous mapping; MAP_FIXED_NOREPLACE never replaces an
     // existing mapping.
     let p = unsafe {

@@ -173,7 +173,12 @@ impl Engine {
                 return Err(Error::last_os("mprotect(RWX)", addr));
             }
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
-            if libc::mprotect(start as *mut _, end - start, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            if libc::mprotect(
+                start as *mut _,
+                end - start,
+                libc::PROT_READ | libc::PROT_EXEC,
+            ) != 0
+            {
                 return Err(Error::last_os("mprotect(RX)", addr));
             }
         }
@@ -202,7 +207,11 @@ impl Engine {
         // protection forces a TLB shootdown IPI to every core running this
         // mm, and the return from that interrupt serialises the core.
         unsafe {
-            if libc::mprotect(self.scratch as *mut _, len, libc::PROT_READ | libc::PROT_WRITE) != 0
+            if libc::mprotect(
+                self.scratch as *mut _,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+            ) != 0
             {
                 return Err(Error::last_os("mprotect(scratch)", self.scratch));
             }
@@ -306,7 +315,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         } else {
             let published = trap::publish(&batch);
             let r = e.protocol(&batch);
-            let r = r.or_else(|err| {
+            let r = r.inspect_err(|_| {
                 // Put back the old instructions, best effort, then report.
                 let back: Vec<SlotWrite> = batch
                     .iter()
@@ -318,7 +327,6 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
                     })
                     .collect();
                 let _ = e.protocol(&back);
-                Err(err)
             });
             trap::retire(published);
             r

@@ -1,0 +1,51 @@
+//! Independent decoding of site and trampoline bytes with iced-x86.
+
+use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic};
+
+/// What a 5-byte slot holds, as iced-x86 sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Insn {
+    /// `call rel32` to this address.
+    Call(usize),
+    /// `jmp rel32` to this address.
+    Jmp(usize),
+    /// A 5-byte NOP.
+    Nop5,
+    /// `ret`.
+    Ret,
+    /// Anything else, formatted.
+    Other(String),
+}
+
+/// Reads `n` bytes of code at `addr`.
+///
+/// # Safety
+/// `addr..addr+n` must be mapped and readable.
+pub unsafe fn read_code(addr: usize, n: usize) -> Vec<u8> {
+    (0..n)
+        // SAFETY: the caller promises the range is readable.
+        .map(|i| unsafe { std::ptr::read_volatile((addr + i) as *const u8) })
+        .collect()
+}
+
+/// Decodes the instruction at `addr`.
+///
+/// # Safety
+/// `addr..addr+16` must be mapped and readable.
+pub unsafe fn insn_at(addr: usize) -> Insn {
+    // SAFETY: forwarded.
+    let bytes = unsafe { read_code(addr, 16) };
+    let mut d = Decoder::with_ip(64, &bytes, addr as u64, DecoderOptions::NONE);
+    let i = d.decode();
+    match (i.mnemonic(), i.len()) {
+        (Mnemonic::Call, 5) if i.code() == Code::Call_rel32_64 => {
+            Insn::Call(i.near_branch_target() as usize)
+        }
+        (Mnemonic::Jmp, 5) if i.code() == Code::Jmp_rel32_64 => {
+            Insn::Jmp(i.near_branch_target() as usize)
+        }
+        (Mnemonic::Nop, 5) => Insn::Nop5,
+        (Mnemonic::Ret, 1) => Insn::Ret,
+        _ => Insn::Other(format!("{i} ({:02x?})", &bytes[..i.len().max(1)])),
+    }
+}

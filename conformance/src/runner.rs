@@ -1,0 +1,445 @@
+//! Runs the catalogue: one child process per cell, a printed matrix, a JSON
+//! file, and a failing exit status when any cell fails.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How a cell ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It passed; the text gives what was measured or checked.
+    Pass(String),
+    /// It failed, and why.
+    Fail(String),
+    /// It does not apply to this implementation, and why.
+    Skip(String),
+}
+
+impl Outcome {
+    fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Pass(_) => "pass",
+            Outcome::Fail(_) => "fail",
+            Outcome::Skip(_) => "skip",
+        }
+    }
+    fn text(&self) -> &str {
+        match self {
+            Outcome::Pass(s) | Outcome::Fail(s) | Outcome::Skip(s) => s,
+        }
+    }
+}
+
+/// What a scenario body returns: `Err` is a failure.
+pub type ScenarioResult = Result<Outcome, String>;
+
+/// Where a scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In a fresh child process of its own (the default).
+    Child,
+    /// In the runner's process: it only spawns children of its own.
+    Parent,
+    /// Only as a child spawned by another scenario; not in the matrix.
+    Hidden,
+}
+
+/// One named scenario of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Its name (the matrix row, and what filters match).
+    pub name: &'static str,
+    /// Its body.
+    pub run: fn() -> ScenarioResult,
+    /// Where it runs.
+    pub mode: Mode,
+}
+
+/// One implementation and its catalogue.
+#[derive(Debug)]
+pub struct Implementation {
+    /// Its name (the matrix column).
+    pub name: &'static str,
+    /// The scenarios, in order.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Settings the test binary passes in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Path of the `crafted` binary (site tables with deliberate errors).
+    pub crafted_bin: PathBuf,
+}
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// The configuration given to [`main`].
+pub fn config() -> &'static Config {
+    CONFIG.get().expect("runner::main sets the configuration")
+}
+
+const CELL_ENV: &str = "STATIC_CALL_CONFORMANCE_CELL";
+const OUTCOME_TAG: &str = "@@outcome ";
+
+/// How many times longer than default the torture and cycle scenarios run
+/// (`STATIC_CALL_SOAK`, default 1).
+pub fn soak_factor() -> u64 {
+    std::env::var("STATIC_CALL_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(1)
+}
+
+/// The result of running one cell in a child process.
+#[derive(Debug)]
+pub struct ChildRun {
+    /// The outcome the child printed, if it got that far.
+    pub outcome: Option<Outcome>,
+    /// Its exit status in words (`exit 0`, `signal 11`, `timed out`).
+    pub status: String,
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs cell `implementation/scenario` of this binary in a child process,
+/// optionally under a wrapper command (such as valgrind), with extra
+/// environment variables, for at most `timeout`.
+pub fn spawn_cell(
+    implementation: &str,
+    scenario: &str,
+    wrapper: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> ChildRun {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = if let Some((first, rest)) = wrapper.split_first() {
+        let mut c = Command::new(first);
+        c.args(rest).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    cmd.env(CELL_ENV, format!("{implementation}/{scenario}"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return ChildRun {
+                outcome: None,
+                status: format!("spawn failed: {e}"),
+                success: false,
+                stdout: String::new(),
+                stderr: String::new(),
+            };
+        }
+    };
+    // Read the pipes on threads so a chatty child cannot block.
+    let mut so = child.stdout.take().expect("piped");
+    let mut se = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut so, &mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut se, &mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    let stdout = t_out.join().unwrap_or_default();
+    let stderr = t_err.join().unwrap_or_default();
+    let outcome = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(OUTCOME_TAG))
+        .map(parse_outcome);
+    let (status, success) = match status {
+        None => (format!("timed out after {timeout:?}"), false),
+        Some(st) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (st.code(), st.signal()) {
+                (Some(c), _) => (format!("exit {c}"), c == 0),
+                (None, Some(s)) => (format!("killed by signal {s}"), false),
+                _ => ("unknown".into(), false),
+            }
+        }
+    };
+    ChildRun {
+        outcome,
+        status,
+        success,
+        stdout,
+        stderr,
+    }
+}
+
+fn parse_outcome(line: &str) -> Outcome {
+    let (kind, text) = line.split_once(' ').unwrap_or((line, ""));
+    let text = text.replace("\\n", "\n");
+    match kind {
+        "pass" => Outcome::Pass(text),
+        "skip" => Outcome::Skip(text),
+        _ => Outcome::Fail(text),
+    }
+}
+
+/// Prints an outcome in the form the parent reads.
+pub fn print_outcome(o: &Outcome) {
+    println!(
+        "{OUTCOME_TAG}{} {}",
+        o.kind(),
+        o.text().replace('\n', "\\n")
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn run_body(s: &Scenario) -> Outcome {
+    match std::panic::catch_unwind(s.run) {
+        Ok(Ok(o)) => o,
+        Ok(Err(msg)) => Outcome::Fail(msg),
+        Err(p) => Outcome::Fail(format!(
+            "panicked: {}",
+            p.downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("?")
+        )),
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs the suite (or, in a child, one cell) and returns the exit code.
+///
+/// Filters: non-flag command-line arguments and `STATIC_CALL_FILTER`
+/// (comma-separated) select cells whose `implementation/scenario` name
+/// contains any of them.
+pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
+    let _ = CONFIG.set(config);
+    if let Ok(cell) = std::env::var(CELL_ENV) {
+        let (im, sc) = cell.split_once('/').unwrap_or(("", ""));
+        let found = impls
+            .iter()
+            .filter(|i| i.name == im)
+            .flat_map(|i| i.scenarios.iter())
+            .find(|s| s.name == sc);
+        let o = match found {
+            Some(s) => run_body(s),
+            None => Outcome::Fail(format!("no cell {cell}")),
+        };
+        print_outcome(&o);
+        return ExitCode::SUCCESS;
+    }
+
+    let mut filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if let Ok(f) = std::env::var("STATIC_CALL_FILTER") {
+        filters.extend(f.split(',').filter(|s| !s.is_empty()).map(String::from));
+    }
+    let selected =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+
+    let started = Instant::now();
+    let timeout = Duration::from_secs(120 * soak_factor());
+    let mut rows: Vec<&'static str> = Vec::new();
+    let mut cells: BTreeMap<(&'static str, &'static str), (Outcome, f64)> = BTreeMap::new();
+    for im in &impls {
+        for s in &im.scenarios {
+            if s.mode == Mode::Hidden || !selected(&format!("{}/{}", im.name, s.name)) {
+                continue;
+            }
+            if !rows.contains(&s.name) {
+                rows.push(s.name);
+            }
+            let t = Instant::now();
+            let o = match s.mode {
+                Mode::Parent => run_body(s),
+                _ => {
+                    let r = spawn_cell(im.name, s.name, &[], &[], timeout);
+                    match r.outcome {
+                        Some(o) if r.success => o,
+                        Some(Outcome::Fail(m)) => Outcome::Fail(m),
+                        _ => Outcome::Fail(format!(
+                            "child {}; stderr:\n{}",
+                            r.status,
+                            tail(&r.stderr, 8)
+                        )),
+                    }
+                }
+            };
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "{:<14} {:<24} {:<4} {:>6.2}s",
+                im.name,
+                s.name,
+                o.kind(),
+                secs
+            );
+            cells.insert((im.name, s.name), (o, secs));
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let names: Vec<&str> = impls.iter().map(|i| i.name).collect();
+    print_matrix(&rows, &names, &cells);
+    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+    for (o, _) in cells.values() {
+        match o {
+            Outcome::Pass(_) => pass += 1,
+            Outcome::Fail(_) => fail += 1,
+            Outcome::Skip(_) => skip += 1,
+        }
+    }
+    match write_json(&rows, &names, &cells, wall) {
+        Ok(p) => println!("matrix written to {}", p.display()),
+        Err(e) => println!("could not write the JSON matrix: {e}"),
+    }
+    println!("suite wall time: {wall:.1} s");
+    println!("{pass} passed, {fail} failed, {skip} skipped");
+    if cells.is_empty() {
+        println!("no cell matched the filter");
+        return ExitCode::FAILURE;
+    }
+    if fail > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_matrix(
+    rows: &[&'static str],
+    names: &[&str],
+    cells: &BTreeMap<(&'static str, &'static str), (Outcome, f64)>,
+) {
+    println!();
+    print!("{:<24}", "scenario");
+    for n in names {
+        print!(" {n:<13}");
+    }
+    println!();
+    for r in rows {
+        print!("{r:<24}");
+        for n in names {
+            let k = cells.get(&(n, r)).map_or("-", |(o, _)| match o {
+                Outcome::Pass(_) => "pass",
+                Outcome::Fail(_) => "FAIL",
+                Outcome::Skip(_) => "skip",
+            });
+            print!(" {k:<13}");
+        }
+        println!();
+    }
+    println!();
+    for ((im, sc), (o, _)) in cells {
+        if !o.text().is_empty() {
+            println!(
+                "{:<5} {im}/{sc}: {}",
+                o.kind(),
+                o.text().replace('\n', "\n      ")
+            );
+        }
+    }
+    println!();
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The directory results are written to: `$CARGO_TARGET_DIR/results`, or
+/// `target/results` at the workspace root.
+pub fn results_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    target.join("results")
+}
+
+fn write_json(
+    rows: &[&'static str],
+    names: &[&str],
+    cells: &BTreeMap<(&'static str, &'static str), (Outcome, f64)>,
+    wall: f64,
+) -> std::io::Result<PathBuf> {
+    let dir = results_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("conformance.json");
+    let spectre = std::fs::read_to_string("/sys/devices/system/cpu/vulnerabilities/spectre_v2")
+        .unwrap_or_default();
+    let mut s = String::from("{\n");
+    s += &format!("  \"wall_seconds\": {wall:.3},\n");
+    s += &format!("  \"spectre_v2\": {},\n", json_str(spectre.trim()));
+    s += &format!(
+        "  \"implementations\": [{}],\n",
+        names
+            .iter()
+            .map(|n| json_str(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s += &format!(
+        "  \"scenarios\": [{}],\n",
+        rows.iter()
+            .map(|n| json_str(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s += "  \"cells\": [\n";
+    let v: Vec<String> = cells
+        .iter()
+        .map(|((im, sc), (o, secs))| {
+            format!(
+                "    {{\"implementation\": {}, \"scenario\": {}, \"outcome\": {}, \"detail\": {}, \"seconds\": {secs:.3}}}",
+                json_str(im),
+                json_str(sc),
+                json_str(o.kind()),
+                json_str(o.text())
+            )
+        })
+        .collect();
+    s += &v.join(",\n");
+    s += "\n  ]\n}\n";
+    std::fs::write(&path, s)?;
+    Ok(path)
+}

@@ -1,0 +1,764 @@
+//! Scenario bodies, written once and generic over the [`Adapter`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use static_call_core::{Error, Flavor, InitPolicy, Place, Signature, StaticCall, text};
+
+use crate::decode::{Insn, insn_at};
+use crate::runner::{Mode, Outcome, Scenario, ScenarioResult, spawn_cell};
+use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
+use crate::{Adapter, AddFn, place};
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
+
+fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// The catalogue for one implementation.
+pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
+    macro_rules! sc {
+        ($name:ident) => {
+            sc!($name, Mode::Child)
+        };
+        ($name:ident, $mode:expr) => {
+            Scenario {
+                name: stringify!($name),
+                run: $name::<A>,
+                mode: $mode,
+            }
+        };
+    }
+    vec![
+        sc!(selftest),
+        sc!(query),
+        sc!(same_target_noop),
+        sc!(cond_none),
+        sc!(pre_init),
+        sc!(init_twice),
+        sc!(init_text),
+        sc!(init_strict),
+        sc!(corrupt_site, Mode::Parent),
+        sc!(bad_trampoline),
+        sc!(torture),
+        sc!(naive_patcher_caught, Mode::Parent),
+        sc!(no_wx_mapping),
+        sc!(valgrind_selftest, Mode::Parent),
+        sc!(selftest_print, Mode::Hidden),
+        sc!(torture_naive, Mode::Hidden),
+    ]
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Sites of `key` in the main table (works before and after init).
+fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
+    let k = key.raw().addr();
+    A::registry()
+        .main_table()
+        .into_iter()
+        .filter(|e| e.1 == k)
+        .map(|e| (e.0, e.2))
+        .collect()
+}
+
+fn insn(addr: usize) -> Insn {
+    // SAFETY: sites and trampolines are live code of this binary.
+    unsafe { insn_at(addr) }
+}
+
+fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), String> {
+    let got = insn(addr);
+    ensure!(
+        &got == want,
+        "{what} at {addr:#x}: decoded {got:?}, expected {want:?}"
+    );
+    Ok(())
+}
+
+/// What an un-patched site of this implementation calls.
+fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
+    match A::flavor() {
+        Flavor::Indirect => static_call_indirect::retpoline_rax as *const () as usize,
+        _ => key.raw().trampoline().expect("trampoline"),
+    }
+}
+
+/// Checks every (non-released) site of `key` holds what the design says
+/// for target `t` (`None`: none), and the trampoline too.
+fn expect_patched<A: Adapter, F>(key: &StaticCall<F>, t: Option<usize>) -> Result<(), String> {
+    let unpatched = unpatched_target::<A, F>(key);
+    let initialized = A::registry().is_initialized();
+    for (s, _) in sites::<A, F>(key) {
+        let want = match (A::flavor(), initialized, t) {
+            (Flavor::InlinePatch, true, None) => Insn::Nop5,
+            (Flavor::InlinePatch, true, Some(t)) => Insn::Call(t),
+            _ => Insn::Call(unpatched),
+        };
+        expect_at(s, &want, "site")?;
+    }
+    if let Some(tr) = key.raw().trampoline() {
+        let want = t.map_or(Insn::Ret, Insn::Jmp);
+        expect_at(tr, &want, "trampoline")?;
+    }
+    Ok(())
+}
+
+fn addr_of(f: AddFn) -> usize {
+    f as *const () as usize
+}
+
+// ---------------------------------------------------------------- basic
+
+/// The kernel's self-test: no update 2→3, `add2` 2→4, `add1` 2→3.
+fn selftest<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let steps: [(Option<AddFn>, u64); 3] = [(None, 3), (Some(add2), 4), (Some(add1), 3)];
+    for (i, (f, want)) in steps.into_iter().enumerate() {
+        if let Some(f) = f {
+            lib(A::add().update(f), "update")?;
+        }
+        let (r1, r2) = (A::call_add(2), A::call_add_2(2));
+        ensure!(
+            r1 == want && r2 == want,
+            "step {i}: 2 gave {r1} and {r2}, expected {want}"
+        );
+        let cur = A::add().query().map(addr_of);
+        expect_patched::<A, _>(A::add(), cur)?;
+    }
+    let s = A::stats();
+    Ok(Outcome::Pass(format!(
+        "3, 4, 3 at both sites; binary has {} sites ({} direct, {} via trampoline, {} indirect, {} in init text) over {} keys",
+        s.sites, s.direct, s.via_trampoline, s.indirect, s.init, s.keys
+    )))
+}
+
+/// Hidden: the self-test, printing each result (compared natively and
+/// under valgrind).
+fn selftest_print<A: Adapter>() -> ScenarioResult {
+    println!(
+        "under valgrind: {}",
+        static_call_core::running_on_valgrind()
+    );
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let steps: [(Option<AddFn>, u64); 3] = [(None, 3), (Some(add2), 4), (Some(add1), 3)];
+    let mut ok = true;
+    for (i, (f, want)) in steps.into_iter().enumerate() {
+        if let Some(f) = f {
+            lib(A::add().update(f), "update")?;
+        }
+        let r = A::call_add(2);
+        println!("result step {i}: 2 -> {r}");
+        ok &= r == want;
+    }
+    ensure!(ok, "wrong results");
+    Ok(Outcome::Pass(String::new()))
+}
+
+fn query<A: Adapter>() -> ScenarioResult {
+    ensure!(
+        A::add().query().map(addr_of) == Some(addr_of(add1)),
+        "default target is not add1"
+    );
+    ensure!(
+        A::hook().query().is_none(),
+        "a key defined as None queries as Some"
+    );
+    lib(A::add().update(add3), "update before init")?;
+    ensure!(
+        A::add().query().map(addr_of) == Some(addr_of(add3)),
+        "query after update"
+    );
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    ensure!(
+        A::add().query().map(addr_of) == Some(addr_of(add2)),
+        "query after update"
+    );
+    lib(A::hook().update_cond(Some(hook)), "update_cond")?;
+    ensure!(
+        A::hook().query().is_some(),
+        "query of a conditional key set to a function"
+    );
+    lib(A::hook().update_cond(None), "update_cond")?;
+    ensure!(
+        A::hook().query().is_none(),
+        "query of a conditional key set to none"
+    );
+    Ok(Outcome::Pass(
+        "default, pre-init, post-init and none targets".into(),
+    ))
+}
+
+/// Updating to the current target writes nothing.
+fn same_target_noop<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    let mut places: Vec<usize> = sites::<A, _>(A::add()).into_iter().map(|s| s.0).collect();
+    places.extend(A::add().raw().trampoline());
+    // SAFETY: live code.
+    let before: Vec<Vec<u8>> = places
+        .iter()
+        .map(|&a| unsafe { crate::decode::read_code(a, 5) })
+        .collect();
+    let traps = text::trap_stats();
+    lib(A::add().update(add2), "update to the same target")?;
+    // SAFETY: live code.
+    let after: Vec<Vec<u8>> = places
+        .iter()
+        .map(|&a| unsafe { crate::decode::read_code(a, 5) })
+        .collect();
+    ensure!(before == after, "bytes changed");
+    ensure!(text::trap_stats() == traps, "the handler ran");
+    ensure!(A::call_add(2) == 4, "wrong result");
+    Ok(Outcome::Pass(format!("{} places unchanged", places.len())))
+}
+
+/// A conditional key set to none does nothing; back to a function works.
+fn cond_none<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let hook_addr = hook as *const () as usize;
+    ensure!(A::hook().query().is_none(), "starts as none");
+    expect_patched::<A, _>(A::hook(), None)?;
+    A::call_hook(5);
+    ensure!(
+        HOOK_CALLS.load(Ordering::SeqCst) == 0,
+        "none target called something"
+    );
+    lib(A::hook().update_cond(Some(hook)), "update to hook")?;
+    expect_patched::<A, _>(A::hook(), Some(hook_addr))?;
+    A::call_hook(5);
+    ensure!(
+        HOOK_CALLS.load(Ordering::SeqCst) == 1 && HOOK_SUM.load(Ordering::SeqCst) == 5,
+        "hook not called once with 5"
+    );
+    lib(A::hook().update_cond(None), "update to none")?;
+    expect_patched::<A, _>(A::hook(), None)?;
+    A::call_hook(7);
+    ensure!(
+        HOOK_CALLS.load(Ordering::SeqCst) == 1,
+        "none target called something"
+    );
+    lib(A::hook().update_cond(Some(hook)), "back to hook")?;
+    A::call_hook(7);
+    ensure!(
+        HOOK_SUM.load(Ordering::SeqCst) == 12,
+        "hook not called after none"
+    );
+    let form = match A::flavor() {
+        Flavor::InlinePatch => "NOP at the site, ret in the trampoline",
+        Flavor::Trampoline => "ret in the trampoline",
+        Flavor::Indirect => "pointer to the shared ret stub",
+    };
+    Ok(Outcome::Pass(format!("none: {form}; nothing called")))
+}
+
+// ---------------------------------------------------------------- init
+
+/// Updates before `init()` go through the trampoline; site bytes stay;
+/// `init()` patches to the latest target.
+fn pre_init<A: Adapter>() -> ScenarioResult {
+    ensure!(!A::registry().is_initialized(), "initialised already");
+    let s = sites::<A, _>(A::add());
+    ensure!(
+        s.len() >= 3,
+        "expected at least 3 sites of ADD, found {}",
+        s.len()
+    );
+    let unpatched = Insn::Call(unpatched_target::<A, _>(A::add()));
+    for &(a, _) in &s {
+        expect_at(a, &unpatched, "site before init")?;
+    }
+    lib(A::add().update(add2), "update before init")?;
+    ensure!(A::call_add(2) == 4, "pre-init update not seen");
+    lib(A::add().update(add3), "second update before init")?;
+    ensure!(
+        A::call_add(2) == 5 && A::call_add_2(2) == 5,
+        "last pre-init update does not win"
+    );
+    for &(a, _) in &s {
+        expect_at(a, &unpatched, "site after a pre-init update")?;
+    }
+    if let Some(t) = A::add().raw().trampoline() {
+        expect_at(
+            t,
+            &Insn::Jmp(addr_of(add3)),
+            "trampoline after a pre-init update",
+        )?;
+    }
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    ensure!(A::call_add(2) == 5, "wrong after init");
+    expect_patched::<A, _>(A::add(), Some(addr_of(add3)))?;
+    let after = match A::flavor() {
+        Flavor::InlinePatch => "init() made them call add3 directly",
+        Flavor::Trampoline => "they still call the trampoline, which jumps to add3",
+        Flavor::Indirect => "they call the retpoline; the pointer holds add3",
+    };
+    let before = match A::flavor() {
+        Flavor::Indirect => "their call to the retpoline thunk",
+        _ => "their call to the trampoline",
+    };
+    Ok(Outcome::Pass(format!(
+        "{} sites kept {before} through two pre-init updates; {after}",
+        s.len()
+    )))
+}
+
+fn init_twice<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    let before = A::stats();
+    lib(A::init_with(InitPolicy::Track), "second init")?;
+    lib(A::init_with(InitPolicy::Strict), "third init, other policy")?;
+    ensure!(A::stats() == before, "a second init changed the registry");
+    ensure!(A::call_add(2) == 4, "a second init changed the target");
+    expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
+    Ok(Outcome::Pass(
+        "second and third init() change nothing".into(),
+    ))
+}
+
+fn maps_perms(lo: usize, hi: usize) -> Result<Vec<String>, String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for l in maps.lines() {
+        let mut it = l.split_whitespace();
+        let (Some(r), Some(p)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let Some((a, b)) = r.split_once('-') else {
+            continue;
+        };
+        let (a, b) = (
+            usize::from_str_radix(a, 16).unwrap_or(0),
+            usize::from_str_radix(b, 16).unwrap_or(0),
+        );
+        if a < hi && lo < b {
+            out.push(p.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Init-text sites are patched during init, skipped once released.
+fn init_text<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let init_sites: Vec<usize> = sites::<A, _>(A::add())
+        .into_iter()
+        .filter(|s| s.1)
+        .map(|s| s.0)
+        .collect();
+    ensure!(!init_sites.is_empty(), "no site of ADD is flagged INIT");
+    ensure!(
+        A::init_call_add(2) == 3,
+        "init function gives the wrong result"
+    );
+    lib(A::add().update(add2), "update during init")?;
+    ensure!(
+        A::init_call_add(2) == 4,
+        "init site missed an update during init"
+    );
+    if A::flavor() == Flavor::InlinePatch {
+        for &s in &init_sites {
+            expect_at(s, &Insn::Call(addr_of(add2)), "init site during init")?;
+        }
+    }
+    let (lo, hi) = lib(A::free_init(), "free_init")?;
+    ensure!(hi > lo, "free_init released no whole page");
+    let perms = maps_perms(lo, hi)?;
+    ensure!(
+        !perms.is_empty() && perms.iter().all(|p| p.starts_with("---")),
+        "released init text {lo:#x}..{hi:#x} is still accessible: {perms:?}"
+    );
+    ensure!(
+        init_sites.iter().all(|&s| s >= lo && s < hi),
+        "an init site lies outside the released pages"
+    );
+    lib(A::add().update(add3), "update after free_init")?;
+    ensure!(
+        A::call_add(2) == 5 && A::call_add_2(2) == 5,
+        "non-init sites wrong after free_init"
+    );
+    lib(A::add().update(add1), "second update after free_init")?;
+    ensure!(A::call_add(2) == 3, "wrong after second update");
+    lib(A::free_init(), "second free_init")?;
+    let s = A::stats();
+    ensure!(s.init_released == s.init && s.init > 0, "stats: {s:?}");
+    Ok(Outcome::Pass(format!(
+        "{} init site(s) patched during init; {:#x}..{:#x} released ({} pages, now ---p); later updates skip them",
+        init_sites.len(),
+        lo,
+        hi,
+        (hi - lo) / 4096
+    )))
+}
+
+/// The strict policy refuses init-text sites by name and patches nothing.
+fn init_strict<A: Adapter>() -> ScenarioResult {
+    let init_sites: Vec<usize> = {
+        let (lo, hi) = A::registry().main_sections().init;
+        sites::<A, _>(A::add())
+            .into_iter()
+            .map(|s| s.0)
+            .filter(|&s| s >= lo && s < hi)
+            .collect()
+    };
+    ensure!(!init_sites.is_empty(), "no site of ADD in init text");
+    lib(A::add().update(add2), "update before init")?;
+    match A::init_with(InitPolicy::Strict) {
+        Err(Error::InitSitesRefused { sites: refused }) => {
+            for s in &init_sites {
+                ensure!(
+                    refused
+                        .iter()
+                        .any(|(a, k)| a == s && *k == A::add().raw().addr()),
+                    "error does not name init site {s:#x}: {refused:x?}"
+                );
+            }
+            let msg = Error::InitSitesRefused {
+                sites: refused.clone(),
+            }
+            .to_string();
+            ensure!(
+                !A::registry().is_initialized(),
+                "initialised despite the error"
+            );
+            let unpatched = Insn::Call(unpatched_target::<A, _>(A::add()));
+            for (s, _) in sites::<A, _>(A::add()) {
+                expect_at(s, &unpatched, "site after refused init")?;
+            }
+            ensure!(A::call_add(2) == 4, "wrong result after refused init");
+            Ok(Outcome::Pass(format!("refused: {msg}")))
+        }
+        Err(e) => Err(format!("wrong error: {e}")),
+        Ok(()) => Err("strict init accepted init-text sites".into()),
+    }
+}
+
+// ---------------------------------------------------------------- bad input
+
+/// A crafted site entry over bytes that are not the expected call (in the
+/// `crafted` binary, whose table holds one) is refused and nothing is
+/// written.
+fn corrupt_site<A: Adapter>() -> ScenarioResult {
+    let bin = &crate::runner::config().crafted_bin;
+    let out = std::process::Command::new(bin)
+        .arg(A::NAME)
+        .output()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("@@outcome "))
+        .ok_or_else(|| {
+            format!(
+                "crafted binary printed no outcome ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    match line.split_once(' ') {
+        Some(("pass", m)) => Ok(Outcome::Pass(m.to_string())),
+        Some((_, m)) => Err(m.to_string()),
+        None => Err(line.to_string()),
+    }
+}
+
+#[inline(never)]
+extern "C" fn not_a_trampoline(x: u64) -> u64 {
+    std::hint::black_box(x).wrapping_mul(3)
+}
+
+/// A key whose trampoline pointer is an ordinary function: the update is
+/// refused with an error naming it, and its bytes are unchanged.
+fn bad_trampoline<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip(
+            "no trampoline: an update is one atomic store".into(),
+        ));
+    }
+    // A key with a bogus trampoline, leaked to get a 'static reference.
+    let f = not_a_trampoline as *const u8;
+    // SAFETY: deliberately wrong trampoline; the library must refuse it
+    // before writing anything. Its registry is the implementation's.
+    let key: &'static StaticCall<AddFn> = Box::leak(Box::new(unsafe {
+        StaticCall::__new(A::registry(), f, add1 as *const u8)
+    }));
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    // SAFETY: live code.
+    let before = unsafe { crate::decode::read_code(f as usize, 16) };
+    let r = key.update(add2);
+    // SAFETY: live code.
+    let after = unsafe { crate::decode::read_code(f as usize, 16) };
+    ensure!(before == after, "bytes of the non-trampoline changed");
+    ensure!(not_a_trampoline(2) == 6, "the function no longer works");
+    match r {
+        Err(
+            e @ Error::UnexpectedBytes {
+                place: Place::Trampoline,
+                addr,
+                key: k,
+                ..
+            },
+        ) if addr == f as usize && k == key.raw().addr() => {
+            ensure!(
+                key.query().map(addr_of) == Some(addr_of(add1)),
+                "target changed despite the error"
+            );
+            Ok(Outcome::Pass(format!("refused: {e}")))
+        }
+        Err(e) => Err(format!("wrong error: {e}")),
+        Ok(()) => Err("update through a bogus trampoline succeeded".into()),
+    }
+}
+
+// ---------------------------------------------------------------- threads
+
+struct TortureFigures {
+    threads: usize,
+    calls: u64,
+    updates: u64,
+    wrong: u64,
+    emulated: u64,
+    restarted: u64,
+    secs: f64,
+}
+
+fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigures, String> {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let spin_sites: Vec<usize> = sites::<A, _>(A::spin()).into_iter().map(|s| s.0).collect();
+    let near = spin_sites
+        .first()
+        .copied()
+        .unwrap_or(A::call_spin as *const () as usize);
+    let t = place::flip_targets(near)?;
+    let mut slots = spin_sites.clone();
+    slots.extend(A::spin().raw().trampoline());
+    for &s in &slots {
+        ensure!(
+            place::all_bytes_differ(s, t.a, t.b),
+            "rel32 from {s:#x} to the two targets share a byte"
+        );
+    }
+    // SAFETY: t.a and t.b are `lea rax, [rdi+n]; ret` — extern "C" fn(u64) -> u64.
+    let (fa, fb): (AddFn, AddFn) = unsafe {
+        (
+            <AddFn as Signature>::from_addr(t.a as *const u8),
+            <AddFn as Signature>::from_addr(t.b as *const u8),
+        )
+    };
+    lib(A::spin().update(fa), "update to the first target")?;
+    let threads = 2;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut bad = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..1000u64 {
+                        let r = A::call_spin(i);
+                        if r != i + 1 && r != i + 2 {
+                            bad += 1;
+                        }
+                    }
+                    n += 1000;
+                }
+                calls.fetch_add(n, Ordering::SeqCst);
+                wrong.fetch_add(bad, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let traps0 = text::trap_stats();
+    let start = Instant::now();
+    let mut updates = 0u64;
+    let mut err = None;
+    while start.elapsed() < duration {
+        for f in [fb, fa] {
+            if let Err(e) = A::spin().update(f) {
+                err = Some(e);
+                break;
+            }
+            updates += 1;
+        }
+        if err.is_some() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        h.join()
+            .map_err(|_| "a caller thread panicked".to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let traps = text::trap_stats();
+    if let Some(e) = err {
+        return Err(format!("update failed: {e}"));
+    }
+    // Leave the key on a function that outlives the mappings.
+    lib(A::spin().update(add1), "final update")?;
+    drop(t);
+    Ok(TortureFigures {
+        threads,
+        calls: calls.load(Ordering::SeqCst),
+        updates,
+        wrong: wrong.load(Ordering::SeqCst),
+        emulated: traps.emulated - traps0.emulated,
+        restarted: traps.restarted - traps0.restarted,
+        secs,
+    })
+}
+
+fn torture_secs() -> u64 {
+    2 * crate::runner::soak_factor()
+}
+
+/// Callers on two threads while the main thread flips the target between
+/// two places whose rel32 differ in every byte.
+fn torture<A: Adapter>() -> ScenarioResult {
+    let f = torture_run::<A>(Duration::from_secs(torture_secs()))?;
+    ensure!(f.calls > 0 && f.updates > 0, "no calls or no updates");
+    ensure!(f.wrong == 0, "{} wrong results", f.wrong);
+    Ok(Outcome::Pass(format!(
+        "threads={} calls={} updates={} traps emulated={} restarted={} wrong=0 in {:.1}s ({:.1} us/update)",
+        f.threads,
+        f.calls,
+        f.updates,
+        f.emulated,
+        f.restarted,
+        f.secs,
+        f.secs * 1e6 / f.updates as f64
+    )))
+}
+
+/// Hidden: the torture run with the naive byte-by-byte patcher.
+fn torture_naive<A: Adapter>() -> ScenarioResult {
+    // SAFETY: this child process exists to show the naive patcher breaks.
+    unsafe { text::use_naive_patcher_for_tests(true) };
+    let f = torture_run::<A>(Duration::from_secs(5))?;
+    ensure!(f.wrong == 0, "naive patcher: {} wrong results", f.wrong);
+    Ok(Outcome::Pass(format!(
+        "naive patcher survived {} updates",
+        f.updates
+    )))
+}
+
+/// Proof that the torture scenario can fail: with the test-only naive
+/// patcher, the same run crashes or computes wrong results.
+fn naive_patcher_caught<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip(
+            "nothing is patched: an update is one atomic store".into(),
+        ));
+    }
+    let r = spawn_cell(A::NAME, "torture_naive", &[], &[], Duration::from_secs(60));
+    match (&r.outcome, r.success) {
+        (Some(Outcome::Pass(m)), true) => {
+            Err(format!("torture did not catch the naive patcher: {m}"))
+        }
+        (Some(Outcome::Fail(m)), _) if m.contains("wrong results") => {
+            Ok(Outcome::Pass(format!("caught: {m}")))
+        }
+        _ => Ok(Outcome::Pass(format!("caught: child {}", r.status))),
+    }
+}
+
+// ---------------------------------------------------------------- security and tools
+
+/// No mapping is writable and executable after any operation.
+fn no_wx_mapping<A: Adapter>() -> ScenarioResult {
+    let check = |when: &str| -> Result<(), String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+        let wx: Vec<&str> = maps
+            .lines()
+            .filter(|l| {
+                let p = l.split_whitespace().nth(1).unwrap_or("");
+                p.as_bytes().get(1) == Some(&b'w') && p.as_bytes().get(2) == Some(&b'x')
+            })
+            .collect();
+        ensure!(wx.is_empty(), "writable+executable mapping {when}: {wx:?}");
+        Ok(())
+    };
+    check("at start")?;
+    lib(A::add().update(add2), "pre-init update")?;
+    check("after a pre-init update")?;
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    check("after init")?;
+    for f in [add3, add1, add2] {
+        lib(A::add().update(f), "update")?;
+        check("after an update")?;
+    }
+    lib(A::hook().update_cond(Some(hook)), "update_cond")?;
+    lib(A::hook().update_cond(None), "update_cond")?;
+    check("after conditional updates")?;
+    lib(A::free_init(), "free_init")?;
+    check("after free_init")?;
+    ensure!(A::call_add(2) == 4, "wrong result");
+    Ok(Outcome::Pass(
+        "no rwx mapping after pre-init update, init, updates, free_init".into(),
+    ))
+}
+
+/// The self-test under `valgrind --tool=none` (default settings) prints
+/// what it prints natively.
+fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Ok(Outcome::Skip("valgrind is not installed".into()));
+    }
+    let results = |r: &crate::runner::ChildRun| -> Vec<String> {
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with("result "))
+            .map(String::from)
+            .collect()
+    };
+    let native = spawn_cell(A::NAME, "selftest_print", &[], &[], Duration::from_secs(60));
+    let vg = spawn_cell(
+        A::NAME,
+        "selftest_print",
+        &["valgrind", "--tool=none", "-q"],
+        &[],
+        Duration::from_secs(300),
+    );
+    let (n, v) = (results(&native), results(&vg));
+    ensure!(
+        matches!(native.outcome, Some(Outcome::Pass(_))),
+        "native run failed ({}): {}",
+        native.status,
+        native.stdout
+    );
+    ensure!(
+        matches!(vg.outcome, Some(Outcome::Pass(_))) && vg.success,
+        "valgrind run failed ({}): {}\n{}",
+        vg.status,
+        vg.stdout,
+        vg.stderr
+    );
+    ensure!(n == v && n.len() == 3, "native {n:?} vs valgrind {v:?}");
+    ensure!(
+        native.stdout.contains("under valgrind: false")
+            && vg.stdout.contains("under valgrind: true"),
+        "the valgrind child did not run under valgrind:\n{}",
+        vg.stdout
+    );
+    Ok(Outcome::Pass(format!(
+        "valgrind --tool=none: {}",
+        v.join("; ")
+    )))
+}
