@@ -98,3 +98,7 @@ pub fn query<F: Signature>(key: &StaticCall<F>) -> Option<F> {
 pub fn stats() -> Stats {
     __private::REGISTRY.stats()
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
