@@ -34,3 +34,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test --workspace (the README's test command)"
 cargo test --workspace
+
+# The conformance matrix is the suite's result; repeat its count last.
+json=target/results/conformance.json
+if [ -f "$json" ]; then
+    p=$(grep -c '"outcome": "pass"' "$json" || true)
+    f=$(grep -c '"outcome": "fail"' "$json" || true)
+    s=$(grep -c '"outcome": "skip"' "$json" || true)
+    echo "conformance: $p passed, $f failed, $s skipped"
+fi
