@@ -66,6 +66,32 @@ pub enum Error {
         /// The target.
         to: usize,
     },
+    /// A module with this site table is already loaded.
+    ModuleAlreadyLoaded {
+        /// The module's name.
+        name: String,
+        /// Address of its site table.
+        table: usize,
+    },
+    /// No loaded module has this handle.
+    UnknownModule {
+        /// The handle's number.
+        id: u64,
+    },
+    /// A module's init function failed; the module was unloaded again.
+    ModuleInitFailed {
+        /// The module's name.
+        name: String,
+        /// What its init function said.
+        message: String,
+    },
+    /// A shared object could not be opened, or lacks its descriptor.
+    SharedObject {
+        /// The path given.
+        path: String,
+        /// What the dynamic loader said.
+        message: String,
+    },
     /// A system call failed.
     Syscall {
         /// Which operation, e.g. `"pwrite(/proc/self/mem)"`.
@@ -125,6 +151,16 @@ impl fmt::Display for Error {
             }
             Error::OutOfRange { from, to } => {
                 write!(f, "no in-range path from {from:#x} to {to:#x}")
+            }
+            Error::ModuleAlreadyLoaded { name, table } => {
+                write!(f, "module {name:?} (site table {table:#x}) is already loaded")
+            }
+            Error::UnknownModule { id } => write!(f, "no loaded module has handle {id}"),
+            Error::ModuleInitFailed { name, message } => {
+                write!(f, "init of module {name:?} failed: {message}; the module was unloaded")
+            }
+            Error::SharedObject { path, message } => {
+                write!(f, "shared object {path:?}: {message}")
             }
             Error::Syscall { op, addr, errno } => write!(
                 f,

@@ -3,8 +3,8 @@
 //! One [`Registry`] exists per implementation crate (a `static`). It owns:
 //!
 //! * the *images* whose site tables it has taken in (the main program at
-//!   `init()`; loaded modules later), each with its sorted entry array and
-//!   its init-text range;
+//!   `init()`, modules whenever they are loaded), each with its sorted entry
+//!   array and its init-text range;
 //! * per key, a singly linked list of [`Group`]s, one per (key, image),
 //!   each pointing at that image's contiguous run of the key's entries. No
 //!   per-site node is ever allocated: memory is O(keys × images).
@@ -19,7 +19,7 @@ use crate::error::{Error, Place, Result};
 use crate::insn::{Form, SLOT_LEN, TRAMPOLINE_LEN, TRAMPOLINE_SIGNATURE};
 use crate::key::RawKey;
 use crate::maps;
-use crate::site::{self, Entry};
+use crate::site::{self, Entry, KEYREF};
 use crate::text::{self, SlotWrite, exec::ExecMemory, exec::Placement};
 
 /// Which of the three designs a registry implements.
@@ -90,8 +90,51 @@ pub struct Stats {
     pub init_released: usize,
     /// Loaded modules (images other than the main program).
     pub modules: usize,
+    /// Site groups, one per (key, image) with sites.
+    pub groups: usize,
     /// Heap bytes the registry holds (images, key list, groups).
     pub registry_bytes: usize,
+}
+
+/// Statistics of one loaded module.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleStats {
+    /// The module's name, as given at load.
+    pub name: String,
+    /// Its recorded call sites.
+    pub sites: usize,
+    /// Sites per key: (key address, sites).
+    pub sites_per_key: Vec<(usize, usize)>,
+    /// Sites that call their key's target directly (or hold the NOP).
+    pub direct: usize,
+    /// Sites that call their in-range path (trampoline or near stub)
+    /// because the target is beyond `rel32` reach.
+    pub fallback: usize,
+    /// Sites that call the trampoline or stub by design (trampoline
+    /// implementation, or before `init()`).
+    pub via_trampoline: usize,
+    /// Sites that call through the retpoline (indirect implementation).
+    pub indirect: usize,
+    /// Sites in the module's init region.
+    pub init: usize,
+    /// Whether the module's init region has been released.
+    pub init_released: bool,
+    /// Bytes of registry memory held for this module (image record,
+    /// name, one group per key).
+    pub registry_bytes: usize,
+}
+
+/// Handle of a loaded module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleId(pub u64);
+
+/// What a module brings: its name, its site table and its init region.
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleSpec<'a> {
+    /// A name for messages and statistics.
+    pub name: &'a str,
+    /// Its site table and init text.
+    pub sections: ImageSections,
 }
 
 /// One site-table run of one key in one image.
@@ -101,11 +144,24 @@ pub struct Group {
     image: u64,
     first: *mut Entry,
     len: usize,
+    /// What the image's sites of this key called when it was registered:
+    /// the key's trampoline, a near stub that reaches it, or (indirect) a
+    /// retpoline thunk. Sites return to it when the target is out of reach.
+    home: usize,
+}
+
+impl Group {
+    fn entries(&self) -> &[Entry] {
+        // SAFETY: a group's run lies inside its image's table, which stays
+        // mapped while the group is linked.
+        unsafe { std::slice::from_raw_parts(self.first, self.len) }
+    }
 }
 
 #[derive(Debug)]
 struct Image {
     id: u64,
+    name: String,
     entries: *mut Entry,
     len: usize,
     init_released: bool,
@@ -131,12 +187,30 @@ struct State {
     keys: Vec<&'static RawKey>,
     relays: Vec<(usize, ExecMemory)>,
     groups: usize,
+    next_module: u64,
+}
+
+impl State {
+    fn image(&self, id: u64) -> Option<&Image> {
+        self.images.iter().find(|i| i.id == id)
+    }
 }
 
 // SAFETY: the raw pointers in State point at site tables and groups that
-// the registry owns or that live for the whole program; State is only
+// the registry owns or that stay mapped while registered; State is only
 // accessed under the registry's mutex.
 unsafe impl Send for State {}
+
+/// A site table checked and sorted, with its groups and writes planned but
+/// not yet linked or written.
+struct Prepared {
+    id: u64,
+    name: String,
+    entries: &'static mut [Entry],
+    init_released: bool,
+    /// (key, first entry index, len, home)
+    runs: Vec<(&'static RawKey, usize, usize, usize)>,
+}
 
 /// The registry of one implementation.
 #[derive(Debug)]
@@ -148,6 +222,25 @@ pub struct Registry {
 }
 
 const MAIN_IMAGE: u64 = 0;
+
+/// `mov r11, qword ptr [rip + disp32]` (then the disp32).
+const STUB_LOAD: [u8; 3] = [0x4c, 0x8b, 0x1d];
+/// `jmp qword ptr [r11 + 8]`: through the key's trampoline field.
+const STUB_JMP: [u8; 4] = [0x41, 0xff, 0x63, 0x08];
+/// Length of a near stub.
+pub const STUB_LEN: usize = 11;
+
+/// The bytes of a near stub at `at` that reaches the key whose address is
+/// stored at `slot`: it loads the key and jumps through its trampoline
+/// field, so it works from anywhere and needs no patching.
+pub fn near_stub(at: usize, slot: usize) -> Option<[u8; STUB_LEN]> {
+    let d = i32::try_from(slot as i128 - (at as i128 + 7)).ok()?;
+    let mut b = [0u8; STUB_LEN];
+    b[..3].copy_from_slice(&STUB_LOAD);
+    b[3..7].copy_from_slice(&d.to_le_bytes());
+    b[7..].copy_from_slice(&STUB_JMP);
+    Some(b)
+}
 
 impl Registry {
     /// A registry for `flavor` whose main image's sections `main` reports.
@@ -205,8 +298,9 @@ impl Registry {
         }
     }
 
-    /// Takes in the main program's site table and patches every site to
-    /// its key's current target. Idempotent: later calls return `Ok` and do
+    /// Takes in the main program's site table and patches every site (of
+    /// the program and of modules loaded so far) to its key's current
+    /// target, in one batch. Idempotent: later calls return `Ok` and do
     /// nothing (whatever their policy).
     ///
     /// # Errors
@@ -222,9 +316,35 @@ impl Registry {
         if self.flavor != Flavor::Indirect {
             text::engine_info()?;
         }
-        let sections = (self.main)();
         let released = st.main_init_released;
-        self.register_image(st, MAIN_IMAGE, sections, released, policy)?;
+        let main = self.prepare(
+            MAIN_IMAGE,
+            "main program",
+            (self.main)(),
+            released,
+            policy,
+        )?;
+        let mut writes = Vec::new();
+        if self.flavor == Flavor::InlinePatch {
+            writes.extend(self.plan_prepared(&main));
+            for img in &st.images {
+                for e in img.entries() {
+                    if e.is_init() && img.init_released {
+                        continue;
+                    }
+                    // SAFETY: validated at load.
+                    let key = unsafe { &*(e.key() as *const RawKey) };
+                    let home = self.home_of(key, img.id).unwrap_or(key.tramp as usize);
+                    // SAFETY: the module's sites are mapped while it is loaded.
+                    let found = unsafe { text::read_slot(e.site()) };
+                    let cur = key.func.load(Ordering::Acquire);
+                    writes.push(plan_site_from(key, e.site(), home, found, cur));
+                }
+            }
+        }
+        // SAFETY: every slot was validated; lock held.
+        unsafe { text::write_batch(&writes)? };
+        self.commit(st, main);
         st.initialized = true;
         st.policy = policy;
         Ok(())
@@ -232,6 +352,7 @@ impl Registry {
 
     /// Releases the main program's init text (its whole pages become
     /// inaccessible) and stops patching sites inside it. Idempotent.
+    /// Returns the released page range.
     ///
     /// Calling a function in init text afterwards faults.
     ///
@@ -242,7 +363,7 @@ impl Registry {
         let st = g.as_mut().expect("state");
         let init = (self.main)().init;
         if st.main_init_released {
-            return Ok(init);
+            return Ok(page_range(init));
         }
         // SAFETY: the init text belongs to this implementation's init
         // section; the documented contract is that nothing in it runs again.
@@ -261,13 +382,10 @@ impl Registry {
     pub fn main_table(&self) -> Vec<(usize, usize, bool)> {
         let _g = self.lock();
         let s = (self.main)().sites;
-        table(s)
-            .iter()
-            .map(|e| (e.site(), e.key(), e.is_init()))
-            .collect()
+        table(s).iter().map(|e| (e.site(), e.key(), e.is_init())).collect()
     }
 
-    /// Addresses of the registered sites of `key`, with their init flag.
+    /// The registered sites of `key` in every image: (site, is-init).
     pub fn sites_of(&self, key: &RawKey) -> Vec<(usize, bool)> {
         let _g = self.lock();
         let mut out = Vec::new();
@@ -276,56 +394,289 @@ impl Registry {
         while !gp.is_null() {
             // SAFETY: groups are live while linked; lock held.
             let grp = unsafe { &*gp };
-            // SAFETY: a group's run lies inside its image's table.
-            let run = unsafe { std::slice::from_raw_parts(grp.first, grp.len) };
-            out.extend(run.iter().map(|e| (e.site(), e.is_init())));
+            out.extend(grp.entries().iter().map(|e| (e.site(), e.is_init())));
             gp = grp.next;
         }
         out
     }
 
-    /// Statistics.
+    /// The sites of a loaded module: (site, key, is-init).
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`].
+    pub fn module_sites(&self, id: ModuleId) -> Result<Vec<(usize, usize, bool)>> {
+        let g = self.lock();
+        let st = g.as_ref().expect("state");
+        let img = st.image(id.0).ok_or(Error::UnknownModule { id: id.0 })?;
+        Ok(img
+            .entries()
+            .iter()
+            .map(|e| (e.site(), e.key(), e.is_init()))
+            .collect())
+    }
+
+    /// Which form a registered site holds now, by the registry's account.
+    fn classify(&self, st: &State, img: &Image, e: &Entry, s: &mut ModuleStats) {
+        match self.flavor {
+            Flavor::Indirect => s.indirect += 1,
+            Flavor::Trampoline => s.via_trampoline += 1,
+            Flavor::InlinePatch if !st.initialized => s.via_trampoline += 1,
+            Flavor::InlinePatch => {
+                // SAFETY: entries point at keys validated at registration.
+                let key = unsafe { &*(e.key() as *const RawKey) };
+                let cur = key.func.load(Ordering::Acquire);
+                let home = self.home_of(key, img.id).unwrap_or(key.tramp as usize);
+                match site_form(e.site(), home, cur) {
+                    Form::Call(t) if t == home => s.fallback += 1,
+                    _ => s.direct += 1,
+                }
+            }
+        }
+    }
+
+    fn home_of(&self, key: &RawKey, image: u64) -> Option<usize> {
+        // SAFETY: callers hold the lock.
+        let mut gp = unsafe { key.state() }.groups;
+        while !gp.is_null() {
+            // SAFETY: linked groups are live.
+            let grp = unsafe { &*gp };
+            if grp.image == image {
+                return Some(grp.home);
+            }
+            gp = grp.next;
+        }
+        None
+    }
+
+    fn image_stats(&self, st: &State, img: &Image) -> ModuleStats {
+        let mut s = ModuleStats {
+            name: img.name.clone(),
+            init_released: img.init_released,
+            ..ModuleStats::default()
+        };
+        let mut groups = 0;
+        for e in img.entries() {
+            s.sites += 1;
+            let k = e.key();
+            match s.sites_per_key.last_mut() {
+                Some((lk, n)) if *lk == k => *n += 1,
+                _ => {
+                    s.sites_per_key.push((k, 1));
+                    groups += 1;
+                }
+            }
+            if e.is_init() {
+                s.init += 1;
+                if img.init_released {
+                    continue;
+                }
+            }
+            self.classify(st, img, e, &mut s);
+        }
+        s.registry_bytes = size_of::<Image>() + img.name.capacity() + groups * size_of::<Group>();
+        s
+    }
+
+    /// Statistics of the whole registry.
     pub fn stats(&self) -> Stats {
         let g = self.lock();
         let st = g.as_ref().expect("state");
         let mut s = Stats {
             keys: st.keys.len(),
             modules: st.images.iter().filter(|i| i.id != MAIN_IMAGE).count(),
+            groups: st.groups,
             registry_bytes: st.images.capacity() * size_of::<Image>()
+                + st.images.iter().map(|i| i.name.capacity()).sum::<usize>()
                 + st.keys.capacity() * size_of::<&RawKey>()
                 + st.relays.capacity() * size_of::<(usize, ExecMemory)>()
                 + st.groups * size_of::<Group>(),
             ..Stats::default()
         };
         for img in &st.images {
-            for e in img.entries() {
-                s.sites += 1;
-                let init = e.is_init();
-                if init {
-                    s.init += 1;
-                }
-                if init && img.init_released {
-                    s.init_released += 1;
-                    continue;
-                }
-                match self.flavor {
-                    Flavor::Indirect => s.indirect += 1,
-                    Flavor::Trampoline => s.via_trampoline += 1,
-                    Flavor::InlinePatch => {
-                        // SAFETY: entries point at keys validated at registration.
-                        let key = unsafe { &*(e.key() as *const RawKey) };
-                        let cur = key.func.load(Ordering::Acquire);
-                        match site_form(e.site(), key.tramp as usize, cur) {
-                            Form::Call(t) if t == key.tramp as usize && !cur.is_null() => {
-                                s.fallback += 1
-                            }
-                            _ => s.direct += 1,
-                        }
+            let m = self.image_stats(st, img);
+            s.sites += m.sites;
+            s.direct += m.direct;
+            s.fallback += m.fallback;
+            s.via_trampoline += m.via_trampoline;
+            s.indirect += m.indirect;
+            s.init += m.init;
+            if img.init_released {
+                s.init_released += m.init;
+            }
+        }
+        s
+    }
+
+    /// Statistics of one loaded module.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`].
+    pub fn module_stats(&self, id: ModuleId) -> Result<ModuleStats> {
+        let g = self.lock();
+        let st = g.as_ref().expect("state");
+        let img = st.image(id.0).ok_or(Error::UnknownModule { id: id.0 })?;
+        Ok(self.image_stats(st, img))
+    }
+
+    /// The loaded modules.
+    pub fn modules(&self) -> Vec<ModuleId> {
+        let g = self.lock();
+        g.as_ref()
+            .expect("state")
+            .images
+            .iter()
+            .filter(|i| i.id != MAIN_IMAGE)
+            .map(|i| ModuleId(i.id))
+            .collect()
+    }
+
+    /// Loads a module: checks its whole table, links one group per key it
+    /// uses, and (after `init()`) patches its sites to their keys' current
+    /// targets in one batch. Then runs `module_init`, if any, without the
+    /// registry lock (other threads may update keys meanwhile, and those
+    /// updates reach the module's init sites), and releases the module's
+    /// init region when it returns `Ok`.
+    ///
+    /// # Errors
+    /// [`Error::ModuleAlreadyLoaded`], a corrupt table, a site that is not
+    /// the expected call, a failed system call, or
+    /// [`Error::ModuleInitFailed`]. On error the module leaves no trace: no
+    /// key lists it and none of its sites stays patched.
+    ///
+    /// # Safety
+    /// * The table, every site, every near stub or key slot it refers to,
+    ///   and the init region stay mapped until [`Registry::unload_module`]
+    ///   returns (or this call fails).
+    /// * The table is not written by anyone else while loaded.
+    /// * Threads may run the module's code at any time, but nothing may run
+    ///   code in the init region after `module_init` returned.
+    pub unsafe fn load_module(
+        &self,
+        spec: ModuleSpec<'_>,
+        module_init: Option<&mut dyn FnMut() -> std::result::Result<(), String>>,
+    ) -> Result<ModuleId> {
+        let id = {
+            let mut g = self.lock();
+            let st = g.as_mut().expect("state");
+            let start = spec.sections.sites.0;
+            if start != 0 && st.images.iter().any(|i| i.entries as usize == start) {
+                return Err(Error::ModuleAlreadyLoaded {
+                    name: spec.name.to_string(),
+                    table: start,
+                });
+            }
+            if self.flavor != Flavor::Indirect {
+                text::engine_info()?;
+            }
+            st.next_module += 1;
+            let id = st.next_module;
+            let prepared = self.prepare(id, spec.name, spec.sections, false, InitPolicy::Track)?;
+            if st.initialized && self.flavor == Flavor::InlinePatch {
+                let writes = self.plan_prepared(&prepared);
+                // SAFETY: validated in prepare; lock held.
+                unsafe { text::write_batch(&writes)? };
+            }
+            self.commit(st, prepared);
+            id
+        };
+        if let Some(f) = module_init {
+            let r = f();
+            let mut g = self.lock();
+            let st = g.as_mut().expect("state");
+            if let Err(msg) = r {
+                self.remove(st, id)?;
+                return Err(Error::ModuleInitFailed {
+                    name: spec.name.to_string(),
+                    message: msg,
+                });
+            }
+            let init = spec.sections.init;
+            // SAFETY: the caller promises nothing runs in the init region
+            // any more; its sites are skipped from now on.
+            if let Err(e) = unsafe { text::release(init.0, init.1) } {
+                self.remove(st, id)?;
+                return Err(e);
+            }
+            if let Some(img) = st.images.iter_mut().find(|i| i.id == id) {
+                img.init_released = true;
+            }
+        }
+        Ok(ModuleId(id))
+    }
+
+    /// Unloads a module: writes its sites back to what they called at load,
+    /// unlinks its groups from every key and forgets it. After this returns
+    /// no update reads or writes the module's memory.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`], or a failed system call (the module stays
+    /// loaded then).
+    ///
+    /// # Safety
+    /// The module's memory must still be mapped (unload before unmapping).
+    pub unsafe fn unload_module(&self, id: ModuleId) -> Result<()> {
+        let mut g = self.lock();
+        let st = g.as_mut().expect("state");
+        if id.0 == MAIN_IMAGE || st.image(id.0).is_none() {
+            return Err(Error::UnknownModule { id: id.0 });
+        }
+        self.remove(st, id.0)
+    }
+
+    /// Restores an image's sites to their home calls, unlinks its groups
+    /// and drops it. On error nothing changes.
+    fn remove(&self, st: &mut State, id: u64) -> Result<()> {
+        let Some(img) = st.image(id) else {
+            return Err(Error::UnknownModule { id });
+        };
+        let mut writes = Vec::new();
+        let mut keys: Vec<&'static RawKey> = Vec::new();
+        for e in img.entries() {
+            // SAFETY: validated at load.
+            let key: &'static RawKey = unsafe { &*(e.key() as *const RawKey) };
+            if keys.last().is_none_or(|k| !std::ptr::eq(*k, key)) {
+                keys.push(key);
+            }
+            if self.flavor != Flavor::InlinePatch || (e.is_init() && img.init_released) {
+                continue;
+            }
+            let home = self.home_of(key, id).unwrap_or(key.tramp as usize);
+            // SAFETY: the module is still mapped (caller's contract).
+            let found = unsafe { text::read_slot(e.site()) };
+            let form = Form::Call(home);
+            let new = form.encode(e.site()).expect("home is in range");
+            writes.push(SlotWrite {
+                addr: e.site(),
+                old: found,
+                new,
+                form,
+                place: Place::Site,
+                key: key.addr(),
+            });
+        }
+        // SAFETY: the module's own sites, mapped; lock held.
+        unsafe { text::write_batch(&writes)? };
+        for key in keys {
+            // SAFETY: lock held.
+            let ks = unsafe { key.state() };
+            let mut link: *mut *mut Group = &mut ks.groups;
+            // SAFETY: walking and editing the key's list under the lock;
+            // removed nodes came from Box::into_raw in `commit`.
+            unsafe {
+                while !(*link).is_null() {
+                    let grp = *link;
+                    if (*grp).image == id {
+                        *link = (*grp).next;
+                        drop(Box::from_raw(grp));
+                        st.groups -= 1;
+                    } else {
+                        link = &mut (*grp).next;
                     }
                 }
             }
         }
-        s
+        st.images.retain(|i| i.id != id);
+        Ok(())
     }
 
     /// Points `key` at `new` (null: none). See [`crate::StaticCall::update`].
@@ -346,18 +697,12 @@ impl Registry {
                 while !gp.is_null() {
                     // SAFETY: linked groups are live; lock held.
                     let grp = unsafe { &*gp };
-                    let released = st
-                        .images
-                        .iter()
-                        .find(|i| i.id == grp.image)
-                        .is_none_or(|i| i.init_released);
-                    // SAFETY: a group's run lies inside its image's table.
-                    let run = unsafe { std::slice::from_raw_parts(grp.first, grp.len) };
-                    for e in run {
+                    let released = st.image(grp.image).is_none_or(|i| i.init_released);
+                    for e in grp.entries() {
                         if e.is_init() && released {
                             continue;
                         }
-                        writes.push(plan_site(key, e.site(), cur, new)?);
+                        writes.push(plan_site(key, e.site(), grp.home, cur, new)?);
                     }
                     gp = grp.next;
                 }
@@ -417,14 +762,16 @@ impl Registry {
         })
     }
 
-    fn register_image(
+    /// Checks and sorts an image's table and finds each key's run and home.
+    /// Writes nothing to code and links nothing.
+    fn prepare(
         &self,
-        st: &mut State,
         id: u64,
+        name: &str,
         sections: ImageSections,
         init_released: bool,
         policy: InitPolicy,
-    ) -> Result<()> {
+    ) -> Result<Prepared> {
         let entries = table(sections.sites);
         let maps = maps::mappings().map_err(|e| Error::Syscall {
             op: "read(/proc/self/maps)",
@@ -445,38 +792,7 @@ impl Registry {
                 return Err(Error::InitSitesRefused { sites: refused });
             }
         }
-        let mut writes = Vec::new();
-        for e in entries.iter() {
-            if e.is_init() && init_released {
-                continue;
-            }
-            // SAFETY: check_entry validated the key.
-            let key = unsafe { &*(e.key() as *const RawKey) };
-            let site = e.site();
-            let expected = match self.flavor {
-                Flavor::Indirect => Form::Call(self.indirect_thunk.map_or(0, |f| f as usize)),
-                _ => Form::Call(key.tramp as usize),
-            };
-            // SAFETY: check_entry found the slot in executable memory.
-            let found = unsafe { text::read_slot(site) };
-            if Form::decode(site, found) != Some(expected) {
-                return Err(Error::UnexpectedBytes {
-                    place: Place::Site,
-                    addr: site,
-                    key: key.addr(),
-                    found: found.to_vec(),
-                    expected: describe(expected),
-                });
-            }
-            if self.flavor == Flavor::InlinePatch {
-                let cur = key.func.load(Ordering::Acquire);
-                writes.push(plan_site_from(key, site, found, cur));
-            }
-        }
-        // SAFETY: slots validated above; lock held.
-        unsafe { text::write_batch(&writes)? };
-
-        // Link one group per key run.
+        let mut runs = Vec::new();
         let mut i = 0;
         while i < entries.len() {
             let k = entries[i].key();
@@ -484,54 +800,177 @@ impl Registry {
             while j < entries.len() && entries[j].key() == k {
                 j += 1;
             }
-            // SAFETY: validated key.
+            // SAFETY: check_entry validated the key.
             let key: &'static RawKey = unsafe { &*(k as *const RawKey) };
+            let mut home = None;
+            for e in &entries[i..j] {
+                if e.is_init() && init_released {
+                    continue;
+                }
+                let site = e.site();
+                // SAFETY: check_entry found the slot in executable memory.
+                let found = unsafe { text::read_slot(site) };
+                let target = match Form::decode(site, found) {
+                    Some(Form::Call(t)) if home.is_none_or(|h| h == t) => Some(t),
+                    _ => None,
+                };
+                match target {
+                    Some(t) if self.is_home(&maps, key, t) => home = Some(t),
+                    _ => {
+                        return Err(Error::UnexpectedBytes {
+                            place: Place::Site,
+                            addr: site,
+                            key: key.addr(),
+                            found: found.to_vec(),
+                            expected: match (self.flavor, home) {
+                                (_, Some(h)) => describe(Form::Call(h)),
+                                (Flavor::Indirect, None) => describe(Form::Call(
+                                    self.indirect_thunk.map_or(0, |f| f as usize),
+                                )),
+                                (_, None) => format!(
+                                    "{} or a call to a near stub of this key",
+                                    describe(Form::Call(key.tramp as usize))
+                                ),
+                            },
+                        });
+                    }
+                }
+            }
+            runs.push((key, i, j - i, home.unwrap_or(key.tramp as usize)));
+            i = j;
+        }
+        Ok(Prepared {
+            id,
+            name: name.to_string(),
+            entries,
+            init_released,
+            runs,
+        })
+    }
+
+    /// Whether a site of `key` may call `t` before it is patched: the key's
+    /// trampoline, a near stub for the key, or (indirect) a retpoline thunk.
+    fn is_home(&self, maps: &[maps::Mapping], key: &RawKey, t: usize) -> bool {
+        if self.flavor == Flavor::Indirect {
+            let Some(thunk) = self.indirect_thunk.map(|f| f as usize) else {
+                return false;
+            };
+            if t == thunk {
+                return true;
+            }
+            // A module's own copy of the thunk: the same bytes.
+            const N: usize = 16;
+            if !maps::covered(maps, t, t + N, |m| m.exec && m.read) {
+                return false;
+            }
+            // SAFETY: both ranges are mapped executable code.
+            let (a, b) = unsafe {
+                (
+                    std::ptr::read_volatile(t as *const [u8; N]),
+                    std::ptr::read_volatile(thunk as *const [u8; N]),
+                )
+            };
+            return a == b;
+        }
+        if t == key.tramp as usize {
+            return true;
+        }
+        if !maps::covered(maps, t, t + STUB_LEN, |m| m.exec && m.read) {
+            return false;
+        }
+        // SAFETY: mapped executable code.
+        let b = unsafe { std::ptr::read_volatile(t as *const [u8; STUB_LEN]) };
+        if b[..3] != STUB_LOAD || b[7..] != STUB_JMP {
+            return false;
+        }
+        let d = i32::from_le_bytes(b[3..7].try_into().expect("4 bytes"));
+        let slot = (t + 7).wrapping_add_signed(d as isize);
+        slot.is_multiple_of(8)
+            && maps::covered(maps, slot, slot + 8, |m| m.read)
+            // SAFETY: mapped and aligned.
+            && unsafe { std::ptr::read_volatile(slot as *const usize) } == key.addr()
+    }
+
+    /// The writes that bring a prepared image's sites to their keys'
+    /// current targets.
+    fn plan_prepared(&self, p: &Prepared) -> Vec<SlotWrite> {
+        let mut writes = Vec::new();
+        for &(key, first, len, home) in &p.runs {
+            let cur = key.func.load(Ordering::Acquire);
+            for e in &p.entries[first..first + len] {
+                if e.is_init() && p.init_released {
+                    continue;
+                }
+                // SAFETY: checked in prepare.
+                let found = unsafe { text::read_slot(e.site()) };
+                writes.push(plan_site_from(key, e.site(), home, found, cur));
+            }
+        }
+        writes
+    }
+
+    /// Links a prepared image: one group per key run, and the image record.
+    fn commit(&self, st: &mut State, p: Prepared) {
+        for &(key, first, len, home) in &p.runs {
             // SAFETY: lock held.
             let ks = unsafe { key.state() };
             let grp = Box::into_raw(Box::new(Group {
                 next: ks.groups,
-                image: id,
-                first: &mut entries[i],
-                len: j - i,
+                image: p.id,
+                first: &mut p.entries[first],
+                len,
+                home,
             }));
             ks.groups = grp;
             st.groups += 1;
             register_key(st, key);
-            i = j;
         }
         st.images.push(Image {
-            id,
-            entries: entries.as_mut_ptr(),
-            len: entries.len(),
-            init_released,
+            id: p.id,
+            name: p.name,
+            entries: p.entries.as_mut_ptr(),
+            len: p.entries.len(),
+            init_released: p.init_released,
         });
-        Ok(())
     }
 
     fn check_entry(&self, maps: &[maps::Mapping], e: &Entry) -> Result<()> {
-        let (site, key) = (e.site(), e.key());
-        let bad = |reason| Error::CorruptEntry {
+        let site = e.site();
+        let bad = |key, reason| Error::CorruptEntry {
             entry: e as *const Entry as usize,
             site,
             key,
             reason,
         };
         if !maps::covered(maps, site, site + SLOT_LEN, |m| m.exec && m.read) {
-            return Err(bad("the site is not in executable memory"));
+            return Err(bad(e.key_field(), "the site is not in executable memory"));
         }
+        if e.flags() & KEYREF != 0 {
+            let slot = e.key_field();
+            if !slot.is_multiple_of(8) || !maps::covered(maps, slot, slot + 8, |m| m.read) {
+                return Err(bad(slot, "the key slot is not mapped and aligned"));
+            }
+        }
+        let key = e.key();
         if !key.is_multiple_of(align_of::<RawKey>())
             || !maps::covered(maps, key, key + size_of::<RawKey>(), |m| m.read)
         {
-            return Err(bad("the key is not a mapped, aligned key"));
+            return Err(bad(key, "the key is not a mapped, aligned key"));
         }
         // SAFETY: mapped, readable and aligned; we only compare the
         // registry pointer, whatever the bytes are.
         let reg = unsafe { std::ptr::read_volatile(&(*(key as *const RawKey)).registry) };
         if !std::ptr::eq(reg, self) {
-            return Err(bad("the key belongs to another implementation"));
+            return Err(bad(key, "no key of this implementation is there"));
         }
         Ok(())
     }
+}
+
+fn page_range(r: (usize, usize)) -> (usize, usize) {
+    let lo = r.0.div_ceil(4096) * 4096;
+    let hi = r.1 & !4095;
+    if hi <= lo { (lo, lo) } else { (lo, hi) }
 }
 
 fn table(sites: (usize, usize)) -> &'static mut [Entry] {
@@ -539,8 +978,9 @@ fn table(sites: (usize, usize)) -> &'static mut [Entry] {
     if start == 0 || end <= start {
         return &mut [];
     }
-    // SAFETY: the linker-provided bounds of a retained, writable section
-    // of 8-byte entries; only the registry (under its lock) writes it.
+    // SAFETY: the bounds of a writable array of 8-byte entries (a retained
+    // link section, or a module's table); only the registry (under its
+    // lock) writes it.
     unsafe {
         std::slice::from_raw_parts_mut(start as *mut Entry, (end - start) / size_of::<Entry>())
     }
@@ -555,21 +995,26 @@ fn register_key(st: &mut State, key: &'static RawKey) {
     }
 }
 
-/// The form a call site of a key with trampoline `tramp` holds for target
-/// `t` (null: none).
-fn site_form(site: usize, tramp: usize, t: *mut u8) -> Form {
+/// The form a call site holds for target `t` (null: none), given its home
+/// (the in-range path it falls back to).
+fn site_form(site: usize, home: usize, t: *mut u8) -> Form {
     if t.is_null() {
         Form::Nop
     } else if crate::insn::in_range(site, t as usize) {
         Form::Call(t as usize)
     } else {
-        Form::Call(tramp)
+        Form::Call(home)
     }
 }
 
-fn plan_site(key: &RawKey, site: usize, cur: *mut u8, new: *mut u8) -> Result<SlotWrite> {
-    let tramp = key.tramp as usize;
-    let old_form = site_form(site, tramp, cur);
+fn plan_site(
+    key: &RawKey,
+    site: usize,
+    home: usize,
+    cur: *mut u8,
+    new: *mut u8,
+) -> Result<SlotWrite> {
+    let old_form = site_form(site, home, cur);
     // SAFETY: registered sites are in mapped, executable memory.
     let found = unsafe { text::read_slot(site) };
     if old_form.encode(site) != Some(found) {
@@ -581,17 +1026,21 @@ fn plan_site(key: &RawKey, site: usize, cur: *mut u8, new: *mut u8) -> Result<Sl
             expected: describe(old_form),
         });
     }
-    Ok(plan_site_from(key, site, found, new))
+    Ok(plan_site_from(key, site, home, found, new))
 }
 
-fn plan_site_from(key: &RawKey, site: usize, found: [u8; SLOT_LEN], new: *mut u8) -> SlotWrite {
-    let form = site_form(site, key.tramp as usize, new);
+fn plan_site_from(
+    key: &RawKey,
+    site: usize,
+    home: usize,
+    found: [u8; SLOT_LEN],
+    new: *mut u8,
+) -> SlotWrite {
+    let form = site_form(site, home, new);
     SlotWrite {
         addr: site,
         old: found,
-        new: form
-            .encode(site)
-            .expect("site forms are in range by construction"),
+        new: form.encode(site).expect("site forms are in range by construction"),
         form,
         place: Place::Site,
         key: key.addr(),

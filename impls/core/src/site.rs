@@ -8,8 +8,12 @@
 //! ```
 //!
 //! `entry + site` is the address of the site's 5-byte `call`; `entry + key`
-//! is the address of the key, whose low two bits carry flags ([`TAIL`],
-//! [`INIT`]; keys are 8-byte aligned so those bits are free). At `init()`
+//! is the address of the key, whose low three bits carry flags ([`TAIL`],
+//! [`INIT`], [`KEYREF`]; keys are 8-byte aligned so those bits are free).
+//! With [`KEYREF`] the key field points instead at an 8-byte slot that holds
+//! the key's absolute address: modules (shared objects, generated code)
+//! use it for keys beyond 32-bit reach, with one slot per (key, module), so
+//! their entries stay 8 bytes too. At `init()`
 //! the registry sorts the array in place by key (re-basing both fields of
 //! every moved entry) and sets [`INIT`] on sites inside init text, so each
 //! key's sites of one image form one contiguous run.
@@ -18,7 +22,9 @@
 pub const TAIL: usize = 1;
 /// Flag bit: the site lies in init text.
 pub const INIT: usize = 2;
-const FLAGS: usize = TAIL | INIT;
+/// Flag bit: the key field points at a slot holding the key's address.
+pub const KEYREF: usize = 4;
+const FLAGS: usize = TAIL | INIT | KEYREF;
 
 /// One site-table entry.
 #[repr(C)]
@@ -42,9 +48,25 @@ impl Entry {
         self.base().wrapping_add_signed(self.key as isize)
     }
 
-    /// Address of the key.
-    pub fn key(&self) -> usize {
+    /// Address the key field points at: the key, or with [`KEYREF`] the
+    /// slot holding the key's address.
+    pub fn key_field(&self) -> usize {
         self.key_word() & !FLAGS
+    }
+
+    /// Address of the key.
+    ///
+    /// With [`KEYREF`] this reads the slot; the registry checks that the
+    /// slot is mapped before it first calls this on a table it did not
+    /// emit itself.
+    pub fn key(&self) -> usize {
+        let f = self.key_field();
+        if self.flags() & KEYREF != 0 {
+            // SAFETY: see above: the slot was found mapped and aligned.
+            unsafe { std::ptr::read_volatile(f as *const usize) }
+        } else {
+            f
+        }
     }
 
     /// Flag bits ([`TAIL`], [`INIT`]).
