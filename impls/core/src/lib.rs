@@ -13,6 +13,7 @@ pub mod insn;
 mod key;
 mod macros;
 pub mod maps;
+mod module;
 mod registry;
 pub mod site;
 pub mod text;
@@ -23,6 +24,7 @@ pub use registry::{
     Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry, STUB_LEN,
     Stats, near_stub, ret_stub,
 };
+pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use text::valgrind::running_on_valgrind;
 
 #[doc(hidden)]

@@ -218,19 +218,27 @@ macro_rules! __static_call_define_indirect {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_image {
-    ($fn:ident, $sites:literal, $init:literal) => {
+    ($vis:vis $fn:ident, $sites:literal, $init:literal) => {
         ::core::arch::global_asm!(
+            // Weak: a program without sites still links. Hidden: a shared
+            // object always finds its own table, never one an executable
+            // exports under the same name.
             ::core::concat!(".weak __start_", $sites),
+            ::core::concat!(".hidden __start_", $sites),
             ::core::concat!(".weak __stop_", $sites),
+            ::core::concat!(".hidden __stop_", $sites),
             ::core::concat!(".weak __start_", $init),
+            ::core::concat!(".hidden __start_", $init),
             ::core::concat!(".weak __stop_", $init),
+            ::core::concat!(".hidden __stop_", $init),
             // Page-align the init text so that whole pages can be released.
             ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
             ".balign 4096",
             ".popsection",
         );
 
-        fn $fn() -> $crate::ImageSections {
+        /// This image's site table and init text.
+        $vis fn $fn() -> $crate::ImageSections {
             let (a, b, c, d): (usize, usize, usize, usize);
             // SAFETY: loads four addresses from the GOT; undefined weak
             // symbols read as 0.
@@ -258,5 +266,111 @@ macro_rules! __static_call_init_text {
         #[unsafe(link_section = $sec)]
         #[inline(never)]
         $vis fn $name($($params)*) $(-> $ret)? $body
+    };
+}
+
+/// The site-table entry of a module's call site: the key field points at
+/// the per-(key, object) key slot (flag `KEYREF` = 4).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_ref_entry {
+    ($sec:literal) => {
+        ::core::concat!(
+            ".pushsection ", $sec, ",\"awR\",@progbits\n",
+            ".balign 4\n",
+            "3:\n",
+            ".long 2b - 3b\n",
+            ".long __sc_ref_{key} - 3b + 4\n",
+            ".popsection\n",
+            // One slot per (key, object): a COMDAT group, hidden, so every
+            // object has its own, filled by the dynamic linker. `.ifndef`
+            // emits it once per assembly unit; COMDAT merges the units.
+            ".ifndef __sc_ref_{key}\n",
+            ".pushsection .data.__sc_ref_{key},\"awG\",@progbits,__sc_ref_{key},comdat\n",
+            ".weak __sc_ref_{key}\n",
+            ".hidden __sc_ref_{key}\n",
+            ".balign 8\n",
+            "__sc_ref_{key}:\n",
+            ".quad {key}\n",
+            ".popsection\n",
+            ".endif"
+        )
+    };
+}
+
+/// The near stub of a module's call sites: one per (key, object), it loads
+/// the key's address from the slot and jumps through the key's trampoline
+/// field. It never changes.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_stub {
+    () => {
+        ::core::concat!(
+            ".ifndef __sc_stub_{key}\n",
+            ".pushsection .text.__sc_stub_{key},\"axG\",@progbits,__sc_stub_{key},comdat\n",
+            ".weak __sc_stub_{key}\n",
+            ".hidden __sc_stub_{key}\n",
+            "__sc_stub_{key}:\n",
+            "mov r11, qword ptr [rip + __sc_ref_{key}]\n",
+            "jmp qword ptr [r11 + 8]\n",
+            ".popsection\n",
+            ".endif"
+        )
+    };
+}
+
+/// Declares, in a module (a `cdylib`), a key defined in the main program.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_declare {
+    (patched [$sec:literal]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)?;) => {
+        unsafe extern "Rust" {
+            $(#[$m])*
+            $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?>;
+        }
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__static_call_fn! {
+                { "2:", "call __sc_stub_{key}", $crate::__static_call_ref_entry!($sec),
+                  $crate::__static_call_stub!(), key = sym super::$name, }
+                ($($arg),*) $(-> $ret)?
+            }
+        }
+    };
+    (indirect [$sec:literal, $thunk:path]
+     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)?;) => {
+        unsafe extern "Rust" {
+            $(#[$m])*
+            $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?>;
+        }
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        $vis mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__static_call_fn! {
+                { "mov rax, qword ptr [rip + __sc_ref_{key}]", "mov rax, qword ptr [rax]",
+                  "2:", "call {thunk}", $crate::__static_call_ref_entry!($sec),
+                  thunk = sym $thunk, key = sym super::$name, }
+                ($($arg),*) $(-> $ret)?
+            }
+        }
+    };
+}
+
+/// Exports a module's descriptor function.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_module {
+    ($sym:ident, $image:path, $init:expr) => {
+        /// The static-call module descriptor of this shared object.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $sym() -> $crate::ModuleDescriptor {
+            $crate::ModuleDescriptor::new($image(), $init)
+        }
     };
 }

@@ -58,6 +58,7 @@ pub enum InitPolicy {
 
 /// Section boundaries of one image, as half-open address ranges
 /// (`(0, 0)` when the image has no such section).
+#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImageSections {
     /// The site table.

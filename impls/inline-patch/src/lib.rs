@@ -6,7 +6,8 @@
 #![warn(missing_docs)]
 
 pub use static_call_core::{
-    Error, InitPolicy, Place, Result, Signature, StaticCall, Stats, static_call, static_call_cond,
+    Error, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result, SharedObject, Signature,
+    StaticCall, Stats, static_call, static_call_cond,
 };
 
 #[doc(hidden)]
@@ -15,7 +16,7 @@ pub mod __private {
 
     pub static REGISTRY: Registry = Registry::new(Flavor::InlinePatch, main_image, None);
     static_call_core::__static_call_image!(
-        main_image,
+        pub main_image,
         "static_call_sites_inline",
         "static_call_init_inline"
     );
@@ -49,6 +50,50 @@ macro_rules! define_static_call {
 macro_rules! init_text {
     ($($t:tt)*) => {
         $crate::__private::__static_call_init_text! { "static_call_init_inline"; $($t)* }
+    };
+}
+
+/// Declares, in a module (a shared object loaded at run time), a key that
+/// the main program defines and exports.
+///
+/// ```text
+/// // main program: define and export under a symbol name
+/// define_static_call!(#[unsafe(export_name = "my_add")] pub static ADD: extern "C" fn(u64) -> u64 = f;);
+/// // module crate (cdylib):
+/// declare_static_call!(#[link_name = "my_add"] static ADD: extern "C" fn(u64) -> u64;);
+/// ```
+///
+/// The main program must export the symbol dynamically (for example
+/// `-Wl,--export-dynamic-symbol=my_add`). The module's call sites then
+/// work wherever the object lands.
+#[macro_export]
+macro_rules! declare_static_call {
+    ($($t:tt)*) => {
+        $crate::__private::__static_call_declare! { patched ["static_call_sites_inline"] $($t)* }
+    };
+}
+
+/// Makes this crate (built as a `cdylib`) a module: exports the
+/// descriptor [`load_shared_object`] looks for. Optionally names an init
+/// function (`extern "C" fn() -> i32`, 0 for success) that runs at load;
+/// call sites in its init text are patched while it runs and released
+/// after.
+///
+/// ```text
+/// module!();
+/// module!(init = my_init);
+/// ```
+#[macro_export]
+macro_rules! module {
+    () => {
+        $crate::__private::__static_call_module!(static_call_module_inline_patch, $crate::__private::main_image, None);
+    };
+    (init = $f:path) => {
+        $crate::__private::__static_call_module!(
+            static_call_module_inline_patch,
+            $crate::__private::main_image,
+            Some($f as extern "C" fn() -> i32)
+        );
     };
 }
 
@@ -102,3 +147,52 @@ pub fn stats() -> Stats {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// Opens a shared object built with [`module!`] and registers its call
+/// sites (running its init function, if any). Close it with
+/// [`SharedObject::close`].
+///
+/// # Errors
+/// See [`SharedObject::open`].
+///
+/// # Safety
+/// See [`SharedObject::open`]: opening runs the object's initialisers.
+pub unsafe fn load_shared_object(path: &str) -> Result<SharedObject> {
+    // SAFETY: forwarded to the caller.
+    unsafe { SharedObject::open(&__private::REGISTRY, path, c"static_call_module_inline_patch") }
+}
+
+/// Registers a module's site table (see [`static_call_core::Registry::load_module`]).
+///
+/// # Errors
+/// See [`static_call_core::Registry::load_module`].
+///
+/// # Safety
+/// See [`static_call_core::Registry::load_module`].
+pub unsafe fn load_module(
+    spec: ModuleSpec<'_>,
+    module_init: Option<&mut dyn FnMut() -> std::result::Result<(), String>>,
+) -> Result<ModuleId> {
+    // SAFETY: forwarded to the caller.
+    unsafe { __private::REGISTRY.load_module(spec, module_init) }
+}
+
+/// Unregisters a module (see [`static_call_core::Registry::unload_module`]).
+///
+/// # Errors
+/// See [`static_call_core::Registry::unload_module`].
+///
+/// # Safety
+/// See [`static_call_core::Registry::unload_module`].
+pub unsafe fn unload_module(id: ModuleId) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { __private::REGISTRY.unload_module(id) }
+}
+
+/// Statistics of one loaded module.
+///
+/// # Errors
+/// [`Error::UnknownModule`].
+pub fn module_stats(id: ModuleId) -> Result<ModuleStats> {
+    __private::REGISTRY.module_stats(id)
+}

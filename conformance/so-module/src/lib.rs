@@ -1,0 +1,58 @@
+//! A module for the conformance suite, built as a shared object and loaded
+//! with `dlopen`. For each implementation it declares the test program's
+//! key `ADD` (exported by the program as `static_call_key_<impl>_ADD`), has
+//! two call sites of it and one in init text, and an init function that
+//! calls the init site and fails on request (environment variable
+//! `STATIC_CALL_TEST_MODULE_INIT_FAIL=1`).
+
+macro_rules! module_for {
+    ($m:ident, $krate:ident, $prefix:literal) => {
+        pub mod $m {
+            use std::sync::atomic::{AtomicU64, Ordering};
+
+            use $krate as sc;
+
+            sc::declare_static_call!(
+                #[link_name = concat!("static_call_key_", $prefix, "_ADD")]
+                pub static ADD: extern "C" fn(u64) -> u64;
+            );
+
+            /// One call site of `ADD`.
+            #[unsafe(export_name = concat!("so_", $prefix, "_call_add"))]
+            pub extern "C" fn call_add(x: u64) -> u64 {
+                sc::static_call!(ADD(x))
+            }
+
+            /// A second call site of `ADD`.
+            #[unsafe(export_name = concat!("so_", $prefix, "_call_add_2"))]
+            pub extern "C" fn call_add_2(x: u64) -> u64 {
+                sc::static_call!(ADD(x)).wrapping_add(0)
+            }
+
+            sc::init_text! {
+                fn init_site(x: u64) -> u64 {
+                    sc::static_call!(ADD(x))
+                }
+            }
+
+            static INIT_RESULT: AtomicU64 = AtomicU64::new(0);
+
+            /// What the init site returned for 2 during module init.
+            #[unsafe(export_name = concat!("so_", $prefix, "_init_result"))]
+            pub extern "C" fn init_result() -> u64 {
+                INIT_RESULT.load(Ordering::SeqCst)
+            }
+
+            extern "C" fn module_init() -> i32 {
+                INIT_RESULT.store(init_site(2), Ordering::SeqCst);
+                if std::env::var_os("STATIC_CALL_TEST_MODULE_INIT_FAIL").is_some() { 1 } else { 0 }
+            }
+
+            sc::module!(init = module_init);
+        }
+    };
+}
+
+module_for!(inline_patch, static_call_inline_patch, "inline_patch");
+module_for!(trampoline, static_call_trampoline, "trampoline");
+module_for!(indirect, static_call_indirect, "indirect");
