@@ -15,7 +15,17 @@
 //! * [`decode`] is the independent check: site and trampoline bytes are
 //!   decoded with iced-x86 rather than trusted from the library.
 
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
+
 pub mod decode;
+pub mod genmod;
+mod modules;
 pub mod place;
 pub mod runner;
 pub mod scenarios;
@@ -83,6 +93,33 @@ pub trait Adapter: 'static {
     fn spin() -> &'static StaticCall<AddFn>;
     /// One call site of `SPIN`.
     fn call_spin(x: u64) -> u64;
+    /// Key `INL` (default `add1`), called only through one
+    /// `#[inline(always)]` function that three functions inline.
+    fn inl() -> &'static StaticCall<AddFn>;
+    /// The three functions that inline the call of `INL`.
+    fn call_inl(which: usize, x: u64) -> u64;
+    /// Eight more keys (default `add1`), each with one call site.
+    fn many() -> [&'static StaticCall<AddFn>; 8];
+    /// Calls key `i` of [`Adapter::many`].
+    fn call_many(i: usize, x: u64) -> u64;
+    /// Loads a module into this implementation's registry.
+    ///
+    /// # Safety
+    /// As for `Registry::load_module`.
+    unsafe fn load_module(
+        spec: static_call_core::ModuleSpec<'_>,
+        init: Option<&mut dyn FnMut() -> Result<(), String>>,
+    ) -> static_call_core::Result<static_call_core::ModuleId> {
+        // SAFETY: forwarded.
+        unsafe { Self::registry().load_module(spec, init) }
+    }
+    /// Opens the test shared object as a module of this implementation.
+    ///
+    /// # Safety
+    /// As for `SharedObject::open`.
+    unsafe fn load_shared_object(path: &str) -> static_call_core::Result<static_call_core::SharedObject>;
+    /// The ident-safe name used in exported symbols (`inline_patch`, …).
+    const SYMBOL_PREFIX: &'static str;
 
     /// The flavor, from the registry.
     fn flavor() -> Flavor {
@@ -104,7 +141,36 @@ macro_rules! adapter {
             use $krate as sc;
             use static_call_core::{InitPolicy, Registry, Result, StaticCall, Stats};
 
-            sc::define_static_call!(pub static ADD: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(
+                /// Exported for the test shared object.
+                #[unsafe(export_name = concat!("static_call_key_", stringify!($m), "_ADD"))]
+                pub static ADD: extern "C" fn(u64) -> u64 = $crate::targets::add1;
+            );
+            sc::define_static_call!(pub static INL: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            #[inline(always)]
+            fn through_inl(x: u64) -> u64 {
+                sc::static_call!(INL(x))
+            }
+            #[inline(never)]
+            fn inl_a(x: u64) -> u64 {
+                through_inl(x)
+            }
+            #[inline(never)]
+            fn inl_b(x: u64) -> u64 {
+                through_inl(x)
+            }
+            #[inline(never)]
+            fn inl_c(x: u64) -> u64 {
+                through_inl(x)
+            }
+            sc::define_static_call!(pub static K0: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K1: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K2: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K3: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K4: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K5: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K6: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(pub static K7: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
             sc::define_static_call!(pub static HOOK: extern "C" fn(u64) = None;);
             sc::define_static_call!(pub static SPIN: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
 
@@ -161,6 +227,39 @@ macro_rules! adapter {
                 fn call_spin(x: u64) -> u64 {
                     sc::static_call!(SPIN(x))
                 }
+                fn inl() -> &'static StaticCall<AddFn> {
+                    &INL
+                }
+                fn call_inl(which: usize, x: u64) -> u64 {
+                    match which {
+                        0 => inl_a(x),
+                        1 => inl_b(x),
+                        _ => inl_c(x),
+                    }
+                }
+                fn many() -> [&'static StaticCall<AddFn>; 8] {
+                    [&K0, &K1, &K2, &K3, &K4, &K5, &K6, &K7]
+                }
+                #[inline(never)]
+                fn call_many(i: usize, x: u64) -> u64 {
+                    match i {
+                        0 => sc::static_call!(K0(x)),
+                        1 => sc::static_call!(K1(x)),
+                        2 => sc::static_call!(K2(x)),
+                        3 => sc::static_call!(K3(x)),
+                        4 => sc::static_call!(K4(x)),
+                        5 => sc::static_call!(K5(x)),
+                        6 => sc::static_call!(K6(x)),
+                        _ => sc::static_call!(K7(x)),
+                    }
+                }
+                unsafe fn load_shared_object(
+                    path: &str,
+                ) -> static_call_core::Result<static_call_core::SharedObject> {
+                    // SAFETY: forwarded.
+                    unsafe { sc::load_shared_object(path) }
+                }
+                const SYMBOL_PREFIX: &'static str = stringify!($m);
             }
         }
     };

@@ -9,17 +9,10 @@ use static_call_core::{Error, Flavor, InitPolicy, Place, Signature, StaticCall, 
 use crate::decode::{Insn, insn_at};
 use crate::runner::{Mode, Outcome, Scenario, ScenarioResult, spawn_cell};
 use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
+use crate::modules::*;
 use crate::{Adapter, AddFn, place};
 
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)*) => {
-        if !$cond {
-            return Err(format!($($fmt)*));
-        }
-    };
-}
-
-fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
+pub(crate) fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }
 
@@ -52,6 +45,21 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(naive_patcher_caught, Mode::Parent),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
+        sc!(inlined_copies),
+        sc!(many_keys),
+        sc!(module_load_after_update),
+        sc!(module_before_init),
+        sc!(module_unload_then_update),
+        sc!(module_reload),
+        sc!(module_init_region),
+        sc!(module_load_failure),
+        sc!(module_init_failure),
+        sc!(module_errors),
+        sc!(module_far),
+        sc!(module_many),
+        sc!(module_concurrent),
+        sc!(shared_object, Mode::Parent),
+        sc!(shared_object_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),
     ]
@@ -60,7 +68,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
 // ---------------------------------------------------------------- helpers
 
 /// Sites of `key` in the main table (works before and after init).
-fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
+pub(crate) fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
     let k = key.raw().addr();
     A::registry()
         .main_table()
@@ -70,12 +78,12 @@ fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
         .collect()
 }
 
-fn insn(addr: usize) -> Insn {
+pub(crate) fn insn(addr: usize) -> Insn {
     // SAFETY: sites and trampolines are live code of this binary.
     unsafe { insn_at(addr) }
 }
 
-fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), String> {
+pub(crate) fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), String> {
     let got = insn(addr);
     ensure!(
         &got == want,
@@ -85,7 +93,7 @@ fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), String> {
 }
 
 /// What an un-patched site of this implementation calls.
-fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
+pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
     match A::flavor() {
         Flavor::Indirect => static_call_indirect::retpoline_rax as *const () as usize,
         _ => key.raw().trampoline().expect("trampoline"),
@@ -94,7 +102,7 @@ fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
 
 /// Checks every (non-released) site of `key` holds what the design says
 /// for target `t` (`None`: none), and the trampoline too.
-fn expect_patched<A: Adapter, F>(key: &StaticCall<F>, t: Option<usize>) -> Result<(), String> {
+pub(crate) fn expect_patched<A: Adapter, F>(key: &StaticCall<F>, t: Option<usize>) -> Result<(), String> {
     let unpatched = unpatched_target::<A, F>(key);
     let initialized = A::registry().is_initialized();
     for (s, _) in sites::<A, F>(key) {
@@ -112,7 +120,7 @@ fn expect_patched<A: Adapter, F>(key: &StaticCall<F>, t: Option<usize>) -> Resul
     Ok(())
 }
 
-fn addr_of(f: AddFn) -> usize {
+pub(crate) fn addr_of(f: AddFn) -> usize {
     f as *const () as usize
 }
 
@@ -326,7 +334,7 @@ fn init_twice<A: Adapter>() -> ScenarioResult {
     ))
 }
 
-fn maps_perms(lo: usize, hi: usize) -> Result<Vec<String>, String> {
+pub(crate) fn maps_perms(lo: usize, hi: usize) -> Result<Vec<String>, String> {
     let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for l in maps.lines() {
@@ -621,7 +629,7 @@ fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigures, String>
     })
 }
 
-fn torture_secs() -> u64 {
+pub(crate) fn torture_secs() -> u64 {
     2 * crate::runner::soak_factor()
 }
 
@@ -760,5 +768,65 @@ fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "valgrind --tool=none: {}",
         v.join("; ")
+    )))
+}
+
+// ---------------------------------------------------------------- many sites
+
+/// The same key called from several inlined copies of one function: every
+/// copy is its own site, and every copy is patched.
+fn inlined_copies<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let s = sites::<A, _>(A::inl());
+    ensure!(s.len() == 3, "expected 3 inlined copies, found {} sites", s.len());
+    for f in [add2 as AddFn, add3] {
+        lib(A::inl().update(f), "update")?;
+        for w in 0..3 {
+            ensure!(A::call_inl(w, 2) == f(2), "copy {w} wrong");
+        }
+        expect_patched::<A, _>(A::inl(), Some(addr_of(f)))?;
+    }
+    Ok(Outcome::Pass("3 inlined copies = 3 sites, all patched on every update".into()))
+}
+
+/// Many keys with many sites: updating one key leaves every other key's
+/// sites byte-for-byte untouched.
+fn many_keys<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let keys: Vec<&'static static_call_core::RawKey> = A::many().iter().map(|k| k.raw()).collect();
+    let m = crate::modules::make::<A>(&keys, 50, 0, false, None)?;
+    let id = crate::modules::load::<A>(&m, "gen-many")?;
+    let others: Vec<usize> = m
+        .funcs
+        .iter()
+        .filter(|f| f.key != 3)
+        .map(|f| f.site)
+        .chain(
+            A::many()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 3)
+                .flat_map(|(_, k)| A::registry().sites_of(k.raw()).into_iter().map(|s| s.0)),
+        )
+        .collect();
+    // SAFETY: live code.
+    let snap = || -> Vec<Vec<u8>> { others.iter().map(|&a| unsafe { crate::decode::read_code(a, 5) }).collect() };
+    let before = snap();
+    lib(A::many()[3].update(add2), "update K3")?;
+    ensure!(snap() == before, "updating K3 changed another key's site");
+    for (i, _) in A::many().iter().enumerate() {
+        let want = if i == 3 { 4 } else { 3 };
+        ensure!(A::call_many(i, 2) == want, "key {i} wrong");
+    }
+    for f in &m.funcs {
+        let want = if f.key == 3 { 4 } else { 3 };
+        // SAFETY: loaded module, mapped.
+        ensure!(unsafe { f.call(2) } == want, "module site of key {} wrong", f.key);
+    }
+    expect_patched::<A, _>(A::many()[3], Some(addr_of(add2)))?;
+    crate::modules::unload::<A>(id)?;
+    Ok(Outcome::Pass(format!(
+        "8 keys x 51 sites; one update left {} other sites untouched",
+        others.len()
     )))
 }

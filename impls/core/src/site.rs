@@ -105,7 +105,7 @@ impl Entry {
 /// A temporary array of absolute addresses is used while sorting and freed
 /// before returning; the registry keeps no per-site allocation.
 pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
-    let mut abs: Vec<(usize, usize, usize)> = entries
+    let mut abs: Vec<(usize, usize, usize, usize)> = entries
         .iter()
         .map(|e| {
             let site = e.site();
@@ -114,14 +114,15 @@ pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
             } else {
                 0
             };
-            (e.key(), site, (e.flags() & TAIL) | init_flag)
+            let flags = (e.flags() & (TAIL | KEYREF)) | init_flag;
+            (e.key(), site, e.key_field(), flags)
         })
         .collect();
     abs.sort_unstable();
-    for (e, (key, site, flags)) in entries.iter_mut().zip(abs) {
+    for (e, (_, site, field, flags)) in entries.iter_mut().zip(abs) {
         // Entries only move within their own array, which lies within
-        // ±2 GiB of every site and key it already encoded.
-        let ok = e.set(site, key | flags);
+        // ±2 GiB of every site and key field it already encoded.
+        let ok = e.set(site, field | flags);
         debug_assert!(ok, "re-based entry fits");
     }
 }

@@ -1,0 +1,7 @@
+//! Exports the test program's keys dynamically, so that the test shared
+//! object (`so-module`) can bind its `declare_static_call!` keys to them.
+
+fn main() {
+    println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=static_call_key_*");
+    println!("cargo:rerun-if-changed=build.rs");
+}

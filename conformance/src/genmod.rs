@@ -1,0 +1,372 @@
+//! Generated modules: machine code assembled at run time with iced-x86's
+//! code assembler into fresh executable mappings, with a site table in a
+//! separate writable mapping, optionally an init region, placed within
+//! `rel32` range of the program or deliberately far from it.
+//!
+//! Layout of the code mapping:
+//!
+//! ```text
+//! base:           per key: slot       .quad &key
+//!                 per key: near stub  mov r11,[rip+slot]; jmp [r11+8]   (or one retpoline thunk copy)
+//!                 per site: function  sub rsp,8; [mov rax,[rip+slot]; mov rax,[rax]]; call home; add rsp,8; ret
+//! init (page-aligned, whole pages): the init sites' functions, same shape
+//! ```
+//!
+//! Each function is `extern "C" fn(u64) -> u64`: it passes its argument to
+//! the key's target and returns what the target returns. Table entries are
+//! 8 bytes with the key field pointing at the key's slot (`KEYREF`).
+
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+
+use static_call_core::text::exec::{ExecMemory, Placement};
+use static_call_core::{Flavor, ImageSections, RawKey};
+
+/// Where to put a generated module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    /// Within `rel32` range of this address (the program's code).
+    Near(usize),
+    /// Wherever the kernel puts anonymous mappings (terabytes from a PIE
+    /// executable); checked to be beyond 4 GiB from this address.
+    FarFrom(usize),
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenSpec {
+    /// The keys the module calls.
+    pub keys: Vec<&'static RawKey>,
+    /// Ordinary call sites per key.
+    pub sites_per_key: usize,
+    /// Call sites per key in the init region.
+    pub init_sites_per_key: usize,
+    /// Placement.
+    pub placement: Where,
+    /// The implementation (decides the site form).
+    pub flavor: Flavor,
+    /// For [`Flavor::Indirect`], the bytes of the retpoline thunk to copy.
+    pub thunk: Vec<u8>,
+    /// Make site number `n` (counting all ordinary sites) hold a 5-byte NOP
+    /// instead of its call: a corrupt module.
+    pub corrupt_site: Option<usize>,
+}
+
+/// One generated function.
+#[derive(Debug, Clone, Copy)]
+pub struct GenFn {
+    /// Index of its key in [`GenSpec::keys`].
+    pub key: usize,
+    /// Its address (`extern "C" fn(u64) -> u64`).
+    pub addr: usize,
+    /// Address of its call site.
+    pub site: usize,
+    /// Whether it lies in the init region.
+    pub init: bool,
+}
+
+impl GenFn {
+    /// Calls the function.
+    ///
+    /// # Safety
+    /// The module must still be mapped, and its init region not released
+    /// if this is an init function.
+    pub unsafe fn call(&self, x: u64) -> u64 {
+        // SAFETY: generated as an extern "C" fn(u64) -> u64.
+        let f: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(self.addr) };
+        f(x)
+    }
+}
+
+/// A writable, non-executable anonymous mapping (the site table lives here).
+#[derive(Debug)]
+pub struct DataMap {
+    addr: usize,
+    len: usize,
+}
+
+impl DataMap {
+    fn near(near: usize, len: usize) -> Result<DataMap, String> {
+        let len = len.max(1).div_ceil(4096) * 4096;
+        for k in 1..4096usize {
+            let hint = (near & !0xfff).wrapping_add(k * 0x10_0000);
+            // SAFETY: anonymous mapping that never replaces another.
+            let p = unsafe {
+                libc::mmap(
+                    hint as *mut _,
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Ok(DataMap { addr: p as usize, len });
+            }
+        }
+        Err(format!("no room for a table near {near:#x}"))
+    }
+
+    /// Makes the mapping inaccessible (after unload, to catch stray access).
+    pub fn make_inaccessible(&self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::mprotect(self.addr as *mut _, self.len, libc::PROT_NONE) };
+    }
+}
+
+impl Drop for DataMap {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.addr as *mut _, self.len) };
+    }
+}
+
+/// A generated module: code, table, and what was generated.
+#[derive(Debug)]
+pub struct GenModule {
+    /// The code mapping (unmapped on drop).
+    pub code: ExecMemory,
+    /// The table mapping.
+    pub data: DataMap,
+    /// Its sections, to pass to `load_module`.
+    pub sections: ImageSections,
+    /// Every generated function.
+    pub funcs: Vec<GenFn>,
+    /// The in-range path of each key's sites (stub, trampoline or thunk).
+    pub homes: Vec<usize>,
+}
+
+fn asm_err(e: IcedError) -> String {
+    format!("iced-x86: {e}")
+}
+
+struct Block {
+    bytes: Vec<u8>,
+    /// (key, function address, site address)
+    funcs: Vec<(usize, usize, usize)>,
+    homes: Vec<usize>,
+    slots: Vec<usize>,
+}
+
+/// Assembles the ordinary block at `ip`. `home_of` decides, given the stub
+/// address of a key, what its sites call.
+fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
+    let mut a = CodeAssembler::new(64).map_err(asm_err)?;
+    let mut slot_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
+    let mut stub_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
+    let mut thunk_label = a.create_label();
+    let indirect = spec.flavor == Flavor::Indirect;
+    // Key slots first: the block starts page-aligned, so they are 8-aligned.
+    for k in 0..spec.keys.len() {
+        a.set_label(&mut slot_labels[k]).map_err(asm_err)?;
+        a.dq(&[spec.keys[k].addr() as u64]).map_err(asm_err)?;
+    }
+    if indirect {
+        a.set_label(&mut thunk_label).map_err(asm_err)?;
+        a.db(&spec.thunk).map_err(asm_err)?;
+    } else {
+        for k in 0..spec.keys.len() {
+            a.set_label(&mut stub_labels[k]).map_err(asm_err)?;
+            a.mov(r11, qword_ptr(slot_labels[k])).map_err(asm_err)?;
+            a.jmp(qword_ptr(r11 + 8)).map_err(asm_err)?;
+        }
+    }
+    let mut fn_labels = Vec::new();
+    let mut n = 0usize;
+    for k in 0..spec.keys.len() {
+        for _ in 0..spec.sites_per_key {
+            let mut f = a.create_label();
+            let mut s = a.create_label();
+            a.set_label(&mut f).map_err(asm_err)?;
+            a.sub(rsp, 8).map_err(asm_err)?;
+            if indirect {
+                a.mov(rax, qword_ptr(slot_labels[k])).map_err(asm_err)?;
+                a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
+            }
+            a.set_label(&mut s).map_err(asm_err)?;
+            if spec.corrupt_site == Some(n) {
+                a.db(&[0x0f, 0x1f, 0x44, 0x00, 0x00]).map_err(asm_err)?;
+            } else if indirect {
+                a.call(thunk_label).map_err(asm_err)?;
+            } else {
+                a.call(stub_labels[k]).map_err(asm_err)?;
+            }
+            a.add(rsp, 8).map_err(asm_err)?;
+            a.ret().map_err(asm_err)?;
+            fn_labels.push((k, f, s));
+            n += 1;
+        }
+    }
+    let r = a
+        .assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .map_err(asm_err)?;
+    let lip = |l: &CodeLabel| r.label_ip(l).map(|x| x as usize).map_err(asm_err);
+    let mut funcs = Vec::new();
+    for (k, f, s) in &fn_labels {
+        funcs.push((*k, lip(f)?, lip(s)?));
+    }
+    let homes = if indirect {
+        vec![lip(&thunk_label)?; spec.keys.len()]
+    } else {
+        stub_labels.iter().map(lip).collect::<Result<_, _>>()?
+    };
+    let slots = slot_labels.iter().map(lip).collect::<Result<_, _>>()?;
+    Ok(Block {
+        bytes: r.inner.code_buffer,
+        funcs,
+        homes,
+        slots,
+    })
+}
+
+/// Assembles the init block at `ip`; its sites call `homes` and (indirect)
+/// load from `slots`.
+fn assemble_init(spec: &GenSpec, ip: u64, homes: &[usize], slots: &[usize]) -> Result<Block, String> {
+    let mut a = CodeAssembler::new(64).map_err(asm_err)?;
+    let mut fn_labels = Vec::new();
+    for k in 0..spec.keys.len() {
+        for _ in 0..spec.init_sites_per_key {
+            let mut f = a.create_label();
+            let mut s = a.create_label();
+            a.set_label(&mut f).map_err(asm_err)?;
+            a.sub(rsp, 8).map_err(asm_err)?;
+            if spec.flavor == Flavor::Indirect {
+                a.mov(rax, slots[k] as u64).map_err(asm_err)?;
+                a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
+                a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
+            }
+            a.set_label(&mut s).map_err(asm_err)?;
+            a.call(homes[k] as u64).map_err(asm_err)?;
+            a.add(rsp, 8).map_err(asm_err)?;
+            a.ret().map_err(asm_err)?;
+            fn_labels.push((k, f, s));
+        }
+    }
+    if fn_labels.is_empty() {
+        return Ok(Block {
+            bytes: Vec::new(),
+            funcs: Vec::new(),
+            homes: Vec::new(),
+            slots: Vec::new(),
+        });
+    }
+    let r = a
+        .assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .map_err(asm_err)?;
+    let mut funcs = Vec::new();
+    for (k, f, s) in &fn_labels {
+        funcs.push((
+            *k,
+            r.label_ip(f).map_err(asm_err)? as usize,
+            r.label_ip(s).map_err(asm_err)? as usize,
+        ));
+    }
+    Ok(Block {
+        bytes: r.inner.code_buffer,
+        funcs,
+        homes: Vec::new(),
+        slots: Vec::new(),
+    })
+}
+
+fn round_page(n: usize) -> usize {
+    n.div_ceil(4096) * 4096
+}
+
+/// Generates, maps and describes a module. Nothing is registered.
+///
+/// # Errors
+/// Assembly failed, or no place was found.
+pub fn generate(spec: &GenSpec) -> Result<GenModule, String> {
+    // Size the blocks once at a dummy address (sizes do not depend on it:
+    // every branch is rel32 and every slot load RIP-relative).
+    let probe = assemble_main(spec, 0x1000_0000)?;
+    let main_len = round_page(probe.bytes.len());
+    let init_probe = assemble_init(spec, 0x1000_0000, &probe.homes, &probe.slots)?;
+    let total = main_len + round_page(init_probe.bytes.len());
+
+    let candidates: Vec<usize> = match spec.placement {
+        Where::Near(near) => (1..512usize)
+            .flat_map(|k| {
+                let d = k * 0x40_0000;
+                [(near & !0xfff).wrapping_sub(d), (near & !0xfff).wrapping_add(d)]
+            })
+            .collect(),
+        Where::FarFrom(_) => {
+            // Let the kernel choose, then map exactly there.
+            // SAFETY: a throw-away reservation, unmapped at once.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    total,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err("mmap failed".into());
+            }
+            // SAFETY: the reservation made above.
+            unsafe { libc::munmap(p, total) };
+            vec![p as usize]
+        }
+    };
+    for base in candidates {
+        if base < 0x10_0000 || base >= (1usize << 47) - total {
+            continue;
+        }
+        if let Where::FarFrom(from) = spec.placement {
+            if base.abs_diff(from) < (1usize << 32) {
+                return Err("the kernel placed the far module near the program".into());
+            }
+        }
+        let main = assemble_main(spec, base as u64)?;
+        let init_base = base + main_len;
+        let init = assemble_init(spec, init_base as u64, &main.homes, &main.slots)?;
+        let mut bytes = main.bytes.clone();
+        bytes.resize(main_len, 0xcc);
+        bytes.extend_from_slice(&init.bytes);
+        let Ok(code) = ExecMemory::new(Placement::At(base), &bytes) else {
+            continue;
+        };
+        let n_sites = main.funcs.len() + init.funcs.len();
+        let data = DataMap::near(base, n_sites * 8)?;
+        let mut funcs = Vec::new();
+        for (i, &(k, f, s)) in main.funcs.iter().chain(&init.funcs).enumerate() {
+            let entry = data.addr + i * 8;
+            let site_rel = i32::try_from(s as i64 - entry as i64).map_err(|_| "table too far")?;
+            let key_rel = i32::try_from(main.slots[k] as i64 + 4 - entry as i64)
+                .map_err(|_| "table too far")?;
+            // SAFETY: inside our RW data mapping.
+            unsafe {
+                std::ptr::write(entry as *mut i32, site_rel);
+                std::ptr::write((entry + 4) as *mut i32, key_rel);
+            }
+            funcs.push(GenFn {
+                key: k,
+                addr: f,
+                site: s,
+                init: i >= main.funcs.len(),
+            });
+        }
+        let init_range = if init.bytes.is_empty() {
+            (0, 0)
+        } else {
+            (init_base, init_base + round_page(init.bytes.len()))
+        };
+        return Ok(GenModule {
+            sections: ImageSections {
+                sites: (data.addr, data.addr + n_sites * 8),
+                init: init_range,
+            },
+            code,
+            data,
+            funcs,
+            homes: main.homes,
+        });
+    }
+    Err("no free place for the module".into())
+}
