@@ -16,8 +16,8 @@
 //! the key's target and returns what the target returns. Table entries are
 //! 8 bytes with the key field pointing at the key's slot (`KEYREF`).
 
-use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
+use iced_x86::code_asm::*;
 
 use static_call_core::text::exec::{ExecMemory, Placement};
 use static_call_core::{Flavor, ImageSections, RawKey};
@@ -102,7 +102,10 @@ impl DataMap {
                 )
             };
             if p != libc::MAP_FAILED {
-                return Ok(DataMap { addr: p as usize, len });
+                return Ok(DataMap {
+                    addr: p as usize,
+                    len,
+                });
             }
         }
         Err(format!("no room for a table near {near:#x}"))
@@ -158,9 +161,9 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     let mut thunk_label = a.create_label();
     let indirect = spec.flavor == Flavor::Indirect;
     // Key slots first: the block starts page-aligned, so they are 8-aligned.
-    for k in 0..spec.keys.len() {
-        a.set_label(&mut slot_labels[k]).map_err(asm_err)?;
-        a.dq(&[spec.keys[k].addr() as u64]).map_err(asm_err)?;
+    for (label, key) in slot_labels.iter_mut().zip(&spec.keys) {
+        a.set_label(label).map_err(asm_err)?;
+        a.dq(&[key.addr() as u64]).map_err(asm_err)?;
     }
     if indirect {
         a.set_label(&mut thunk_label).map_err(asm_err)?;
@@ -222,7 +225,12 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
 
 /// Assembles the init block at `ip`; its sites call `homes` and (indirect)
 /// load from `slots`.
-fn assemble_init(spec: &GenSpec, ip: u64, homes: &[usize], slots: &[usize]) -> Result<Block, String> {
+fn assemble_init(
+    spec: &GenSpec,
+    ip: u64,
+    homes: &[usize],
+    slots: &[usize],
+) -> Result<Block, String> {
     let mut a = CodeAssembler::new(64).map_err(asm_err)?;
     let mut fn_labels = Vec::new();
     for k in 0..spec.keys.len() {
@@ -290,7 +298,10 @@ pub fn generate(spec: &GenSpec) -> Result<GenModule, String> {
         Where::Near(near) => (1..512usize)
             .flat_map(|k| {
                 let d = k * 0x40_0000;
-                [(near & !0xfff).wrapping_sub(d), (near & !0xfff).wrapping_add(d)]
+                [
+                    (near & !0xfff).wrapping_sub(d),
+                    (near & !0xfff).wrapping_add(d),
+                ]
             })
             .collect(),
         Where::FarFrom(_) => {
@@ -318,10 +329,10 @@ pub fn generate(spec: &GenSpec) -> Result<GenModule, String> {
         if base < 0x10_0000 || base >= (1usize << 47) - total {
             continue;
         }
-        if let Where::FarFrom(from) = spec.placement {
-            if base.abs_diff(from) < (1usize << 32) {
-                return Err("the kernel placed the far module near the program".into());
-            }
+        if let Where::FarFrom(from) = spec.placement
+            && base.abs_diff(from) < (1usize << 32)
+        {
+            return Err("the kernel placed the far module near the program".into());
         }
         let main = assemble_main(spec, base as u64)?;
         let init_base = base + main_len;

@@ -117,7 +117,9 @@ pub trait Adapter: 'static {
     ///
     /// # Safety
     /// As for `SharedObject::open`.
-    unsafe fn load_shared_object(path: &str) -> static_call_core::Result<static_call_core::SharedObject>;
+    unsafe fn load_shared_object(
+        path: &str,
+    ) -> static_call_core::Result<static_call_core::SharedObject>;
     /// The ident-safe name used in exported symbols (`inline_patch`, …).
     const SYMBOL_PREFIX: &'static str;
 

@@ -12,7 +12,7 @@ use crate::genmod::{GenModule, GenSpec, Where, generate};
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
 use crate::scenarios::{addr_of, expect_at, insn, lib};
 use crate::targets::{add1, add2, add3};
-use crate::{AddFn, Adapter};
+use crate::{Adapter, AddFn};
 
 fn program_code<A: Adapter>() -> usize {
     A::call_add as *const () as usize
@@ -37,7 +37,11 @@ pub(crate) fn make<A: Adapter>(
         keys: keys.to_vec(),
         sites_per_key: sites,
         init_sites_per_key: init_sites,
-        placement: if far { Where::FarFrom(near) } else { Where::Near(near) },
+        placement: if far {
+            Where::FarFrom(near)
+        } else {
+            Where::Near(near)
+        },
         flavor: A::flavor(),
         thunk: thunk_bytes(),
         corrupt_site: corrupt,
@@ -55,7 +59,10 @@ fn spec<'a>(m: &GenModule, name: &'a str) -> ModuleSpec<'a> {
 pub(crate) fn load<A: Adapter>(m: &GenModule, name: &str) -> Result<ModuleId, String> {
     // SAFETY: the module's memory outlives its registration in every
     // scenario (unload comes before drop).
-    lib(unsafe { A::load_module(spec(m, name), None) }, "load_module")
+    lib(
+        unsafe { A::load_module(spec(m, name), None) },
+        "load_module",
+    )
 }
 
 pub(crate) fn unload<A: Adapter>(id: ModuleId) -> Result<(), String> {
@@ -73,10 +80,18 @@ fn check_module<A: Adapter>(
     with_init: bool,
 ) -> Result<(), String> {
     let patched = A::flavor() == Flavor::InlinePatch && A::registry().is_initialized();
-    for f in m.funcs.iter().filter(|f| f.key == k && (with_init || !f.init)) {
+    for f in m
+        .funcs
+        .iter()
+        .filter(|f| f.key == k && (with_init || !f.init))
+    {
         // SAFETY: mapped; init functions only when the caller says so.
         let r = unsafe { f.call(2) };
-        ensure!(r == want, "module function at {:#x} gave {r}, expected {want}", f.addr);
+        ensure!(
+            r == want,
+            "module function at {:#x} gave {r}, expected {want}",
+            f.addr
+        );
         let form = if patched && static_call_core::insn::in_range(f.site, target) {
             Insn::Call(target)
         } else {
@@ -122,7 +137,9 @@ pub(crate) fn module_before_init<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     check_module::<A>(&m, 0, addr_of(add2), 4, false)?; // inline-patch: now direct
     unload::<A>(id)?;
-    Ok(Outcome::Pass("sites unpatched before init; init() patched them to the latest target".into()))
+    Ok(Outcome::Pass(
+        "sites unpatched before init; init() patched them to the latest target".into(),
+    ))
 }
 
 /// After unload, updates never touch the module's memory (made
@@ -133,7 +150,10 @@ pub(crate) fn module_unload_then_update<A: Adapter>() -> ScenarioResult {
     let main_sites = A::registry().sites_of(A::add().raw()).len();
     let m = make::<A>(&[A::add().raw(), A::spin().raw()], 8, 0, false, None)?;
     let id = load::<A>(&m, "gen")?;
-    ensure!(A::stats().modules == before.modules + 1, "module not counted");
+    ensure!(
+        A::stats().modules == before.modules + 1,
+        "module not counted"
+    );
     unload::<A>(id)?;
     // SAFETY: unloaded; nobody may run or read it any more.
     lib(unsafe { m.code.make_inaccessible() }, "protect code")?;
@@ -145,12 +165,19 @@ pub(crate) fn module_unload_then_update<A: Adapter>() -> ScenarioResult {
     ensure!(A::call_add(2) == 4, "main site wrong");
     let after = A::stats();
     ensure!(after.modules == before.modules, "module still counted");
-    ensure!(after.groups == before.groups, "groups leaked: {} -> {}", before.groups, after.groups);
+    ensure!(
+        after.groups == before.groups,
+        "groups leaked: {} -> {}",
+        before.groups,
+        after.groups
+    );
     ensure!(
         A::registry().sites_of(A::add().raw()).len() == main_sites,
         "key still lists module sites"
     );
-    Ok(Outcome::Pass("16 sites unloaded; memory made PROT_NONE; 8 updates ran without touching it".into()))
+    Ok(Outcome::Pass(
+        "16 sites unloaded; memory made PROT_NONE; 8 updates ran without touching it".into(),
+    ))
 }
 
 /// The same module loaded and unloaded many times.
@@ -172,8 +199,10 @@ pub(crate) fn module_reload<A: Adapter>() -> ScenarioResult {
         }
     }
     let after = A::stats();
-    ensure!(after.groups == before.groups && after.registry_bytes == before.registry_bytes,
-        "registry grew over reloads: {before:?} -> {after:?}");
+    ensure!(
+        after.groups == before.groups && after.registry_bytes == before.registry_bytes,
+        "registry grew over reloads: {before:?} -> {after:?}"
+    );
     Ok(Outcome::Pass(format!(
         "{cycles} load/unload cycles of 16 sites; registry {} bytes before and after",
         after.registry_bytes
@@ -190,14 +219,24 @@ pub(crate) fn module_init_region<A: Adapter>() -> ScenarioResult {
     let mut seen = Vec::new();
     let mut init = || -> Result<(), String> {
         // SAFETY: the init region is mapped while the init function runs.
-        seen.push(init_fns.iter().map(|f| unsafe { f.call(2) }).collect::<Vec<_>>());
+        seen.push(
+            init_fns
+                .iter()
+                .map(|f| unsafe { f.call(2) })
+                .collect::<Vec<_>>(),
+        );
         // An update from another thread while the module initialises.
         std::thread::spawn(|| A::add().update(add2))
             .join()
             .map_err(|_| "updater panicked".to_string())?
             .map_err(|e| e.to_string())?;
         // SAFETY: as above.
-        seen.push(init_fns.iter().map(|f| unsafe { f.call(2) }).collect::<Vec<_>>());
+        seen.push(
+            init_fns
+                .iter()
+                .map(|f| unsafe { f.call(2) })
+                .collect::<Vec<_>>(),
+        );
         if A::flavor() == Flavor::InlinePatch {
             for f in &init_fns {
                 if insn(f.site) != Insn::Call(addr_of(add2)) {
@@ -209,8 +248,14 @@ pub(crate) fn module_init_region<A: Adapter>() -> ScenarioResult {
     };
     // SAFETY: the module outlives its registration; nothing runs the init
     // region after the init function returns.
-    let id = lib(unsafe { A::load_module(spec(&m, "gen-init"), Some(&mut init)) }, "load")?;
-    ensure!(seen == vec![vec![3; 3], vec![4; 3]], "init sites gave {seen:?}");
+    let id = lib(
+        unsafe { A::load_module(spec(&m, "gen-init"), Some(&mut init)) },
+        "load",
+    )?;
+    ensure!(
+        seen == vec![vec![3; 3], vec![4; 3]],
+        "init sites gave {seen:?}"
+    );
     let (lo, hi) = m.sections.init;
     let perms = crate::scenarios::maps_perms(lo, hi)?;
     ensure!(
@@ -245,21 +290,35 @@ pub(crate) fn module_load_failure<A: Adapter>() -> ScenarioResult {
     let bad = 3 * 4 - 1;
     let m = make::<A>(&keys, 4, 0, false, Some(bad))?;
     let before = A::stats();
-    let key_sites: Vec<usize> = keys.iter().map(|k| A::registry().sites_of(k).len()).collect();
+    let key_sites: Vec<usize> = keys
+        .iter()
+        .map(|k| A::registry().sites_of(k).len())
+        .collect();
     let addrs: Vec<usize> = m.funcs.iter().map(|f| f.site).collect();
     let bytes = snapshot(&addrs);
     // SAFETY: the module is mapped for the whole scenario.
     let r = unsafe { A::load_module(spec(&m, "gen-bad"), None) };
     let bad_site = m.funcs[bad].site;
     match r {
-        Err(Error::UnexpectedBytes { place: Place::Site, addr, .. }) if addr == bad_site => {}
+        Err(Error::UnexpectedBytes {
+            place: Place::Site,
+            addr,
+            ..
+        }) if addr == bad_site => {}
         Err(e) => return Err(format!("wrong error: {e}")),
         Ok(_) => return Err("a module with a corrupt site was loaded".into()),
     }
     ensure!(snapshot(&addrs) == bytes, "the failed load wrote code");
-    ensure!(A::stats() == before, "registry changed: {before:?} -> {:?}", A::stats());
+    ensure!(
+        A::stats() == before,
+        "registry changed: {before:?} -> {:?}",
+        A::stats()
+    );
     for (k, n) in keys.iter().zip(&key_sites) {
-        ensure!(A::registry().sites_of(k).len() == *n, "a key lists the failed module");
+        ensure!(
+            A::registry().sites_of(k).len() == *n,
+            "a key lists the failed module"
+        );
     }
     // Everything still works: updates, and another module's load and unload.
     for k in A::many().iter().take(3) {
@@ -297,17 +356,32 @@ pub(crate) fn module_init_failure<A: Adapter>() -> ScenarioResult {
     let r = unsafe { A::load_module(spec(&m, "gen-init-fails"), Some(&mut init)) };
     match r {
         Err(e @ Error::ModuleInitFailed { .. }) => {
-            ensure!(patched_during_init, "sites were not live during module init");
-            ensure!(snapshot(&addrs) == bytes, "sites stayed patched after the failed init");
-            ensure!(A::stats() == before, "registry changed: {before:?} -> {:?}", A::stats());
+            ensure!(
+                patched_during_init,
+                "sites were not live during module init"
+            );
+            ensure!(
+                snapshot(&addrs) == bytes,
+                "sites stayed patched after the failed init"
+            );
+            ensure!(
+                A::stats() == before,
+                "registry changed: {before:?} -> {:?}",
+                A::stats()
+            );
             for f in [add3, add1] {
                 lib(A::add().update(f), "update after failed init")?;
             }
-            ensure!(snapshot(&addrs) == bytes, "a later update touched the failed module");
+            ensure!(
+                snapshot(&addrs) == bytes,
+                "a later update touched the failed module"
+            );
             // Unload of the failed module's (now unknown) handle is refused.
             let again = load::<A>(&m, "gen-retry")?;
             unload::<A>(again)?;
-            Ok(Outcome::Pass(format!("{e}; sites back to their stub call, registry as before")))
+            Ok(Outcome::Pass(format!(
+                "{e}; sites back to their stub call, registry as before"
+            )))
         }
         Err(e) => Err(format!("wrong error: {e}")),
         Ok(_) => Err("load succeeded although init failed".into()),
@@ -338,9 +412,9 @@ pub(crate) fn module_errors<A: Adapter>() -> ScenarioResult {
     let m2 = make::<A>(&[A::add().raw()], 1, 0, false, None)?;
     let entry = m2.sections.sites.0;
     // Point the entry's key field (KEYREF) at a slot holding NOT_A_KEY's address.
-    let slot = Box::leak(Box::new(NOT_A_KEY.as_ptr() as usize));
-    let rel = i32::try_from(*slot as i64 * 0 + (slot as *mut usize as i64) + 4 - (entry as i64 + 0))
-        .ok();
+    let slot: &'static usize = Box::leak(Box::new(NOT_A_KEY.as_ptr() as usize));
+    let slot_addr = slot as *const usize as i64;
+    let rel = i32::try_from(slot_addr + 4 - entry as i64).ok();
     match rel {
         Some(rel) => {
             // SAFETY: the module's own writable table.
@@ -438,8 +512,11 @@ pub(crate) fn module_concurrent<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     let before = A::stats();
     let keys: Vec<&'static RawKey> = vec![A::add().raw(), A::spin().raw()];
-    let mods: Arc<Vec<GenModule>> =
-        Arc::new((0..4).map(|_| make::<A>(&keys, 8, 0, false, None)).collect::<Result<_, _>>()?);
+    let mods: Arc<Vec<GenModule>> = Arc::new(
+        (0..4)
+            .map(|_| make::<A>(&keys, 8, 0, false, None))
+            .collect::<Result<_, _>>()?,
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let cycles = Arc::new(AtomicU64::new(0));
     let wrong = Arc::new(AtomicU64::new(0));
@@ -483,7 +560,10 @@ pub(crate) fn module_concurrent<A: Adapter>() -> ScenarioResult {
     let seq = [add2 as AddFn, add3, add1];
     while start.elapsed() < dur {
         lib(A::add().update(seq[(updates % 3) as usize]), "update")?;
-        lib(A::spin().update(seq[((updates + 1) % 3) as usize]), "update")?;
+        lib(
+            A::spin().update(seq[((updates + 1) % 3) as usize]),
+            "update",
+        )?;
         updates += 1;
     }
     stop.store(true, Ordering::SeqCst);
@@ -498,8 +578,15 @@ pub(crate) fn module_concurrent<A: Adapter>() -> ScenarioResult {
     check_module::<A>(&mods[0], 0, addr_of(last), want, false)?;
     unload::<A>(id)?;
     let after = A::stats();
-    ensure!(wrong.load(Ordering::SeqCst) == 0, "{} wrong results", wrong.load(Ordering::SeqCst));
-    ensure!(after.groups == before.groups && after.modules == before.modules, "leak: {before:?} -> {after:?}");
+    ensure!(
+        wrong.load(Ordering::SeqCst) == 0,
+        "{} wrong results",
+        wrong.load(Ordering::SeqCst)
+    );
+    ensure!(
+        after.groups == before.groups && after.modules == before.modules,
+        "leak: {before:?} -> {after:?}"
+    );
     Ok(Outcome::Pass(format!(
         "{} load/unload cycles on 2 threads, {} update pairs, a caller thread: 0 wrong, no deadlock, groups {} before and after",
         cycles.load(Ordering::SeqCst),
@@ -518,7 +605,13 @@ pub(crate) fn build_shared_object() -> Result<std::path::PathBuf, String> {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let out = std::process::Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", "static-call-test-module", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "static-call-test-module",
+            "--target-dir",
+        ])
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR")
         .output()
@@ -550,9 +643,15 @@ pub(crate) fn shared_object<A: Adapter>() -> ScenarioResult {
     }
 }
 
-fn so_fn(so: &static_call_core::SharedObject, prefix: &str, name: &str) -> Result<extern "C" fn(u64) -> u64, String> {
+fn so_fn(
+    so: &static_call_core::SharedObject,
+    prefix: &str,
+    name: &str,
+) -> Result<extern "C" fn(u64) -> u64, String> {
     let sym = std::ffi::CString::new(format!("so_{prefix}_{name}")).map_err(|e| e.to_string())?;
-    let p = so.symbol(&sym).ok_or_else(|| format!("symbol {sym:?} missing"))?;
+    let p = so
+        .symbol(&sym)
+        .ok_or_else(|| format!("symbol {sym:?} missing"))?;
     // SAFETY: the module defines these as extern "C" fn(u64) -> u64 (or
     // fn() -> u64, which ignores the argument).
     Ok(unsafe { std::mem::transmute::<*const std::ffi::c_void, extern "C" fn(u64) -> u64>(p) })
@@ -563,16 +662,35 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     let before = A::stats();
     // SAFETY: our own test module, built from this workspace.
-    let so = lib(unsafe { A::load_shared_object(&path) }, "load_shared_object")?;
+    let so = lib(
+        unsafe { A::load_shared_object(&path) },
+        "load_shared_object",
+    )?;
     let p = A::SYMBOL_PREFIX;
-    let (call, call2, init_result) = (so_fn(&so, p, "call_add")?, so_fn(&so, p, "call_add_2")?, so_fn(&so, p, "init_result")?);
-    ensure!(init_result(0) == 3, "the module's init site gave {} during init", init_result(0));
+    let (call, call2, init_result) = (
+        so_fn(&so, p, "call_add")?,
+        so_fn(&so, p, "call_add_2")?,
+        so_fn(&so, p, "init_result")?,
+    );
+    ensure!(
+        init_result(0) == 3,
+        "the module's init site gave {} during init",
+        init_result(0)
+    );
     ensure!(call(2) == 3 && call2(2) == 3, "module calls before update");
     lib(A::add().update(add2), "update")?;
-    ensure!(call(2) == 4 && call2(2) == 4, "module calls after update: {} {}", call(2), call2(2));
+    ensure!(
+        call(2) == 4 && call2(2) == 4,
+        "module calls after update: {} {}",
+        call(2),
+        call2(2)
+    );
     ensure!(A::call_add(2) == 4, "program call after update");
     let ms = lib(A::registry().module_stats(so.id()), "module_stats")?;
-    ensure!(ms.sites == 3 && ms.init == 1 && ms.init_released, "module stats: {ms:?}");
+    ensure!(
+        ms.sites == 3 && ms.init == 1 && ms.init_released,
+        "module stats: {ms:?}"
+    );
     let dist = (call as *const () as usize).abs_diff(A::call_add as *const () as usize);
     // SAFETY: nothing of the module is used after close.
     lib(unsafe { so.close() }, "close")?;
@@ -594,8 +712,14 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
         Err(e) => return Err(format!("wrong error: {e}")),
         Ok(_) => return Err("load succeeded although init failed".into()),
     };
-    ensure!(A::stats() == lib(Ok::<_, Error>(A::stats()), "")? && A::stats().modules == before.modules, "failed load left a module");
-    ensure!(A::stats().groups == before.groups, "groups leaked after failed init");
+    ensure!(
+        A::stats().modules == before.modules,
+        "failed load left a module"
+    );
+    ensure!(
+        A::stats().groups == before.groups,
+        "groups leaked after failed init"
+    );
     lib(A::add().update(add1), "update after failed load")?;
     ensure!(A::call_add(2) == 3, "program call");
     Ok(Outcome::Pass(format!(

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use static_call_core::{Error, Flavor, InitPolicy, Place, Signature, StaticCall, text};
 
 use crate::decode::{Insn, insn_at};
+use crate::modules::*;
 use crate::runner::{Mode, Outcome, Scenario, ScenarioResult, spawn_cell};
 use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
-use crate::modules::*;
 use crate::{Adapter, AddFn, place};
 
 pub(crate) fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
@@ -102,7 +102,10 @@ pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
 
 /// Checks every (non-released) site of `key` holds what the design says
 /// for target `t` (`None`: none), and the trampoline too.
-pub(crate) fn expect_patched<A: Adapter, F>(key: &StaticCall<F>, t: Option<usize>) -> Result<(), String> {
+pub(crate) fn expect_patched<A: Adapter, F>(
+    key: &StaticCall<F>,
+    t: Option<usize>,
+) -> Result<(), String> {
     let unpatched = unpatched_target::<A, F>(key);
     let initialized = A::registry().is_initialized();
     for (s, _) in sites::<A, F>(key) {
@@ -778,7 +781,11 @@ fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
 fn inlined_copies<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     let s = sites::<A, _>(A::inl());
-    ensure!(s.len() == 3, "expected 3 inlined copies, found {} sites", s.len());
+    ensure!(
+        s.len() == 3,
+        "expected 3 inlined copies, found {} sites",
+        s.len()
+    );
     for f in [add2 as AddFn, add3] {
         lib(A::inl().update(f), "update")?;
         for w in 0..3 {
@@ -786,7 +793,9 @@ fn inlined_copies<A: Adapter>() -> ScenarioResult {
         }
         expect_patched::<A, _>(A::inl(), Some(addr_of(f)))?;
     }
-    Ok(Outcome::Pass("3 inlined copies = 3 sites, all patched on every update".into()))
+    Ok(Outcome::Pass(
+        "3 inlined copies = 3 sites, all patched on every update".into(),
+    ))
 }
 
 /// Many keys with many sites: updating one key leaves every other key's
@@ -809,8 +818,13 @@ fn many_keys<A: Adapter>() -> ScenarioResult {
                 .flat_map(|(_, k)| A::registry().sites_of(k.raw()).into_iter().map(|s| s.0)),
         )
         .collect();
-    // SAFETY: live code.
-    let snap = || -> Vec<Vec<u8>> { others.iter().map(|&a| unsafe { crate::decode::read_code(a, 5) }).collect() };
+    let snap = || -> Vec<Vec<u8>> {
+        others
+            .iter()
+            // SAFETY: live code.
+            .map(|&a| unsafe { crate::decode::read_code(a, 5) })
+            .collect()
+    };
     let before = snap();
     lib(A::many()[3].update(add2), "update K3")?;
     ensure!(snap() == before, "updating K3 changed another key's site");
@@ -821,7 +835,8 @@ fn many_keys<A: Adapter>() -> ScenarioResult {
     for f in &m.funcs {
         let want = if f.key == 3 { 4 } else { 3 };
         // SAFETY: loaded module, mapped.
-        ensure!(unsafe { f.call(2) } == want, "module site of key {} wrong", f.key);
+        let got = unsafe { f.call(2) };
+        ensure!(got == want, "module site of key {} wrong", f.key);
     }
     expect_patched::<A, _>(A::many()[3], Some(addr_of(add2)))?;
     crate::modules::unload::<A>(id)?;

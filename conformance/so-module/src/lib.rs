@@ -45,7 +45,11 @@ macro_rules! module_for {
 
             extern "C" fn module_init() -> i32 {
                 INIT_RESULT.store(init_site(2), Ordering::SeqCst);
-                if std::env::var_os("STATIC_CALL_TEST_MODULE_INIT_FAIL").is_some() { 1 } else { 0 }
+                if std::env::var_os("STATIC_CALL_TEST_MODULE_INIT_FAIL").is_some() {
+                    1
+                } else {
+                    0
+                }
             }
 
             sc::module!(init = module_init);

@@ -153,11 +153,17 @@ impl fmt::Display for Error {
                 write!(f, "no in-range path from {from:#x} to {to:#x}")
             }
             Error::ModuleAlreadyLoaded { name, table } => {
-                write!(f, "module {name:?} (site table {table:#x}) is already loaded")
+                write!(
+                    f,
+                    "module {name:?} (site table {table:#x}) is already loaded"
+                )
             }
             Error::UnknownModule { id } => write!(f, "no loaded module has handle {id}"),
             Error::ModuleInitFailed { name, message } => {
-                write!(f, "init of module {name:?} failed: {message}; the module was unloaded")
+                write!(
+                    f,
+                    "init of module {name:?} failed: {message}; the module was unloaded"
+                )
             }
             Error::SharedObject { path, message } => {
                 write!(f, "shared object {path:?}: {message}")

@@ -20,11 +20,11 @@ pub mod text;
 
 pub use error::{Error, Place, Result};
 pub use key::{Arg, RawKey, Ret, Signature, StaticCall};
-pub use registry::{
-    Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry, STUB_LEN,
-    Stats, near_stub, ret_stub,
-};
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
+pub use registry::{
+    Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
+    STUB_LEN, Stats, near_stub, ret_stub,
+};
 pub use text::valgrind::running_on_valgrind;
 
 #[doc(hidden)]

@@ -276,7 +276,9 @@ macro_rules! __static_call_init_text {
 macro_rules! __static_call_ref_entry {
     ($sec:literal) => {
         ::core::concat!(
-            ".pushsection ", $sec, ",\"awR\",@progbits\n",
+            ".pushsection ",
+            $sec,
+            ",\"awR\",@progbits\n",
             ".balign 4\n",
             "3:\n",
             ".long 2b - 3b\n",

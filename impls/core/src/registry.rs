@@ -318,13 +318,7 @@ impl Registry {
             text::engine_info()?;
         }
         let released = st.main_init_released;
-        let main = self.prepare(
-            MAIN_IMAGE,
-            "main program",
-            (self.main)(),
-            released,
-            policy,
-        )?;
+        let main = self.prepare(MAIN_IMAGE, "main program", (self.main)(), released, policy)?;
         let mut writes = Vec::new();
         if self.flavor == Flavor::InlinePatch {
             writes.extend(self.plan_prepared(&main));
@@ -383,7 +377,10 @@ impl Registry {
     pub fn main_table(&self) -> Vec<(usize, usize, bool)> {
         let _g = self.lock();
         let s = (self.main)().sites;
-        table(s).iter().map(|e| (e.site(), e.key(), e.is_init())).collect()
+        table(s)
+            .iter()
+            .map(|e| (e.site(), e.key(), e.is_init()))
+            .collect()
     }
 
     /// The registered sites of `key` in every image: (site, is-init).
@@ -1041,7 +1038,9 @@ fn plan_site_from(
     SlotWrite {
         addr: site,
         old: found,
-        new: form.encode(site).expect("site forms are in range by construction"),
+        new: form
+            .encode(site)
+            .expect("site forms are in range by construction"),
         form,
         place: Place::Site,
         key: key.addr(),

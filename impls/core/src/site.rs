@@ -126,3 +126,45 @@ pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
         debug_assert!(ok, "re-based entry fits");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry_at(buf: &mut [Entry], i: usize, site: usize, key_word: usize) {
+        assert!(buf[i].set(site, key_word));
+    }
+
+    #[test]
+    fn sort_rebases_and_keeps_flags() {
+        // One allocation: four entries, then a key slot. Sites and keys are
+        // only numbers here, except the slot, which `key()` reads.
+        let mut words = vec![0u64; 8];
+        let slot = &mut words[6] as *mut u64 as usize;
+        // SAFETY: Entry is two i32s, the size and alignment u64 permits.
+        let buf: &mut [Entry] =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<Entry>(), 4) };
+        let base = buf.as_ptr() as usize;
+        let (k1, k2) = ((base + 0x1000) & !7, (base + 0x2000) & !7);
+        // SAFETY: `slot` is words[6], not covered by `buf`.
+        unsafe { std::ptr::write(slot as *mut usize, k2) };
+        entry_at(buf, 0, base + 0x500, k2);
+        entry_at(buf, 1, base + 0x400, k1);
+        entry_at(buf, 2, base + 0x300, slot | KEYREF);
+        entry_at(buf, 3, base + 0x200, k1 | TAIL);
+        sort_and_classify(buf, (base + 0x250, base + 0x350));
+        let got: Vec<(usize, usize, usize, usize)> = buf
+            .iter()
+            .map(|e| (e.key(), e.site(), e.key_field(), e.flags()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (k1, base + 0x200, k1, TAIL),
+                (k1, base + 0x400, k1, 0),
+                (k2, base + 0x300, slot, KEYREF | INIT),
+                (k2, base + 0x500, k2, 0),
+            ]
+        );
+    }
+}

@@ -88,7 +88,11 @@ macro_rules! declare_static_call {
 #[macro_export]
 macro_rules! module {
     () => {
-        $crate::__private::__static_call_module!(static_call_module_indirect, $crate::__private::main_image, None);
+        $crate::__private::__static_call_module!(
+            static_call_module_indirect,
+            $crate::__private::main_image,
+            None
+        );
     };
     (init = $f:path) => {
         $crate::__private::__static_call_module!(

@@ -86,7 +86,11 @@ macro_rules! declare_static_call {
 #[macro_export]
 macro_rules! module {
     () => {
-        $crate::__private::__static_call_module!(static_call_module_inline_patch, $crate::__private::main_image, None);
+        $crate::__private::__static_call_module!(
+            static_call_module_inline_patch,
+            $crate::__private::main_image,
+            None
+        );
     };
     (init = $f:path) => {
         $crate::__private::__static_call_module!(
@@ -159,7 +163,13 @@ struct ReadmeDoctests;
 /// See [`SharedObject::open`]: opening runs the object's initialisers.
 pub unsafe fn load_shared_object(path: &str) -> Result<SharedObject> {
     // SAFETY: forwarded to the caller.
-    unsafe { SharedObject::open(&__private::REGISTRY, path, c"static_call_module_inline_patch") }
+    unsafe {
+        SharedObject::open(
+            &__private::REGISTRY,
+            path,
+            c"static_call_module_inline_patch",
+        )
+    }
 }
 
 /// Registers a module's site table (see [`static_call_core::Registry::load_module`]).
