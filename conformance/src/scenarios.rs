@@ -45,6 +45,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(naive_patcher_caught, Mode::Parent),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
+        sc!(far_target),
         sc!(inlined_copies),
         sc!(many_keys),
         sc!(module_load_after_update),
@@ -111,14 +112,33 @@ pub(crate) fn expect_patched<A: Adapter, F>(
     for (s, _) in sites::<A, F>(key) {
         let want = match (A::flavor(), initialized, t) {
             (Flavor::InlinePatch, true, None) => Insn::Nop5,
-            (Flavor::InlinePatch, true, Some(t)) => Insn::Call(t),
+            (Flavor::InlinePatch, true, Some(t)) if static_call_core::insn::in_range(s, t) => {
+                Insn::Call(t)
+            }
             _ => Insn::Call(unpatched),
         };
         expect_at(s, &want, "site")?;
     }
     if let Some(tr) = key.raw().trampoline() {
-        let want = t.map_or(Insn::Ret, Insn::Jmp);
-        expect_at(tr, &want, "trampoline")?;
+        match t {
+            None => expect_at(tr, &Insn::Ret, "trampoline")?,
+            Some(t) if static_call_core::insn::in_range(tr, t) => {
+                expect_at(tr, &Insn::Jmp(t), "trampoline")?
+            }
+            Some(t) => {
+                // A relay in range: jmp qword ptr [rip+0]; .quad t
+                let Insn::Jmp(relay) = insn(tr) else {
+                    return Err(format!("trampoline {tr:#x} does not jump: {:?}", insn(tr)));
+                };
+                // SAFETY: the relay is live code of the library.
+                let b = unsafe { crate::decode::read_code(relay, 14) };
+                let dest = u64::from_le_bytes(b[6..14].try_into().expect("8 bytes")) as usize;
+                ensure!(
+                    b[..6] == [0xff, 0x25, 0, 0, 0, 0] && dest == t,
+                    "relay at {relay:#x} is {b:02x?}, expected jmp [rip] to {t:#x}"
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -145,10 +165,25 @@ fn selftest<A: Adapter>() -> ScenarioResult {
         let cur = A::add().query().map(addr_of);
         expect_patched::<A, _>(A::add(), cur)?;
     }
+    let n = 2000u32;
+    let t = Instant::now();
+    for i in 0..n {
+        lib(
+            A::add().update(if i % 2 == 0 { add2 } else { add1 }),
+            "update",
+        )?;
+    }
+    let per_update = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     let s = A::stats();
     Ok(Outcome::Pass(format!(
-        "3, 4, 3 at both sites; binary has {} sites ({} direct, {} via trampoline, {} indirect, {} in init text) over {} keys",
-        s.sites, s.direct, s.via_trampoline, s.indirect, s.init, s.keys
+        "3, 4, 3 at both sites; {per_update:.1} us per update ({} sites of ADD); binary has {} sites ({} direct, {} via trampoline, {} indirect, {} in init text) over {} keys",
+        sites::<A, _>(A::add()).len(),
+        s.sites,
+        s.direct,
+        s.via_trampoline,
+        s.indirect,
+        s.init,
+        s.keys
     )))
 }
 
@@ -714,11 +749,33 @@ fn no_wx_mapping<A: Adapter>() -> ScenarioResult {
     lib(A::hook().update_cond(Some(hook)), "update_cond")?;
     lib(A::hook().update_cond(None), "update_cond")?;
     check("after conditional updates")?;
+    let m = crate::modules::make::<A>(&[A::add().raw()], 4, 2, false, None)?;
+    check("after generating a module")?;
+    let mut init = || Ok(());
+    // SAFETY: the module outlives its registration.
+    let id = lib(
+        unsafe {
+            A::load_module(
+                static_call_core::ModuleSpec {
+                    name: "gen-wx",
+                    sections: m.sections,
+                },
+                Some(&mut init),
+            )
+        },
+        "load",
+    )?;
+    check("after a module load with init")?;
+    lib(A::add().update(add3), "update")?;
+    crate::modules::unload::<A>(id)?;
+    check("after a module unload")?;
+    lib(A::add().update(add2), "update")?;
     lib(A::free_init(), "free_init")?;
     check("after free_init")?;
     ensure!(A::call_add(2) == 4, "wrong result");
     Ok(Outcome::Pass(
-        "no rwx mapping after pre-init update, init, updates, free_init".into(),
+        "no rwx mapping after pre-init update, init, updates, module load/init/unload, free_init"
+            .into(),
     ))
 }
 
@@ -843,5 +900,50 @@ fn many_keys<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "8 keys x 51 sites; one update left {} other sites untouched",
         others.len()
+    )))
+}
+
+/// A target beyond rel32 reach of every site and of the trampoline: sites
+/// fall back to the trampoline, which jumps through a relay in range.
+fn far_target<A: Adapter>() -> ScenarioResult {
+    use static_call_core::text::exec::{ExecMemory, Placement};
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    // lea rax, [rdi + 7]; ret
+    let m = lib(
+        ExecMemory::new(Placement::Anywhere, &[0x48, 0x8d, 0x47, 0x07, 0xc3]),
+        "map far target",
+    )?;
+    let dist = m.addr().abs_diff(A::call_add as *const () as usize);
+    ensure!(
+        dist > 1 << 32,
+        "the kernel put the target only {dist:#x} away"
+    );
+    // SAFETY: the mapping holds an extern "C" fn(u64) -> u64.
+    let far: AddFn = unsafe { <AddFn as Signature>::from_addr(m.addr() as *const u8) };
+    lib(A::add().update(far), "update to the far target")?;
+    ensure!(
+        A::call_add(2) == 9 && A::call_add_2(2) == 9,
+        "far target not reached"
+    );
+    expect_patched::<A, _>(A::add(), Some(m.addr()))?;
+    let s = A::stats();
+    if A::flavor() == Flavor::InlinePatch {
+        ensure!(s.fallback >= 3, "expected the ADD sites as fallback: {s:?}");
+    }
+    lib(A::add().update(add2), "back to a near target")?;
+    ensure!(A::call_add(2) == 4, "near target after far");
+    expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
+    drop(m);
+    let how = match A::flavor() {
+        Flavor::InlinePatch => format!(
+            "{} fallback sites call the trampoline, which jumps through a relay; direct again after",
+            s.fallback
+        ),
+        Flavor::Trampoline => "the trampoline jumps through a relay in range".to_string(),
+        Flavor::Indirect => "the pointer reaches it as any other".to_string(),
+    };
+    Ok(Outcome::Pass(format!(
+        "target {:.1} TiB away: {how}",
+        dist as f64 / (1u64 << 40) as f64
     )))
 }

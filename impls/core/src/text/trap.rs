@@ -16,8 +16,10 @@
 //! batch was retired. Then the breakpoint is gone from memory; the handler
 //! sees that the slot now holds a whole instruction of ours and restarts the
 //! thread at the slot (the approach Linux uprobes take for a removed
-//! breakpoint). Any other `SIGTRAP` goes to the handler that was installed
-//! before ours, or gets the default action.
+//! breakpoint). If it finds an `int3` there again, the next batch on that
+//! slot has begun, and that batch was published before its `int3` was
+//! written, so the handler looks it up again. Any other `SIGTRAP` goes to
+//! the handler that was installed before ours, or gets the default action.
 //!
 //! Everything the handler does is async-signal-safe: atomic loads, reads of
 //! the published array and of code, and edits of the signal context.
@@ -120,12 +122,47 @@ extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let at = rip.wrapping_sub(1);
 
+    // A breakpoint of ours exists in memory only while the batch that
+    // wrote it is published (it is published before the first `int3` is
+    // written and withdrawn after the last is replaced). So: look the
+    // address up in the published batch; if it is not there, look at the
+    // byte. A whole instruction of ours means the breakpoint was removed
+    // after we hit it: restart there. An `int3` means another batch may be
+    // starting on the same slot (published before it wrote the byte we
+    // read): look again. A bounded number of rounds tells a foreign `int3`
+    // apart.
+    for _ in 0..10_000 {
+        if let Some(form) = lookup(at) {
+            emulate(uc, at, form);
+            EMULATED.fetch_add(1, SeqCst);
+            return;
+        }
+        // SAFETY: the thread just executed the byte at `at`, so that page
+        // is mapped; a slot never ends past its mapping.
+        let now = unsafe { std::ptr::read_volatile(at as *const [u8; SLOT_LEN]) };
+        if now[0] != INT3 {
+            if Form::decode(at, now).is_some() {
+                uc.uc_mcontext.gregs[libc::REG_RIP as usize] = at as i64;
+                RESTARTED.fetch_add(1, SeqCst);
+                return;
+            }
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    // SAFETY: the previous action was stored before we were installed.
+    unsafe { chain(sig, info, ctx) }
+}
+
+/// The new instruction of slot `at` in the published batch, if any.
+fn lookup(at: usize) -> Option<Form> {
     ACTIVE.fetch_add(1, SeqCst);
     let p = BATCH.load(SeqCst);
     let hit = if p.is_null() {
         None
     } else {
-        // SAFETY: non-null BATCH points to a live Published while ACTIVE>0.
+        // SAFETY: a non-null BATCH points to a live Published while
+        // ACTIVE > 0 (see `retire`).
         let slots = unsafe { &(*p).slots };
         slots
             .binary_search_by_key(&at, |s| s.0)
@@ -133,23 +170,7 @@ extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             .map(|i| slots[i].1)
     };
     ACTIVE.fetch_sub(1, SeqCst);
-
-    if let Some(form) = hit {
-        emulate(uc, at, form);
-        EMULATED.fetch_add(1, SeqCst);
-        return;
-    }
-    // The breakpoint may have been removed after this thread hit it.
-    // SAFETY: the thread just executed the byte at `at`, so that page is
-    // mapped; a slot never ends past its mapping.
-    let now = unsafe { std::ptr::read_volatile(at as *const [u8; SLOT_LEN]) };
-    if now[0] != INT3 && Form::decode(at, now).is_some() {
-        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = at as i64;
-        RESTARTED.fetch_add(1, SeqCst);
-        return;
-    }
-    // SAFETY: the previous action was stored before we were installed.
-    unsafe { chain(sig, info, ctx) }
+    hit
 }
 
 fn emulate(uc: &mut libc::ucontext_t, at: usize, form: Form) {
