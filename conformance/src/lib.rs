@@ -8,7 +8,7 @@
 //!   fourth implementation is one line in `tests/conformance.rs`.
 //! * [`scenarios`] holds the scenario bodies, written once, generic over
 //!   the adapter. A scenario that does not apply to an implementation
-//!   returns [`Outcome::Skip`] with its reason.
+//!   returns [`runner::Outcome::Skip`] with its reason.
 //! * [`runner`] runs every (implementation, scenario) cell in its own
 //!   child process, prints the matrix, writes it as JSON, and fails when
 //!   any cell fails.
@@ -64,6 +64,29 @@ pub mod targets {
     }
 }
 
+/// Keys defined in this library crate and called from the test crate, one
+/// per implementation: a key declared in one crate and called from another.
+pub mod cross {
+    /// The inline-patch key.
+    pub mod inline_patch {
+        static_call_inline_patch::define_static_call!(
+            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
+        );
+    }
+    /// The trampoline key.
+    pub mod trampoline {
+        static_call_trampoline::define_static_call!(
+            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
+        );
+    }
+    /// The indirect key.
+    pub mod indirect {
+        static_call_indirect::define_static_call!(
+            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
+        );
+    }
+}
+
 /// What one implementation provides to the suite.
 pub trait Adapter: 'static {
     /// Short name, as in the matrix.
@@ -98,6 +121,10 @@ pub trait Adapter: 'static {
     fn inl() -> &'static StaticCall<AddFn>;
     /// The three functions that inline the call of `INL`.
     fn call_inl(which: usize, x: u64) -> u64;
+    /// Key `CROSS`, defined in this library crate (module [`cross`]).
+    fn cross() -> &'static StaticCall<AddFn>;
+    /// A call site of `CROSS` in the crate that invoked [`adapter!`].
+    fn call_cross(x: u64) -> u64;
     /// Eight more keys (default `add1`), each with one call site.
     fn many() -> [&'static StaticCall<AddFn>; 8];
     /// Calls key `i` of [`Adapter::many`].
@@ -238,6 +265,14 @@ macro_rules! adapter {
                         1 => inl_b(x),
                         _ => inl_c(x),
                     }
+                }
+                fn cross() -> &'static StaticCall<AddFn> {
+                    &$crate::cross::$m::CROSS
+                }
+                #[inline(never)]
+                fn call_cross(x: u64) -> u64 {
+                    use $crate::cross::$m::CROSS;
+                    sc::static_call!(CROSS(x))
                 }
                 fn many() -> [&'static StaticCall<AddFn>; 8] {
                     [&K0, &K1, &K2, &K3, &K4, &K5, &K6, &K7]

@@ -47,6 +47,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(valgrind_selftest, Mode::Parent),
         sc!(far_target),
         sc!(inlined_copies),
+        sc!(cross_crate_key),
         sc!(many_keys),
         sc!(module_load_after_update),
         sc!(module_before_init),
@@ -946,4 +947,24 @@ fn far_target<A: Adapter>() -> ScenarioResult {
         "target {:.1} TiB away: {how}",
         dist as f64 / (1u64 << 40) as f64
     )))
+}
+
+/// A key defined in one crate (the conformance library) and called from
+/// another (the test binary): the site is in the caller's table.
+fn cross_crate_key<A: Adapter>() -> ScenarioResult {
+    ensure!(A::call_cross(2) == 3, "before init");
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let s = sites::<A, _>(A::cross());
+    ensure!(
+        s.len() == 1,
+        "expected the one site in the test binary, found {}",
+        s.len()
+    );
+    lib(A::cross().update(add2), "update")?;
+    ensure!(A::call_cross(2) == 4, "after update");
+    expect_patched::<A, _>(A::cross(), Some(addr_of(add2)))?;
+    Ok(Outcome::Pass(
+        "key defined in static_call_conformance::cross, called and patched in the test binary"
+            .into(),
+    ))
 }

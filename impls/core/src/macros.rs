@@ -376,3 +376,111 @@ macro_rules! __static_call_module {
         }
     };
 }
+
+/// The lifecycle and module functions of an implementation crate, over its
+/// registry. Every implementation crate invokes this once, so the three
+/// expose the same functions.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_api {
+    ($registry:path, $descriptor:literal) => {
+        /// Patches every call site of the program to its key's current target.
+        /// Call it once, early; later calls do nothing. Sites in init text are
+        /// patched too (see [`init_with`] for the strict policy).
+        ///
+        /// # Errors
+        /// A corrupt site table, a site that is not the expected call, or a failed
+        /// system call; nothing is patched then.
+        pub fn init() -> $crate::Result<()> {
+            $registry.init($crate::InitPolicy::Track)
+        }
+
+        /// [`init`] with an explicit policy for call sites in init text.
+        ///
+        /// # Errors
+        /// As for [`init`], plus [`Error::InitSitesRefused`] under
+        /// [`InitPolicy::Strict`] when any site lies in init text.
+        pub fn init_with(policy: $crate::InitPolicy) -> $crate::Result<()> {
+            $registry.init(policy)
+        }
+
+        /// Releases the init text (its whole pages become inaccessible); later
+        /// updates skip the call sites inside it. Returns the released range.
+        ///
+        /// # Errors
+        /// A failed `mprotect`; nothing changes then.
+        pub fn free_init() -> $crate::Result<(usize, usize)> {
+            $registry.free_init()
+        }
+
+        /// Points `key` at `f`. Same as [`StaticCall::update`].
+        ///
+        /// # Errors
+        /// See [`StaticCall::update`].
+        pub fn update<F: $crate::Signature>(
+            key: &'static $crate::StaticCall<F>,
+            f: F,
+        ) -> $crate::Result<()> {
+            key.update(f)
+        }
+
+        /// The current target of `key` (`None` for a conditional key set to none).
+        pub fn query<F: $crate::Signature>(key: &$crate::StaticCall<F>) -> Option<F> {
+            key.query()
+        }
+
+        /// Statistics of this implementation's registry.
+        pub fn stats() -> $crate::Stats {
+            $registry.stats()
+        }
+
+        /// Opens a shared object built with [`module!`] and registers its call
+        /// sites (running its init function, if any). Close it with
+        /// [`SharedObject::close`].
+        ///
+        /// # Errors
+        /// See [`SharedObject::open`].
+        ///
+        /// # Safety
+        /// See [`SharedObject::open`]: opening runs the object's initialisers.
+        pub unsafe fn load_shared_object(path: &str) -> $crate::Result<$crate::SharedObject> {
+            // SAFETY: forwarded to the caller.
+            unsafe { $crate::SharedObject::open(&$registry, path, $descriptor) }
+        }
+
+        /// Registers a module's site table (see [`Registry::load_module`]).
+        ///
+        /// # Errors
+        /// See [`Registry::load_module`].
+        ///
+        /// # Safety
+        /// See [`Registry::load_module`].
+        pub unsafe fn load_module(
+            spec: $crate::ModuleSpec<'_>,
+            module_init: Option<&mut dyn FnMut() -> std::result::Result<(), String>>,
+        ) -> $crate::Result<$crate::ModuleId> {
+            // SAFETY: forwarded to the caller.
+            unsafe { $registry.load_module(spec, module_init) }
+        }
+
+        /// Unregisters a module (see [`Registry::unload_module`]).
+        ///
+        /// # Errors
+        /// See [`Registry::unload_module`].
+        ///
+        /// # Safety
+        /// See [`Registry::unload_module`].
+        pub unsafe fn unload_module(id: $crate::ModuleId) -> $crate::Result<()> {
+            // SAFETY: forwarded to the caller.
+            unsafe { $registry.unload_module(id) }
+        }
+
+        /// Statistics of one loaded module.
+        ///
+        /// # Errors
+        /// [`Error::UnknownModule`].
+        pub fn module_stats(id: $crate::ModuleId) -> $crate::Result<$crate::ModuleStats> {
+            $registry.module_stats(id)
+        }
+    };
+}

@@ -103,52 +103,7 @@ macro_rules! module {
     };
 }
 
-/// Patches every call site of the program to its key's current target.
-/// Call it once, early; later calls do nothing. Sites in init text are
-/// patched too (see [`init_with`] for the strict policy).
-///
-/// # Errors
-/// A corrupt site table, a site that is not the expected call, or a failed
-/// system call; nothing is patched then.
-pub fn init() -> Result<()> {
-    __private::REGISTRY.init(InitPolicy::Track)
-}
-
-/// [`init`] with an explicit policy for call sites in init text.
-///
-/// # Errors
-/// As for [`init`], plus [`Error::InitSitesRefused`] under
-/// [`InitPolicy::Strict`] when any site lies in init text.
-pub fn init_with(policy: InitPolicy) -> Result<()> {
-    __private::REGISTRY.init(policy)
-}
-
-/// Releases the init text (its whole pages become inaccessible); later
-/// updates skip the call sites inside it. Returns the released range.
-///
-/// # Errors
-/// A failed `mprotect`; nothing changes then.
-pub fn free_init() -> Result<(usize, usize)> {
-    __private::REGISTRY.free_init()
-}
-
-/// Points `key` at `f`. Same as [`StaticCall::update`].
-///
-/// # Errors
-/// See [`StaticCall::update`].
-pub fn update<F: Signature>(key: &'static StaticCall<F>, f: F) -> Result<()> {
-    key.update(f)
-}
-
-/// The current target of `key` (`None` for a conditional key set to none).
-pub fn query<F: Signature>(key: &StaticCall<F>) -> Option<F> {
-    key.query()
-}
-
-/// Statistics of this implementation's registry.
-pub fn stats() -> Stats {
-    __private::REGISTRY.stats()
-}
+static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_indirect");
 
 /// The retpoline thunk for `rax` that every call site of this
 /// implementation calls: the `call` pushes a return address into a capture
@@ -167,53 +122,4 @@ pub extern "C" fn retpoline_rax() {
         "mov qword ptr [rsp], rax",
         "ret",
     )
-}
-
-/// Opens a shared object built with [`module!`] and registers its call
-/// sites (running its init function, if any). Close it with
-/// [`SharedObject::close`].
-///
-/// # Errors
-/// See [`SharedObject::open`].
-///
-/// # Safety
-/// See [`SharedObject::open`]: opening runs the object's initialisers.
-pub unsafe fn load_shared_object(path: &str) -> Result<SharedObject> {
-    // SAFETY: forwarded to the caller.
-    unsafe { SharedObject::open(&__private::REGISTRY, path, c"static_call_module_indirect") }
-}
-
-/// Registers a module's site table (see [`static_call_core::Registry::load_module`]).
-///
-/// # Errors
-/// See [`static_call_core::Registry::load_module`].
-///
-/// # Safety
-/// See [`static_call_core::Registry::load_module`].
-pub unsafe fn load_module(
-    spec: ModuleSpec<'_>,
-    module_init: Option<&mut dyn FnMut() -> std::result::Result<(), String>>,
-) -> Result<ModuleId> {
-    // SAFETY: forwarded to the caller.
-    unsafe { __private::REGISTRY.load_module(spec, module_init) }
-}
-
-/// Unregisters a module (see [`static_call_core::Registry::unload_module`]).
-///
-/// # Errors
-/// See [`static_call_core::Registry::unload_module`].
-///
-/// # Safety
-/// See [`static_call_core::Registry::unload_module`].
-pub unsafe fn unload_module(id: ModuleId) -> Result<()> {
-    // SAFETY: forwarded to the caller.
-    unsafe { __private::REGISTRY.unload_module(id) }
-}
-
-/// Statistics of one loaded module.
-///
-/// # Errors
-/// [`Error::UnknownModule`].
-pub fn module_stats(id: ModuleId) -> Result<ModuleStats> {
-    __private::REGISTRY.module_stats(id)
 }

@@ -21,7 +21,7 @@
 //!   instruction before it returns to user mode (fallback: an `mprotect`
 //!   TLB-shootdown on a scratch page, which interrupts the same cores). A
 //!   thread that executes a slot while it starts with `int3` traps; the
-//!   `SIGTRAP` handler (see [`trap`]) emulates the slot's *new* instruction.
+//!   `SIGTRAP` handler (in `text/trap.rs`) emulates the slot's *new* instruction.
 //!   So every execution sees either the whole old instruction, the `int3`
 //!   (emulated as the new one), or the whole new instruction — never a torn
 //!   one. The synchronisation is paid three times per batch, not per slot.
