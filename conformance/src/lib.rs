@@ -34,6 +34,8 @@ use static_call_core::{Flavor, InitPolicy, Registry, Result, StaticCall, Stats};
 
 /// Signature of the arithmetic keys: `x -> x + n`.
 pub type AddFn = extern "C" fn(u64) -> u64;
+/// Signature of the six-argument key.
+pub type MixFn = extern "C" fn(u64, u32, i16, i8, bool, *const u8) -> i64;
 /// Signature of the conditional keys.
 pub type HookFn = extern "C" fn(u64);
 
@@ -52,6 +54,24 @@ pub mod targets {
     /// `x + 3`.
     pub extern "C" fn add3(x: u64) -> u64 {
         x + 3
+    }
+    /// Mixes six arguments of different types, so a wrong register or a
+    /// wrong width shows.
+    pub extern "C" fn mix6(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64 {
+        let tail = (f as usize % 1000) as i64;
+        a as i64 * 1_000_000 + b as i64 * 10_000 + c as i64 * 100 + d as i64 + e as i64 * 7 + tail
+    }
+    /// The same with the opposite sign, as a second target.
+    pub extern "C" fn mix6_neg(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64 {
+        -mix6(a, b, c, d, e, f)
+    }
+    /// `x` is odd.
+    pub extern "C" fn is_odd(x: u64) -> bool {
+        x % 2 == 1
+    }
+    /// `x` is even.
+    pub extern "C" fn is_even(x: u64) -> bool {
+        x.is_multiple_of(2)
     }
     /// Counts how often a conditional hook ran, and the last argument.
     pub static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -121,6 +141,14 @@ pub trait Adapter: 'static {
     fn inl() -> &'static StaticCall<AddFn>;
     /// The three functions that inline the call of `INL`.
     fn call_inl(which: usize, x: u64) -> u64;
+    /// Key `MIX` with six arguments of mixed types, and a call site.
+    fn call_mix(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64;
+    /// Key `MIX`.
+    fn mix() -> &'static StaticCall<MixFn>;
+    /// Key `PRED` returning `bool`, and a call site.
+    fn call_pred(x: u64) -> bool;
+    /// Key `PRED`.
+    fn pred() -> &'static StaticCall<extern "C" fn(u64) -> bool>;
     /// Key `CROSS`, defined in this library crate (module [`cross`]).
     fn cross() -> &'static StaticCall<AddFn>;
     /// A call site of `CROSS` in the crate that invoked [`adapter!`].
@@ -176,6 +204,10 @@ macro_rules! adapter {
                 pub static ADD: extern "C" fn(u64) -> u64 = $crate::targets::add1;
             );
             sc::define_static_call!(pub static INL: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            sc::define_static_call!(
+                pub static MIX: extern "C" fn(u64, u32, i16, i8, bool, *const u8) -> i64 = $crate::targets::mix6;
+            );
+            sc::define_static_call!(pub static PRED: extern "C" fn(u64) -> bool = $crate::targets::is_odd;);
             #[inline(always)]
             fn through_inl(x: u64) -> u64 {
                 sc::static_call!(INL(x))
@@ -265,6 +297,20 @@ macro_rules! adapter {
                         1 => inl_b(x),
                         _ => inl_c(x),
                     }
+                }
+                #[inline(never)]
+                fn call_mix(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64 {
+                    sc::static_call!(MIX(a, b, c, d, e, f))
+                }
+                fn mix() -> &'static StaticCall<$crate::MixFn> {
+                    &MIX
+                }
+                #[inline(never)]
+                fn call_pred(x: u64) -> bool {
+                    sc::static_call!(PRED(x))
+                }
+                fn pred() -> &'static StaticCall<extern "C" fn(u64) -> bool> {
+                    &PRED
                 }
                 fn cross() -> &'static StaticCall<AddFn> {
                     &$crate::cross::$m::CROSS

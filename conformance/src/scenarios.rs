@@ -48,6 +48,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(far_target),
         sc!(inlined_copies),
         sc!(cross_crate_key),
+        sc!(signatures),
         sc!(many_keys),
         sc!(module_load_after_update),
         sc!(module_before_init),
@@ -967,4 +968,36 @@ fn cross_crate_key<A: Adapter>() -> ScenarioResult {
         "key defined in static_call_conformance::cross, called and patched in the test binary"
             .into(),
     ))
+}
+
+/// Six arguments of mixed types and a `bool` return reach the target
+/// intact, before and after init and across updates.
+fn signatures<A: Adapter>() -> ScenarioResult {
+    use crate::targets::{is_even, is_odd, mix6, mix6_neg};
+    let byte = 9u8;
+    let args = (
+        u64::from(u32::MAX) + 5,
+        0xdead_beef_u32,
+        -12i16,
+        -7i8,
+        true,
+        &byte as *const u8,
+    );
+    let direct = mix6(args.0, args.1, args.2, args.3, args.4, args.5);
+    let call = || A::call_mix(args.0, args.1, args.2, args.3, args.4, args.5);
+    ensure!(call() == direct, "before init: {} vs {direct}", call());
+    ensure!(A::call_pred(3) && !A::call_pred(4), "bool before init");
+    lib(A::mix().update(mix6_neg), "update before init")?;
+    ensure!(call() == -direct, "pre-init update");
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    ensure!(call() == -direct, "after init");
+    lib(A::mix().update(mix6), "update")?;
+    ensure!(call() == direct, "after update");
+    lib(A::pred().update(is_even), "update bool key")?;
+    ensure!(!A::call_pred(3) && A::call_pred(4), "bool after update");
+    lib(A::pred().update(is_odd), "update bool key back")?;
+    ensure!(A::call_pred(3), "bool back");
+    Ok(Outcome::Pass(format!(
+        "fn(u64, u32, i16, i8, bool, *const u8) -> i64 gives {direct} as a direct call does; bool returns right"
+    )))
 }

@@ -100,47 +100,30 @@ macro_rules! __static_call_entry {
 macro_rules! __static_call_define_patched {
     ([$reg:path, $sec:literal]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
-        $(#[$m])*
-        $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
-            // SAFETY: `$name::__tramp` is this key's trampoline and starts as `ret`.
-            unsafe { $crate::StaticCall::__new(&$reg, $name::__tramp as *const u8, ::core::ptr::null()) };
         const _: fn() = $crate::__require_unit_return::<extern "C" fn($($arg),*) $(-> $ret)?>;
-
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        $vis mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[doc(hidden)]
-            #[unsafe(naked)]
-            pub extern "C" fn __tramp() {
-                ::core::arch::naked_asm!(
-                    ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc",
-                    ".byte 0x0f, 0xb9, 0xcc",
-                    ".long {key} - .",
-                    key = sym super::$name,
-                )
-            }
-            $crate::__static_call_fn! {
-                { "2:", "call {tramp}", $crate::__static_call_entry!($sec),
-                  tramp = sym __tramp, key = sym super::$name, }
-                ($($arg),*) $(-> $ret)?
-            }
+        $crate::__static_call_define_patched! {
+            @emit [$reg, $sec] [$(#[$m])*] $vis $name ($($arg),*) [$($ret)?]
+            [::core::ptr::null()]
+            // The slot starts as `ret` (no target).
+            { ".byte 0xc3, 0xcc, 0xcc, 0xcc, 0xcc", } {}
         }
     };
     ([$reg:path, $sec:literal]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
+        $crate::__static_call_define_patched! {
+            @emit [$reg, $sec] [$(#[$m])*] $vis $name ($($arg),*) [$($ret)?]
+            [$default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8]
+            // The slot starts as `jmp $default`.
+            { ".byte 0xe9", ".long {target} - . - 4", } { target = sym $default, }
+        }
+    };
+    (@emit [$reg:path, $sec:literal] [$(#[$m:meta])*] $vis:vis $name:ident ($($arg:ty),*) [$($ret:ty)?]
+     [$func:expr] { $($slot:tt)* } { $($slot_ops:tt)* }) => {
         $(#[$m])*
         $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
-            // SAFETY: `$name::__tramp` is this key's trampoline and starts
-            // with a jump to `$default`.
-            unsafe {
-                $crate::StaticCall::__new(
-                    &$reg,
-                    $name::__tramp as *const u8,
-                    $default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8,
-                )
-            };
+            // SAFETY: `$name::__tramp` is this key's trampoline, and its slot
+            // starts as the form for `$func` (a jump to it, or `ret` for null).
+            unsafe { $crate::StaticCall::__new(&$reg, $name::__tramp as *const u8, $func) };
 
         #[doc(hidden)]
         #[allow(non_snake_case)]
@@ -151,11 +134,10 @@ macro_rules! __static_call_define_patched {
             #[unsafe(naked)]
             pub extern "C" fn __tramp() {
                 ::core::arch::naked_asm!(
-                    ".byte 0xe9",
-                    ".long {target} - . - 4",
+                    $($slot)*
                     ".byte 0x0f, 0xb9, 0xcc",
                     ".long {key} - .",
-                    target = sym $default,
+                    $($slot_ops)*
                     key = sym super::$name,
                 )
             }
