@@ -49,6 +49,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(inlined_copies),
         sc!(cross_crate_key),
         sc!(signatures),
+        sc!(fork_child),
+        sc!(trap_handler_replaced),
         sc!(many_keys),
         sc!(module_load_after_update),
         sc!(module_before_init),
@@ -1000,4 +1002,76 @@ fn signatures<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "fn(u64, u32, i16, i8, bool, *const u8) -> i64 gives {direct} as a direct call does; bool returns right"
     )))
+}
+
+/// A forked child updates its own code, never its parent's (the engine
+/// reopens `/proc/self/mem` in the child).
+fn fork_child<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update in the parent")?;
+    // SAFETY: this cell's process is single-threaded here; the child only
+    // updates a key, checks a call and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let ok = A::add().update(add3).is_ok() && A::call_add(2) == 5;
+        // SAFETY: leave the child without running the parent's exit paths.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    ensure!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's update failed (status {status:#x})"
+    );
+    ensure!(A::call_add(2) == 4, "the child's update changed the parent");
+    expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
+    lib(A::add().update(add1), "update in the parent after fork")?;
+    ensure!(A::call_add(2) == 3, "parent update after fork");
+    Ok(Outcome::Pass(
+        "child updated its own code; parent's sites unchanged and still updatable".into(),
+    ))
+}
+
+/// If the program replaces the SIGTRAP handler, updates are refused with a
+/// typed error and nothing is written.
+fn trap_handler_replaced<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip(
+            "writes no code, so needs no SIGTRAP handler".into(),
+        ));
+    }
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    let mut places: Vec<usize> = sites::<A, _>(A::add()).into_iter().map(|s| s.0).collect();
+    places.extend(A::add().raw().trampoline());
+    // SAFETY: live code.
+    let read = || -> Vec<Vec<u8>> {
+        places
+            .iter()
+            .map(|&a| unsafe { crate::decode::read_code(a, 5) })
+            .collect()
+    };
+    let before = read();
+    // SAFETY: zeroed sigactions are valid; no batch is in flight.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut ign: libc::sigaction = unsafe { std::mem::zeroed() };
+    ign.sa_sigaction = libc::SIG_IGN;
+    // SAFETY: valid arguments.
+    unsafe { libc::sigaction(libc::SIGTRAP, &ign, &mut old) };
+    let r = A::add().update(add3);
+    // SAFETY: restores what was there.
+    unsafe { libc::sigaction(libc::SIGTRAP, &old, std::ptr::null_mut()) };
+    let msg = match r {
+        Err(e @ Error::TrapHandlerReplaced { .. }) => e.to_string(),
+        Err(e) => return Err(format!("wrong error: {e}")),
+        Ok(()) => return Err("patched without its SIGTRAP handler".into()),
+    };
+    ensure!(read() == before, "bytes changed");
+    ensure!(A::call_add(2) == 4, "target changed");
+    lib(A::add().update(add3), "update with the handler back")?;
+    ensure!(A::call_add(2) == 5, "update after restoring");
+    Ok(Outcome::Pass(format!("refused: {msg}")))
 }

@@ -92,6 +92,12 @@ pub enum Error {
         /// What the dynamic loader said.
         message: String,
     },
+    /// The program replaced this library's `SIGTRAP` handler, which the
+    /// patching protocol needs; nothing was written.
+    TrapHandlerReplaced {
+        /// The handler (or `SIG_DFL` 0 / `SIG_IGN` 1) now installed.
+        found: usize,
+    },
     /// A system call failed.
     Syscall {
         /// Which operation, e.g. `"pwrite(/proc/self/mem)"`.
@@ -168,6 +174,11 @@ impl fmt::Display for Error {
             Error::SharedObject { path, message } => {
                 write!(f, "shared object {path:?}: {message}")
             }
+            Error::TrapHandlerReplaced { found } => write!(
+                f,
+                "the SIGTRAP handler the patching protocol needs was replaced (now {found:#x}); \
+                 nothing was written"
+            ),
             Error::Syscall { op, addr, errno } => write!(
                 f,
                 "{op} failed at {addr:#x}: {}",

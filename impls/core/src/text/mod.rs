@@ -77,6 +77,16 @@ struct Engine {
     mem: Option<File>,
     membarrier: bool,
     scratch: usize,
+    /// The process that opened `mem`. After `fork` the descriptor still
+    /// names the parent's memory, so a child must open its own.
+    pid: libc::pid_t,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // SAFETY: our own scratch page (in a forked child: its copy).
+        unsafe { libc::munmap(self.scratch as *mut _, page_size()) };
+    }
 }
 
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
@@ -128,6 +138,8 @@ impl Engine {
             mem,
             membarrier,
             scratch: scratch as usize,
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
         })
     }
 
@@ -254,7 +266,10 @@ impl Engine {
 
 fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
     let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
-    if g.is_none() {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    if g.as_ref().is_none_or(|e| e.pid != pid) {
+        *g = None;
         *g = Some(Engine::open()?);
     }
     f(g.as_ref().expect("engine initialised above"))
@@ -310,6 +325,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
                 });
             }
         }
+        trap::check_installed()?;
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else {

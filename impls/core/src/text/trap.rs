@@ -95,6 +95,23 @@ pub(super) fn install() -> Result<()> {
     result
 }
 
+/// Checks that our handler is still the `SIGTRAP` action: a program that
+/// replaced it would have threads killed by the protocol's breakpoints.
+pub(super) fn check_installed() -> Result<()> {
+    // SAFETY: zeroed is a valid sigaction to receive the current one.
+    let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying only.
+    if unsafe { libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut cur) } != 0 {
+        return Err(Error::last_os("sigaction(SIGTRAP)", 0));
+    }
+    if cur.sa_sigaction != on_sigtrap as *const () as usize {
+        return Err(Error::TrapHandlerReplaced {
+            found: cur.sa_sigaction,
+        });
+    }
+    Ok(())
+}
+
 /// Publishes the slots of a batch for the handler. Returns the token to
 /// pass to [`retire`].
 pub(super) fn publish(batch: &[SlotWrite]) -> *mut Published {
