@@ -273,7 +273,8 @@ pub(crate) fn module_init_region<A: Adapter>() -> ScenarioResult {
     ))
 }
 
-fn snapshot(addrs: &[usize]) -> Vec<Vec<u8>> {
+/// The first five bytes at each address (sites, trampolines).
+pub(crate) fn snapshot(addrs: &[usize]) -> Vec<Vec<u8>> {
     addrs
         .iter()
         // SAFETY: live code.

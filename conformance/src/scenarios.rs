@@ -83,6 +83,13 @@ pub(crate) fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
         .collect()
 }
 
+/// The sites of `key` and its trampoline.
+pub(crate) fn places_of<A: Adapter, F>(key: &StaticCall<F>) -> Vec<usize> {
+    let mut places: Vec<usize> = sites::<A, F>(key).into_iter().map(|s| s.0).collect();
+    places.extend(key.raw().trampoline());
+    places
+}
+
 pub(crate) fn insn(addr: usize) -> Insn {
     // SAFETY: sites and trampolines are live code of this binary.
     unsafe { insn_at(addr) }
@@ -252,21 +259,11 @@ fn query<A: Adapter>() -> ScenarioResult {
 fn same_target_noop<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     lib(A::add().update(add2), "update")?;
-    let mut places: Vec<usize> = sites::<A, _>(A::add()).into_iter().map(|s| s.0).collect();
-    places.extend(A::add().raw().trampoline());
-    // SAFETY: live code.
-    let before: Vec<Vec<u8>> = places
-        .iter()
-        .map(|&a| unsafe { crate::decode::read_code(a, 5) })
-        .collect();
+    let places = places_of::<A, _>(A::add());
+    let before = snapshot(&places);
     let traps = text::trap_stats();
     lib(A::add().update(add2), "update to the same target")?;
-    // SAFETY: live code.
-    let after: Vec<Vec<u8>> = places
-        .iter()
-        .map(|&a| unsafe { crate::decode::read_code(a, 5) })
-        .collect();
-    ensure!(before == after, "bytes changed");
+    ensure!(snapshot(&places) == before, "bytes changed");
     ensure!(text::trap_stats() == traps, "the handler ran");
     ensure!(A::call_add(2) == 4, "wrong result");
     Ok(Outcome::Pass(format!("{} places unchanged", places.len())))
@@ -879,13 +876,7 @@ fn many_keys<A: Adapter>() -> ScenarioResult {
                 .flat_map(|(_, k)| A::registry().sites_of(k.raw()).into_iter().map(|s| s.0)),
         )
         .collect();
-    let snap = || -> Vec<Vec<u8>> {
-        others
-            .iter()
-            // SAFETY: live code.
-            .map(|&a| unsafe { crate::decode::read_code(a, 5) })
-            .collect()
-    };
+    let snap = || snapshot(&others);
     let before = snap();
     lib(A::many()[3].update(add2), "update K3")?;
     ensure!(snap() == before, "updating K3 changed another key's site");
@@ -1044,15 +1035,8 @@ fn trap_handler_replaced<A: Adapter>() -> ScenarioResult {
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
     lib(A::add().update(add2), "update")?;
-    let mut places: Vec<usize> = sites::<A, _>(A::add()).into_iter().map(|s| s.0).collect();
-    places.extend(A::add().raw().trampoline());
-    // SAFETY: live code.
-    let read = || -> Vec<Vec<u8>> {
-        places
-            .iter()
-            .map(|&a| unsafe { crate::decode::read_code(a, 5) })
-            .collect()
-    };
+    let places = places_of::<A, _>(A::add());
+    let read = || snapshot(&places);
     let before = read();
     // SAFETY: zeroed sigactions are valid; no batch is in flight.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
