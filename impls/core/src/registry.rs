@@ -321,7 +321,7 @@ impl Registry {
         let main = self.prepare(MAIN_IMAGE, "main program", (self.main)(), released, policy)?;
         let mut writes = Vec::new();
         if self.flavor == Flavor::InlinePatch {
-            writes.extend(self.plan_prepared(&main));
+            writes.extend(self.plan_prepared(&main)?);
             for img in &st.images {
                 for e in img.entries() {
                     if e.is_init() && img.init_released {
@@ -330,10 +330,15 @@ impl Registry {
                     // SAFETY: validated at load.
                     let key = unsafe { &*(e.key() as *const RawKey) };
                     let home = self.home_of(key, img.id).unwrap_or(key.tramp as usize);
-                    // SAFETY: the module's sites are mapped while it is loaded.
-                    let found = unsafe { text::read_slot(e.site()) };
                     let cur = key.func.load(Ordering::Acquire);
-                    writes.push(plan_site_from(key, e.site(), home, found, cur));
+                    let site = e.site();
+                    // Loaded before init: the sites still call their home.
+                    writes.push(plan_site(
+                        key,
+                        site,
+                        Form::Call(home),
+                        site_form(site, home, cur),
+                    )?);
                 }
             }
         }
@@ -570,7 +575,7 @@ impl Registry {
             let id = st.next_module;
             let prepared = self.prepare(id, spec.name, spec.sections, false, InitPolicy::Track)?;
             if st.initialized && self.flavor == Flavor::InlinePatch {
-                let writes = self.plan_prepared(&prepared);
+                let writes = self.plan_prepared(&prepared)?;
                 // SAFETY: validated in prepare; lock held.
                 unsafe { text::write_batch(&writes)? };
             }
@@ -639,18 +644,13 @@ impl Registry {
                 continue;
             }
             let home = self.home_of(key, id).unwrap_or(key.tramp as usize);
-            // SAFETY: the module is still mapped (caller's contract).
-            let found = unsafe { text::read_slot(e.site()) };
-            let form = Form::Call(home);
-            let new = form.encode(e.site()).expect("home is in range");
-            writes.push(SlotWrite {
-                addr: e.site(),
-                old: found,
-                new,
-                form,
-                place: Place::Site,
-                key: key.addr(),
-            });
+            let site = e.site();
+            let now = if st.initialized {
+                site_form(site, home, key.func.load(Ordering::Acquire))
+            } else {
+                Form::Call(home)
+            };
+            writes.push(plan_site(key, site, now, Form::Call(home))?);
         }
         // SAFETY: the module's own sites, mapped; lock held.
         unsafe { text::write_batch(&writes)? };
@@ -700,7 +700,13 @@ impl Registry {
                         if e.is_init() && released {
                             continue;
                         }
-                        writes.push(plan_site(key, e.site(), grp.home, cur, new)?);
+                        let site = e.site();
+                        writes.push(plan_site(
+                            key,
+                            site,
+                            site_form(site, grp.home, cur),
+                            site_form(site, grp.home, new),
+                        )?);
                     }
                     gp = grp.next;
                 }
@@ -891,7 +897,7 @@ impl Registry {
 
     /// The writes that bring a prepared image's sites to their keys'
     /// current targets.
-    fn plan_prepared(&self, p: &Prepared) -> Vec<SlotWrite> {
+    fn plan_prepared(&self, p: &Prepared) -> Result<Vec<SlotWrite>> {
         let mut writes = Vec::new();
         for &(key, first, len, home) in &p.runs {
             let cur = key.func.load(Ordering::Acquire);
@@ -899,12 +905,11 @@ impl Registry {
                 if e.is_init() && p.init_released {
                     continue;
                 }
-                // SAFETY: checked in prepare.
-                let found = unsafe { text::read_slot(e.site()) };
-                writes.push(plan_site_from(key, e.site(), home, found, cur));
+                let site = e.site();
+                writes.push(plan_site(key, site, Form::Call(home), site_form(site, home, cur))?);
             }
         }
-        writes
+        Ok(writes)
     }
 
     /// Links a prepared image: one group per key run, and the image record.
@@ -1005,46 +1010,27 @@ fn site_form(site: usize, home: usize, t: *mut u8) -> Form {
     }
 }
 
-fn plan_site(
-    key: &RawKey,
-    site: usize,
-    home: usize,
-    cur: *mut u8,
-    new: *mut u8,
-) -> Result<SlotWrite> {
-    let old_form = site_form(site, home, cur);
+/// Checks that `site` holds `old`, and plans its rewrite to `new`.
+fn plan_site(key: &RawKey, site: usize, old: Form, new: Form) -> Result<SlotWrite> {
     // SAFETY: registered sites are in mapped, executable memory.
     let found = unsafe { text::read_slot(site) };
-    if old_form.encode(site) != Some(found) {
+    if old.encode(site) != Some(found) {
         return Err(Error::UnexpectedBytes {
             place: Place::Site,
             addr: site,
             key: key.addr(),
             found: found.to_vec(),
-            expected: describe(old_form),
+            expected: describe(old),
         });
     }
-    Ok(plan_site_from(key, site, home, found, new))
-}
-
-fn plan_site_from(
-    key: &RawKey,
-    site: usize,
-    home: usize,
-    found: [u8; SLOT_LEN],
-    new: *mut u8,
-) -> SlotWrite {
-    let form = site_form(site, home, new);
-    SlotWrite {
+    Ok(SlotWrite {
         addr: site,
         old: found,
-        new: form
-            .encode(site)
-            .expect("site forms are in range by construction"),
-        form,
+        new: new.encode(site).expect("site forms are in range by construction"),
+        form: new,
         place: Place::Site,
         key: key.addr(),
-    }
+    })
 }
 
 fn tramp_form(st: &mut State, tramp: usize, t: *mut u8, create: bool) -> Result<Form> {
