@@ -906,7 +906,12 @@ impl Registry {
                     continue;
                 }
                 let site = e.site();
-                writes.push(plan_site(key, site, Form::Call(home), site_form(site, home, cur))?);
+                writes.push(plan_site(
+                    key,
+                    site,
+                    Form::Call(home),
+                    site_form(site, home, cur),
+                )?);
             }
         }
         Ok(writes)
@@ -1026,7 +1031,9 @@ fn plan_site(key: &RawKey, site: usize, old: Form, new: Form) -> Result<SlotWrit
     Ok(SlotWrite {
         addr: site,
         old: found,
-        new: new.encode(site).expect("site forms are in range by construction"),
+        new: new
+            .encode(site)
+            .expect("site forms are in range by construction"),
         form: new,
         place: Place::Site,
         key: key.addr(),
