@@ -40,36 +40,48 @@ pub type MixFn = extern "C" fn(u64, u32, i16, i8, bool, *const u8) -> i64;
 pub type HookFn = extern "C" fn(u64);
 
 /// Target functions shared by every implementation's keys.
+///
+/// They are `#[inline(never)]`: with optimisations rustc may otherwise make
+/// a private copy of a small function in each codegen unit that takes its
+/// address, and the suite compares the addresses it decodes in call sites
+/// with the functions it passed to `update`.
 pub mod targets {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// `x + 1` (the kernel self-test's `func_a`).
+    #[inline(never)]
     pub extern "C" fn add1(x: u64) -> u64 {
         x + 1
     }
     /// `x + 2` (the kernel self-test's `func_b`).
+    #[inline(never)]
     pub extern "C" fn add2(x: u64) -> u64 {
         x + 2
     }
     /// `x + 3`.
+    #[inline(never)]
     pub extern "C" fn add3(x: u64) -> u64 {
         x + 3
     }
     /// Mixes six arguments of different types, so a wrong register or a
     /// wrong width shows.
+    #[inline(never)]
     pub extern "C" fn mix6(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64 {
         let tail = (f as usize % 1000) as i64;
         a as i64 * 1_000_000 + b as i64 * 10_000 + c as i64 * 100 + d as i64 + e as i64 * 7 + tail
     }
     /// The same with the opposite sign, as a second target.
+    #[inline(never)]
     pub extern "C" fn mix6_neg(a: u64, b: u32, c: i16, d: i8, e: bool, f: *const u8) -> i64 {
         -mix6(a, b, c, d, e, f)
     }
     /// `x` is odd.
+    #[inline(never)]
     pub extern "C" fn is_odd(x: u64) -> bool {
         x % 2 == 1
     }
     /// `x` is even.
+    #[inline(never)]
     pub extern "C" fn is_even(x: u64) -> bool {
         x.is_multiple_of(2)
     }
@@ -78,6 +90,7 @@ pub mod targets {
     /// Sum of the arguments the hook was called with.
     pub static HOOK_SUM: AtomicU64 = AtomicU64::new(0);
     /// A conditional hook.
+    #[inline(never)]
     pub extern "C" fn hook(x: u64) {
         HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
         HOOK_SUM.fetch_add(x, Ordering::SeqCst);
@@ -105,6 +118,13 @@ pub mod cross {
             pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
         );
     }
+}
+
+/// A small function *without* `#[inline(never)]`: with optimisations the
+/// key's initial pointer and its trampoline's jump can name two private
+/// copies of it (see `small_default_target`).
+pub extern "C" fn twice(x: u64) -> u64 {
+    x * 2
 }
 
 /// What one implementation provides to the suite.
@@ -149,6 +169,10 @@ pub trait Adapter: 'static {
     fn call_pred(x: u64) -> bool;
     /// Key `PRED`.
     fn pred() -> &'static StaticCall<extern "C" fn(u64) -> bool>;
+    /// Key `SMALL` (default [`twice`]), and a call site.
+    fn small() -> &'static StaticCall<AddFn>;
+    /// A call site of `SMALL`.
+    fn call_small(x: u64) -> u64;
     /// Key `CROSS`, defined in this library crate (module [`cross`]).
     fn cross() -> &'static StaticCall<AddFn>;
     /// A call site of `CROSS` in the crate that invoked [`adapter!`].
@@ -208,21 +232,24 @@ macro_rules! adapter {
                 pub static MIX: extern "C" fn(u64, u32, i16, i8, bool, *const u8) -> i64 = $crate::targets::mix6;
             );
             sc::define_static_call!(pub static PRED: extern "C" fn(u64) -> bool = $crate::targets::is_odd;);
+            sc::define_static_call!(pub static SMALL: extern "C" fn(u64) -> u64 = $crate::twice;);
             #[inline(always)]
             fn through_inl(x: u64) -> u64 {
                 sc::static_call!(INL(x))
             }
+            // Three different functions (so that none is merged with
+            // another) that each inline `through_inl`.
             #[inline(never)]
             fn inl_a(x: u64) -> u64 {
                 through_inl(x)
             }
             #[inline(never)]
             fn inl_b(x: u64) -> u64 {
-                through_inl(x)
+                through_inl(::std::hint::black_box(x))
             }
             #[inline(never)]
             fn inl_c(x: u64) -> u64 {
-                through_inl(x)
+                through_inl(x).wrapping_add(::std::hint::black_box(0))
             }
             sc::define_static_call!(pub static K0: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
             sc::define_static_call!(pub static K1: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
@@ -269,7 +296,9 @@ macro_rules! adapter {
                 }
                 #[inline(never)]
                 fn call_add_2(x: u64) -> u64 {
-                    sc::static_call!(ADD(x))
+                    // Different code from `call_add`, so that the optimiser
+                    // does not merge the two functions (and their sites).
+                    sc::static_call!(ADD(::std::hint::black_box(x)))
                 }
                 fn init_call_add(x: u64) -> u64 {
                     init_call_add(x)
@@ -311,6 +340,13 @@ macro_rules! adapter {
                 }
                 fn pred() -> &'static StaticCall<extern "C" fn(u64) -> bool> {
                     &PRED
+                }
+                fn small() -> &'static StaticCall<AddFn> {
+                    &SMALL
+                }
+                #[inline(never)]
+                fn call_small(x: u64) -> u64 {
+                    sc::static_call!(SMALL(x))
                 }
                 fn cross() -> &'static StaticCall<AddFn> {
                     &$crate::cross::$m::CROSS

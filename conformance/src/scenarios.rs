@@ -49,6 +49,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(inlined_copies),
         sc!(cross_crate_key),
         sc!(signatures),
+        sc!(small_default_target),
         sc!(fork_child),
         sc!(trap_handler_replaced),
         sc!(many_keys),
@@ -1058,4 +1059,24 @@ fn trap_handler_replaced<A: Adapter>() -> ScenarioResult {
     lib(A::add().update(add3), "update with the handler back")?;
     ensure!(A::call_add(2) == 5, "update after restoring");
     Ok(Outcome::Pass(format!("refused: {msg}")))
+}
+
+/// A key whose default target is a small function that optimised builds
+/// may copy: the key's pointer and the trampoline's jump may then name
+/// different copies. The first update must still pass the trampoline check
+/// (the registry adopts the trampoline's target), and query returns a
+/// function that behaves as the default.
+fn small_default_target<A: Adapter>() -> ScenarioResult {
+    let q = A::small().query().ok_or("no target")?;
+    ensure!(q(21) == 42 && A::call_small(21) == 42, "default target");
+    lib(A::small().update(add2), "first update")?;
+    ensure!(A::call_small(2) == 4, "after update");
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::small().update(crate::twice), "back to the default")?;
+    ensure!(A::call_small(21) == 42, "back");
+    let note = match A::small().raw().trampoline() {
+        Some(_) => "first update passed the trampoline check; default restored",
+        None => "no trampoline; default restored",
+    };
+    Ok(Outcome::Pass(note.into()))
 }

@@ -25,6 +25,9 @@ pub(crate) struct KeyState {
     pub(crate) groups: *mut Group,
     /// Whether the registry lists this key.
     pub(crate) registered: bool,
+    /// Whether `func` was aligned with the trampoline's initial jump (see
+    /// `Registry::adopt`).
+    pub(crate) adopted: bool,
 }
 
 // SAFETY: `func` is atomic; `tramp` and `registry` are immutable; `state`
@@ -91,6 +94,7 @@ impl<F: Signature> StaticCall<F> {
                 state: UnsafeCell::new(KeyState {
                     groups: std::ptr::null_mut(),
                     registered: false,
+                    adopted: false,
                 }),
             },
             _sig: PhantomData,

@@ -683,6 +683,7 @@ impl Registry {
         let mut g = self.lock();
         let st = g.as_mut().expect("state");
         let new = self.encode_target(new);
+        self.adopt(key)?;
         let cur = key.func.load(Ordering::Acquire);
         if cur == new {
             return Ok(());
@@ -720,6 +721,47 @@ impl Registry {
         Ok(())
     }
 
+    /// Aligns a key's recorded target with its trampoline's initial jump,
+    /// once, before the registry first relies on it.
+    ///
+    /// The key's initial `func` is the default function's address as the
+    /// compiler took it, and the trampoline's `jmp` is its address as the
+    /// assembler resolved it. With optimisations these can be two copies of
+    /// the same function (rustc may instantiate small functions in each
+    /// codegen unit that uses them), which would make every later check of
+    /// the trampoline fail. The trampoline is checked (signature and
+    /// back-reference) and its target adopted. Lock held.
+    fn adopt(&self, key: &RawKey) -> Result<()> {
+        // SAFETY: lock held.
+        let ks = unsafe { key.state() };
+        if ks.adopted || self.flavor == Flavor::Indirect {
+            return Ok(());
+        }
+        let tramp = key.tramp as usize;
+        let (found, slot) = read_trampoline(key);
+        let form = Form::decode(tramp, slot);
+        let target = match form {
+            Some(Form::Jmp(t)) => t as *mut u8,
+            Some(Form::Ret) => std::ptr::null_mut(),
+            _ => std::ptr::dangling_mut(),
+        };
+        if !trampoline_ok(key, &found) || target == std::ptr::dangling_mut() {
+            return Err(Error::UnexpectedBytes {
+                place: Place::Trampoline,
+                addr: tramp,
+                key: key.addr(),
+                found: found.to_vec(),
+                expected: format!(
+                    "a jmp or ret, then signature 0f b9 cc and an offset to key {:#x}",
+                    key.addr()
+                ),
+            });
+        }
+        key.func.store(target, Ordering::Release);
+        ks.adopted = true;
+        Ok(())
+    }
+
     fn plan_trampoline(
         &self,
         st: &mut State,
@@ -728,18 +770,9 @@ impl Registry {
         new: *mut u8,
     ) -> Result<SlotWrite> {
         let tramp = key.tramp as usize;
-        // SAFETY: the trampoline is part of the key's image's text, mapped
-        // for as long as the key exists.
-        let found = unsafe { std::ptr::read_volatile(tramp as *const [u8; TRAMPOLINE_LEN]) };
-        let back = i32::from_le_bytes(found[8..12].try_into().expect("4 bytes"));
-        let back_key = (tramp + 8).wrapping_add_signed(back as isize);
+        let (found, slot) = read_trampoline(key);
         let old_form = tramp_form(st, tramp, cur, false)?;
-        let old = old_form.encode(tramp);
-        let slot: [u8; SLOT_LEN] = found[..SLOT_LEN].try_into().expect("5 bytes");
-        if found[SLOT_LEN..SLOT_LEN + 3] != TRAMPOLINE_SIGNATURE
-            || back_key != key.addr()
-            || old != Some(slot)
-        {
+        if !trampoline_ok(key, &found) || old_form.encode(tramp) != Some(slot) {
             return Err(Error::UnexpectedBytes {
                 place: Place::Trampoline,
                 addr: tramp,
@@ -806,6 +839,7 @@ impl Registry {
             }
             // SAFETY: check_entry validated the key.
             let key: &'static RawKey = unsafe { &*(k as *const RawKey) };
+            self.adopt(key)?;
             let mut home = None;
             for e in &entries[i..j] {
                 if e.is_init() && init_released {
@@ -973,6 +1007,22 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// The trampoline's bytes, and its slot.
+fn read_trampoline(key: &RawKey) -> ([u8; TRAMPOLINE_LEN], [u8; SLOT_LEN]) {
+    // SAFETY: the trampoline is part of the key's image's text, mapped for
+    // as long as the key exists.
+    let found = unsafe { std::ptr::read_volatile(key.tramp as *const [u8; TRAMPOLINE_LEN]) };
+    let slot = found[..SLOT_LEN].try_into().expect("5 bytes");
+    (found, slot)
+}
+
+/// Whether a trampoline carries the signature and points back at `key`.
+fn trampoline_ok(key: &RawKey, found: &[u8; TRAMPOLINE_LEN]) -> bool {
+    let back = i32::from_le_bytes(found[8..12].try_into().expect("4 bytes"));
+    let back_key = (key.tramp as usize + 8).wrapping_add_signed(back as isize);
+    found[SLOT_LEN..SLOT_LEN + 3] == TRAMPOLINE_SIGNATURE && back_key == key.addr()
 }
 
 fn page_range(r: (usize, usize)) -> (usize, usize) {
