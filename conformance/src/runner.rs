@@ -323,7 +323,7 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
         Ok(p) => println!("matrix written to {}", p.display()),
         Err(e) => println!("could not write the JSON matrix: {e}"),
     }
-    println!("suite wall time: {wall:.1} s");
+    println!("suite wall time: {wall:.1} s ({} build)", profile());
     println!("{pass} passed, {fail} failed, {skip} skipped");
     if cells.is_empty() {
         println!("no cell matched the filter");
@@ -372,6 +372,14 @@ fn print_matrix(
     println!();
 }
 
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
@@ -409,6 +417,7 @@ fn write_json(
         .unwrap_or_default();
     let mut s = String::from("{\n");
     s += &format!("  \"wall_seconds\": {wall:.3},\n");
+    s += &format!("  \"profile\": {},\n", json_str(profile()));
     s += &format!("  \"spectre_v2\": {},\n", json_str(spectre.trim()));
     s += &format!(
         "  \"implementations\": [{}],\n",
