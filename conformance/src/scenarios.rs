@@ -43,6 +43,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(bad_trampoline),
         sc!(torture),
         sc!(naive_patcher_caught, Mode::Parent),
+        sc!(fallback_engine),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
         sc!(far_target),
@@ -218,6 +219,22 @@ fn selftest_print<A: Adapter>() -> ScenarioResult {
         ok &= r == want;
     }
     ensure!(ok, "wrong results");
+    if A::flavor() != Flavor::Indirect {
+        let e = lib(text::engine_info(), "engine_info")?;
+        println!(
+            "engine: writes via {}, cores synchronised by {}",
+            if e.proc_mem {
+                "/proc/self/mem"
+            } else {
+                "mprotect windows"
+            },
+            if e.membarrier {
+                "membarrier"
+            } else {
+                "mprotect shootdowns"
+            }
+        );
+    }
     Ok(Outcome::Pass(String::new()))
 }
 
@@ -827,9 +844,18 @@ fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
         "the valgrind child did not run under valgrind:\n{}",
         vg.stdout
     );
+    let engine = |r: &crate::runner::ChildRun| {
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("engine: "))
+            .unwrap_or("no code written")
+            .to_string()
+    };
     Ok(Outcome::Pass(format!(
-        "valgrind --tool=none: {}",
-        v.join("; ")
+        "valgrind --tool=none: {}; engine natively: {}; under valgrind: {}",
+        v.join("; "),
+        engine(&native),
+        engine(&vg)
     )))
 }
 
@@ -1079,4 +1105,32 @@ fn small_default_target<A: Adapter>() -> ScenarioResult {
         None => "no trampoline; default restored",
     };
     Ok(Outcome::Pass(note.into()))
+}
+
+/// The engine's fallbacks (an mprotect window per write, mprotect
+/// shootdowns instead of membarrier) under the torture run.
+fn fallback_engine<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip("writes no code".into()));
+    }
+    text::use_fallbacks_for_tests(true);
+    let e = lib(text::engine_info(), "engine_info")?;
+    ensure!(!e.proc_mem && !e.membarrier, "fallbacks not in use: {e:?}");
+    let f = torture_run::<A>(Duration::from_secs(torture_secs() / 2))?;
+    ensure!(f.wrong == 0, "{} wrong results", f.wrong);
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    ensure!(
+        !maps.lines().any(|l| l
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|p| p.contains("wx"))),
+        "an rwx mapping outlived an update"
+    );
+    Ok(Outcome::Pass(format!(
+        "mprotect writes + shootdowns: calls={} updates={} traps emulated={} wrong=0 ({:.1} us/update); no rwx mapping left",
+        f.calls,
+        f.updates,
+        f.emulated,
+        f.secs * 1e6 / f.updates as f64
+    )))
 }

@@ -91,6 +91,7 @@ impl Drop for Engine {
 
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 static NAIVE: AtomicBool = AtomicBool::new(false);
+static FORCE_FALLBACKS: AtomicBool = AtomicBool::new(false);
 
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
@@ -103,21 +104,24 @@ fn page_size() -> usize {
 
 impl Engine {
     fn open() -> Result<Engine> {
+        let fallbacks = FORCE_FALLBACKS.load(Ordering::SeqCst);
         let mem = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/proc/self/mem")
-            .ok();
+            .ok()
+            .filter(|_| !fallbacks);
         // SAFETY: registering for membarrier has no memory-safety
         // preconditions; failure only means we use the fallback.
-        let membarrier = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
-                0,
-                0,
-            )
-        } == 0;
+        let membarrier = !fallbacks
+            && unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+                    0,
+                    0,
+                )
+            } == 0;
         let len = page_size();
         // SAFETY: anonymous private mapping at a kernel-chosen address.
         let scratch = unsafe {
@@ -385,6 +389,17 @@ pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)>
 #[doc(hidden)]
 pub unsafe fn use_naive_patcher_for_tests(on: bool) {
     NAIVE.store(on, Ordering::SeqCst);
+}
+
+/// Makes the engine use its fallbacks (an `mprotect` RWX window per write,
+/// `mprotect` TLB shootdowns to synchronise cores), as on a kernel without
+/// `/proc/self/mem` writes or `membarrier`. It exists so the conformance
+/// suite can run those paths; takes effect at the next write.
+#[doc(hidden)]
+pub fn use_fallbacks_for_tests(on: bool) {
+    let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    FORCE_FALLBACKS.store(on, Ordering::SeqCst);
+    *g = None;
 }
 
 /// How many breakpoint traps the handler has served so far.
