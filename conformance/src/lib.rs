@@ -353,8 +353,9 @@ macro_rules! adapter {
                 }
                 #[inline(never)]
                 fn call_cross(x: u64) -> u64 {
-                    use $crate::cross::$m::CROSS;
-                    sc::static_call!(CROSS(x))
+                    // A full path through another crate (the adapter is
+                    // only expanded in crates that depend on this one).
+                    sc::static_call!(static_call_conformance::cross::$m::CROSS(x))
                 }
                 fn many() -> [&'static StaticCall<AddFn>; 8] {
                     [&K0, &K1, &K2, &K3, &K4, &K5, &K6, &K7]

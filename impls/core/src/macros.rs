@@ -411,6 +411,17 @@ macro_rules! __static_call_api {
             key.query()
         }
 
+        /// How the patching engine writes code in this process: through
+        /// `/proc/self/mem` or `mprotect` windows, synchronising cores with
+        /// `membarrier` or `mprotect` shootdowns. Sets the engine up if it
+        /// was not yet.
+        ///
+        /// # Errors
+        /// A failed system call while setting up.
+        pub fn engine_info() -> $crate::Result<$crate::text::EngineInfo> {
+            $crate::text::engine_info()
+        }
+
         /// Statistics of this implementation's registry.
         pub fn stats() -> $crate::Stats {
             $registry.stats()
