@@ -130,11 +130,21 @@ pub struct ModuleStats {
 pub struct ModuleId(pub u64);
 
 /// What a module brings: its name, its site table and its init region.
+///
+/// The table is an array of 8-byte entries in writable memory (the
+/// registry sorts it in place), in the format of [`crate::site`]: each
+/// entry's site field points at a 5-byte `call` within ±2 GiB, and its key
+/// field either points at the key or, with the `KEYREF` flag, at an 8-byte
+/// slot holding the key's address. Every site of one key must call the
+/// same *home*: the key's trampoline, a near stub for the key
+/// ([`near_stub`]), or (indirect implementation) a retpoline thunk.
 #[derive(Debug, Clone, Copy)]
 pub struct ModuleSpec<'a> {
     /// A name for messages and statistics.
     pub name: &'a str,
-    /// Its site table and init text.
+    /// Its site table and init text (half-open ranges; `(0, 0)` for none).
+    /// Only whole pages of the init text are released after its init
+    /// function returns.
     pub sections: ImageSections,
 }
 

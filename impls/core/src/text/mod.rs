@@ -122,6 +122,7 @@ impl Engine {
                     0,
                 )
             } == 0;
+        trap::install()?;
         let len = page_size();
         // SAFETY: anonymous private mapping at a kernel-chosen address.
         let scratch = unsafe {
@@ -137,7 +138,6 @@ impl Engine {
         if scratch == libc::MAP_FAILED {
             return Err(Error::last_os("mmap(scratch page)", 0));
         }
-        trap::install()?;
         Ok(Engine {
             mem,
             membarrier,
