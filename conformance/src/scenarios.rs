@@ -44,6 +44,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(torture),
         sc!(naive_patcher_caught, Mode::Parent),
         sc!(fallback_engine),
+        sc!(concurrent_updaters),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
         sc!(far_target),
@@ -1132,5 +1133,68 @@ fn fallback_engine<A: Adapter>() -> ScenarioResult {
         f.updates,
         f.emulated,
         f.secs * 1e6 / f.updates as f64
+    )))
+}
+
+/// Several threads update the same keys at once while another calls them:
+/// updates serialise, no call goes wrong, and every site and trampoline
+/// ends in the state of the key's final target.
+fn concurrent_updaters<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let caller = {
+        let (stop, wrong) = (stop.clone(), wrong.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for x in 0..100u64 {
+                    let (a, b) = (A::call_add(x), A::call_inl(0, x));
+                    if !(x + 1..=x + 3).contains(&a) || !(x + 1..=x + 3).contains(&b) {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let updaters: Vec<_> = (0..3u64)
+        .map(|t| {
+            std::thread::spawn(move || -> Result<u64, String> {
+                let fs = [add1 as AddFn, add2, add3];
+                let mut n = 0u64;
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(800) {
+                    let f = fs[((n + t) % 3) as usize];
+                    A::add().update(f).map_err(|e| e.to_string())?;
+                    A::inl().update(f).map_err(|e| e.to_string())?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for u in updaters {
+        total += u.join().map_err(|_| "an updater panicked".to_string())??;
+    }
+    stop.store(true, Ordering::SeqCst);
+    caller
+        .join()
+        .map_err(|_| "the caller panicked".to_string())?;
+    ensure!(
+        wrong.load(Ordering::SeqCst) == 0,
+        "{} wrong results",
+        wrong.load(Ordering::SeqCst)
+    );
+    for key in [A::add(), A::inl()] {
+        let f = key.query().ok_or("no target")?;
+        expect_patched::<A, _>(key, Some(addr_of(f)))?;
+    }
+    let want = A::add().query().map(|f| f(2));
+    ensure!(
+        Some(A::call_add(2)) == want,
+        "final call disagrees with the final target"
+    );
+    Ok(Outcome::Pass(format!(
+        "3 updater threads, {total} update pairs, 1 caller: 0 wrong; sites and trampolines match the final targets"
     )))
 }
