@@ -25,7 +25,6 @@ macro_rules! ensure {
 
 pub mod decode;
 pub mod genmod;
-mod modules;
 pub mod place;
 pub mod runner;
 pub mod scenarios;

@@ -1,0 +1,173 @@
+//! Scenario bodies, written once and generic over the [`Adapter`].
+
+mod bad_input;
+mod basic;
+mod init;
+pub(crate) mod modules;
+mod threads;
+mod tools;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use static_call_core::{Error, Flavor, InitPolicy, Place, Signature, StaticCall, text};
+
+use crate::decode::{Insn, insn_at};
+
+use crate::runner::{Mode, Outcome, Scenario, ScenarioResult, spawn_cell};
+use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
+use crate::{Adapter, AddFn, place};
+use bad_input::*;
+use basic::*;
+use init::*;
+use modules::*;
+use threads::*;
+use tools::*;
+
+pub(crate) fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// The catalogue for one implementation.
+pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
+    macro_rules! sc {
+        ($name:ident) => {
+            sc!($name, Mode::Child)
+        };
+        ($name:ident, $mode:expr) => {
+            Scenario {
+                name: stringify!($name),
+                run: $name::<A>,
+                mode: $mode,
+            }
+        };
+    }
+    vec![
+        sc!(selftest),
+        sc!(query),
+        sc!(same_target_noop),
+        sc!(cond_none),
+        sc!(pre_init),
+        sc!(init_twice),
+        sc!(init_text),
+        sc!(init_strict),
+        sc!(corrupt_site, Mode::Parent),
+        sc!(bad_trampoline),
+        sc!(torture),
+        sc!(naive_patcher_caught, Mode::Parent),
+        sc!(fallback_engine),
+        sc!(concurrent_updaters),
+        sc!(no_wx_mapping),
+        sc!(valgrind_selftest, Mode::Parent),
+        sc!(far_target),
+        sc!(inlined_copies),
+        sc!(cross_crate_key),
+        sc!(signatures),
+        sc!(small_default_target),
+        sc!(fork_child),
+        sc!(trap_handler_replaced),
+        sc!(many_keys),
+        sc!(module_load_after_update),
+        sc!(module_before_init),
+        sc!(module_unload_then_update),
+        sc!(module_reload),
+        sc!(module_init_region),
+        sc!(module_load_failure),
+        sc!(module_init_failure),
+        sc!(module_errors),
+        sc!(module_far),
+        sc!(module_many),
+        sc!(module_concurrent),
+        sc!(shared_object, Mode::Parent),
+        sc!(shared_object_child, Mode::Hidden),
+        sc!(selftest_print, Mode::Hidden),
+        sc!(torture_naive, Mode::Hidden),
+    ]
+}
+
+/// Sites of `key` in the main table (works before and after init).
+pub(crate) fn sites<A: Adapter, F>(key: &StaticCall<F>) -> Vec<(usize, bool)> {
+    let k = key.raw().addr();
+    A::registry()
+        .main_table()
+        .into_iter()
+        .filter(|e| e.1 == k)
+        .map(|e| (e.0, e.2))
+        .collect()
+}
+
+/// The sites of `key` and its trampoline.
+pub(crate) fn places_of<A: Adapter, F>(key: &StaticCall<F>) -> Vec<usize> {
+    let mut places: Vec<usize> = sites::<A, F>(key).into_iter().map(|s| s.0).collect();
+    places.extend(key.raw().trampoline());
+    places
+}
+
+pub(crate) fn insn(addr: usize) -> Insn {
+    // SAFETY: sites and trampolines are live code of this binary.
+    unsafe { insn_at(addr) }
+}
+
+pub(crate) fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), String> {
+    let got = insn(addr);
+    ensure!(
+        &got == want,
+        "{what} at {addr:#x}: decoded {got:?}, expected {want:?}"
+    );
+    Ok(())
+}
+
+/// What an un-patched site of this implementation calls.
+pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
+    match A::flavor() {
+        Flavor::Indirect => static_call_indirect::retpoline_rax as *const () as usize,
+        _ => key.raw().trampoline().expect("trampoline"),
+    }
+}
+
+/// Checks every (non-released) site of `key` holds what the design says
+/// for target `t` (`None`: none), and the trampoline too.
+pub(crate) fn expect_patched<A: Adapter, F>(
+    key: &StaticCall<F>,
+    t: Option<usize>,
+) -> Result<(), String> {
+    let unpatched = unpatched_target::<A, F>(key);
+    let initialized = A::registry().is_initialized();
+    for (s, _) in sites::<A, F>(key) {
+        let want = match (A::flavor(), initialized, t) {
+            (Flavor::InlinePatch, true, None) => Insn::Nop5,
+            (Flavor::InlinePatch, true, Some(t)) if static_call_core::insn::in_range(s, t) => {
+                Insn::Call(t)
+            }
+            _ => Insn::Call(unpatched),
+        };
+        expect_at(s, &want, "site")?;
+    }
+    if let Some(tr) = key.raw().trampoline() {
+        match t {
+            None => expect_at(tr, &Insn::Ret, "trampoline")?,
+            Some(t) if static_call_core::insn::in_range(tr, t) => {
+                expect_at(tr, &Insn::Jmp(t), "trampoline")?
+            }
+            Some(t) => {
+                // A relay in range: jmp qword ptr [rip+0]; .quad t
+                let Insn::Jmp(relay) = insn(tr) else {
+                    return Err(format!("trampoline {tr:#x} does not jump: {:?}", insn(tr)));
+                };
+                // SAFETY: the relay is live code of the library.
+                let b = unsafe { crate::decode::read_code(relay, 14) };
+                let dest = u64::from_le_bytes(b[6..14].try_into().expect("8 bytes")) as usize;
+                ensure!(
+                    b[..6] == [0xff, 0x25, 0, 0, 0, 0] && dest == t,
+                    "relay at {relay:#x} is {b:02x?}, expected jmp [rip] to {t:#x}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn addr_of(f: AddFn) -> usize {
+    f as *const () as usize
+}

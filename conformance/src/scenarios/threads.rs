@@ -1,0 +1,278 @@
+//! Threads: the torture run and its proof that it can fail, concurrent
+//! updaters, the engine fallbacks, fork.
+
+#[allow(unused_imports)]
+use super::*;
+
+pub(crate) struct TortureFigures {
+    threads: usize,
+    calls: u64,
+    updates: u64,
+    wrong: u64,
+    emulated: u64,
+    restarted: u64,
+    secs: f64,
+}
+
+pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigures, String> {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let spin_sites: Vec<usize> = sites::<A, _>(A::spin()).into_iter().map(|s| s.0).collect();
+    let near = spin_sites
+        .first()
+        .copied()
+        .unwrap_or(A::call_spin as *const () as usize);
+    let t = place::flip_targets(near)?;
+    let mut slots = spin_sites.clone();
+    slots.extend(A::spin().raw().trampoline());
+    for &s in &slots {
+        ensure!(
+            place::all_bytes_differ(s, t.a, t.b),
+            "rel32 from {s:#x} to the two targets share a byte"
+        );
+    }
+    // SAFETY: t.a and t.b are `lea rax, [rdi+n]; ret` — extern "C" fn(u64) -> u64.
+    let (fa, fb): (AddFn, AddFn) = unsafe {
+        (
+            <AddFn as Signature>::from_addr(t.a as *const u8),
+            <AddFn as Signature>::from_addr(t.b as *const u8),
+        )
+    };
+    lib(A::spin().update(fa), "update to the first target")?;
+    let threads = 2;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                let mut bad = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..1000u64 {
+                        let r = A::call_spin(i);
+                        if r != i + 1 && r != i + 2 {
+                            bad += 1;
+                        }
+                    }
+                    n += 1000;
+                }
+                calls.fetch_add(n, Ordering::SeqCst);
+                wrong.fetch_add(bad, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let traps0 = text::trap_stats();
+    let start = Instant::now();
+    let mut updates = 0u64;
+    let mut err = None;
+    while start.elapsed() < duration {
+        for f in [fb, fa] {
+            if let Err(e) = A::spin().update(f) {
+                err = Some(e);
+                break;
+            }
+            updates += 1;
+        }
+        if err.is_some() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        h.join()
+            .map_err(|_| "a caller thread panicked".to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let traps = text::trap_stats();
+    if let Some(e) = err {
+        return Err(format!("update failed: {e}"));
+    }
+    // Leave the key on a function that outlives the mappings.
+    lib(A::spin().update(add1), "final update")?;
+    drop(t);
+    Ok(TortureFigures {
+        threads,
+        calls: calls.load(Ordering::SeqCst),
+        updates,
+        wrong: wrong.load(Ordering::SeqCst),
+        emulated: traps.emulated - traps0.emulated,
+        restarted: traps.restarted - traps0.restarted,
+        secs,
+    })
+}
+
+pub(crate) fn torture_secs() -> u64 {
+    2 * crate::runner::soak_factor()
+}
+
+/// Callers on two threads while the main thread flips the target between
+/// two places whose rel32 differ in every byte.
+pub(crate) fn torture<A: Adapter>() -> ScenarioResult {
+    let f = torture_run::<A>(Duration::from_secs(torture_secs()))?;
+    ensure!(f.calls > 0 && f.updates > 0, "no calls or no updates");
+    ensure!(f.wrong == 0, "{} wrong results", f.wrong);
+    Ok(Outcome::Pass(format!(
+        "threads={} calls={} updates={} traps emulated={} restarted={} wrong=0 in {:.1}s ({:.1} us/update)",
+        f.threads,
+        f.calls,
+        f.updates,
+        f.emulated,
+        f.restarted,
+        f.secs,
+        f.secs * 1e6 / f.updates as f64
+    )))
+}
+
+/// Hidden: the torture run with the naive byte-by-byte patcher.
+pub(crate) fn torture_naive<A: Adapter>() -> ScenarioResult {
+    // SAFETY: this child process exists to show the naive patcher breaks.
+    unsafe { text::use_naive_patcher_for_tests(true) };
+    let f = torture_run::<A>(Duration::from_secs(5))?;
+    ensure!(f.wrong == 0, "naive patcher: {} wrong results", f.wrong);
+    Ok(Outcome::Pass(format!(
+        "naive patcher survived {} updates",
+        f.updates
+    )))
+}
+
+/// Proof that the torture scenario can fail: with the test-only naive
+/// patcher, the same run crashes or computes wrong results.
+pub(crate) fn naive_patcher_caught<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip(
+            "nothing is patched: an update is one atomic store".into(),
+        ));
+    }
+    let r = spawn_cell(A::NAME, "torture_naive", &[], &[], Duration::from_secs(60));
+    match (&r.outcome, r.success) {
+        (Some(Outcome::Pass(m)), true) => {
+            Err(format!("torture did not catch the naive patcher: {m}"))
+        }
+        (Some(Outcome::Fail(m)), _) if m.contains("wrong results") => {
+            Ok(Outcome::Pass(format!("caught: {m}")))
+        }
+        _ => Ok(Outcome::Pass(format!("caught: child {}", r.status))),
+    }
+}
+
+/// The engine's fallbacks (an mprotect window per write, mprotect
+/// shootdowns instead of membarrier) under the torture run.
+pub(crate) fn fallback_engine<A: Adapter>() -> ScenarioResult {
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip("writes no code".into()));
+    }
+    text::use_fallbacks_for_tests(true);
+    let e = lib(text::engine_info(), "engine_info")?;
+    ensure!(!e.proc_mem && !e.membarrier, "fallbacks not in use: {e:?}");
+    let f = torture_run::<A>(Duration::from_secs(torture_secs() / 2))?;
+    ensure!(f.wrong == 0, "{} wrong results", f.wrong);
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    ensure!(
+        !maps.lines().any(|l| l
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|p| p.contains("wx"))),
+        "an rwx mapping outlived an update"
+    );
+    Ok(Outcome::Pass(format!(
+        "mprotect writes + shootdowns: calls={} updates={} traps emulated={} wrong=0 ({:.1} us/update); no rwx mapping left",
+        f.calls,
+        f.updates,
+        f.emulated,
+        f.secs * 1e6 / f.updates as f64
+    )))
+}
+
+/// Several threads update the same keys at once while another calls them:
+/// updates serialise, no call goes wrong, and every site and trampoline
+/// ends in the state of the key's final target.
+pub(crate) fn concurrent_updaters<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let caller = {
+        let (stop, wrong) = (stop.clone(), wrong.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for x in 0..100u64 {
+                    let (a, b) = (A::call_add(x), A::call_inl(0, x));
+                    if !(x + 1..=x + 3).contains(&a) || !(x + 1..=x + 3).contains(&b) {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    let updaters: Vec<_> = (0..3u64)
+        .map(|t| {
+            std::thread::spawn(move || -> Result<u64, String> {
+                let fs = [add1 as AddFn, add2, add3];
+                let mut n = 0u64;
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(800) {
+                    let f = fs[((n + t) % 3) as usize];
+                    A::add().update(f).map_err(|e| e.to_string())?;
+                    A::inl().update(f).map_err(|e| e.to_string())?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for u in updaters {
+        total += u.join().map_err(|_| "an updater panicked".to_string())??;
+    }
+    stop.store(true, Ordering::SeqCst);
+    caller
+        .join()
+        .map_err(|_| "the caller panicked".to_string())?;
+    ensure!(
+        wrong.load(Ordering::SeqCst) == 0,
+        "{} wrong results",
+        wrong.load(Ordering::SeqCst)
+    );
+    for key in [A::add(), A::inl()] {
+        let f = key.query().ok_or("no target")?;
+        expect_patched::<A, _>(key, Some(addr_of(f)))?;
+    }
+    let want = A::add().query().map(|f| f(2));
+    ensure!(
+        Some(A::call_add(2)) == want,
+        "final call disagrees with the final target"
+    );
+    Ok(Outcome::Pass(format!(
+        "3 updater threads, {total} update pairs, 1 caller: 0 wrong; sites and trampolines match the final targets"
+    )))
+}
+
+/// A forked child updates its own code, never its parent's (the engine
+/// reopens `/proc/self/mem` in the child).
+pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update in the parent")?;
+    // SAFETY: this cell's process is single-threaded here; the child only
+    // updates a key, checks a call and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let ok = A::add().update(add3).is_ok() && A::call_add(2) == 5;
+        // SAFETY: leave the child without running the parent's exit paths.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    ensure!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's update failed (status {status:#x})"
+    );
+    ensure!(A::call_add(2) == 4, "the child's update changed the parent");
+    expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
+    lib(A::add().update(add1), "update in the parent after fork")?;
+    ensure!(A::call_add(2) == 3, "parent update after fork");
+    Ok(Outcome::Pass(
+        "child updated its own code; parent's sites unchanged and still updatable".into(),
+    ))
+}

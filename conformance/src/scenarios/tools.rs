@@ -1,0 +1,121 @@
+//! Security and tools: W^X and valgrind.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// No mapping is writable and executable after any operation.
+pub(crate) fn no_wx_mapping<A: Adapter>() -> ScenarioResult {
+    let check = |when: &str| -> Result<(), String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+        let wx: Vec<&str> = maps
+            .lines()
+            .filter(|l| {
+                let p = l.split_whitespace().nth(1).unwrap_or("");
+                p.as_bytes().get(1) == Some(&b'w') && p.as_bytes().get(2) == Some(&b'x')
+            })
+            .collect();
+        ensure!(wx.is_empty(), "writable+executable mapping {when}: {wx:?}");
+        Ok(())
+    };
+    check("at start")?;
+    lib(A::add().update(add2), "pre-init update")?;
+    check("after a pre-init update")?;
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    check("after init")?;
+    for f in [add3, add1, add2] {
+        lib(A::add().update(f), "update")?;
+        check("after an update")?;
+    }
+    lib(A::hook().update_cond(Some(hook)), "update_cond")?;
+    lib(A::hook().update_cond(None), "update_cond")?;
+    check("after conditional updates")?;
+    let m = crate::scenarios::modules::make::<A>(&[A::add().raw()], 4, 2, false, None)?;
+    check("after generating a module")?;
+    let mut init = || Ok(());
+    // SAFETY: the module outlives its registration.
+    let id = lib(
+        unsafe {
+            A::load_module(
+                static_call_core::ModuleSpec {
+                    name: "gen-wx",
+                    sections: m.sections,
+                },
+                Some(&mut init),
+            )
+        },
+        "load",
+    )?;
+    check("after a module load with init")?;
+    lib(A::add().update(add3), "update")?;
+    crate::scenarios::modules::unload::<A>(id)?;
+    check("after a module unload")?;
+    lib(A::add().update(add2), "update")?;
+    lib(A::free_init(), "free_init")?;
+    check("after free_init")?;
+    ensure!(A::call_add(2) == 4, "wrong result");
+    Ok(Outcome::Pass(
+        "no rwx mapping after pre-init update, init, updates, module load/init/unload, free_init"
+            .into(),
+    ))
+}
+
+/// The self-test under `valgrind --tool=none` (default settings) prints
+/// what it prints natively.
+pub(crate) fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Ok(Outcome::Skip("valgrind is not installed".into()));
+    }
+    let results = |r: &crate::runner::ChildRun| -> Vec<String> {
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with("result "))
+            .map(String::from)
+            .collect()
+    };
+    let native = spawn_cell(A::NAME, "selftest_print", &[], &[], Duration::from_secs(60));
+    let vg = spawn_cell(
+        A::NAME,
+        "selftest_print",
+        &["valgrind", "--tool=none", "-q"],
+        &[],
+        Duration::from_secs(300),
+    );
+    let (n, v) = (results(&native), results(&vg));
+    ensure!(
+        matches!(native.outcome, Some(Outcome::Pass(_))),
+        "native run failed ({}): {}",
+        native.status,
+        native.stdout
+    );
+    ensure!(
+        matches!(vg.outcome, Some(Outcome::Pass(_))) && vg.success,
+        "valgrind run failed ({}): {}\n{}",
+        vg.status,
+        vg.stdout,
+        vg.stderr
+    );
+    ensure!(n == v && n.len() == 3, "native {n:?} vs valgrind {v:?}");
+    ensure!(
+        native.stdout.contains("under valgrind: false")
+            && vg.stdout.contains("under valgrind: true"),
+        "the valgrind child did not run under valgrind:\n{}",
+        vg.stdout
+    );
+    let engine = |r: &crate::runner::ChildRun| {
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("engine: "))
+            .unwrap_or("no code written")
+            .to_string()
+    };
+    Ok(Outcome::Pass(format!(
+        "valgrind --tool=none: {}; engine natively: {}; under valgrind: {}",
+        v.join("; "),
+        engine(&native),
+        engine(&vg)
+    )))
+}
