@@ -342,13 +342,13 @@ fn print_matrix(
     cells: &BTreeMap<(&'static str, &'static str), (Outcome, f64)>,
 ) {
     println!();
-    print!("{:<24}", "scenario");
+    print!("{:<28}", "scenario");
     for n in names {
         print!(" {n:<13}");
     }
     println!();
     for r in rows {
-        print!("{r:<24}");
+        print!("{r:<28}");
         for n in names {
             let k = cells.get(&(n, r)).map_or("-", |(o, _)| match o {
                 Outcome::Pass(_) => "pass",
