@@ -299,7 +299,7 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
             };
             let secs = t.elapsed().as_secs_f64();
             eprintln!(
-                "{:<14} {:<24} {:<4} {:>6.2}s",
+                "{:<14} {:<28} {:<4} {:>6.2}s",
                 im.name,
                 s.name,
                 o.kind(),
