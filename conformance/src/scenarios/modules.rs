@@ -395,6 +395,11 @@ pub(crate) fn module_errors<A: Adapter>() -> ScenarioResult {
     let m = make::<A>(&[A::add().raw()], 2, 0, false, None)?;
     let id = load::<A>(&m, "gen")?;
     let before = A::stats();
+    let m2 = make::<A>(&[A::add().raw()], 1, 0, false, None)?;
+    // Every site involved: the program's, the loaded module's, the refused one's.
+    let mut places = crate::scenarios::places_of::<A, _>(A::add());
+    places.extend(m.funcs.iter().chain(&m2.funcs).map(|f| f.site));
+    let bytes = snapshot(&places);
     let mut msgs = Vec::new();
     // Double load.
     // SAFETY: mapped.
@@ -410,7 +415,6 @@ pub(crate) fn module_errors<A: Adapter>() -> ScenarioResult {
     }
     // A table whose key field points at something that is not a key.
     static NOT_A_KEY: [u64; 8] = [0; 8];
-    let m2 = make::<A>(&[A::add().raw()], 1, 0, false, None)?;
     let entry = m2.sections.sites.0;
     // Point the entry's key field (KEYREF) at a slot holding NOT_A_KEY's address.
     let slot: &'static usize = Box::leak(Box::new(NOT_A_KEY.as_ptr() as usize));
@@ -429,10 +433,18 @@ pub(crate) fn module_errors<A: Adapter>() -> ScenarioResult {
         None => msgs.push("(heap too far from the table to craft a bad key slot)".into()),
     }
     ensure!(A::stats() == before, "registry changed");
+    ensure!(
+        snapshot(&places) == bytes,
+        "a refused operation changed code"
+    );
     lib(A::add().update(add2), "update")?;
     check_module::<A>(&m, 0, addr_of(add2), 4, false)?;
     unload::<A>(id)?;
-    Ok(Outcome::Pass(msgs.join(" | ")))
+    Ok(Outcome::Pass(format!(
+        "{}; registry and {} sites byte-for-byte unchanged",
+        msgs.join(" | "),
+        places.len()
+    )))
 }
 
 /// A module far beyond rel32 reach calls correctly and counts as fallback.
