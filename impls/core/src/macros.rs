@@ -80,6 +80,10 @@ macro_rules! __static_call_fn {
 #[macro_export]
 macro_rules! __static_call_entry {
     ($sec:literal) => {
+        $crate::__static_call_entry!($sec, "{key}")
+    };
+    // `$key_field`: the assembler expression the key field is relative to.
+    ($sec:literal, $key_field:literal) => {
         ::core::concat!(
             ".pushsection ",
             $sec,
@@ -87,7 +91,9 @@ macro_rules! __static_call_entry {
             ".balign 4\n",
             "3:\n",
             ".long 2b - 3b\n",
-            ".long {key} - 3b\n",
+            ".long ",
+            $key_field,
+            " - 3b\n",
             ".popsection"
         )
     };
@@ -258,14 +264,8 @@ macro_rules! __static_call_init_text {
 macro_rules! __static_call_ref_entry {
     ($sec:literal) => {
         ::core::concat!(
-            ".pushsection ",
-            $sec,
-            ",\"awR\",@progbits\n",
-            ".balign 4\n",
-            "3:\n",
-            ".long 2b - 3b\n",
-            ".long __sc_ref_{key} - 3b + 4\n",
-            ".popsection\n",
+            $crate::__static_call_entry!($sec, "__sc_ref_{key} + 4"),
+            "\n",
             // One slot per (key, object): a COMDAT group, hidden, so every
             // object has its own, filled by the dynamic linker. `.ifndef`
             // emits it once per assembly unit; COMDAT merges the units.

@@ -333,21 +333,14 @@ impl Registry {
         if self.flavor == Flavor::InlinePatch {
             writes.extend(self.plan_prepared(&main)?);
             for img in &st.images {
-                for e in img.entries() {
-                    if e.is_init() && img.init_released {
-                        continue;
-                    }
-                    // SAFETY: validated at load.
-                    let key = unsafe { &*(e.key() as *const RawKey) };
+                // Loaded before init: their sites still call their homes.
+                for (key, run) in key_runs(img.entries()) {
                     let home = self.home_of(key, img.id).unwrap_or(key.tramp as usize);
-                    let cur = key.func.load(Ordering::Acquire);
-                    let site = e.site();
-                    // Loaded before init: the sites still call their home.
-                    writes.push(plan_site(
+                    writes.extend(plan_from_home(
                         key,
-                        site,
-                        Form::Call(home),
-                        site_form(site, home, cur),
+                        &img.entries()[run],
+                        home,
+                        img.init_released,
                     )?);
                 }
             }
@@ -467,17 +460,13 @@ impl Registry {
             init_released: img.init_released,
             ..ModuleStats::default()
         };
-        let mut groups = 0;
+        s.sites_per_key = key_runs(img.entries())
+            .into_iter()
+            .map(|(k, r)| (k.addr(), r.len()))
+            .collect();
+        let groups = s.sites_per_key.len();
         for e in img.entries() {
             s.sites += 1;
-            let k = e.key();
-            match s.sites_per_key.last_mut() {
-                Some((lk, n)) if *lk == k => *n += 1,
-                _ => {
-                    s.sites_per_key.push((k, 1));
-                    groups += 1;
-                }
-            }
             if e.is_init() {
                 s.init += 1;
                 if img.init_released {
@@ -643,13 +632,10 @@ impl Registry {
             return Err(Error::UnknownModule { id });
         };
         let mut writes = Vec::new();
-        let mut keys: Vec<&'static RawKey> = Vec::new();
+        let keys: Vec<&'static RawKey> = key_runs(img.entries()).into_iter().map(|r| r.0).collect();
         for e in img.entries() {
             // SAFETY: validated at load.
             let key: &'static RawKey = unsafe { &*(e.key() as *const RawKey) };
-            if keys.last().is_none_or(|k| !std::ptr::eq(*k, key)) {
-                keys.push(key);
-            }
             if self.flavor != Flavor::InlinePatch || (e.is_init() && img.init_released) {
                 continue;
             }
@@ -840,18 +826,10 @@ impl Registry {
             }
         }
         let mut runs = Vec::new();
-        let mut i = 0;
-        while i < entries.len() {
-            let k = entries[i].key();
-            let mut j = i;
-            while j < entries.len() && entries[j].key() == k {
-                j += 1;
-            }
-            // SAFETY: check_entry validated the key.
-            let key: &'static RawKey = unsafe { &*(k as *const RawKey) };
+        for (key, run) in key_runs(entries) {
             self.adopt(key)?;
             let mut home = None;
-            for e in &entries[i..j] {
+            for e in &entries[run.clone()] {
                 if e.is_init() && init_released {
                     continue;
                 }
@@ -884,8 +862,12 @@ impl Registry {
                     }
                 }
             }
-            runs.push((key, i, j - i, home.unwrap_or(key.tramp as usize)));
-            i = j;
+            runs.push((
+                key,
+                run.start,
+                run.len(),
+                home.unwrap_or(key.tramp as usize),
+            ));
         }
         Ok(Prepared {
             id,
@@ -944,19 +926,12 @@ impl Registry {
     fn plan_prepared(&self, p: &Prepared) -> Result<Vec<SlotWrite>> {
         let mut writes = Vec::new();
         for &(key, first, len, home) in &p.runs {
-            let cur = key.func.load(Ordering::Acquire);
-            for e in &p.entries[first..first + len] {
-                if e.is_init() && p.init_released {
-                    continue;
-                }
-                let site = e.site();
-                writes.push(plan_site(
-                    key,
-                    site,
-                    Form::Call(home),
-                    site_form(site, home, cur),
-                )?);
-            }
+            writes.extend(plan_from_home(
+                key,
+                &p.entries[first..first + len],
+                home,
+                p.init_released,
+            )?);
         }
         Ok(writes)
     }
@@ -1052,6 +1027,43 @@ fn table(sites: (usize, usize)) -> &'static mut [Entry] {
     unsafe {
         std::slice::from_raw_parts_mut(start as *mut Entry, (end - start) / size_of::<Entry>())
     }
+}
+
+/// Splits a table sorted by key into runs of entries of one key.
+///
+/// The entries' keys must have been validated (`check_entry`).
+fn key_runs(entries: &[Entry]) -> Vec<(&'static RawKey, std::ops::Range<usize>)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let k = entries[i].key();
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].key() == k {
+            j += 1;
+        }
+        // SAFETY: validated keys (see above) are statics of the program.
+        runs.push((unsafe { &*(k as *const RawKey) }, i..j));
+        i = j;
+    }
+    runs
+}
+
+/// Plans a run of sites of `key` that still call their `home` to the form
+/// for the key's current target (skipping released init sites).
+fn plan_from_home(
+    key: &RawKey,
+    run: &[Entry],
+    home: usize,
+    init_released: bool,
+) -> Result<Vec<SlotWrite>> {
+    let cur = key.func.load(Ordering::Acquire);
+    run.iter()
+        .filter(|e| !(e.is_init() && init_released))
+        .map(|e| {
+            let site = e.site();
+            plan_site(key, site, Form::Call(home), site_form(site, home, cur))
+        })
+        .collect()
 }
 
 fn register_key(st: &mut State, key: &'static RawKey) {
