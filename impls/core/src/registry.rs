@@ -742,16 +742,7 @@ impl Registry {
             _ => std::ptr::dangling_mut(),
         };
         if !trampoline_ok(key, &found) || target == std::ptr::dangling_mut() {
-            return Err(Error::UnexpectedBytes {
-                place: Place::Trampoline,
-                addr: tramp,
-                key: key.addr(),
-                found: found.to_vec(),
-                expected: format!(
-                    "a jmp or ret, then signature 0f b9 cc and an offset to key {:#x}",
-                    key.addr()
-                ),
-            });
+            return Err(bad_trampoline(key, &found, "a jmp or ret"));
         }
         key.func.store(target, Ordering::Release);
         ks.adopted = true;
@@ -769,17 +760,7 @@ impl Registry {
         let (found, slot) = read_trampoline(key);
         let old_form = tramp_form(st, tramp, cur, false)?;
         if !trampoline_ok(key, &found) || old_form.encode(tramp) != Some(slot) {
-            return Err(Error::UnexpectedBytes {
-                place: Place::Trampoline,
-                addr: tramp,
-                key: key.addr(),
-                found: found.to_vec(),
-                expected: format!(
-                    "{} then signature 0f b9 cc and an offset to key {:#x}",
-                    describe(old_form),
-                    key.addr()
-                ),
-            });
+            return Err(bad_trampoline(key, &found, &describe(old_form)));
         }
         let form = tramp_form(st, tramp, new, true)?;
         Ok(SlotWrite {
@@ -1001,6 +982,21 @@ fn read_trampoline(key: &RawKey) -> ([u8; TRAMPOLINE_LEN], [u8; SLOT_LEN]) {
     let found = unsafe { std::ptr::read_volatile(key.tramp as *const [u8; TRAMPOLINE_LEN]) };
     let slot = found[..SLOT_LEN].try_into().expect("5 bytes");
     (found, slot)
+}
+
+/// The error for a trampoline that is not what we wrote; `slot` says what
+/// its 5-byte slot should hold.
+fn bad_trampoline(key: &RawKey, found: &[u8; TRAMPOLINE_LEN], slot: &str) -> Error {
+    Error::UnexpectedBytes {
+        place: Place::Trampoline,
+        addr: key.tramp as usize,
+        key: key.addr(),
+        found: found.to_vec(),
+        expected: format!(
+            "{slot}, then signature 0f b9 cc and an offset to key {:#x}",
+            key.addr()
+        ),
+    }
 }
 
 /// Whether a trampoline carries the signature and points back at `key`.
