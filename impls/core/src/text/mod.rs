@@ -9,9 +9,10 @@
 //!   read-only mappings without changing their protection. No mapping of the
 //!   process is ever writable and executable. Fresh code is written while
 //!   its mapping is `RW` and only then made `RX`. If `/proc/self/mem`
-//!   cannot be opened, the engine falls back to a short `RWX` window with
-//!   `mprotect` around each write (closed again before any call returns)
-//!   and says so in [`EngineInfo`].
+//!   cannot be opened, or cannot write a read-only executable page (probed
+//!   once on a scratch page: kernels can forbid it), the engine falls back
+//!   to a short `RWX` window with `mprotect` around each write (closed
+//!   again before any call returns) and says so in [`EngineInfo`].
 //! * **Cross-modification is safe while other threads run.** One batch is
 //!   written with the breakpoint protocol: (1) an `int3` on the first byte of
 //!   every slot, then *sync*; (2) the other four bytes, then *sync*; (3) the
@@ -110,7 +111,8 @@ impl Engine {
             .write(true)
             .open("/proc/self/mem")
             .ok()
-            .filter(|_| !fallbacks);
+            .filter(|_| !fallbacks)
+            .filter(proc_mem_writes_code);
         // SAFETY: registering for membarrier has no memory-safety
         // preconditions; failure only means we use the fallback.
         let membarrier = !fallbacks
@@ -266,6 +268,42 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether `pwrite` through `mem` can change a read-only executable page.
+/// Kernels can forbid it (`proc_mem.force_override=never`, Linux 6.12+, or
+/// sandboxes); the engine then uses its `mprotect` fallback.
+fn proc_mem_writes_code(mem: &File) -> bool {
+    let len = page_size();
+    // SAFETY: a fresh anonymous read+exec page (zero-filled), ours alone.
+    let probe = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if probe == libc::MAP_FAILED {
+        return false;
+    }
+    let byte = [INT3];
+    // SAFETY: writes one byte of our own probe page, which nothing executes.
+    let n = unsafe {
+        libc::pwrite(
+            mem.as_raw_fd(),
+            byte.as_ptr().cast(),
+            1,
+            probe as libc::off_t,
+        )
+    };
+    // SAFETY: reading the page we just mapped.
+    let ok = n == 1 && unsafe { std::ptr::read_volatile(probe as *const u8) } == INT3;
+    // SAFETY: our own mapping.
+    unsafe { libc::munmap(probe, len) };
+    ok
 }
 
 fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
