@@ -102,6 +102,14 @@ fn check_module<A: Adapter>(
     Ok(())
 }
 
+/// "N sites: d direct, f fallback, s via stub, i indirect".
+fn describe_sites(ms: &static_call_core::ModuleStats) -> String {
+    format!(
+        "{} sites: {} direct, {} fallback, {} via stub, {} indirect",
+        ms.sites, ms.direct, ms.fallback, ms.via_trampoline, ms.indirect
+    )
+}
+
 fn baseline<A: Adapter>() -> Stats {
     A::stats()
 }
@@ -121,10 +129,7 @@ pub(crate) fn module_load_after_update<A: Adapter>() -> ScenarioResult {
     ensure!(A::call_add(2) == 5, "main program site wrong");
     let ms = lib(A::registry().module_stats(id), "module_stats")?;
     unload::<A>(id)?;
-    Ok(Outcome::Pass(format!(
-        "4 sites: {} direct, {} via stub, {} indirect, {} fallback",
-        ms.direct, ms.via_trampoline, ms.indirect, ms.fallback
-    )))
+    Ok(Outcome::Pass(describe_sites(&ms)))
 }
 
 /// A module loaded before `init()` keeps its calls until `init()`.
@@ -463,12 +468,9 @@ pub(crate) fn module_far<A: Adapter>() -> ScenarioResult {
     }
     unload::<A>(id)?;
     Ok(Outcome::Pass(format!(
-        "{:.1} TiB away: 6 sites, {} direct, {} fallback, {} via stub, {} indirect",
+        "{:.1} TiB away: {}",
         dist as f64 / (1u64 << 40) as f64,
-        ms.direct,
-        ms.fallback,
-        ms.via_trampoline,
-        ms.indirect
+        describe_sites(&ms)
     )))
 }
 
@@ -735,13 +737,9 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
     lib(A::add().update(add1), "update after failed load")?;
     ensure!(A::call_add(2) == 3, "program call");
     Ok(Outcome::Pass(format!(
-        "dlopen'd object {:.1} TiB away: {} sites ({} direct, {} fallback, {} via stub, {} indirect, {} init, released), {} registry bytes; unload, reload, and '{fail}'",
+        "dlopen'd object {:.1} TiB away: {} ({} in init text, released), {} registry bytes; unload, reload, and '{fail}'",
         dist as f64 / (1u64 << 40) as f64,
-        ms.sites,
-        ms.direct,
-        ms.fallback,
-        ms.via_trampoline,
-        ms.indirect,
+        describe_sites(&ms),
         ms.init,
         ms.registry_bytes
     )))

@@ -307,25 +307,23 @@ macro_rules! __static_call_stub {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_declare {
-    (patched [$sec:literal]
-     $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)?;) => {
-        unsafe extern "Rust" {
-            $(#[$m])*
-            $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?>;
-        }
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        $vis mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__static_call_fn! {
-                { "2:", "call __sc_stub_{key}", $crate::__static_call_ref_entry!($sec),
-                  $crate::__static_call_stub!(), key = sym super::$name, }
-                ($($arg),*) $(-> $ret)?
-            }
+    (patched [$sec:literal] $($decl:tt)*) => {
+        $crate::__static_call_declare! {
+            @emit { "2:", "call __sc_stub_{key}", $crate::__static_call_ref_entry!($sec),
+                    $crate::__static_call_stub!(), }
+            $($decl)*
         }
     };
-    (indirect [$sec:literal, $thunk:path]
+    (indirect [$sec:literal, $thunk:path] $($decl:tt)*) => {
+        $crate::__static_call_declare! {
+            @emit { "mov rax, qword ptr [rip + __sc_ref_{key}]", "mov rax, qword ptr [rax]",
+                    "2:", "call {thunk}", $crate::__static_call_ref_entry!($sec),
+                    thunk = sym $thunk, }
+            $($decl)*
+        }
+    };
+    // `$site`: the call site's templates (and operands other than `key`).
+    (@emit { $($site:tt)* }
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)?;) => {
         unsafe extern "Rust" {
             $(#[$m])*
@@ -337,9 +335,7 @@ macro_rules! __static_call_declare {
             #[allow(unused_imports)]
             use super::*;
             $crate::__static_call_fn! {
-                { "mov rax, qword ptr [rip + __sc_ref_{key}]", "mov rax, qword ptr [rax]",
-                  "2:", "call {thunk}", $crate::__static_call_ref_entry!($sec),
-                  thunk = sym $thunk, key = sym super::$name, }
+                { $($site)* key = sym super::$name, }
                 ($($arg),*) $(-> $ret)?
             }
         }

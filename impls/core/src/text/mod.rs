@@ -125,25 +125,12 @@ impl Engine {
                 )
             } == 0;
         trap::install()?;
-        let len = page_size();
-        // SAFETY: anonymous private mapping at a kernel-chosen address.
-        let scratch = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if scratch == libc::MAP_FAILED {
-            return Err(Error::last_os("mmap(scratch page)", 0));
-        }
+        let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
+            .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
         Ok(Engine {
             mem,
             membarrier,
-            scratch: scratch as usize,
+            scratch,
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
         })
@@ -274,21 +261,10 @@ impl Engine {
 /// Kernels can forbid it (`proc_mem.force_override=never`, Linux 6.12+, or
 /// sandboxes); the engine then uses its `mprotect` fallback.
 fn proc_mem_writes_code(mem: &File) -> bool {
-    let len = page_size();
-    // SAFETY: a fresh anonymous read+exec page (zero-filled), ours alone.
-    let probe = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_EXEC,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if probe == libc::MAP_FAILED {
+    let Some(probe) = map_page(libc::PROT_READ | libc::PROT_EXEC) else {
         return false;
-    }
+    };
+    let probe = probe as *mut libc::c_void;
     let byte = [INT3];
     // SAFETY: writes one byte of our own probe page, which nothing executes.
     let n = unsafe {
@@ -302,8 +278,25 @@ fn proc_mem_writes_code(mem: &File) -> bool {
     // SAFETY: reading the page we just mapped.
     let ok = n == 1 && unsafe { std::ptr::read_volatile(probe as *const u8) } == INT3;
     // SAFETY: our own mapping.
-    unsafe { libc::munmap(probe, len) };
+    unsafe { libc::munmap(probe, page_size()) };
     ok
+}
+
+/// A fresh anonymous private page with protection `prot`, wherever the
+/// kernel puts it.
+fn map_page(prot: libc::c_int) -> Option<usize> {
+    // SAFETY: an anonymous mapping at a kernel-chosen address.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page_size(),
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as usize)
 }
 
 fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
