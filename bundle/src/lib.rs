@@ -1,0 +1,717 @@
+//! The results bundles of the static-call suite.
+//!
+//! * [`BenchBundle`]: what `cargo bench` leaves in
+//!   `target/results/bench.json` — every figure of one run, the machine it
+//!   ran on, the sites it decoded, and a stated reason for every figure it
+//!   could not take. Versioned: [`BENCH_SCHEMA`] / [`BENCH_VERSION`].
+//! * [`Conformance`]: the conformance matrix the suite writes to
+//!   `target/results/conformance.json`.
+//!
+//! Both readers ([`read_bench`], [`read_conformance`]) return a
+//! [`BundleError`] that names the file and, for a malformed bundle, the
+//! JSON path of the field at fault (`figures[3].metric: unknown variant …`).
+//!
+//! ## The figures
+//!
+//! A bundle is a flat list of [`Figure`]s: one measured number each, keyed
+//! by *scenario* (one of [`scenario::ALL`]), *subject* (an implementation or
+//! a control, listed in [`BenchBundle::subjects`]), an optional *site
+//! count* (the x axis of the scaling scenarios), the [`Metric`] and what it
+//! is counted [`Per`]. A figure that could not be taken is a [`Missing`]
+//! entry with its reason instead — never a zero.
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The `schema` field of a benchmark bundle.
+pub const BENCH_SCHEMA: &str = "static-call-bench";
+/// The newest benchmark-bundle version this crate reads and writes.
+///
+/// History: 1 — first version.
+pub const BENCH_VERSION: u32 = 1;
+
+/// The scenarios a bundle may name, with what each measures.
+pub mod scenario {
+    /// One site called in a loop, `extern "C" fn(u64) -> u64`.
+    pub const CALL_HOT_1: &str = "call/hot-1arg";
+    /// One site called in a loop, six mixed arguments.
+    pub const CALL_HOT_6: &str = "call/hot-6arg";
+    /// 1,024 distinct sites called in turn (branch predictor and i-cache
+    /// pressure); figures are per call.
+    pub const CALL_MANY: &str = "call/many-sites";
+    /// A conditional call whose target is none, against `if let Some(f)`
+    /// on an `Option<fn>`.
+    pub const CALL_COND_NONE: &str = "call/cond-none";
+    /// One update of a key with `sites` sites, no other thread running.
+    pub const UPDATE_IDLE: &str = "update/idle";
+    /// One update of a key with `sites` sites while two threads call it.
+    pub const UPDATE_BUSY: &str = "update/busy";
+    /// One update of a 1-site key while 100,000 sites exist on other keys.
+    pub const UPDATE_FOREIGN: &str = "update/among-100k-foreign";
+    /// Loading a generated module with `sites` sites.
+    pub const MODULE_LOAD: &str = "module/load";
+    /// Unloading a generated module with `sites` sites.
+    pub const MODULE_UNLOAD: &str = "module/unload";
+    /// `dlopen` + registration of the test shared object.
+    pub const SO_OPEN: &str = "shared-object/open";
+    /// Unregistration + `dlclose` of the test shared object.
+    pub const SO_CLOSE: &str = "shared-object/close";
+    /// Registry memory, from `stats()` / `module_stats()`.
+    pub const MEMORY: &str = "memory/registry";
+
+    /// Every scenario, in report order, with a one-line description.
+    pub const ALL: &[(&str, &str)] = &[
+        (CALL_HOT_1, "one site called in a loop, 1 argument"),
+        (CALL_HOT_6, "one site called in a loop, 6 mixed arguments"),
+        (CALL_MANY, "1,024 distinct sites called in turn"),
+        (
+            CALL_COND_NONE,
+            "conditional call, target none (vs `if let Some(f)`)",
+        ),
+        (UPDATE_IDLE, "one update, key with N sites, idle"),
+        (UPDATE_BUSY, "one update, key with N sites, 2 threads calling it"),
+        (
+            UPDATE_FOREIGN,
+            "one update of a 1-site key among 100,000 foreign sites",
+        ),
+        (MODULE_LOAD, "load a generated module with N sites"),
+        (MODULE_UNLOAD, "unload a generated module with N sites"),
+        (SO_OPEN, "open (dlopen + register) the test shared object"),
+        (SO_CLOSE, "close (unregister + dlclose) the test shared object"),
+        (MEMORY, "registry bytes, from stats() and module_stats()"),
+    ];
+
+    /// The description of a scenario, if it is known.
+    pub fn describe(id: &str) -> Option<&'static str> {
+        ALL.iter().find(|(s, _)| *s == id).map(|(_, d)| *d)
+    }
+}
+
+/// The names of the controls (subjects that are not implementations).
+pub mod control {
+    /// A direct call to an `#[inline(never)] extern "C" fn`: the physical
+    /// limit of a static call.
+    pub const DIRECT: &str = "direct";
+    /// A call through a plain function pointer (no retpoline).
+    pub const FN_POINTER: &str = "fn-pointer";
+    /// A `dyn Trait` method call.
+    pub const DYN_TRAIT: &str = "dyn-trait";
+    /// `if let Some(f) = opt { f(x) }` on an `Option<fn>`.
+    pub const OPTION_FN: &str = "option-fn";
+}
+
+/// One benchmark run: every figure, the machine, the decoded sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchBundle {
+    /// Always [`BENCH_SCHEMA`].
+    pub schema: String,
+    /// The schema version ([`BENCH_VERSION`] when written by this crate).
+    pub version: u32,
+    /// Where it ran.
+    pub machine: Machine,
+    /// How it ran.
+    pub run: RunInfo,
+    /// The implementations and controls measured, in display order.
+    pub subjects: Vec<Subject>,
+    /// Every figure taken.
+    pub figures: Vec<Figure>,
+    /// Every figure that could not be taken, with the reason.
+    #[serde(default)]
+    pub missing: Vec<Missing>,
+    /// Sites and trampolines as the benchmarks decoded them.
+    #[serde(default)]
+    pub sites: Vec<SiteDump>,
+}
+
+/// The machine a bundle comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    /// A short label for column headings: `STATIC_CALL_MACHINE_LABEL`, or
+    /// the CPU model and core count.
+    pub label: String,
+    /// `model name` from `/proc/cpuinfo`.
+    pub cpu_model: String,
+    /// Logical CPUs online.
+    pub logical_cpus: u32,
+    /// `uname -sr`.
+    pub kernel: String,
+    /// `/sys/devices/system/cpu/vulnerabilities/spectre_v2`.
+    pub spectre_v2: String,
+    /// `rustc --version` of the toolchain that built the benchmarks.
+    pub rustc: String,
+    /// The git commit of the sources (`unknown` outside a checkout), with
+    /// `-dirty` when the work tree had changes.
+    pub commit: String,
+    /// When the run ended, RFC 3339 UTC.
+    pub date: String,
+    /// How the engine writes code and synchronises cores
+    /// (`engine_info()`), or why it could not say.
+    pub engine: String,
+    /// `valgrind --version`, when valgrind was found.
+    #[serde(default)]
+    pub valgrind: Option<String>,
+}
+
+/// Quick or full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `STATIC_CALL_BENCH_QUICK=1`: fewer samples and sizes.
+    Quick,
+    /// The default.
+    Full,
+}
+
+/// How a run was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    /// Quick or full.
+    pub mode: Mode,
+    /// Each instrument's part of the run.
+    pub parts: Vec<PartInfo>,
+}
+
+/// One instrument's part of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartInfo {
+    /// The instrument.
+    pub instrument: Instrument,
+    /// Wall-clock seconds the part took.
+    pub seconds: f64,
+    /// When the part ended, RFC 3339 UTC.
+    pub date: String,
+}
+
+/// An implementation or a control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    /// Its name (`inline-patch`, `direct`, …).
+    pub name: String,
+    /// Implementation or control.
+    pub kind: SubjectKind,
+    /// One line on what it is.
+    pub description: String,
+}
+
+/// Implementation or control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A static-call implementation of this workspace.
+    Implementation,
+    /// A reference point (direct call, function pointer, …).
+    Control,
+}
+
+/// What took a figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instrument {
+    /// criterion: wall time with a confidence interval.
+    Criterion,
+    /// gungraun (formerly iai-callgrind): exact instruction counts under
+    /// callgrind.
+    Callgrind,
+    /// perf-event counters (hardware and software).
+    PerfEvent,
+    /// The registry's own statistics.
+    Registry,
+}
+
+impl Instrument {
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Instrument::Criterion => "criterion",
+            Instrument::Callgrind => "gungraun (callgrind)",
+            Instrument::PerfEvent => "perf-event",
+            Instrument::Registry => "registry stats",
+        }
+    }
+}
+
+/// What a figure measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Wall time, nanoseconds.
+    WallTime,
+    /// Instructions executed (callgrind `Ir`, or the hardware counter).
+    Instructions,
+    /// CPU cycles (hardware counter).
+    Cycles,
+    /// Mispredicted branches (hardware counter).
+    BranchMisses,
+    /// Task clock, nanoseconds of CPU time (software counter).
+    TaskClock,
+    /// Context switches (software counter).
+    ContextSwitches,
+    /// Page faults (software counter).
+    PageFaults,
+    /// Heap bytes the registry holds.
+    RegistryBytes,
+}
+
+impl Metric {
+    /// The unit figures of this metric are in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::WallTime | Metric::TaskClock => "ns",
+            Metric::Instructions => "instructions",
+            Metric::Cycles => "cycles",
+            Metric::BranchMisses => "misses",
+            Metric::ContextSwitches => "switches",
+            Metric::PageFaults => "faults",
+            Metric::RegistryBytes => "bytes",
+        }
+    }
+
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::WallTime => "wall time",
+            Metric::Instructions => "instructions",
+            Metric::Cycles => "cycles",
+            Metric::BranchMisses => "branch misses",
+            Metric::TaskClock => "task clock",
+            Metric::ContextSwitches => "context switches",
+            Metric::PageFaults => "page faults",
+            Metric::RegistryBytes => "registry bytes",
+        }
+    }
+}
+
+/// What one figure is counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    /// One call.
+    Call,
+    /// One update.
+    Update,
+    /// One module load (or shared-object open).
+    Load,
+    /// One module unload (or shared-object close).
+    Unload,
+    /// One recorded site.
+    Site,
+    /// One (key, module) pair.
+    KeyModule,
+    /// The whole registry or module, in total.
+    Total,
+}
+
+impl Per {
+    /// Display name (`call`, `update`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Per::Call => "call",
+            Per::Update => "update",
+            Per::Load => "load",
+            Per::Unload => "unload",
+            Per::Site => "site",
+            Per::KeyModule => "(key, module)",
+            Per::Total => "total",
+        }
+    }
+}
+
+/// A confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+    /// Confidence level (0.95 for criterion's default).
+    pub level: f64,
+}
+
+/// One measured number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Figure {
+    /// One of [`scenario::ALL`].
+    pub scenario: String,
+    /// A name from [`BenchBundle::subjects`].
+    pub subject: String,
+    /// Sites of the key or module, for the scaling scenarios.
+    #[serde(default)]
+    pub sites: Option<u64>,
+    /// What it measures.
+    pub metric: Metric,
+    /// What it is counted per.
+    pub per: Per,
+    /// What took it.
+    pub instrument: Instrument,
+    /// The value (criterion: the point estimate of the mean; latencies:
+    /// the median), in [`Metric::unit`] per [`Per`].
+    pub value: f64,
+    /// Its confidence interval, when the instrument gives one.
+    #[serde(default)]
+    pub interval: Option<Interval>,
+    /// How many samples (or repetitions) it rests on.
+    #[serde(default)]
+    pub samples: Option<u64>,
+    /// How it was taken, when that needs saying.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A figure that could not be taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Missing {
+    /// Its scenario, or `*` for all of them.
+    pub scenario: String,
+    /// Its subject, when the reason is specific to one.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The metric that is missing.
+    pub metric: Metric,
+    /// The instrument that could not take it.
+    pub instrument: Instrument,
+    /// Why, as the failing call said it (`unavailable: …`).
+    pub reason: String,
+}
+
+/// A site or trampoline as decoded during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDump {
+    /// The implementation or control.
+    pub subject: String,
+    /// The key (or function) it belongs to.
+    pub key: String,
+    /// When it was read: `before update` or `after update`, or the
+    /// benchmark that checked it.
+    pub phase: String,
+    /// `site`, `trampoline`, or `loop` (a control's call in its loop).
+    pub place: String,
+    /// Its address in that run.
+    pub addr: u64,
+    /// The bytes, as lowercase hex pairs separated by spaces.
+    pub bytes: String,
+    /// iced-x86's disassembly, one instruction a line.
+    pub asm: Vec<String>,
+    /// The form the benchmark claimed and checked.
+    pub form: String,
+}
+
+/// The conformance matrix (`target/results/conformance.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conformance {
+    /// Wall time of the whole suite.
+    pub wall_seconds: f64,
+    /// `debug` or `release`.
+    pub profile: String,
+    /// The machine's `spectre_v2` line.
+    pub spectre_v2: String,
+    /// Column order.
+    pub implementations: Vec<String>,
+    /// Row order.
+    pub scenarios: Vec<String>,
+    /// Every cell run.
+    pub cells: Vec<Cell>,
+}
+
+/// One (implementation, scenario) cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Column.
+    pub implementation: String,
+    /// Row.
+    pub scenario: String,
+    /// Pass, fail or skip.
+    pub outcome: Outcome,
+    /// What it printed, or why it failed or was skipped.
+    pub detail: String,
+    /// How long it took.
+    pub seconds: f64,
+}
+
+/// The outcome of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Passed.
+    Pass,
+    /// Failed.
+    Fail,
+    /// Does not apply, with a reason.
+    Skip,
+}
+
+/// A bundle that could not be read.
+#[derive(Debug)]
+pub struct BundleError {
+    /// The file.
+    pub path: PathBuf,
+    /// What was wrong with it.
+    pub kind: BundleErrorKind,
+}
+
+/// What was wrong with a bundle.
+#[derive(Debug)]
+pub enum BundleErrorKind {
+    /// It could not be read.
+    Io(std::io::Error),
+    /// It is not valid JSON, or a field is missing or malformed.
+    Json {
+        /// JSON path of the field at fault (`figures[3].metric`), or `.`.
+        field: String,
+        /// serde's message.
+        message: String,
+    },
+    /// It is JSON but not a bundle of the expected kind.
+    Foreign {
+        /// What its `schema` field says (or that it has none).
+        found: String,
+    },
+    /// A newer schema version than this reader knows.
+    Version {
+        /// The bundle's version.
+        found: u32,
+    },
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match &self.kind {
+            BundleErrorKind::Io(e) => write!(f, "{p}: cannot read: {e}"),
+            BundleErrorKind::Json { field, message } => {
+                write!(f, "{p}: field `{field}`: {message}")
+            }
+            BundleErrorKind::Foreign { found } => write!(
+                f,
+                "{p}: field `schema`: not a static-call benchmark bundle (schema {found}, expected \"{BENCH_SCHEMA}\")"
+            ),
+            BundleErrorKind::Version { found } => write!(
+                f,
+                "{p}: field `version`: schema version {found} is newer than this reader's {BENCH_VERSION}; rebuild the report"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BundleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            BundleErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn json_error(path: &Path, e: serde_path_to_error::Error<serde_json::Error>) -> BundleError {
+    let field = e.path().to_string();
+    BundleError {
+        path: path.to_owned(),
+        kind: BundleErrorKind::Json {
+            field,
+            message: e.into_inner().to_string(),
+        },
+    }
+}
+
+/// Parses a benchmark bundle from JSON text (`path` names it in errors).
+///
+/// # Errors
+/// Invalid JSON, a missing or malformed field, a foreign file, or a newer
+/// schema version.
+pub fn parse_bench(path: &Path, text: &str) -> Result<BenchBundle, BundleError> {
+    // Check the envelope first, so that a foreign file or a newer version
+    // is named as such rather than as its first unexpected field.
+    #[derive(Deserialize)]
+    struct Envelope {
+        schema: Option<serde_json::Value>,
+        version: Option<serde_json::Value>,
+    }
+    let env: Envelope = {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))?
+    };
+    match env.schema {
+        Some(serde_json::Value::String(s)) if s == BENCH_SCHEMA => {}
+        other => {
+            return Err(BundleError {
+                path: path.to_owned(),
+                kind: BundleErrorKind::Foreign {
+                    found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+                },
+            });
+        }
+    }
+    if let Some(v) = env.version.as_ref().and_then(|v| v.as_u64())
+        && v > u64::from(BENCH_VERSION)
+    {
+        return Err(BundleError {
+            path: path.to_owned(),
+            kind: BundleErrorKind::Version {
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+            },
+        });
+    }
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))
+}
+
+/// Reads a benchmark bundle.
+///
+/// # Errors
+/// As [`parse_bench`], or the file cannot be read.
+pub fn read_bench(path: &Path) -> Result<BenchBundle, BundleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BundleError {
+        path: path.to_owned(),
+        kind: BundleErrorKind::Io(e),
+    })?;
+    parse_bench(path, &text)
+}
+
+/// Reads a conformance matrix.
+///
+/// # Errors
+/// The file cannot be read, is not JSON, or a field is missing or malformed.
+pub fn read_conformance(path: &Path) -> Result<Conformance, BundleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BundleError {
+        path: path.to_owned(),
+        kind: BundleErrorKind::Io(e),
+    })?;
+    parse_conformance(path, &text)
+}
+
+/// Parses a conformance matrix from JSON text.
+///
+/// # Errors
+/// Not JSON, or a field is missing or malformed.
+pub fn parse_conformance(path: &Path, text: &str) -> Result<Conformance, BundleError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))
+}
+
+impl BenchBundle {
+    /// Serialises the bundle as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a bundle always serialises")
+    }
+
+    /// The figures of one scenario and metric.
+    pub fn figures_of<'a>(
+        &'a self,
+        scenario: &'a str,
+        metric: Metric,
+    ) -> impl Iterator<Item = &'a Figure> + 'a {
+        self.figures
+            .iter()
+            .filter(move |f| f.scenario == scenario && f.metric == metric)
+    }
+
+    /// One figure, by scenario, subject, metric and site count.
+    pub fn figure(
+        &self,
+        scenario: &str,
+        subject: &str,
+        metric: Metric,
+        sites: Option<u64>,
+    ) -> Option<&Figure> {
+        self.figures.iter().find(|f| {
+            f.scenario == scenario && f.subject == subject && f.metric == metric && f.sites == sites
+        })
+    }
+
+    /// The reasons recorded for a missing figure of this scenario and
+    /// metric (for any subject, or for all scenarios).
+    pub fn missing_reason(&self, scenario: &str, metric: Metric) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|m| (m.scenario == scenario || m.scenario == "*") && m.metric == metric)
+            .map(|m| m.reason.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BenchBundle {
+        BenchBundle {
+            schema: BENCH_SCHEMA.into(),
+            version: BENCH_VERSION,
+            machine: Machine {
+                label: "test".into(),
+                cpu_model: "cpu".into(),
+                logical_cpus: 2,
+                kernel: "Linux 6".into(),
+                spectre_v2: "Mitigation: Retpolines".into(),
+                rustc: "rustc 1.95".into(),
+                commit: "abc".into(),
+                date: "2026-11-26T00:00:00Z".into(),
+                engine: "proc_mem + membarrier".into(),
+                valgrind: None,
+            },
+            run: RunInfo {
+                mode: Mode::Quick,
+                parts: vec![],
+            },
+            subjects: vec![],
+            figures: vec![Figure {
+                scenario: scenario::CALL_HOT_1.into(),
+                subject: "direct".into(),
+                sites: None,
+                metric: Metric::WallTime,
+                per: Per::Call,
+                instrument: Instrument::Criterion,
+                value: 1.5,
+                interval: None,
+                samples: Some(10),
+                note: None,
+            }],
+            missing: vec![],
+            sites: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let b = sample();
+        let back = parse_bench(Path::new("x.json"), &b.to_json()).unwrap();
+        assert_eq!(b, back);
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let text = sample().to_json().replace("\"wall_time\"", "\"wall_clock\"");
+        let e = parse_bench(Path::new("b.json"), &text).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("b.json: field `figures[0].metric`"), "{msg}");
+        assert!(msg.contains("wall_clock"), "{msg}");
+
+        let text = sample().to_json().replace("\"logical_cpus\": 2,", "");
+        let msg = parse_bench(Path::new("b.json"), &text).unwrap_err().to_string();
+        assert!(msg.contains("machine") && msg.contains("logical_cpus"), "{msg}");
+    }
+
+    #[test]
+    fn foreign_and_newer_bundles() {
+        let e = parse_bench(Path::new("c.json"), r#"{"cells": []}"#).unwrap_err();
+        assert!(matches!(e.kind, BundleErrorKind::Foreign { .. }), "{e}");
+        let text = sample().to_json().replace(
+            &format!("\"version\": {BENCH_VERSION}"),
+            &format!("\"version\": {}", BENCH_VERSION + 1),
+        );
+        let e = parse_bench(Path::new("n.json"), &text).unwrap_err();
+        assert!(matches!(e.kind, BundleErrorKind::Version { .. }), "{e}");
+        let e = parse_bench(Path::new("t.json"), "{\"schema\": ").unwrap_err();
+        assert!(matches!(e.kind, BundleErrorKind::Json { .. }), "{e}");
+    }
+}
