@@ -1,1 +1,76 @@
-//! placeholder
+//! Benchmarks of the static-call implementations, written once and run
+//! over every implementation and control (the rebar habit).
+//!
+//! * [`subjects`]: the three implementations and the controls (a direct
+//!   call, a plain function pointer, a `dyn Trait` call, an `Option<fn>`),
+//!   each with the same loop functions for the call-cost scenarios. Adding
+//!   an implementation or a control is one line in [`subjects::SUBJECTS`].
+//! * [`prove`]: before anything is measured, every benchmark decodes its
+//!   own sites with iced-x86 and checks the form its name claims; a
+//!   mismatch stops the run instead of measuring the wrong thing.
+//! * [`scale`]: generated modules for the update, module and memory
+//!   scenarios (1 to 10,000 sites, 100,000 foreign sites).
+//! * [`parts`]: each benchmark binary writes its part of the results; the
+//!   parts are assembled into one bundle, `target/results/bench.json`
+//!   (schema: the `static-call-bundle` crate).
+//!
+//! The benchmark binaries are `benches/criterion.rs` (wall time),
+//! `benches/callgrind.rs` (gungraun, formerly iai-callgrind: instruction
+//! counts) and `benches/perf.rs` (perf-event counters and registry memory).
+//! `STATIC_CALL_BENCH_QUICK=1` selects the quick mode.
+
+pub mod machine;
+pub mod parts;
+pub mod prove;
+pub mod scale;
+pub mod subjects;
+pub mod symbols;
+pub mod targets;
+
+/// Whether the quick mode was asked for (`STATIC_CALL_BENCH_QUICK=1`).
+pub fn quick() -> bool {
+    std::env::var("STATIC_CALL_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The bundle's run mode.
+pub fn mode() -> static_call_bundle::Mode {
+    if quick() {
+        static_call_bundle::Mode::Quick
+    } else {
+        static_call_bundle::Mode::Full
+    }
+}
+
+/// Site counts of the scaling scenarios.
+pub const SITE_COUNTS: [u64; 5] = [1, 10, 100, 1_000, 10_000];
+
+/// Foreign sites in the "1-site update among foreign sites" scenario.
+pub const FOREIGN_SITES: u64 = 100_000;
+
+/// Distinct sites in the many-sites scenario.
+pub const MANY_SITES: u64 = 1_024;
+
+/// Calls per loop in the hot scenarios of the instruction counts (the
+/// per-call figure is the difference between two loop lengths).
+pub const CALLGRIND_LOOP: u64 = 1_000;
+
+/// The directory results go to: `$CARGO_TARGET_DIR/results` or
+/// `target/results` at the workspace root.
+pub fn results_dir() -> std::path::PathBuf {
+    target_dir().join("results")
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The workspace root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .to_owned()
+}

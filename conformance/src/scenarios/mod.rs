@@ -4,6 +4,7 @@ mod bad_input;
 mod basic;
 mod init;
 pub(crate) mod modules;
+pub use modules::build_shared_object;
 mod threads;
 mod tools;
 

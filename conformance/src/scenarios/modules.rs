@@ -614,7 +614,7 @@ pub(crate) fn module_concurrent<A: Adapter>() -> ScenarioResult {
 
 /// Builds the test shared object (once per process) with a nested cargo
 /// into `target/modules`, and returns its path.
-pub(crate) fn build_shared_object() -> Result<std::path::PathBuf, String> {
+pub fn build_shared_object() -> Result<std::path::PathBuf, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = crate::runner::results_dir().join("../modules");
     let cargo = option_env!("CARGO").unwrap_or("cargo");

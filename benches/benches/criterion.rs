@@ -1,0 +1,404 @@
+//! Wall time with criterion: call cost (hot, 6 arguments, 1,024 sites,
+//! conditional none), update latency against the key's site count (idle
+//! and with two threads calling), a 1-site update among 100,000 foreign
+//! sites, module load and unload, and the test shared object's open and
+//! close. Every site is decoded and checked before anything is measured.
+//!
+//! `STATIC_CALL_BENCH_QUICK=1` for the quick mode.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::subjects::{self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations};
+use static_call_bench::targets::{add1, add2};
+use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
+use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, scenario};
+
+fn fail(what: &str) -> ! {
+    eprintln!("criterion benchmarks: {what}");
+    eprintln!("criterion benchmarks: stopping: a benchmark that does not measure what its name says is not run");
+    std::process::exit(1);
+}
+
+struct Ctx {
+    c: Criterion,
+    part: Part,
+}
+
+/// Reads criterion's estimate of the mean for one benchmark, scaled.
+fn record(
+    ctx: &mut Ctx,
+    dir: &str,
+    fun: &str,
+    param: Option<u64>,
+    (scenario, subject, metric, per): (&str, &str, Metric, Per),
+    scale: f64,
+) {
+    let mut p = static_call_bench::target_dir().join("criterion").join(dir).join(fun);
+    if let Some(n) = param {
+        p = p.join(n.to_string());
+    }
+    let est = p.join("new/estimates.json");
+    let sample = p.join("new/sample.json");
+    let read = |f: &std::path::Path| -> Result<serde_json::Value, String> {
+        let t = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        serde_json::from_str(&t).map_err(|e| format!("{}: {e}", f.display()))
+    };
+    match read(&est) {
+        Ok(v) => {
+            let mean = &v["mean"];
+            let n = |x: &serde_json::Value| x.as_f64().unwrap_or(f64::NAN) / scale;
+            let samples = read(&sample)
+                .ok()
+                .and_then(|s| s["iters"].as_array().map(|a| a.len() as u64));
+            ctx.part.figures.push(Figure {
+                scenario: scenario.into(),
+                subject: subject.into(),
+                sites: param,
+                metric,
+                per,
+                instrument: Instrument::Criterion,
+                value: n(&mean["point_estimate"]),
+                interval: Some(Interval {
+                    low: n(&mean["confidence_interval"]["lower_bound"]),
+                    high: n(&mean["confidence_interval"]["upper_bound"]),
+                    level: mean["confidence_interval"]["confidence_level"]
+                        .as_f64()
+                        .unwrap_or(0.95),
+                }),
+                samples,
+                note: None,
+            });
+        }
+        Err(e) => ctx.part.missing(
+            scenario,
+            Some(subject),
+            metric,
+            format!("criterion wrote no estimate: {e}"),
+        ),
+    }
+}
+
+fn dir_name(scenario: &str) -> String {
+    scenario.replace('/', "-")
+}
+
+// ------------------------------------------------------------------ calls
+
+fn calls(ctx: &mut Ctx) {
+    for sc in &CALL_SCENARIOS {
+        let dir = dir_name(sc.id);
+        {
+            let mut g = ctx.c.benchmark_group(&dir);
+            if quick() {
+                g.warm_up_time(Duration::from_millis(200))
+                    .measurement_time(Duration::from_millis(600))
+                    .sample_size(20);
+            } else {
+                g.warm_up_time(Duration::from_millis(500))
+                    .measurement_time(Duration::from_secs(2))
+                    .sample_size(50);
+            }
+            for s in SUBJECTS {
+                let Some(f) = (sc.pick)(&s.loops) else { continue };
+                g.bench_function(s.name, |b| {
+                    b.iter_custom(|iters| {
+                        let t = Instant::now();
+                        subjects::run_checked(sc, s.name, f, iters);
+                        t.elapsed()
+                    })
+                });
+            }
+            g.finish();
+        }
+        for s in SUBJECTS {
+            if (sc.pick)(&s.loops).is_some() {
+                record(
+                    ctx,
+                    &dir,
+                    s.name,
+                    None,
+                    (sc.id, s.name, Metric::WallTime, Per::Call),
+                    sc.calls_per_unit as f64,
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- updates
+
+fn flip(imp: &Implementation, key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
+    let f = if i % 2 == 0 { add2 } else { add1 };
+    if let Err(e) = key.update(f) {
+        fail(&format!("update failed: {e}"));
+    }
+    let _ = imp;
+}
+
+/// Timed updates of `key`, flipping between two targets.
+fn timed_updates(
+    imp: &'static Implementation,
+    key: &'static static_call_core::StaticCall<subjects::AddFn>,
+    iters: u64,
+    counter: &mut u64,
+) -> Duration {
+    let t = Instant::now();
+    for _ in 0..iters {
+        flip(imp, key, *counter);
+        *counter += 1;
+    }
+    t.elapsed()
+}
+
+fn slow_group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    if quick() {
+        g.warm_up_time(Duration::from_millis(50))
+            .measurement_time(Duration::from_millis(300));
+    } else {
+        g.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(1500));
+    }
+    g
+}
+
+fn updates(ctx: &mut Ctx) {
+    for busy in [false, true] {
+        let sc = if busy { scenario::UPDATE_BUSY } else { scenario::UPDATE_IDLE };
+        let dir = dir_name(sc);
+        for (s, imp) in implementations() {
+            for &n in &SITE_COUNTS {
+                let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+                let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
+                // The module's sites are the key's only sites.
+                let sites = imp.registry.sites_of(imp.scale.raw()).len() as u64;
+                if sites != n {
+                    fail(&format!("{} {sc}: key SCALE has {sites} sites, expected {n}", s.name));
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                let wrong = Arc::new(AtomicU64::new(0));
+                let calls = Arc::new(AtomicU64::new(0));
+                let funcs: Arc<Vec<usize>> = Arc::new(m.funcs.iter().map(|f| f.addr).collect());
+                let callers: Vec<_> = (0..if busy { 2 } else { 0 })
+                    .map(|t| {
+                        let (stop, wrong, calls, funcs) =
+                            (stop.clone(), wrong.clone(), calls.clone(), funcs.clone());
+                        std::thread::spawn(move || {
+                            let mut i = t;
+                            let mut local = 0u64;
+                            while !stop.load(Ordering::Relaxed) {
+                                // SAFETY: generated `extern "C" fn(u64) -> u64`s
+                                // of a module that stays loaded until the
+                                // callers are joined.
+                                let f: extern "C" fn(u64) -> u64 =
+                                    unsafe { std::mem::transmute(funcs[i % funcs.len()]) };
+                                let r = f(40);
+                                if r != 41 && r != 42 {
+                                    wrong.fetch_add(1, Ordering::Relaxed);
+                                }
+                                i += 1;
+                                local += 1;
+                            }
+                            calls.fetch_add(local, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                let mut counter = 0u64;
+                {
+                    let mut g = slow_group(&mut ctx.c, &dir);
+                    g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
+                        b.iter_custom(|iters| timed_updates(imp, imp.scale, iters, &mut counter))
+                    });
+                    g.finish();
+                }
+                stop.store(true, Ordering::Relaxed);
+                for c in callers {
+                    c.join().unwrap_or_else(|_| fail("a caller thread panicked"));
+                }
+                if wrong.load(Ordering::Relaxed) != 0 {
+                    fail(&format!(
+                        "{} {sc} {n}: {} of {} concurrent calls reached neither target",
+                        s.name,
+                        wrong.load(Ordering::Relaxed),
+                        calls.load(Ordering::Relaxed)
+                    ));
+                }
+                if let Err(e) = imp.scale.update(add1) {
+                    fail(&format!("{}: {e}", s.name));
+                }
+                scale::check_calls(&m, add1, 1).unwrap_or_else(|e| fail(&format!("{} {sc}: {e}", s.name)));
+                scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+                record(ctx, &dir, s.name, Some(n), (sc, s.name, Metric::WallTime, Per::Update), 1.0);
+                if busy {
+                    if let Some(f) = ctx.part.figures.last_mut() {
+                        f.note = Some(format!(
+                            "2 threads made {} calls during the measurement, 0 wrong",
+                            calls.load(Ordering::Relaxed)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A 1-site key alone, then among 100,000 sites of another key.
+fn foreign(ctx: &mut Ctx) {
+    let sc = scenario::UPDATE_FOREIGN;
+    let dir = dir_name(sc);
+    for (s, imp) in implementations() {
+        let mut counter = 0u64;
+        for foreign in [0, FOREIGN_SITES] {
+            let loaded = if foreign > 0 {
+                let m = scale::make(imp, &[imp.foreign.raw()], foreign as usize)
+                    .unwrap_or_else(|e| fail(&e));
+                let id = scale::load(imp, &m, "foreign").unwrap_or_else(|e| fail(&e));
+                Some((m, id))
+            } else {
+                None
+            };
+            let total = (imp.stats)().sites;
+            {
+                let mut g = slow_group(&mut ctx.c, &dir);
+                g.bench_with_input(BenchmarkId::new(s.name, foreign), &foreign, |b, _| {
+                    b.iter_custom(|iters| timed_updates(imp, imp.lone, iters, &mut counter))
+                });
+                g.finish();
+            }
+            // The one site still reaches the key's target.
+            let want = imp.lone.query().map_or(0, |f| f(5));
+            if (imp.call_lone)(5) != want {
+                fail(&format!("{} {sc}: the lone site does not reach its target", s.name));
+            }
+            if let Some((m, id)) = loaded {
+                scale::check_calls(&m, add1, 997).unwrap_or_else(|e| fail(&e));
+                scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+            }
+            record(ctx, &dir, s.name, Some(foreign), (sc, s.name, Metric::WallTime, Per::Update), 1.0);
+            if let Some(f) = ctx.part.figures.last_mut() {
+                f.note = Some(format!(
+                    "{foreign} foreign sites on another key; {total} sites in the registry"
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- modules
+
+fn modules(ctx: &mut Ctx) {
+    for (s, imp) in implementations() {
+        for &n in &SITE_COUNTS {
+            let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+            for (sc, per) in [(scenario::MODULE_LOAD, Per::Load), (scenario::MODULE_UNLOAD, Per::Unload)] {
+                let dir = dir_name(sc);
+                {
+                    let mut g = slow_group(&mut ctx.c, &dir);
+                    g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
+                        b.iter_custom(|iters| {
+                            let mut timed = Duration::ZERO;
+                            for _ in 0..iters {
+                                let t = Instant::now();
+                                let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
+                                let loaded = t.elapsed();
+                                let t = Instant::now();
+                                scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+                                let unloaded = t.elapsed();
+                                timed += if per == Per::Load { loaded } else { unloaded };
+                            }
+                            timed
+                        })
+                    });
+                    g.finish();
+                }
+                record(ctx, &dir, s.name, Some(n), (sc, s.name, Metric::WallTime, per), 1.0);
+            }
+            // The module still works after all those cycles.
+            let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
+            scale::check_calls(&m, add1, 1).unwrap_or_else(|e| fail(&format!("{}: {e}", s.name)));
+            scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+        }
+    }
+}
+
+fn shared_objects(ctx: &mut Ctx) {
+    let so = match scale::shared_object() {
+        Ok(p) => p,
+        Err(e) => {
+            for sc in [scenario::SO_OPEN, scenario::SO_CLOSE] {
+                ctx.part.missing(sc, None, Metric::WallTime, format!("no test shared object: {e}"));
+            }
+            return;
+        }
+    };
+    let path = so.to_string_lossy().into_owned();
+    for (s, imp) in implementations() {
+        for (sc, per) in [(scenario::SO_OPEN, Per::Load), (scenario::SO_CLOSE, Per::Unload)] {
+            let dir = dir_name(sc);
+            let mut sites = 0u64;
+            {
+                let mut g = slow_group(&mut ctx.c, &dir);
+                g.bench_function(s.name, |b| {
+                    b.iter_custom(|iters| {
+                        let mut timed = Duration::ZERO;
+                        for _ in 0..iters {
+                            let t = Instant::now();
+                            let o = (imp.open_shared_object)(&path).unwrap_or_else(|e| fail(&e.to_string()));
+                            let opened = t.elapsed();
+                            sites = imp.registry.module_stats(o.id()).map_or(0, |m| m.sites as u64);
+                            let t = Instant::now();
+                            // SAFETY: nothing of the object is in use.
+                            unsafe { o.close() }.unwrap_or_else(|e| fail(&e.to_string()));
+                            let closed = t.elapsed();
+                            timed += if per == Per::Load { opened } else { closed };
+                        }
+                        timed
+                    })
+                });
+                g.finish();
+            }
+            record(ctx, &dir, s.name, None, (sc, s.name, Metric::WallTime, per), 1.0);
+            if let Some(f) = ctx.part.figures.last_mut().filter(|f| f.scenario == sc) {
+                f.sites = Some(sites);
+                f.note = Some(format!("dlopen of {}", so.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())));
+            }
+        }
+    }
+}
+
+fn main() {
+    let start = Instant::now();
+    let mut part = Part::new(Instrument::Criterion);
+    for (s, imp) in implementations() {
+        (imp.init)().unwrap_or_else(|e| fail(&format!("{}: init: {e}", s.name)));
+    }
+    subjects::check_cond_loops_can_call().unwrap_or_else(|e| fail(&e));
+    part.sites = prove::prove_all().unwrap_or_else(|e| fail(&e));
+    for (s, imp) in implementations() {
+        part.sites.extend(prove::dump_update(s, imp).unwrap_or_else(|e| fail(&e)));
+    }
+    eprintln!(
+        "criterion benchmarks: {} sites and loops decoded and checked",
+        part.sites.len()
+    );
+    let c = Criterion::default()
+        .output_directory(&static_call_bench::target_dir().join("criterion"))
+        .configure_from_args();
+    let mut ctx = Ctx { c, part };
+    calls(&mut ctx);
+    updates(&mut ctx);
+    foreign(&mut ctx);
+    modules(&mut ctx);
+    shared_objects(&mut ctx);
+    ctx.c.final_summary();
+    ctx.part.seconds = start.elapsed().as_secs_f64();
+    match write_and_assemble(&ctx.part) {
+        Ok(p) => eprintln!("criterion benchmarks: {:.1} s; bundle {}", ctx.part.seconds, p.display()),
+        Err(e) => fail(&e),
+    }
+}

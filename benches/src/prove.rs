@@ -1,0 +1,351 @@
+//! Proof before measurement: each benchmark decodes its own sites with
+//! iced-x86 and checks that they hold the form its name claims.
+//!
+//! * inline-patch: the site is `call <target>`, or a 5-byte NOP for none;
+//! * trampoline: the site is `call <trampoline>` and the trampoline's slot
+//!   `jmp <target>` (`ret` for none);
+//! * indirect: `mov rax, [rip + <key>]` then `call <retpoline thunk>`;
+//! * direct: the loop calls the target with `call rel32`, and nothing else;
+//! * function pointer, `dyn Trait`, `Option<fn>`: the loop makes one
+//!   indirect `call` per call and no direct one.
+//!
+//! Every site must lie inside the loop the benchmark runs, and there must
+//! be exactly as many as the scenario says. Any mismatch is an error, and
+//! the benchmark binaries stop on it rather than measure.
+
+use iced_x86::{Code, Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, OpKind};
+use static_call_bundle::SiteDump;
+use static_call_core::{Flavor, RawKey};
+
+use crate::subjects::{CallScenario, Implementation, Subject};
+use crate::symbols::Symbols;
+
+/// Reads `n` bytes of code.
+///
+/// # Safety
+/// `addr..addr + n` must be mapped and readable.
+pub unsafe fn read_code(addr: usize, n: usize) -> Vec<u8> {
+    (0..n)
+        // SAFETY: readable, as the caller promises.
+        .map(|i| unsafe { std::ptr::read_volatile((addr + i) as *const u8) })
+        .collect()
+}
+
+/// Decodes `bytes` at `ip`.
+pub fn decode(bytes: &[u8], ip: usize) -> Vec<Instruction> {
+    let mut d = Decoder::with_ip(64, bytes, ip as u64, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while d.can_decode() {
+        out.push(d.decode());
+    }
+    out
+}
+
+/// Lowercase hex pairs.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One instruction in Intel syntax, with the symbol a branch goes to.
+pub fn format_insn(i: &Instruction) -> String {
+    let mut f = IntelFormatter::new();
+    let mut s = String::new();
+    f.format(i, &mut s);
+    let target = match i.op0_kind() {
+        OpKind::NearBranch64 => Some(i.near_branch_target() as usize),
+        _ if i.is_ip_rel_memory_operand() => Some(i.ip_rel_memory_address() as usize),
+        _ => None,
+    };
+    if let Some(t) = target
+        && let Some(name) = Symbols::get().ok().and_then(|s| s.describe(t))
+    {
+        s += &format!("    ; {name}");
+    }
+    s
+}
+
+fn dump(subject: &str, key: &str, phase: &str, place: &str, addr: usize, bytes: &[u8], form: &str) -> SiteDump {
+    SiteDump {
+        subject: subject.into(),
+        key: key.into(),
+        phase: phase.into(),
+        place: place.into(),
+        addr: addr as u64,
+        bytes: hex(bytes),
+        asm: decode(bytes, addr).iter().map(format_insn).collect(),
+        form: form.into(),
+    }
+}
+
+fn name_of(addr: usize) -> String {
+    Symbols::get()
+        .ok()
+        .and_then(|s| s.describe(addr))
+        .unwrap_or_else(|| format!("{addr:#x}"))
+}
+
+/// Checks one site of `key` and returns what it saw.
+///
+/// # Safety
+/// `site` is a live call site of `key` in this program.
+unsafe fn check_site(
+    subject: &str,
+    key_name: &str,
+    phase: &str,
+    flavor: Flavor,
+    key: &RawKey,
+    site: usize,
+) -> Result<Vec<SiteDump>, String> {
+    let target = key.target_addr();
+    let mut out = Vec::new();
+    // SAFETY: a live site; the bytes before an indirect site are its load.
+    let (start, bytes) = match flavor {
+        Flavor::Indirect => (site - 7, unsafe { read_code(site - 7, 12) }),
+        _ => (site, unsafe { read_code(site, 5) }),
+    };
+    let insns = decode(&bytes, start);
+    let at = |i: usize| insns.get(i).map(format_insn).unwrap_or_default();
+    let form;
+    match flavor {
+        Flavor::InlinePatch => match target {
+            Some(t) => {
+                form = format!("call {}", name_of(t));
+                let i = &insns[0];
+                if !(i.code() == Code::Call_rel32_64 && i.near_branch_target() as usize == t) {
+                    return Err(format!(
+                        "{subject} {key_name}: site {site:#x} holds `{}`, expected `call {t:#x}` (the key's target)",
+                        at(0)
+                    ));
+                }
+            }
+            None => {
+                form = "5-byte NOP (target none)".into();
+                let i = &insns[0];
+                if !(i.mnemonic() == iced_x86::Mnemonic::Nop && i.len() == 5) {
+                    return Err(format!(
+                        "{subject} {key_name}: site {site:#x} holds `{}`, expected a 5-byte NOP",
+                        at(0)
+                    ));
+                }
+            }
+        },
+        Flavor::Trampoline => {
+            let tramp = key.trampoline().ok_or("trampoline key without a trampoline")?;
+            form = format!("call {}", name_of(tramp));
+            let i = &insns[0];
+            if !(i.code() == Code::Call_rel32_64 && i.near_branch_target() as usize == tramp) {
+                return Err(format!(
+                    "{subject} {key_name}: site {site:#x} holds `{}`, expected `call {tramp:#x}` (the trampoline)",
+                    at(0)
+                ));
+            }
+        }
+        Flavor::Indirect => {
+            let thunk = static_call_indirect::retpoline_rax as *const () as usize;
+            form = format!("mov rax, [{key_name}]; call {}", name_of(thunk));
+            let (m, c) = (&insns[0], insns.get(1));
+            let load_ok = m.code() == Code::Mov_r64_rm64
+                && m.is_ip_rel_memory_operand()
+                && m.ip_rel_memory_address() as usize == key.addr()
+                && m.op0_register() == iced_x86::Register::RAX;
+            let call_ok = c.is_some_and(|c| {
+                c.code() == Code::Call_rel32_64 && c.near_branch_target() as usize == thunk
+            });
+            if !(load_ok && call_ok) {
+                return Err(format!(
+                    "{subject} {key_name}: site {site:#x} holds `{}; {}`, expected `mov rax, [rip+{:#x}]; call {thunk:#x}`",
+                    at(0),
+                    at(1),
+                    key.addr()
+                ));
+            }
+        }
+    }
+    out.push(dump(subject, key_name, phase, "site", start, &bytes, &form));
+    if let Some(tramp) = key.trampoline() {
+        // SAFETY: the trampoline is live code of this program.
+        let tb = unsafe { read_code(tramp, 5) };
+        let ti = decode(&tb, tramp);
+        let (ok, tform) = match target {
+            Some(t) => (
+                ti[0].code() == Code::Jmp_rel32_64 && ti[0].near_branch_target() as usize == t,
+                format!("jmp {}", name_of(t)),
+            ),
+            None => (ti[0].mnemonic() == iced_x86::Mnemonic::Ret, "ret (target none)".into()),
+        };
+        if !ok {
+            return Err(format!(
+                "{subject} {key_name}: trampoline {tramp:#x} holds `{}`, expected `{tform}`",
+                format_insn(&ti[0])
+            ));
+        }
+        out.push(dump(subject, key_name, phase, "trampoline", tramp, &tb, &tform));
+    }
+    Ok(out)
+}
+
+fn key_of(imp: &Implementation, scenario: &str) -> (&'static RawKey, &'static str, Option<usize>) {
+    use static_call_bundle::scenario as s;
+    match scenario {
+        s::CALL_HOT_1 => (imp.hot1.raw(), "HOT1", Some(crate::targets::add1 as *const () as usize)),
+        s::CALL_HOT_6 => (imp.hot6.raw(), "HOT6", Some(crate::targets::add6 as *const () as usize)),
+        s::CALL_MANY => (imp.many.raw(), "MANY", Some(crate::targets::add1 as *const () as usize)),
+        _ => (imp.cond.raw(), "COND", None),
+    }
+}
+
+/// Proves that a subject's loop for `sc` measures what its name says.
+/// Returns the decoded first site (and trampoline) for the bundle.
+///
+/// # Errors
+/// The form found, where and what was expected.
+pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
+    let f = (sc.pick)(&s.loops).ok_or_else(|| format!("{} has no {} loop", s.name, sc.id))?;
+    let syms = Symbols::get()?;
+    let lp = syms
+        .containing(f as *const () as usize)
+        .ok_or_else(|| format!("{} {}: no symbol for the loop function", s.name, sc.id))?;
+    let phase = format!("benchmark {}", sc.id);
+    match s.imp {
+        Some(imp) => {
+            let (key, key_name, want_target) = key_of(imp, sc.id);
+            let sites = imp.registry.sites_of(key);
+            if sites.len() as u64 != sc.calls_per_unit {
+                return Err(format!(
+                    "{} {}: key {key_name} has {} recorded sites, expected {}",
+                    s.name,
+                    sc.id,
+                    sites.len(),
+                    sc.calls_per_unit
+                ));
+            }
+            let mut out = Vec::new();
+            for (i, &(site, _)) in sites.iter().enumerate() {
+                if !(lp.addr..lp.addr + lp.size).contains(&site) {
+                    return Err(format!(
+                        "{} {}: site {site:#x} of {key_name} lies outside the loop `{}`",
+                        s.name, sc.id, lp.name
+                    ));
+                }
+                // SAFETY: a recorded site of `key` in this program.
+                let d = unsafe { check_site(s.name, key_name, &phase, imp.registry.flavor(), key, site)? };
+                if i == 0 {
+                    out.extend(d);
+                }
+            }
+            // The target the sites reach must be the scenario's body.
+            let t = key.target_addr();
+            if let (Some(t), Some(w)) = (t, want_target) {
+                let (tn, wn) = (name_of(t), name_of(w));
+                if t != w && tn != wn {
+                    return Err(format!(
+                        "{} {}: key {key_name} targets {tn}, expected {wn}",
+                        s.name, sc.id
+                    ));
+                }
+            } else if t.is_some() != want_target.is_some() {
+                return Err(format!("{} {}: key {key_name} target {t:?}", s.name, sc.id));
+            }
+            Ok(out)
+        }
+        None => prove_control(s, sc, lp.addr, lp.size, &lp.name, &phase),
+    }
+}
+
+fn prove_control(
+    s: &Subject,
+    sc: &CallScenario,
+    addr: usize,
+    size: usize,
+    name: &str,
+    phase: &str,
+) -> Result<Vec<SiteDump>, String> {
+    use static_call_bundle::control;
+    // SAFETY: the loop function's own bytes, per the symbol table.
+    let bytes = unsafe { read_code(addr, size) };
+    let insns = decode(&bytes, addr);
+    let calls: Vec<&Instruction> = insns
+        .iter()
+        .filter(|i| i.mnemonic() == iced_x86::Mnemonic::Call)
+        .collect();
+    let body = if sc.id == static_call_bundle::scenario::CALL_HOT_6 {
+        crate::targets::add6 as *const () as usize
+    } else {
+        crate::targets::add1 as *const () as usize
+    };
+    let direct_to_body = |i: &Instruction| {
+        i.code() == Code::Call_rel32_64 && {
+            let t = i.near_branch_target() as usize;
+            t == body || name_of(t) == name_of(body)
+        }
+    };
+    let indirect = |i: &Instruction| {
+        matches!(i.code(), Code::Call_rm64) // call reg / call [mem]
+    };
+    let (ok, form) = match s.name {
+        control::DIRECT => (calls.iter().all(|i| direct_to_body(i)), format!("call {}", name_of(body))),
+        control::FN_POINTER => (
+            calls.iter().all(|i| indirect(i)),
+            "call <register> (plain indirect call)".into(),
+        ),
+        control::DYN_TRAIT | control::OPTION_FN => (
+            calls.iter().all(|i| indirect(i)),
+            "call <register or vtable slot> (plain indirect call)".into(),
+        ),
+        other => return Err(format!("no proof written for control {other}")),
+    };
+    if !ok || calls.len() as u64 != sc.calls_per_unit {
+        return Err(format!(
+            "{} {}: the loop `{name}` makes {} calls ({}), expected {} of the form `{form}`",
+            s.name,
+            sc.id,
+            calls.len(),
+            calls.iter().take(3).map(|i| format_insn(i)).collect::<Vec<_>>().join("; "),
+            sc.calls_per_unit
+        ));
+    }
+    let first = calls[0];
+    let at = first.ip() as usize;
+    let b = &bytes[at - addr..at - addr + first.len()];
+    Ok(vec![dump(s.name, name, phase, "loop", at, b, &form)])
+}
+
+/// For the report's "sites, decoded": the site of `HOT1` and its
+/// trampoline before and after an update to `add2`, checked, then the key
+/// is set back to `add1` and checked again.
+///
+/// # Errors
+/// A failed update or an unexpected form.
+pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, String> {
+    let key = imp.hot1.raw();
+    let sites = imp.registry.sites_of(key);
+    let &(site, _) = sites.first().ok_or_else(|| format!("{}: HOT1 has no site", s.name))?;
+    let flavor = imp.registry.flavor();
+    // SAFETY (all three): `site` is a recorded site of `key` in this program.
+    let mut out = unsafe { check_site(s.name, "HOT1", "before update (target add1)", flavor, key, site)? };
+    imp.hot1.update(crate::targets::add2).map_err(|e| format!("{}: {e}", s.name))?;
+    out.extend(unsafe { check_site(s.name, "HOT1", "after update (target add2)", flavor, key, site)? });
+    imp.hot1.update(crate::targets::add1).map_err(|e| format!("{}: {e}", s.name))?;
+    unsafe { check_site(s.name, "HOT1", "restored", flavor, key, site)? };
+    Ok(out)
+}
+
+/// Proves every (subject, call scenario) pair and collects the dumps.
+///
+/// # Errors
+/// The first mismatch.
+pub fn prove_all() -> Result<Vec<SiteDump>, String> {
+    let mut out = Vec::new();
+    for s in crate::subjects::SUBJECTS {
+        for sc in &crate::subjects::CALL_SCENARIOS {
+            if (sc.pick)(&s.loops).is_some() {
+                out.extend(prove(s, sc)?);
+            }
+        }
+    }
+    Ok(out)
+}

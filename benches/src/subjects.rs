@@ -1,0 +1,511 @@
+//! The subjects: the three implementations and the controls, each with the
+//! same loop functions for the call-cost scenarios.
+//!
+//! Every loop is written once, in [`call_loops!`], with the call
+//! expression as its only parameter; each subject plugs in its own call.
+//! Every loop returns a value the benchmark checks (`n` calls of `x + 1`
+//! return `n`), so a loop that did not run, or called the wrong target,
+//! fails the run instead of being measured.
+
+use static_call_bundle::{SubjectKind, control};
+use static_call_core::{Registry, Result, SharedObject, StaticCall, Stats};
+
+use crate::targets::{ADD6_STEP, add1, add6, hook};
+#[allow(unused_imports)]
+use static_call_core::{Arg, Ret};
+
+/// `extern "C" fn(u64) -> u64`.
+pub type AddFn = extern "C" fn(u64) -> u64;
+/// The 6-argument signature.
+pub type Add6Fn = extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64;
+/// The conditional signature.
+pub type HookFn = extern "C" fn(u64);
+
+/// The loop functions of one subject. `None`: the scenario does not apply
+/// to it (the conditional scenario only compares the implementations with
+/// [`control::OPTION_FN`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Loops {
+    /// `n` calls of one site (1 argument); returns `n`.
+    pub hot1: Option<fn(u64) -> u64>,
+    /// `n` calls of one site (6 arguments); returns `n * ADD6_STEP`.
+    pub hot6: Option<fn(u64) -> u64>,
+    /// `rounds` passes over [`crate::MANY_SITES`] distinct sites; returns
+    /// `rounds * MANY_SITES`.
+    pub many: Option<fn(u64) -> u64>,
+    /// `n` conditional calls with a none target; returns `n` (and the hook
+    /// is never called).
+    pub cond_none: Option<fn(u64) -> u64>,
+}
+
+/// The keys and lifecycle of an implementation, for the scenarios that
+/// update keys and load modules.
+#[derive(Debug)]
+pub struct Implementation {
+    /// The implementation's registry.
+    pub registry: &'static Registry,
+    /// Its `init()`.
+    pub init: fn() -> Result<()>,
+    /// Its `stats()`.
+    pub stats: fn() -> Stats,
+    /// The key of [`Loops::hot1`].
+    pub hot1: &'static StaticCall<AddFn>,
+    /// The key of [`Loops::hot6`].
+    pub hot6: &'static StaticCall<Add6Fn>,
+    /// The key of [`Loops::many`].
+    pub many: &'static StaticCall<AddFn>,
+    /// The key of [`Loops::cond_none`].
+    pub cond: &'static StaticCall<HookFn>,
+    /// A key with no site in the program: generated modules bring them.
+    pub scale: &'static StaticCall<AddFn>,
+    /// A key with exactly one site in the program, [`Implementation::call_lone`].
+    pub lone: &'static StaticCall<AddFn>,
+    /// Calls [`Implementation::lone`] through its one site.
+    pub call_lone: fn(u64) -> u64,
+    /// A key with no site in the program, for the foreign sites.
+    pub foreign: &'static StaticCall<AddFn>,
+    /// Opens the conformance suite's test shared object as a module.
+    pub open_shared_object: fn(&str) -> Result<SharedObject>,
+}
+
+/// An implementation or a control.
+#[derive(Debug)]
+pub struct Subject {
+    /// Its name in the bundle.
+    pub name: &'static str,
+    /// Implementation or control.
+    pub kind: SubjectKind,
+    /// One line on what it is.
+    pub description: &'static str,
+    /// Its loops.
+    pub loops: Loops,
+    /// For implementations: keys and lifecycle.
+    pub imp: Option<&'static Implementation>,
+}
+
+/// Repeats its statements 1,024 times (4^5): each copy of a static call is
+/// a distinct call site.
+macro_rules! rep1024 {
+    ($($s:tt)*) => { rep4! { rep4! { rep4! { rep4! { rep4! { $($s)* } } } } } };
+}
+macro_rules! rep4 {
+    ($($s:tt)*) => { $($s)* $($s)* $($s)* $($s)* };
+}
+
+/// The call-cost loops, written once: `one(x) => EXPR` is a 1-argument
+/// call returning `x + 1`, `six(x) => EXPR` the 6-argument call.
+macro_rules! call_loops {
+    (one($x:ident) => $one:expr; six($y:ident) => $six:expr;) => {
+        call_loops! { one($x) => $one; six($y) => $six; many($x) => $one; }
+    };
+    (one($x:ident) => $one:expr; six($y:ident) => $six:expr; many($z:ident) => $many:expr;) => {
+        /// `n` calls of one site; returns `n`.
+        #[inline(never)]
+        pub fn hot1(n: u64) -> u64 {
+            let mut x = ::std::hint::black_box(0u64);
+            for _ in 0..n {
+                x = {
+                    let $x = x;
+                    $one
+                };
+            }
+            x
+        }
+        /// `n` calls of one 6-argument site; returns `n * ADD6_STEP`.
+        #[inline(never)]
+        pub fn hot6(n: u64) -> u64 {
+            let mut x = ::std::hint::black_box(0u64);
+            for _ in 0..n {
+                x = {
+                    let $y = x;
+                    $six
+                };
+            }
+            x
+        }
+        /// `rounds` passes over 1,024 distinct sites; returns
+        /// `rounds * 1024`.
+        #[inline(never)]
+        pub fn many(rounds: u64) -> u64 {
+            let mut x = ::std::hint::black_box(0u64);
+            for _ in 0..rounds {
+                rep1024! {
+                    x = {
+                        let $z = x;
+                        $many
+                    };
+                }
+            }
+            x
+        }
+    };
+}
+
+/// Defines an implementation's keys, loops and [`Subject`].
+macro_rules! implementation {
+    ($m:ident = $krate:ident, $name:expr, $desc:literal) => {
+        #[doc = concat!("The ", stringify!($krate), " subject.")]
+        pub mod $m {
+            use super::*;
+            use $krate as sc;
+
+            sc::define_static_call!(pub static HOT1: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+            sc::define_static_call!(
+                pub static HOT6: extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64 = crate::targets::add6;
+            );
+            sc::define_static_call!(pub static MANY: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+            sc::define_static_call!(pub static COND: extern "C" fn(u64) = None;);
+            sc::define_static_call!(pub static SCALE: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+            sc::define_static_call!(pub static LONE: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+            sc::define_static_call!(pub static FOREIGN: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+
+            call_loops! {
+                one(x) => sc::static_call!(HOT1(x));
+                six(x) => sc::static_call!(HOT6(x, 1, 2, 3, true, 4 as *const u8));
+                many(x) => sc::static_call!(MANY(x));
+            }
+
+            /// `n` conditional calls with the key at none; returns `n`.
+            #[inline(never)]
+            pub fn cond_none(n: u64) -> u64 {
+                let mut c = ::std::hint::black_box(0u64);
+                for i in 0..n {
+                    sc::static_call_cond!(COND(i));
+                    c += 1;
+                }
+                c
+            }
+
+            /// The one site of `LONE`.
+            #[inline(never)]
+            pub fn call_lone(x: u64) -> u64 {
+                sc::static_call!(LONE(x))
+            }
+
+            fn open_shared_object(path: &str) -> Result<SharedObject> {
+                // SAFETY: the test shared object is built from this
+                // workspace for this purpose; its keys bind to the keys
+                // this binary exports.
+                unsafe { sc::load_shared_object(path) }
+            }
+
+            /// Keys and lifecycle.
+            pub static IMPL: Implementation = Implementation {
+                registry: &sc::__private::REGISTRY,
+                init: sc::init,
+                stats: sc::stats,
+                hot1: &HOT1,
+                hot6: &HOT6,
+                many: &MANY,
+                cond: &COND,
+                scale: &SCALE,
+                lone: &LONE,
+                call_lone,
+                foreign: &FOREIGN,
+                open_shared_object,
+            };
+
+            /// The subject.
+            pub static SUBJECT: Subject = Subject {
+                name: $name,
+                kind: SubjectKind::Implementation,
+                description: $desc,
+                loops: Loops {
+                    hot1: Some(hot1),
+                    hot6: Some(hot6),
+                    many: Some(many),
+                    cond_none: Some(cond_none),
+                },
+                imp: Some(&IMPL),
+            };
+        }
+    };
+}
+
+implementation!(inline_patch = static_call_inline_patch, "inline-patch",
+    "sites patched in place to `call target`");
+implementation!(trampoline = static_call_trampoline, "trampoline",
+    "sites call a per-key trampoline whose `jmp` is rewritten");
+implementation!(indirect = static_call_indirect, "indirect",
+    "the baseline: load the pointer, call a retpoline thunk");
+
+/// A direct `call rel32` to an `#[inline(never)] extern "C" fn`.
+///
+/// The call is emitted the way a static-call site is (inline assembly with
+/// the C ABI's clobbers), because rustc does not reliably emit a direct
+/// call: with a call in a loop, LLVM hoists the target's address into a
+/// register and emits `call r14`, an indirect call (the proof caught it).
+pub mod direct {
+    /// `call add1`.
+    pub mod one {
+        static_call_core::__static_call_fn! {
+            { "call {f}", f = sym crate::targets::add1, } (u64) -> u64
+        }
+    }
+    /// `call add6`.
+    pub mod six {
+        static_call_core::__static_call_fn! {
+            { "call {f}", f = sym crate::targets::add6, } (u64, u32, u16, u8, bool, *const u8) -> u64
+        }
+    }
+    call_loops! {
+        one(x) => one::__call(x);
+        six(x) => six::__call(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// A call through a plain function pointer (no retpoline), read from a
+/// static at every call as the indirect implementation reads its key:
+/// `mov rax, [rip + P]; call rax`.
+pub mod fn_pointer {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    use super::*;
+
+    static ONE: AtomicPtr<()> = AtomicPtr::new(add1 as AddFn as *mut ());
+    static SIX: AtomicPtr<()> = AtomicPtr::new(add6 as Add6Fn as *mut ());
+
+    fn one() -> AddFn {
+        // SAFETY: `ONE` only ever holds an `AddFn`.
+        unsafe { std::mem::transmute::<*mut (), AddFn>(ONE.load(Ordering::Relaxed)) }
+    }
+    fn six() -> Add6Fn {
+        // SAFETY: `SIX` only ever holds an `Add6Fn`.
+        unsafe { std::mem::transmute::<*mut (), Add6Fn>(SIX.load(Ordering::Relaxed)) }
+    }
+    call_loops! {
+        one(x) => one()(x);
+        six(x) => six()(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// A `dyn Trait` method call.
+pub mod dyn_trait {
+    use super::*;
+
+    /// The trait behind the call.
+    pub trait Op {
+        /// `x + 1`.
+        fn one(&self, x: u64) -> u64;
+        /// The 6-argument body.
+        fn six(&self, a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64;
+    }
+    /// The one implementation, with the same bodies as the targets.
+    #[derive(Debug)]
+    pub struct Adder;
+    impl Op for Adder {
+        #[inline(never)]
+        fn one(&self, x: u64) -> u64 {
+            x.wrapping_add(1)
+        }
+        #[inline(never)]
+        fn six(&self, a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64 {
+            add6(a, b, c, d, e, f)
+        }
+    }
+    static OBJECT: &(dyn Op + Sync) = &Adder;
+    static SLOT: std::sync::atomic::AtomicPtr<&'static (dyn Op + Sync)> =
+        std::sync::atomic::AtomicPtr::new(&OBJECT as *const _ as *mut _);
+    /// The object, read from a static at every call (as a `Box<dyn Op>`
+    /// field would be), so the optimiser cannot devirtualise the call.
+    fn op() -> &'static dyn Op {
+        // SAFETY: `SLOT` only ever points at `OBJECT`.
+        unsafe { *SLOT.load(std::sync::atomic::Ordering::Relaxed) }
+    }
+    call_loops! {
+        one(x) => op().one(x);
+        six(x) => op().six(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// `if let Some(f) = hook { f(x) }` on an `Option<fn>` read from a static
+/// at every call, as a hook that can change at run time is.
+pub mod option_fn {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    /// The hook: null for none.
+    pub static HOOK: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+    fn current() -> Option<super::HookFn> {
+        let p = HOOK.load(Ordering::Relaxed);
+        // SAFETY: `HOOK` only ever holds null or a `HookFn`.
+        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut (), super::HookFn>(p) })
+    }
+
+    /// `n` conditional calls with the hook at none; returns `n`.
+    #[inline(never)]
+    pub fn cond_none(n: u64) -> u64 {
+        let mut c = ::std::hint::black_box(0u64);
+        for i in 0..n {
+            if let Some(f) = current() {
+                f(i);
+            }
+            c += 1;
+        }
+        c
+    }
+
+    /// Sets the hook (used only to show the loop can call it).
+    pub fn set(f: Option<super::HookFn>) {
+        HOOK.store(f.map_or(std::ptr::null_mut(), |f| f as *mut ()), Ordering::Relaxed);
+    }
+}
+
+/// Every subject, in display order: implementations first, then controls.
+pub static SUBJECTS: [&Subject; 7] = [
+    &inline_patch::SUBJECT,
+    &trampoline::SUBJECT,
+    &indirect::SUBJECT,
+    &DIRECT,
+    &FN_POINTER,
+    &DYN_TRAIT,
+    &OPTION_FN,
+];
+
+static DIRECT: Subject = Subject {
+    name: control::DIRECT,
+    kind: SubjectKind::Control,
+    description: "a direct `call rel32` to an #[inline(never)] extern \"C\" fn (the physical limit), emitted as a static-call site is",
+    loops: Loops {
+        hot1: Some(direct::hot1),
+        hot6: Some(direct::hot6),
+        many: Some(direct::many),
+        cond_none: None,
+    },
+    imp: None,
+};
+static FN_POINTER: Subject = Subject {
+    name: control::FN_POINTER,
+    kind: SubjectKind::Control,
+    description: "a call through a plain function pointer read from a static (no retpoline)",
+    loops: Loops {
+        hot1: Some(fn_pointer::hot1),
+        hot6: Some(fn_pointer::hot6),
+        many: Some(fn_pointer::many),
+        cond_none: None,
+    },
+    imp: None,
+};
+static DYN_TRAIT: Subject = Subject {
+    name: control::DYN_TRAIT,
+    kind: SubjectKind::Control,
+    description: "a dyn Trait method call (object read from a static)",
+    loops: Loops {
+        hot1: Some(dyn_trait::hot1),
+        hot6: Some(dyn_trait::hot6),
+        many: Some(dyn_trait::many),
+        cond_none: None,
+    },
+    imp: None,
+};
+static OPTION_FN: Subject = Subject {
+    name: control::OPTION_FN,
+    kind: SubjectKind::Control,
+    description: "if let Some(f) on an Option<fn> read at each call",
+    loops: Loops {
+        hot1: None,
+        hot6: None,
+        many: None,
+        cond_none: Some(option_fn::cond_none),
+    },
+    imp: None,
+};
+
+/// The implementations, in display order.
+pub fn implementations() -> impl Iterator<Item = (&'static Subject, &'static Implementation)> {
+    SUBJECTS.iter().filter_map(|s| s.imp.map(|i| (*s, i)))
+}
+
+/// A call scenario: its id, what a loop of `n` returns, and the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct CallScenario {
+    /// The scenario id ([`static_call_bundle::scenario`]).
+    pub id: &'static str,
+    /// Calls made by one unit of `n` (1, or 1,024 for the many-sites loop).
+    pub calls_per_unit: u64,
+    /// What the loop returns for `n`.
+    pub expect: fn(u64) -> u64,
+    /// The subject's loop, if the scenario applies to it.
+    pub pick: fn(&Loops) -> Option<fn(u64) -> u64>,
+}
+
+/// The four call scenarios.
+pub const CALL_SCENARIOS: [CallScenario; 4] = [
+    CallScenario {
+        id: static_call_bundle::scenario::CALL_HOT_1,
+        calls_per_unit: 1,
+        expect: |n| n,
+        pick: |l| l.hot1,
+    },
+    CallScenario {
+        id: static_call_bundle::scenario::CALL_HOT_6,
+        calls_per_unit: 1,
+        expect: |n| n * ADD6_STEP,
+        pick: |l| l.hot6,
+    },
+    CallScenario {
+        id: static_call_bundle::scenario::CALL_MANY,
+        calls_per_unit: crate::MANY_SITES,
+        expect: |n| n * crate::MANY_SITES,
+        pick: |l| l.many,
+    },
+    CallScenario {
+        id: static_call_bundle::scenario::CALL_COND_NONE,
+        calls_per_unit: 1,
+        expect: |n| n,
+        pick: |l| l.cond_none,
+    },
+];
+
+/// Runs a loop and checks its result (and, for the conditional scenario,
+/// that the hook was never called).
+///
+/// # Panics
+/// When the result is wrong: the benchmark must not go on measuring.
+pub fn run_checked(sc: &CallScenario, subject: &str, f: fn(u64) -> u64, n: u64) -> u64 {
+    let before = crate::targets::HOOK_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    let got = f(std::hint::black_box(n));
+    let want = (sc.expect)(n);
+    assert_eq!(
+        got, want,
+        "{subject} {}: the loop of {n} returned {got}, expected {want}",
+        sc.id
+    );
+    let after = crate::targets::HOOK_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        before, after,
+        "{subject} {}: the none target was called",
+        sc.id
+    );
+    got
+}
+
+/// Checks that the conditional loops call a real target once it is set
+/// (so that "nothing called" is the none target's doing, not a dead loop),
+/// then sets every conditional key back to none.
+///
+/// # Errors
+/// A failed update, or a loop that did not call the hook.
+pub fn check_cond_loops_can_call() -> std::result::Result<(), String> {
+    use std::sync::atomic::Ordering;
+    for (s, imp) in implementations() {
+        imp.cond.update_cond(Some(hook)).map_err(|e| format!("{}: {e}", s.name))?;
+        let before = crate::targets::HOOK_CALLS.load(Ordering::Relaxed);
+        let f = s.loops.cond_none.expect("implementations have a conditional loop");
+        f(10);
+        let calls = crate::targets::HOOK_CALLS.load(Ordering::Relaxed) - before;
+        imp.cond.update_cond(None).map_err(|e| format!("{}: {e}", s.name))?;
+        if calls != 10 {
+            return Err(format!("{}: 10 conditional calls with a target made {calls}", s.name));
+        }
+    }
+    option_fn::set(Some(hook));
+    let before = crate::targets::HOOK_CALLS.load(Ordering::Relaxed);
+    option_fn::cond_none(10);
+    let calls = crate::targets::HOOK_CALLS.load(Ordering::Relaxed) - before;
+    option_fn::set(None);
+    if calls != 10 {
+        return Err(format!("option-fn: 10 calls with a hook made {calls}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,1261 @@
+//! The page: sections, charts, tables, and the style sheet.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use static_call_bundle::{
+    BenchBundle, Figure, Instrument, Metric, Mode, Outcome, Per, SiteDump, control, scenario,
+};
+
+use crate::charts::{self, DotChart, DotPoint, DotRow, LineChart, Point, Series};
+use crate::fmt::{self, esc};
+use crate::input::{Input, Matrix};
+use crate::model::{self, Measure, Subject, color, why};
+use crate::summary;
+
+const CSS: &str = include_str!("style.css");
+
+/// The whole page.
+pub fn render(inputs: &[Input]) -> String {
+    let subjects = model::subjects(inputs);
+    let mut s = String::new();
+    s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(
+        s,
+        "<title>Static calls in userspace: {}</title>",
+        esc(&inputs.iter().map(|i| i.label.as_str()).collect::<Vec<_>>().join(" · "))
+    );
+    let _ = writeln!(s, "<style>\n{CSS}</style>\n</head>\n<body>");
+    header(&mut s, inputs);
+    s.push_str("<main>\n");
+    if inputs.is_empty() {
+        s.push_str(r#"<p class="nodata">No bundle was given.</p>"#);
+    } else {
+        s.push_str(&summary::section(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&calls(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&updates(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&modules(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&memory(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&tables(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&counters(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&sites(inputs, &subjects));
+        s.push('\n');
+        s.push_str(&conformance(inputs));
+        s.push('\n');
+        s.push_str(&machines(inputs));
+        s.push('\n');
+    }
+    s.push_str("</main>\n<footer>Written by <code>static-call-report</code> from the bundles named under <a href=\"#machines\">Machines and method</a>; it holds everything it shows and needs no network or script.</footer>\n</body>\n</html>\n");
+    s
+}
+
+/// The sections, by id, in page order.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("summary", "Summary"),
+    ("calls", "Call cost"),
+    ("updates", "Updates"),
+    ("modules", "Modules"),
+    ("memory", "Memory"),
+    ("tables", "All figures"),
+    ("counters", "Counters"),
+    ("sites", "Sites, decoded"),
+    ("conformance", "Conformance"),
+    ("machines", "Machines and method"),
+];
+
+fn mode(m: Mode) -> &'static str {
+    match m {
+        Mode::Quick => "quick",
+        Mode::Full => "full",
+    }
+}
+
+fn header(s: &mut String, inputs: &[Input]) {
+    s.push_str("<header>\n<h1>Static calls in userspace</h1>\n<p class=\"sub\">inline-patch, trampoline and indirect against direct and indirect calls");
+    if !inputs.is_empty() {
+        let _ = write!(
+            s,
+            ", on {} machine{}: ",
+            inputs.len(),
+            if inputs.len() == 1 { "" } else { "s" }
+        );
+        let ms: Vec<String> = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                let sw = if inputs.len() > 1 {
+                    charts::swatch(k, "#555")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{sw}<b>{}</b> ({}, {} run)",
+                    esc(&i.label),
+                    esc(&fmt::date(&i.bench.machine.date)),
+                    mode(i.bench.run.mode)
+                )
+            })
+            .collect();
+        s.push_str(&ms.join("; "));
+    }
+    s.push_str(".</p>\n<nav>");
+    for (id, name) in SECTIONS {
+        let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
+    }
+    s.push_str("</nav>\n</header>\n");
+}
+
+/// Legend: subjects by colour, and machines by marker when several.
+fn legend(inputs: &[Input], names: &[&str]) -> String {
+    let mut s = String::from(r#"<div class="legend">"#);
+    for n in names {
+        let _ = write!(s, "<span>{}{}</span>", charts::swatch(0, color(n)), esc(n));
+    }
+    if inputs.len() > 1 {
+        for (k, i) in inputs.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<span class="m">{}{}</span>"#,
+                charts::swatch(k, "#555"),
+                esc(&i.label)
+            );
+        }
+    }
+    s.push_str("</div>");
+    s
+}
+
+/// Notes on what each machine lacks among `expected`.
+fn absences(inputs: &[Input], expected: &[&str], m: Measure, has: &dyn Fn(usize, &str) -> bool) -> String {
+    let mut lines = Vec::new();
+    for (k, input) in inputs.iter().enumerate() {
+        let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for &sub in expected {
+            if !has(k, sub) {
+                let r = m.why(&input.bench, Some(sub));
+                if !by_reason.contains_key(&r) {
+                    order.push(r.clone());
+                }
+                by_reason.entry(r).or_default().push(sub);
+            }
+        }
+        for r in order {
+            let subs = &by_reason[&r];
+            let who = if subs.len() == expected.len() {
+                "no figures".to_owned()
+            } else {
+                format!("no figure for {}", subs.join(", "))
+            };
+            lines.push(format!(
+                "<li><b>{}</b>: {}: {}</li>",
+                esc(&input.label),
+                esc(&who),
+                esc(&r)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<ul class="absent">{}</ul>"#, lines.concat())
+    }
+}
+
+fn no_data(inputs: &[Input], m: Measure) -> String {
+    let mut reasons: Vec<String> = Vec::new();
+    for i in inputs {
+        let r = m.why(&i.bench, None);
+        let line = if inputs.len() > 1 {
+            format!("{}: {}", i.label, r)
+        } else {
+            r
+        };
+        if !reasons.contains(&line) {
+            reasons.push(line);
+        }
+    }
+    format!(
+        r#"<p class="nodata">No chart: no figure of this kind — {}.</p>"#,
+        esc(&reasons.join("; "))
+    )
+}
+
+fn interval_text(f: &Figure) -> String {
+    match f.interval {
+        Some(iv) => format!(
+            " [{} – {}, {:.0}% CI]",
+            fmt::bare(f.metric, iv.low),
+            fmt::bare(f.metric, iv.high),
+            iv.level * 100.0
+        ),
+        None => String::new(),
+    }
+}
+
+fn tip(input: &Input, f: &Figure) -> String {
+    let sites = f
+        .sites
+        .map(|n| format!(", {} sites", fmt::thousands(n)))
+        .unwrap_or_default();
+    format!(
+        "{}{sites} on {}: {}{}",
+        f.subject,
+        input.label,
+        fmt::value(f.metric, f.value),
+        interval_text(f)
+    )
+}
+
+fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, title: &str) -> String {
+    let mut expected: Vec<&str> = Vec::new();
+    for sub in subjects {
+        let any = inputs.iter().any(|i| m.get(&i.bench, &sub.name, None).is_some());
+        if any || sub.implementation {
+            expected.push(&sub.name);
+        }
+    }
+    let rows: Vec<DotRow> = expected
+        .iter()
+        .map(|&n| DotRow {
+            label: n.to_owned(),
+            color: color(n),
+            points: inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, i)| {
+                    let f = m.get(&i.bench, n, None)?;
+                    Some(DotPoint {
+                        style: k,
+                        value: f.value,
+                        interval: f.interval.map(|iv| (iv.low, iv.high)),
+                        text: fmt::bare(f.metric, f.value),
+                        tip: tip(i, f),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let reference = m.get(&inputs[0].bench, control::DIRECT, None).map(|f| {
+        (
+            f.value,
+            format!("direct call on {}: {}", inputs[0].label, fmt::value(f.metric, f.value)),
+        )
+    });
+    let chart = DotChart {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        x_label: format!("{} per {} ({})", m.metric.name(), m.per.name(), m.metric.unit()),
+        x_tick: match m.metric {
+            Metric::WallTime | Metric::TaskClock => fmt::time_tick,
+            _ => fmt::count_tick,
+        },
+        styles: inputs.len(),
+        rows,
+        reference,
+    };
+    let mut s = format!(r#"<figure id="fig-{id}"><figcaption>{}</figcaption>"#, esc(title));
+    match charts::dot_chart(&chart) {
+        Some(svg) => {
+            s.push_str(&svg);
+            if inputs.len() > 1 {
+                s.push_str(&legend(inputs, &[]));
+            }
+            s.push_str(&absences(inputs, &expected, m, &|k, n| {
+                m.get(&inputs[k].bench, n, None).is_some()
+            }));
+        }
+        None => s.push_str(&no_data(inputs, m)),
+    }
+    s.push_str("</figure>");
+    s
+}
+
+struct Lines<'a> {
+    id: &'a str,
+    title: &'a str,
+    m: Measure,
+    targets: Vec<charts::Target>,
+}
+
+fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String {
+    let m = c.m;
+    let mut expected: Vec<&str> = Vec::new();
+    for sub in subjects {
+        let any = inputs.iter().any(|i| !m.all(&i.bench, &sub.name).is_empty());
+        if any || sub.implementation {
+            expected.push(&sub.name);
+        }
+    }
+    let mut series = Vec::new();
+    let mut present: Vec<&str> = Vec::new();
+    for (k, input) in inputs.iter().enumerate() {
+        for &n in &expected {
+            let figs: Vec<&Figure> = m.all(&input.bench, n).into_iter().filter(|f| f.sites.is_some()).collect();
+            if figs.is_empty() {
+                continue;
+            }
+            if !present.contains(&n) {
+                present.push(n);
+            }
+            series.push(Series {
+                name: n.to_owned(),
+                color: color(n),
+                style: k,
+                points: figs
+                    .iter()
+                    .map(|f| Point {
+                        x: f.sites.unwrap_or(1) as f64,
+                        y: f.value,
+                        interval: f.interval.map(|iv| (iv.low, iv.high)),
+                        tip: tip(input, f),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    present.sort_by_key(|n| expected.iter().position(|e| e == n));
+    let values: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.y)).collect();
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    let y_log = min > 0.0 && max / min >= 20.0;
+    let chart = LineChart {
+        id: c.id.to_owned(),
+        title: c.title.to_owned(),
+        x_label: "sites (log scale)".to_owned(),
+        y_label: format!(
+            "{} per {}{}",
+            m.metric.name(),
+            m.per.name(),
+            if y_log { " (log scale)" } else { "" }
+        ),
+        x_tick: fmt::count_tick,
+        y_tick: match m.metric {
+            Metric::WallTime | Metric::TaskClock => fmt::time_tick,
+            _ => fmt::count_tick,
+        },
+        y_log,
+        series,
+        targets: c.targets,
+    };
+    let mut s = format!(r#"<figure id="fig-{}"><figcaption>{}</figcaption>"#, c.id, esc(c.title));
+    match charts::line_chart(&chart) {
+        Some(svg) => {
+            s.push_str(&svg);
+            s.push_str(&legend(inputs, &present));
+            s.push_str(&absences(inputs, &expected, m, &|k, n| {
+                !m.all(&inputs[k].bench, n).is_empty()
+            }));
+        }
+        None => s.push_str(&no_data(inputs, m)),
+    }
+    s.push_str("</figure>");
+    s
+}
+
+fn section_head(s: &mut String, id: &str, intro: &str) {
+    let name = SECTIONS.iter().find(|(i, _)| *i == id).map_or(id, |(_, n)| n);
+    let _ = write!(s, r#"<section id="{id}"><h2>{name}</h2><p class="intro">{intro}</p>"#);
+}
+
+fn calls(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "calls",
+        "What one call costs, per implementation and control: wall time (point: criterion's mean; whiskers: its 95% confidence interval) and exact instruction counts under callgrind. The dashed line is the direct call on the first machine. Figures include the benchmark loop's own increment-compare-branch, the same for every subject.",
+    );
+    for sc in [
+        scenario::CALL_HOT_1,
+        scenario::CALL_HOT_6,
+        scenario::CALL_MANY,
+        scenario::CALL_COND_NONE,
+    ] {
+        let slug = sc.replace('/', "-");
+        let _ = write!(
+            s,
+            r#"<h3 id="{slug}">{} <small>— {}</small></h3><div class="pair">"#,
+            esc(sc),
+            esc(scenario::describe(sc).unwrap_or(""))
+        );
+        s.push_str(&dot_figure(
+            inputs,
+            subjects,
+            Measure::call_wall(sc),
+            &format!("{slug}-wall"),
+            &format!("{sc}: wall time per call"),
+        ));
+        s.push_str(&dot_figure(
+            inputs,
+            subjects,
+            Measure::call_instr(sc),
+            &format!("{slug}-instructions"),
+            &format!("{sc}: instructions per call (callgrind)"),
+        ));
+        s.push_str("</div>");
+    }
+    s.push_str("</section>");
+    s
+}
+
+fn target(x: f64, y: f64, label: &str) -> charts::Target {
+    charts::Target {
+        x,
+        y,
+        label: label.to_owned(),
+    }
+}
+
+/// A small table: implementations down, machines across, one measure at
+/// one site count.
+fn point_table(inputs: &[Input], subjects: &[Subject], m: Measure, sites: Option<u64>, caption: &str) -> String {
+    let mut s = format!(
+        r#"<table class="point"><caption>{}</caption><thead><tr><th>subject</th>"#,
+        esc(caption)
+    );
+    for i in inputs {
+        let _ = write!(s, "<th>{}</th>", esc(&i.label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for sub in subjects {
+        let any = inputs.iter().any(|i| m.get(&i.bench, &sub.name, sites).is_some());
+        if !any && !sub.implementation {
+            continue;
+        }
+        let _ = write!(
+            s,
+            r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
+            color(&sub.name),
+            esc(&sub.name)
+        );
+        for i in inputs {
+            match m.get(&i.bench, &sub.name, sites) {
+                Some(f) => {
+                    let _ = write!(
+                        s,
+                        r#"<td>{}<small>{}</small></td>"#,
+                        esc(&fmt::value(f.metric, f.value)),
+                        esc(&interval_text(f))
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        s,
+                        r#"<td class="na"><small>{}</small></td>"#,
+                        esc(&m.why(&i.bench, Some(&sub.name)))
+                    );
+                }
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "updates",
+        "The latency of one update (criterion, per update) against the number of sites of the key, log–log. inline-patch rewrites every site, so it grows with them; trampoline rewrites one <code>jmp</code>; indirect stores one pointer. Dashed levels mark the targets.",
+    );
+    s.push_str(r#"<div class="pair">"#);
+    for (sc, id, title) in [
+        (scenario::UPDATE_IDLE, "update-idle", "update/idle: one update, no other thread running"),
+        (scenario::UPDATE_BUSY, "update-busy", "update/busy: one update while two threads call the key"),
+    ] {
+        s.push_str(&sites_figure(
+            inputs,
+            subjects,
+            Lines {
+                id,
+                title,
+                m: Measure::wall(sc, Per::Update),
+                targets: if sc == scenario::UPDATE_IDLE {
+                    vec![target(1.0, 10e3, "target ≤ 10 µs"), target(1e4, 2e6, "target ≤ 2 ms")]
+                } else {
+                    vec![]
+                },
+            },
+        ));
+    }
+    s.push_str("</div>");
+    s.push_str(r#"<div class="pair">"#);
+    s.push_str(&point_table(
+        inputs,
+        subjects,
+        Measure::wall(scenario::UPDATE_FOREIGN, Per::Update),
+        Some(1),
+        "update/among-100k-foreign: one update of a 1-site key while 100,000 sites exist on other keys (wall time)",
+    ));
+    s.push_str(&point_table(
+        inputs,
+        subjects,
+        Measure::new(scenario::UPDATE_IDLE, Metric::Instructions, Per::Update, Instrument::Callgrind),
+        Some(1),
+        "update/idle, 1 site: instructions per update (callgrind)",
+    ));
+    s.push_str("</div></section>");
+    s
+}
+
+fn modules(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "modules",
+        "Loading and unloading a generated module with N sites (criterion), log–log: registering its sites, checking their bytes and, for inline-patch, patching each to its key's current target.",
+    );
+    s.push_str(r#"<div class="pair">"#);
+    s.push_str(&sites_figure(
+        inputs,
+        subjects,
+        Lines {
+            id: "module-load",
+            title: "module/load: load a generated module with N sites",
+            m: Measure::wall(scenario::MODULE_LOAD, Per::Load),
+            targets: vec![target(1e4, 5e6, "target ≤ 5 ms")],
+        },
+    ));
+    s.push_str(&sites_figure(
+        inputs,
+        subjects,
+        Lines {
+            id: "module-unload",
+            title: "module/unload: unload a generated module with N sites",
+            m: Measure::wall(scenario::MODULE_UNLOAD, Per::Unload),
+            targets: vec![],
+        },
+    ));
+    s.push_str("</div>");
+    s.push_str(r#"<div class="pair">"#);
+    s.push_str(&point_table(
+        inputs,
+        subjects,
+        Measure::wall(scenario::SO_OPEN, Per::Load),
+        Some(3),
+        "shared-object/open: dlopen + registration of the test shared object (3 sites)",
+    ));
+    s.push_str(&point_table(
+        inputs,
+        subjects,
+        Measure::wall(scenario::SO_CLOSE, Per::Unload),
+        Some(3),
+        "shared-object/close: unregistration + dlclose (3 sites)",
+    ));
+    s.push_str("</div></section>");
+    s
+}
+
+fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "memory",
+        "Heap bytes the registry holds, from its own statistics, divided by the sites of a key and by the (key, module) pairs. Nothing is allocated per site, so the figure per site falls as sites grow.",
+    );
+    s.push_str(r#"<div class="pair">"#);
+    for (per, id, title) in [
+        (Per::Site, "memory-site", "memory/registry: bytes per site"),
+        (Per::KeyModule, "memory-key-module", "memory/registry: bytes per (key, module)"),
+    ] {
+        s.push_str(&sites_figure(
+            inputs,
+            subjects,
+            Lines {
+                id,
+                title,
+                m: Measure::new(scenario::MEMORY, Metric::RegistryBytes, per, Instrument::Registry),
+                targets: vec![],
+            },
+        ));
+    }
+    s.push_str("</div></section>");
+    s
+}
+
+type RowKey = (Instrument, Metric, Per, usize, String, Option<u64>);
+
+fn row_keys(inputs: &[Input], subjects: &[Subject], sc: &str) -> Vec<RowKey> {
+    let mut keys: Vec<RowKey> = Vec::new();
+    for i in inputs {
+        for f in i.bench.figures.iter().filter(|f| f.scenario == sc) {
+            let idx = subjects.iter().position(|s| s.name == f.subject).unwrap_or(usize::MAX);
+            let k = (f.instrument, f.metric, f.per, idx, f.subject.clone(), f.sites);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    keys.sort();
+    keys
+}
+
+fn find<'a>(b: &'a BenchBundle, sc: &str, k: &RowKey) -> Option<&'a Figure> {
+    b.figures.iter().find(|f| {
+        f.scenario == sc
+            && f.instrument == k.0
+            && f.metric == k.1
+            && f.per == k.2
+            && f.subject == k.4
+            && f.sites == k.5
+    })
+}
+
+fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "tables",
+        "Every figure of every bundle, by scenario: value, its confidence interval where the instrument gives one, and its ratio to the direct call (same scenario, metric and instrument). A machine without a figure says why.",
+    );
+    for sc in model::scenarios(inputs) {
+        let keys = row_keys(inputs, subjects, &sc);
+        let slug = format!("table-{}", sc.replace('/', "-"));
+        let _ = write!(
+            s,
+            r#"<h3 id="{}">{}{}</h3>"#,
+            esc(&slug),
+            esc(&sc),
+            scenario::describe(&sc).map_or(String::new(), |d| format!(" <small>— {}</small>", esc(d)))
+        );
+        let not_taken = scenario_missing(inputs, &sc);
+        if keys.is_empty() {
+            let _ = write!(
+                s,
+                r#"<p class="nodata">No figure in any bundle: {}.</p>"#,
+                if not_taken.is_empty() {
+                    model::NOT_MEASURED.to_owned()
+                } else {
+                    "see below".to_owned()
+                }
+            );
+            s.push_str(&not_taken);
+            continue;
+        }
+        let has_sites = keys.iter().any(|k| k.5.is_some());
+        let has_ci = inputs.iter().any(|i| {
+            i.bench.figures.iter().any(|f| f.scenario == sc && f.interval.is_some())
+        });
+        let has_direct = inputs
+            .iter()
+            .any(|i| i.bench.figures.iter().any(|f| f.scenario == sc && f.subject == control::DIRECT));
+        let per_machine = 1 + usize::from(has_ci) + usize::from(has_direct);
+        s.push_str(r#"<table class="figures"><thead><tr><th rowspan="2">subject</th>"#);
+        if has_sites {
+            s.push_str(r#"<th rowspan="2">sites</th>"#);
+        }
+        for i in inputs {
+            let _ = write!(s, r#"<th colspan="{per_machine}" class="machine">{}</th>"#, esc(&i.label));
+        }
+        s.push_str("</tr><tr>");
+        for _ in inputs {
+            s.push_str("<th>value</th>");
+            if has_ci {
+                s.push_str("<th>interval</th>");
+            }
+            if has_direct {
+                s.push_str("<th>÷ direct</th>");
+            }
+        }
+        s.push_str("</tr></thead><tbody>");
+        let cols = 1 + usize::from(has_sites) + per_machine * inputs.len();
+        let mut notes: Vec<String> = Vec::new();
+        let mut group = None;
+        for k in &keys {
+            let g = (k.0, k.1, k.2);
+            if group != Some(g) {
+                group = Some(g);
+                let _ = write!(
+                    s,
+                    r#"<tr class="group"><th colspan="{cols}">{} per {} <small>· {} · {}</small></th></tr>"#,
+                    esc(k.1.name()),
+                    esc(k.2.name()),
+                    esc(k.0.name()),
+                    esc(k.1.unit())
+                );
+            }
+            let _ = write!(
+                s,
+                r#"<tr><td><span class="key" style="background:{}"></span>{}</td>"#,
+                color(&k.4),
+                esc(&k.4)
+            );
+            if has_sites {
+                let _ = write!(
+                    s,
+                    r#"<td class="num">{}</td>"#,
+                    k.5.map_or("—".to_owned(), fmt::thousands)
+                );
+            }
+            for i in inputs {
+                match find(&i.bench, &sc, k) {
+                    Some(f) => {
+                        let mut v = esc(&fmt::value(f.metric, f.value));
+                        if let Some(n) = &f.note {
+                            let idx = notes.iter().position(|x| x == n).unwrap_or_else(|| {
+                                notes.push(n.clone());
+                                notes.len() - 1
+                            });
+                            let _ = write!(v, "<sup>{}</sup>", idx + 1);
+                        }
+                        let _ = write!(s, r#"<td class="num">{v}</td>"#);
+                        if has_ci {
+                            let iv = match (f.interval, f.samples) {
+                                (Some(iv), n) => format!(
+                                    "{} – {}{}",
+                                    fmt::bare(f.metric, iv.low),
+                                    fmt::bare(f.metric, iv.high),
+                                    n.map_or(String::new(), |n| format!(" <small>({:.0}%, n={n})</small>", iv.level * 100.0))
+                                ),
+                                (None, _) => String::new(),
+                            };
+                            let _ = write!(s, r#"<td class="num ci">{iv}</td>"#);
+                        }
+                        if has_direct {
+                            let r = if f.subject == control::DIRECT {
+                                "reference".to_owned()
+                            } else {
+                                model::ratio_to_direct(&i.bench, f).map_or(String::new(), fmt::ratio)
+                            };
+                            let _ = write!(s, r#"<td class="num">{r}</td>"#);
+                        }
+                    }
+                    None => {
+                        let _ = write!(
+                            s,
+                            r#"<td class="na" colspan="{per_machine}"><small>{}</small></td>"#,
+                            esc(&why(&i.bench, &sc, Some(&k.4), k.1, k.0))
+                        );
+                    }
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+        if !notes.is_empty() {
+            s.push_str(r#"<ol class="notes">"#);
+            for n in &notes {
+                let _ = write!(s, "<li>{}</li>", esc(n));
+            }
+            s.push_str("</ol>");
+        }
+        s.push_str(&not_taken);
+    }
+    s.push_str(r#"<h3 id="not-taken">Figures not taken</h3>"#);
+    s.push_str(&all_missing(inputs));
+    s.push_str("</section>");
+    s
+}
+
+/// The missing entries of one scenario, grouped by machine and reason.
+fn scenario_missing(inputs: &[Input], sc: &str) -> String {
+    let mut lines = Vec::new();
+    for i in inputs {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for m in i.bench.missing.iter().filter(|m| m.scenario == sc) {
+            let what = format!(
+                "{} ({}){}",
+                m.metric.name(),
+                m.instrument.name(),
+                m.subject.as_ref().map_or(String::new(), |s| format!(" for {s}"))
+            );
+            match groups.iter_mut().find(|g| g.0 == m.reason) {
+                Some(g) => {
+                    if !g.1.contains(&what) {
+                        g.1.push(what);
+                    }
+                }
+                None => groups.push((m.reason.clone(), vec![what])),
+            }
+        }
+        for (reason, whats) in groups {
+            lines.push(format!(
+                "<li><b>{}</b>: {} — {}</li>",
+                esc(&i.label),
+                esc(&whats.join(", ")),
+                esc(&reason)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p class="nt">Not taken:</p><ul class="absent">{}</ul>"#, lines.concat())
+    }
+}
+
+fn all_missing(inputs: &[Input]) -> String {
+    let mut s = String::new();
+    for i in inputs {
+        let _ = write!(s, "<h4>{}</h4>", esc(&i.label));
+        if i.bench.missing.is_empty() {
+            s.push_str(r#"<p class="note">Every figure this bundle tried to take was taken.</p>"#);
+            continue;
+        }
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for m in &i.bench.missing {
+            let what = format!(
+                "{} {}{}",
+                if m.scenario == "*" { "every scenario:" } else { &m.scenario },
+                m.metric.name(),
+                m.subject.as_ref().map_or(String::new(), |s| format!(" ({s})"))
+            );
+            let head = format!("{}: {}", m.instrument.name(), m.reason);
+            match groups.iter_mut().find(|g| g.0 == head) {
+                Some(g) => {
+                    if !g.1.contains(&what) {
+                        g.1.push(what);
+                    }
+                }
+                None => groups.push((head, vec![what])),
+            }
+        }
+        s.push_str(r#"<ul class="missing">"#);
+        for (head, whats) in groups {
+            let _ = write!(
+                s,
+                "<li><span class=\"reason\">{}</span><br><small>{}</small></li>",
+                esc(&head),
+                esc(&whats.join(" · "))
+            );
+        }
+        s.push_str("</ul>");
+    }
+    s
+}
+
+fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "counters",
+        "perf-event counters: hardware (cycles, instructions, branch misses) around the call loops, software (task clock, context switches, page faults) around updates and loads. A counter the machine does not offer is shown with the error <code>perf_event_open</code> gave.",
+    );
+    for i in inputs {
+        let b = &i.bench;
+        let _ = write!(s, "<h3>{}</h3>", esc(&i.label));
+        let figs: Vec<&Figure> = b
+            .figures
+            .iter()
+            .filter(|f| f.instrument == Instrument::PerfEvent)
+            .collect();
+        let missing: Vec<_> = b
+            .missing
+            .iter()
+            .filter(|m| m.instrument == Instrument::PerfEvent)
+            .collect();
+        if figs.is_empty() && missing.is_empty() {
+            let _ = write!(
+                s,
+                r#"<p class="nodata">No perf-event counter: {}.</p>"#,
+                model::NOT_MEASURED
+            );
+            continue;
+        }
+        let cols: Vec<&str> = subjects
+            .iter()
+            .filter(|sub| sub.implementation || figs.iter().any(|f| f.subject == sub.name))
+            .map(|sub| sub.name.as_str())
+            .collect();
+        s.push_str(r#"<table class="counters"><thead><tr><th>scenario</th><th>sites</th><th>counter</th>"#);
+        for c in &cols {
+            let _ = write!(
+                s,
+                r#"<th><span class="key" style="background:{}"></span>{}</th>"#,
+                color(c),
+                esc(c)
+            );
+        }
+        s.push_str("</tr></thead><tbody>");
+        let mut rows: Vec<(usize, String, Option<u64>, Metric, Per)> = Vec::new();
+        for f in &figs {
+            let o = model::scenarios(std::slice::from_ref(i))
+                .iter()
+                .position(|x| *x == f.scenario)
+                .unwrap_or(usize::MAX);
+            let k = (o, f.scenario.clone(), f.sites, f.metric, f.per);
+            if !rows.contains(&k) {
+                rows.push(k);
+            }
+        }
+        rows.sort();
+        for (_, sc, sites, metric, per) in &rows {
+            let _ = write!(
+                s,
+                r#"<tr><td>{}</td><td class="num">{}</td><td>{} per {}</td>"#,
+                esc(sc),
+                sites.map_or("—".to_owned(), fmt::thousands),
+                esc(metric.name()),
+                esc(per.name())
+            );
+            for c in &cols {
+                let f = figs.iter().find(|f| {
+                    f.scenario == *sc && f.sites == *sites && f.metric == *metric && f.per == *per && f.subject == *c
+                });
+                match f {
+                    Some(f) => {
+                        let _ = write!(s, r#"<td class="num">{}</td>"#, esc(&fmt::value(f.metric, f.value)));
+                    }
+                    None => {
+                        let _ = write!(
+                            s,
+                            r#"<td class="na"><small>{}</small></td>"#,
+                            esc(&why(b, sc, Some(c), *metric, Instrument::PerfEvent))
+                        );
+                    }
+                }
+            }
+            s.push_str("</tr>");
+        }
+        // Counters that could not be opened: one row per scenario and
+        // counter, the reason across the subject columns.
+        let mut seen: Vec<(String, Metric, String)> = Vec::new();
+        for m in &missing {
+            let covered = rows.iter().any(|r| r.1 == m.scenario && r.3 == m.metric);
+            let k = (m.scenario.clone(), m.metric, m.reason.clone());
+            if covered || seen.contains(&k) {
+                continue;
+            }
+            seen.push(k);
+            let subs: Vec<&str> = missing
+                .iter()
+                .filter(|x| x.scenario == m.scenario && x.metric == m.metric && x.reason == m.reason)
+                .filter_map(|x| x.subject.as_deref())
+                .collect();
+            let who = if subs.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", subs.join(", "))
+            };
+            let _ = write!(
+                s,
+                r#"<tr><td>{}</td><td class="num">—</td><td>{}</td><td class="na" colspan="{}"><small>{}{}</small></td></tr>"#,
+                esc(if m.scenario == "*" { "every scenario" } else { &m.scenario }),
+                esc(m.metric.name()),
+                cols.len(),
+                esc(&who),
+                esc(&m.reason)
+            );
+        }
+        s.push_str("</tbody></table>");
+    }
+    s.push_str("</section>");
+    s
+}
+
+fn dump_cell(d: &SiteDump) -> String {
+    format!(
+        r#"<td><div class="form">{}</div><div class="addr">{:#x}</div><code class="bytes">{}</code><pre class="asm">{}</pre></td>"#,
+        esc(&d.form),
+        d.addr,
+        esc(&d.bytes),
+        esc(&d.asm.join("\n"))
+    )
+}
+
+fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    let mut names: Vec<&str> = subjects.iter().map(|x| x.name.as_str()).collect();
+    for d in &b.sites {
+        if !names.contains(&d.subject.as_str()) {
+            names.push(&d.subject);
+        }
+    }
+    for n in names {
+        let dumps: Vec<&SiteDump> = b.sites.iter().filter(|d| d.subject == n).collect();
+        if dumps.is_empty() {
+            continue;
+        }
+        let mut keys: Vec<&str> = Vec::new();
+        for d in &dumps {
+            if !keys.contains(&d.key.as_str()) {
+                keys.push(&d.key);
+            }
+        }
+        let phases_of = |k: &str| {
+            let mut p: Vec<&str> = Vec::new();
+            for d in dumps.iter().filter(|d| d.key == k) {
+                if !p.contains(&d.phase.as_str()) {
+                    p.push(&d.phase);
+                }
+            }
+            p
+        };
+        let key = keys
+            .iter()
+            .copied()
+            .find(|k| phases_of(k).len() > 1)
+            .unwrap_or(keys[0]);
+        let phases = phases_of(key);
+        let mut places: Vec<&str> = Vec::new();
+        for d in dumps.iter().filter(|d| d.key == key) {
+            if !places.contains(&d.place.as_str()) {
+                places.push(&d.place);
+            }
+        }
+        let _ = write!(
+            s,
+            r#"<h4><span class="key" style="background:{}"></span>{} <small>key <code>{}</code>{}</small></h4><table class="dump"><thead><tr><th></th>"#,
+            color(n),
+            esc(n),
+            esc(key),
+            if keys.len() > 1 {
+                format!(" (one of {} keys decoded)", keys.len())
+            } else {
+                String::new()
+            }
+        );
+        for p in &phases {
+            let _ = write!(s, "<th>{}</th>", esc(p));
+        }
+        s.push_str("</tr></thead><tbody>");
+        for pl in &places {
+            let _ = write!(s, "<tr><th>{}</th>", esc(pl));
+            for ph in &phases {
+                match dumps.iter().find(|d| d.key == key && d.place == *pl && d.phase == *ph) {
+                    Some(d) => s.push_str(&dump_cell(d)),
+                    None => s.push_str(r#"<td class="na"><small>not decoded in this phase</small></td>"#),
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+    }
+    s
+}
+
+fn sites(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "sites",
+        "The bytes of a call site and of its key's trampoline as the benchmarks read them back, decoded by iced-x86, before and after an update: what the CPU actually executes. One key per implementation; the controls show the call in their loop.",
+    );
+    for (k, i) in inputs.iter().enumerate() {
+        if k > 0 {
+            s.push_str("<details>");
+            let _ = write!(s, "<summary>{} ({} decoded places)</summary>", esc(&i.label), i.bench.sites.len());
+        } else if inputs.len() > 1 {
+            let _ = write!(s, "<h3>{}</h3>", esc(&i.label));
+        }
+        if i.bench.sites.is_empty() {
+            let _ = write!(s, r#"<p class="nodata">No decoded site: {}.</p>"#, model::NOT_MEASURED);
+        } else {
+            s.push_str(&site_tables(&i.bench, subjects));
+        }
+        if k > 0 {
+            s.push_str("</details>");
+        }
+    }
+    s.push_str("</section>");
+    s
+}
+
+fn short(t: &str, n: usize) -> String {
+    let one = t.lines().next().unwrap_or("");
+    if one.chars().count() > n || t.lines().count() > 1 {
+        let cut: String = one.chars().take(n).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        one.to_owned()
+    }
+}
+
+fn conformance(inputs: &[Input]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "conformance",
+        "The conformance suite: one catalogue of scenarios run over every implementation. Each cell says pass, fail or skip; hover a cell for what it printed. Skips and failures show their reason in the cell.",
+    );
+    for i in inputs {
+        let _ = write!(s, "<h3>{}</h3>", esc(&i.label));
+        let m = match &i.conformance {
+            Matrix::Absent { reason } => {
+                let _ = write!(s, r#"<p class="nodata">{}.</p>"#, esc(reason));
+                continue;
+            }
+            Matrix::Present { matrix, source } => {
+                let n = |o: Outcome| matrix.cells.iter().filter(|c| c.outcome == o).count();
+                let _ = write!(
+                    s,
+                    r#"<p class="tally"><span class="badge met">{} pass</span> <span class="badge missed">{} fail</span> <span class="badge unknown">{} skip</span> · {} build · {} · spectre_v2: {} · <code>{}</code></p>"#,
+                    n(Outcome::Pass),
+                    n(Outcome::Fail),
+                    n(Outcome::Skip),
+                    esc(&matrix.profile),
+                    esc(&fmt::seconds(matrix.wall_seconds)),
+                    esc(&matrix.spectre_v2),
+                    esc(source)
+                );
+                if matrix.spectre_v2 != i.bench.machine.spectre_v2 {
+                    let _ = write!(
+                        s,
+                        r#"<p class="warn">The matrix names a different spectre_v2 state than the benchmark bundle ({}): it may come from another machine.</p>"#,
+                        esc(&i.bench.machine.spectre_v2)
+                    );
+                }
+                matrix
+            }
+        };
+        let mut cols: Vec<&str> = m.implementations.iter().map(String::as_str).collect();
+        let mut rows: Vec<&str> = m.scenarios.iter().map(String::as_str).collect();
+        for c in &m.cells {
+            if !cols.contains(&c.implementation.as_str()) {
+                cols.push(&c.implementation);
+            }
+            if !rows.contains(&c.scenario.as_str()) {
+                rows.push(&c.scenario);
+            }
+        }
+        s.push_str(r#"<table class="matrix"><thead><tr><th>scenario</th>"#);
+        for c in &cols {
+            let _ = write!(s, r#"<th><span class="key" style="background:{}"></span>{}</th>"#, color(c), esc(c));
+        }
+        s.push_str("</tr></thead><tbody>");
+        for r in &rows {
+            let _ = write!(s, "<tr><th><code>{}</code></th>", esc(r));
+            for c in &cols {
+                match m.cells.iter().find(|x| x.implementation == *c && x.scenario == *r) {
+                    None => s.push_str(r#"<td class="none">—</td>"#),
+                    Some(x) => {
+                        let (class, word) = match x.outcome {
+                            Outcome::Pass => ("pass", "pass"),
+                            Outcome::Fail => ("fail", "FAIL"),
+                            Outcome::Skip => ("skip", "skip"),
+                        };
+                        let title = format!("{} · {:.2} s", x.detail, x.seconds);
+                        let inline = if x.outcome == Outcome::Pass || x.detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!("<small>{}</small>", esc(&short(&x.detail, 90)))
+                        };
+                        let _ = write!(
+                            s,
+                            r#"<td class="{class}" title="{}"><b>{word}</b>{inline}</td>"#,
+                            esc(title.trim_start_matches(" · "))
+                        );
+                    }
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+        let fails: Vec<_> = m.cells.iter().filter(|c| c.outcome == Outcome::Fail).collect();
+        if !fails.is_empty() {
+            s.push_str(r#"<h4>Failures</h4>"#);
+            for f in fails {
+                let _ = write!(
+                    s,
+                    r#"<p class="failhead"><b>{}/{}</b></p><pre class="fail">{}</pre>"#,
+                    esc(&f.implementation),
+                    esc(&f.scenario),
+                    esc(&f.detail)
+                );
+            }
+        }
+    }
+    s.push_str("</section>");
+    s
+}
+
+fn machines(inputs: &[Input]) -> String {
+    let mut s = String::new();
+    section_head(
+        &mut s,
+        "machines",
+        "Where and how each bundle was measured, column by column.",
+    );
+    s.push_str(r#"<table class="machines"><thead><tr><th></th>"#);
+    for i in inputs {
+        let _ = write!(s, "<th>{}</th>", esc(&i.label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    type Field = (&'static str, fn(&Input) -> String);
+    let fields: &[Field] = &[
+        ("bundle", |i| i.source.clone()),
+        ("CPU", |i| i.bench.machine.cpu_model.clone()),
+        ("logical CPUs", |i| i.bench.machine.logical_cpus.to_string()),
+        ("kernel", |i| i.bench.machine.kernel.clone()),
+        ("spectre_v2", |i| i.bench.machine.spectre_v2.clone()),
+        ("rustc", |i| i.bench.machine.rustc.clone()),
+        ("commit", |i| i.bench.machine.commit.clone()),
+        ("date", |i| fmt::date(&i.bench.machine.date)),
+        ("engine", |i| i.bench.machine.engine.clone()),
+        ("valgrind", |i| {
+            i.bench
+                .machine
+                .valgrind
+                .clone()
+                .unwrap_or_else(|| "not found".to_owned())
+        }),
+        ("run mode", |i| mode(i.bench.run.mode).to_owned()),
+        ("schema", |i| format!("{} v{}", i.bench.schema, i.bench.version)),
+        ("conformance", |i| match &i.conformance {
+            Matrix::Present { source, matrix } => format!(
+                "{source} ({} build, {})",
+                matrix.profile,
+                fmt::seconds(matrix.wall_seconds)
+            ),
+            Matrix::Absent { reason } => reason.clone(),
+        }),
+    ];
+    for (name, get) in fields {
+        let _ = write!(s, "<tr><th>{name}</th>");
+        for i in inputs {
+            let _ = write!(s, "<td>{}</td>", esc(&get(i)));
+        }
+        s.push_str("</tr>");
+    }
+    for inst in [
+        Instrument::Criterion,
+        Instrument::Callgrind,
+        Instrument::PerfEvent,
+        Instrument::Registry,
+    ] {
+        let _ = write!(s, "<tr><th>time: {}</th>", esc(inst.name()));
+        for i in inputs {
+            match i.bench.run.parts.iter().find(|p| p.instrument == inst) {
+                Some(p) => {
+                    let _ = write!(
+                        s,
+                        "<td>{} <small>(ended {})</small></td>",
+                        esc(&fmt::seconds(p.seconds)),
+                        esc(&fmt::date(&p.date))
+                    );
+                }
+                None => s.push_str(r#"<td class="na"><small>not run</small></td>"#),
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s.push_str(METHOD);
+    s.push_str("</section>");
+    s
+}
+
+const METHOD: &str = r#"<h3 id="method">How each figure was measured</h3>
+<dl class="method">
+<dt>criterion — wall time</dt>
+<dd>Each benchmark times a loop of calls (or one update, load or unload per iteration) over many samples. A call figure is criterion's point estimate of the mean time per call, with its 95% bootstrap confidence interval; a latency figure is the median of its samples, with the interval the benchmark recorded. The loop's own increment-compare-branch is in every call figure, the same for every subject, so compare a subject with the direct call of the same scenario rather than reading a figure alone.</dd>
+<dt>gungraun (formerly iai-callgrind) — instruction counts</dt>
+<dd>Exact counts of executed instructions (callgrind's <code>Ir</code>), run under valgrind by gungraun. No noise, so no interval. A per-call figure is the difference between two runs of different loop lengths, divided by the difference in iterations: setup, process start and loop entry cancel out, and what remains is one call plus one turn of the loop. inline-patch equal to direct means the patched site is a plain <code>call</code>; trampoline one more means one <code>jmp</code>.</dd>
+<dt>perf-event — counters</dt>
+<dd>Counters opened with <code>perf_event_open</code> for the benchmark thread and read around the measured loops: cycles, instructions and branch misses per call; task clock, context switches and page faults per update and per load. Hardware counters need a PMU the kernel exposes; virtual machines often have none, and then the figure is missing with the error the call returned.</dd>
+<dt>registry stats — memory</dt>
+<dd>The registry's own accounting (<code>stats()</code>, <code>module_stats()</code>): heap bytes held for keys, site groups and modules, divided by the sites of the key or by the (key, module) pairs. Site tables live in the binary's own sections, so nothing is allocated per site.</dd>
+<dt>ratios and targets</dt>
+<dd>A ratio divides a figure by the direct call's figure of the same scenario, metric, instrument and site count, on the same machine. Targets compare point estimates; a target is "not measured" when its figure is absent, with the bundle's stated reason.</dd>
+</dl>
+"#;

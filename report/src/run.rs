@@ -1,0 +1,118 @@
+//! The stages of a fresh run: the callgrind runner, the benchmarks, the
+//! conformance matrix.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The gungraun runner version the benchmarks are built against.
+pub const GUNGRAUN_VERSION: &str = "0.20.0";
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// `CARGO_TARGET_DIR` made absolute (cargo reads a relative one against
+/// the current directory), if it is set.
+pub fn target_env() -> Option<PathBuf> {
+    let t = PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty())?);
+    Some(if t.is_absolute() {
+        t
+    } else {
+        std::env::current_dir().map_or(t.clone(), |d| d.join(&t))
+    })
+}
+
+/// The target directory: `CARGO_TARGET_DIR`, or `target/` at the root.
+pub fn target_dir(root: &Path) -> PathBuf {
+    target_env().unwrap_or_else(|| root.join("target"))
+}
+
+/// The cargo that runs us, or `cargo`.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A stage's progress lines: one when it starts, one when it ends.
+#[derive(Debug)]
+pub struct Stage {
+    head: String,
+    start: Instant,
+}
+
+impl Stage {
+    /// Prints `[n/total] name ...` and starts the clock.
+    pub fn start(n: usize, total: usize, name: &str) -> Stage {
+        let head = format!("[{n}/{total}] {name} ...");
+        eprintln!("{head}");
+        Stage {
+            head,
+            start: Instant::now(),
+        }
+    }
+
+    /// Prints `[n/total] name ... <outcome> in 12.3 s`.
+    pub fn end(self, outcome: &str) {
+        eprintln!(
+            "{} {outcome} in {:.1} s",
+            self.head,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// What `gungraun-runner --version` prints, if it runs.
+pub fn runner_version() -> Option<String> {
+    let out = Command::new("gungraun-runner").arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Whether a `--version` line names [`GUNGRAUN_VERSION`].
+pub fn is_wanted_version(line: &str) -> bool {
+    line.split_whitespace()
+        .any(|w| w.trim_start_matches('v') == GUNGRAUN_VERSION)
+}
+
+/// `cargo install gungraun-runner --version =<GUNGRAUN_VERSION> --locked`.
+///
+/// # Errors
+/// Cargo could not be started.
+pub fn install_runner() -> io::Result<ExitStatus> {
+    Command::new(cargo())
+        .args(["install", "gungraun-runner", "--version"])
+        .arg(format!("={GUNGRAUN_VERSION}"))
+        .arg("--locked")
+        .status()
+}
+
+/// Runs cargo at the workspace root with these arguments and extra
+/// environment; its output passes through.
+///
+/// # Errors
+/// Cargo could not be started.
+pub fn cargo_in(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> io::Result<ExitStatus> {
+    let mut c = Command::new(cargo());
+    c.current_dir(root).args(args);
+    if let Some(t) = target_env() {
+        c.env("CARGO_TARGET_DIR", t);
+    }
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.status()
+}
+
+/// Whether `path` was written at or after `since` (with a little slack
+/// for coarse file-system clocks).
+pub fn written_since(path: &Path, since: SystemTime) -> bool {
+    let slack = since.checked_sub(Duration::from_secs(2)).unwrap_or(since);
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= slack)
+}

@@ -1,0 +1,365 @@
+//! The summary: per implementation, the figures that decide between them,
+//! and the project's targets, met or missed.
+
+use std::fmt::Write as _;
+
+use static_call_bundle::{BenchBundle, Outcome, Per, control, scenario};
+
+use crate::fmt::{self, esc};
+use crate::input::{Input, Matrix};
+use crate::model::{Measure, Subject, color};
+
+/// A summary cell: a value with a line below it, or a reason.
+enum Cell {
+    Value(String, String),
+    Reason(String),
+}
+
+impl Cell {
+    fn html(&self) -> String {
+        match self {
+            Cell::Value(v, sub) if sub.is_empty() => format!(r#"<td><span class="v">{}</span></td>"#, esc(v)),
+            Cell::Value(v, sub) => format!(
+                r#"<td><span class="v">{}</span><br><small>{}</small></td>"#,
+                esc(v),
+                esc(sub)
+            ),
+            Cell::Reason(r) => format!(r#"<td class="na"><small>{}</small></td>"#, esc(r)),
+        }
+    }
+}
+
+const HOT1: &str = scenario::CALL_HOT_1;
+const BIG: u64 = 10_000;
+
+fn call_wall(b: &BenchBundle, s: &str) -> Cell {
+    let m = Measure::call_wall(HOT1);
+    match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
+        (Some(f), Some(d)) if d.value > 0.0 => Cell::Value(
+            fmt::ratio(f.value / d.value),
+            format!("{} vs {}", fmt::time_ns(f.value), fmt::time_ns(d.value)),
+        ),
+        (None, _) => Cell::Reason(m.why(b, Some(s))),
+        _ => Cell::Reason(format!("direct: {}", m.why(b, Some(control::DIRECT)))),
+    }
+}
+
+fn call_instr(b: &BenchBundle, s: &str) -> Cell {
+    let m = Measure::call_instr(HOT1);
+    match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
+        (Some(f), Some(d)) if d.value > 0.0 => Cell::Value(
+            format!("{} ({})", fmt::count(f.value), fmt::delta(f.value - d.value)),
+            format!("{} of direct's {}", fmt::ratio(f.value / d.value), fmt::count(d.value)),
+        ),
+        (None, _) => Cell::Reason(m.why(b, Some(s))),
+        _ => Cell::Reason(format!("direct: {}", m.why(b, Some(control::DIRECT)))),
+    }
+}
+
+fn at_sites(b: &BenchBundle, m: Measure, s: &str, sites: Option<u64>) -> Cell {
+    let f = match sites {
+        Some(n) => m.get(b, s, Some(n)),
+        None => m.largest(b, s),
+    };
+    match f {
+        Some(f) => Cell::Value(
+            fmt::value(f.metric, f.value),
+            f.sites
+                .map(|n| format!("{} site{}", fmt::thousands(n), if n == 1 { "" } else { "s" }))
+                .unwrap_or_default(),
+        ),
+        None => Cell::Reason(m.why(b, Some(s))),
+    }
+}
+
+fn conformance(input: &Input, s: &str) -> Cell {
+    match &input.conformance {
+        Matrix::Absent { reason } => Cell::Reason(reason.clone()),
+        Matrix::Present { matrix, .. } => {
+            let cells: Vec<_> = matrix.cells.iter().filter(|c| c.implementation == s).collect();
+            if cells.is_empty() {
+                return Cell::Reason("not in the conformance matrix".into());
+            }
+            let n = |o: Outcome| cells.iter().filter(|c| c.outcome == o).count();
+            Cell::Value(
+                format!("{} pass / {} fail / {} skip", n(Outcome::Pass), n(Outcome::Fail), n(Outcome::Skip)),
+                format!("{} build", matrix.profile),
+            )
+        }
+    }
+}
+
+/// A target's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Met, with what was measured.
+    Met(String),
+    /// Missed, with what was measured.
+    Missed(String),
+    /// Not measured, and why.
+    Unknown(String),
+}
+
+/// One of the project's targets, for one implementation.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// Element id suffix.
+    pub id: &'static str,
+    /// What is promised.
+    pub text: &'static str,
+    /// Which implementations it is asked of (`None`: each of them).
+    pub subject: Option<&'static str>,
+    eval: fn(&BenchBundle, &str) -> Verdict,
+}
+
+fn verdict(ok: bool, text: String) -> Verdict {
+    if ok { Verdict::Met(text) } else { Verdict::Missed(text) }
+}
+
+fn instr_vs_direct(b: &BenchBundle, s: &str, extra: f64) -> Verdict {
+    let m = Measure::call_instr(HOT1);
+    let (Some(f), Some(d)) = (m.get(b, s, None), m.get(b, control::DIRECT, None)) else {
+        let who = if m.get(b, s, None).is_none() { s } else { control::DIRECT };
+        return Verdict::Unknown(m.why(b, Some(who)));
+    };
+    let text = format!(
+        "{} vs direct {} ({}, {})",
+        fmt::count(f.value),
+        fmt::count(d.value),
+        fmt::delta(f.value - d.value),
+        fmt::ratio(f.value / d.value)
+    );
+    verdict((f.value - d.value - extra).abs() < 0.005, text)
+}
+
+fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
+    let m = Measure::call_wall(HOT1);
+    let (Some(f), Some(d)) = (m.get(b, s, None), m.get(b, control::DIRECT, None)) else {
+        let who = if m.get(b, s, None).is_none() { s } else { control::DIRECT };
+        return Verdict::Unknown(m.why(b, Some(who)));
+    };
+    let r = f.value / d.value;
+    verdict(
+        r <= 1.03,
+        format!("{} ({} vs {})", fmt::ratio(r), fmt::time_ns(f.value), fmt::time_ns(d.value)),
+    )
+}
+
+fn at_most(b: &BenchBundle, s: &str, m: Measure, sites: u64, limit_ns: f64) -> Verdict {
+    match m.get(b, s, Some(sites)) {
+        Some(f) => verdict(f.value <= limit_ns, fmt::time_ns(f.value)),
+        None => {
+            let mut why = m.why(b, Some(s));
+            if let Some(l) = m.largest(b, s).and_then(|f| f.sites) {
+                let _ = write!(why, " (largest measured: {} sites)", fmt::thousands(l));
+            }
+            Verdict::Unknown(why)
+        }
+    }
+}
+
+fn foreign(b: &BenchBundle, s: &str) -> Verdict {
+    let f = Measure::wall(scenario::UPDATE_FOREIGN, Per::Update);
+    let a = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
+    match (f.get(b, s, Some(1)), a.get(b, s, Some(1))) {
+        (Some(x), Some(y)) if y.value > 0.0 => {
+            let r = x.value / y.value;
+            verdict(
+                r <= 1.2,
+                format!("{} ({} vs {})", fmt::ratio(r), fmt::time_ns(x.value), fmt::time_ns(y.value)),
+            )
+        }
+        (None, _) => Verdict::Unknown(f.why(b, Some(s))),
+        _ => Verdict::Unknown(a.why(b, Some(s))),
+    }
+}
+
+/// The project's targets, in display order.
+pub const TARGETS: &[Target] = &[
+    Target {
+        id: "instr-inline",
+        text: "instructions per call = direct exactly (ratio 1.000), call/hot-1arg",
+        subject: Some("inline-patch"),
+        eval: |b, s| instr_vs_direct(b, s, 0.0),
+    },
+    Target {
+        id: "instr-tramp",
+        text: "instructions per call = direct + 1 (the trampoline's jmp), call/hot-1arg",
+        subject: Some("trampoline"),
+        eval: |b, s| instr_vs_direct(b, s, 1.0),
+    },
+    Target {
+        id: "wall-inline",
+        text: "wall time per call ≤ 1.03 × direct, call/hot-1arg",
+        subject: Some("inline-patch"),
+        eval: wall_ratio,
+    },
+    Target {
+        id: "update-1",
+        text: "update of a 1-site key, idle ≤ 10 µs",
+        subject: None,
+        eval: |b, s| at_most(b, s, Measure::wall(scenario::UPDATE_IDLE, Per::Update), 1, 10e3),
+    },
+    Target {
+        id: "update-10k",
+        text: "update of a 10,000-site key, idle ≤ 2 ms",
+        subject: None,
+        eval: |b, s| at_most(b, s, Measure::wall(scenario::UPDATE_IDLE, Per::Update), BIG, 2e6),
+    },
+    Target {
+        id: "foreign",
+        text: "1-site update among 100,000 foreign sites ÷ alone ≤ 1.2",
+        subject: None,
+        eval: foreign,
+    },
+    Target {
+        id: "load-10k",
+        text: "module load, 10,000 sites ≤ 5 ms",
+        subject: None,
+        eval: |b, s| at_most(b, s, Measure::wall(scenario::MODULE_LOAD, Per::Load), BIG, 5e6),
+    },
+];
+
+/// Every (target, implementation) pair to check.
+pub fn target_rows(subjects: &[Subject]) -> Vec<(&'static Target, String)> {
+    let mut v = Vec::new();
+    for t in TARGETS {
+        for s in subjects.iter().filter(|s| s.implementation) {
+            if t.subject.is_none_or(|want| want == s.name) {
+                v.push((t, s.name.clone()));
+            }
+        }
+    }
+    v
+}
+
+/// Evaluates one target on one bundle.
+pub fn evaluate(t: &Target, b: &BenchBundle, subject: &str) -> Verdict {
+    (t.eval)(b, subject)
+}
+
+fn verdict_cell(v: &Verdict) -> String {
+    match v {
+        Verdict::Met(t) => format!(
+            r#"<td class="met"><span class="badge met">met</span> {}</td>"#,
+            esc(t)
+        ),
+        Verdict::Missed(t) => format!(
+            r#"<td class="missed"><span class="badge missed">missed</span> {}</td>"#,
+            esc(t)
+        ),
+        Verdict::Unknown(r) => format!(
+            r#"<td class="na"><span class="badge unknown">not measured</span> <small>{}</small></td>"#,
+            esc(r)
+        ),
+    }
+}
+
+/// The summary section.
+pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
+    let mut s = String::new();
+    s.push_str(r#"<section id="summary"><h2>Summary</h2>"#);
+    s.push_str(
+        r#"<p class="lead">The trade-off: <b>inline-patch</b> rewrites every call site to call its target directly, so a call costs what a direct call costs and an update pays per site; <b>trampoline</b> calls a per-key trampoline that jumps on, one <code>jmp</code> more per call and one <code>jmp</code> rewritten per update; <b>indirect</b> loads a pointer and calls a retpoline thunk, so an update is one store and every call pays the thunk.</p>"#,
+    );
+    let imps: Vec<&Subject> = subjects.iter().filter(|s| s.implementation).collect();
+    let rows = target_rows(subjects);
+    for (k, input) in inputs.iter().enumerate() {
+        let b = &input.bench;
+        let (mut met, mut missed, mut unknown) = (0, 0, 0);
+        for (t, sub) in &rows {
+            match evaluate(t, b, sub) {
+                Verdict::Met(_) => met += 1,
+                Verdict::Missed(_) => missed += 1,
+                Verdict::Unknown(_) => unknown += 1,
+            }
+        }
+        let _ = write!(
+            s,
+            r#"<h3 id="summary-{k}">{}<small class="when"> · {} · {} run</small></h3>"#,
+            esc(&input.label),
+            esc(&fmt::date(&b.machine.date)),
+            match b.run.mode {
+                static_call_bundle::Mode::Quick => "quick",
+                static_call_bundle::Mode::Full => "full",
+            }
+        );
+        let _ = write!(
+            s,
+            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
+        );
+        let upd = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
+        let load = Measure::wall(scenario::MODULE_LOAD, Per::Load);
+        let mem = Measure::new(
+            scenario::MEMORY,
+            static_call_bundle::Metric::RegistryBytes,
+            Per::Site,
+            static_call_bundle::Instrument::Registry,
+        );
+        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
+        for imp in &imps {
+            let n = imp.name.as_str();
+            let _ = write!(
+                s,
+                r#"<tr><th><span class="key" style="background:{}"></span>{}<div class="desc">{}</div></th>"#,
+                color(n),
+                esc(n),
+                esc(&imp.description)
+            );
+            for c in [
+                call_wall(b, n),
+                call_instr(b, n),
+                at_sites(b, upd, n, Some(1)),
+                at_sites(b, upd, n, None),
+                at_sites(b, load, n, None),
+                at_sites(b, mem, n, None),
+                conformance(input, n),
+            ] {
+                s.push_str(&c.html());
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+        let w = Measure::call_wall(HOT1).get(b, control::DIRECT, None);
+        let i = Measure::call_instr(HOT1).get(b, control::DIRECT, None);
+        let mut refs = Vec::new();
+        if let Some(w) = w {
+            refs.push(fmt::time_ns(w.value));
+        }
+        if let Some(i) = i {
+            refs.push(format!("{} instructions", fmt::count(i.value)));
+        }
+        if !refs.is_empty() {
+            let _ = write!(
+                s,
+                r#"<p class="note">The direct call (the reference): {} per call, call/hot-1arg.</p>"#,
+                esc(&refs.join(", "))
+            );
+        }
+    }
+    // Targets, machine by machine.
+    s.push_str(r#"<h3 id="targets">Targets</h3><table class="targets"><thead><tr><th>target</th><th>implementation</th>"#);
+    for input in inputs {
+        let _ = write!(s, "<th>{}</th>", esc(&input.label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for (t, sub) in &rows {
+        let _ = write!(
+            s,
+            r#"<tr id="target-{}-{}"><td>{}</td><td><span class="key" style="background:{}"></span>{}</td>"#,
+            t.id,
+            esc(sub),
+            esc(t.text),
+            color(sub),
+            esc(sub)
+        );
+        for input in inputs {
+            s.push_str(&verdict_cell(&evaluate(t, &input.bench, sub)));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s.push_str(r#"<p class="note">Verdicts compare point estimates (criterion's mean, callgrind's exact count) with the target; the intervals are in the tables below.</p>"#);
+    s.push_str("</section>");
+    s
+}
