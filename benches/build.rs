@@ -16,7 +16,8 @@ fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = run(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=STATIC_CALL_BUILD_RUSTC={version}");
-    let commit = run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let commit =
+        run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=STATIC_CALL_BUILD_COMMIT={commit}");
     println!("cargo:rustc-link-arg-benches=-Wl,--export-dynamic-symbol=static_call_key_*");
     println!("cargo:rerun-if-changed=build.rs");

@@ -1,1 +1,343 @@
-fn main() {}
+//! Instruction counts with gungraun (formerly iai-callgrind): the four
+//! call scenarios over every subject, and a 1-site update per
+//! implementation, each under callgrind.
+//!
+//! A per-call figure is the difference between two loop lengths divided by
+//! the difference in calls, so the loop's entry, the check of its result
+//! and the harness cancel out: what remains is exactly what one more call
+//! costs. The counts are exact (two runs give the same numbers).
+//!
+//! The runner must be installed at the library's version:
+//! `cargo install gungraun-runner --version =0.20.0 --locked`. Without it,
+//! or without valgrind, the part records why and the run goes on.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use gungraun::{Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group};
+use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
+use static_call_bench::{CALLGRIND_LOOP, prove};
+use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
+
+/// The runner version that matches the library.
+const RUNNER_VERSION: &str = "0.20.0";
+
+/// One measured loop: subject, scenario, loop length.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    subject: usize,
+    scenario: usize,
+    n: u64,
+}
+
+/// Loop lengths for a scenario: a base and twice the base.
+fn lengths(scenario: usize) -> [u64; 2] {
+    let base = if CALL_SCENARIOS[scenario].calls_per_unit > 1 {
+        10
+    } else {
+        CALLGRIND_LOOP
+    };
+    [base, 2 * base]
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for (subject, s) in SUBJECTS.iter().enumerate() {
+        for (scenario, sc) in CALL_SCENARIOS.iter().enumerate() {
+            if (sc.pick)(&s.loops).is_some() {
+                for n in lengths(scenario) {
+                    out.push(Case {
+                        subject,
+                        scenario,
+                        n,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Update cases: implementation index, updates.
+const UPDATES: [u64; 2] = [10, 20];
+
+fn update_cases() -> Vec<(usize, u64)> {
+    (0..implementations().count())
+        .flat_map(|i| UPDATES.map(|n| (i, n)))
+        .collect()
+}
+
+fn init_all() {
+    for (s, imp) in implementations() {
+        if let Err(e) = (imp.init)() {
+            panic!("{}: init: {e}", s.name);
+        }
+    }
+}
+
+/// Runs before each measured loop (not counted): init, then prove the
+/// site the loop measures.
+fn prepare(c: Case) -> Case {
+    init_all();
+    let s = SUBJECTS[c.subject];
+    let sc = &CALL_SCENARIOS[c.scenario];
+    if let Err(e) = prove::prove(s, sc) {
+        panic!("not measuring what the name says: {e}");
+    }
+    c
+}
+
+#[library_benchmark]
+#[benches::call(iter = cases(), setup = prepare)]
+fn call(c: Case) -> u64 {
+    let s = SUBJECTS[c.subject];
+    let sc = &CALL_SCENARIOS[c.scenario];
+    let f = (sc.pick)(&s.loops).expect("a case exists only where the loop does");
+    black_box(subjects::run_checked(sc, s.name, f, black_box(c.n)))
+}
+
+fn prepare_update(c: (usize, u64)) -> (usize, u64) {
+    init_all();
+    c
+}
+
+#[library_benchmark]
+#[benches::update(iter = update_cases(), setup = prepare_update)]
+fn update(c: (usize, u64)) -> u64 {
+    let (_, imp) = implementations().nth(c.0).expect("an implementation");
+    for i in 0..c.1 {
+        let f = if i % 2 == 0 {
+            static_call_bench::targets::add2
+        } else {
+            static_call_bench::targets::add1
+        };
+        if let Err(e) = imp.lone.update(f) {
+            panic!("update: {e}");
+        }
+    }
+    black_box((imp.call_lone)(1))
+}
+
+library_benchmark_group!(name = calls; benchmarks = call);
+library_benchmark_group!(name = updates; benchmarks = update);
+
+/// Where gungraun leaves this binary's outputs.
+fn out_dir() -> std::path::PathBuf {
+    static_call_bench::target_dir().join("gungraun/static-call-bench/callgrind/harness")
+}
+
+/// The `Ir` total of the newest callgrind output under `dir`.
+fn instructions(dir: &Path) -> Result<u64, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("callgrind.") && n.ends_with(".out"))
+        })
+        .ok_or_else(|| format!("{}: no callgrind output", dir.display()))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let events: Vec<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .ok_or_else(|| format!("{}: no events line", file.display()))?
+        .split_whitespace()
+        .collect();
+    let idx = events
+        .iter()
+        .position(|e| *e == "Ir")
+        .ok_or_else(|| format!("{}: no Ir event", file.display()))?;
+    let totals = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .ok_or_else(|| format!("{}: no totals line", file.display()))?;
+    totals
+        .split_whitespace()
+        .nth(idx)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{}: malformed totals line", file.display()))
+}
+
+/// Finds the output directory of benchmark `function`, id `id`.
+fn bench_dir(group: &str, function: &str, id: &str) -> std::path::PathBuf {
+    out_dir().join(group).join(format!("{function}.{id}"))
+}
+
+fn per_unit(
+    part: &mut Part,
+    group: &str,
+    function: &str,
+    ids: [String; 2],
+    units: u64,
+) -> Result<(f64, u64, u64), String> {
+    let a = instructions(&bench_dir(group, function, &ids[0]))?;
+    let b = instructions(&bench_dir(group, function, &ids[1]))?;
+    let _ = part;
+    if b < a {
+        return Err(format!(
+            "the longer loop counted fewer instructions ({b} < {a})"
+        ));
+    }
+    Ok(((b - a) as f64 / units as f64, a, b))
+}
+
+/// Reads the outputs of this run and writes the part (after all
+/// benchmarks; run natively by the runner).
+fn collect() {
+    let start = std::fs::read_to_string(
+        static_call_bench::results_dir().join("bench-parts/.callgrind-start"),
+    )
+    .ok()
+    .and_then(|s| s.trim().parse::<f64>().ok());
+    let mut part = Part::new(Instrument::Callgrind);
+    part.seconds = start.map_or(0.0, |t| now_secs() - t);
+    for (i, c) in cases().iter().enumerate().step_by(2) {
+        let s = SUBJECTS[c.subject];
+        let sc = &CALL_SCENARIOS[c.scenario];
+        let [n1, n2] = lengths(c.scenario);
+        let ids = [format!("call_{i}"), format!("call_{}", i + 1)];
+        match per_unit(
+            &mut part,
+            "calls",
+            "call",
+            ids,
+            (n2 - n1) * sc.calls_per_unit,
+        ) {
+            Ok((v, a, b)) => part.figures.push(Figure {
+                scenario: sc.id.into(),
+                subject: s.name.into(),
+                sites: None,
+                metric: Metric::Instructions,
+                per: Per::Call,
+                instrument: Instrument::Callgrind,
+                value: v,
+                interval: None,
+                samples: Some(2),
+                note: Some(format!(
+                    "Ir {a} for {n1} loop units, {b} for {n2}; ({b} - {a}) / {} calls",
+                    (n2 - n1) * sc.calls_per_unit
+                )),
+            }),
+            Err(e) => part.missing(sc.id, Some(s.name), Metric::Instructions, e),
+        }
+    }
+    for (i, (s, _)) in implementations().enumerate() {
+        let ids = [format!("update_{}", 2 * i), format!("update_{}", 2 * i + 1)];
+        match per_unit(&mut part, "updates", "update", ids, UPDATES[1] - UPDATES[0]) {
+            Ok((v, a, b)) => part.figures.push(Figure {
+                scenario: scenario::UPDATE_IDLE.into(),
+                subject: s.name.into(),
+                sites: Some(1),
+                metric: Metric::Instructions,
+                per: Per::Update,
+                instrument: Instrument::Callgrind,
+                value: v,
+                interval: None,
+                samples: Some(2),
+                note: Some(format!(
+                    "user-space instructions only (system calls are not counted); Ir {a} for {} updates, {b} for {}",
+                    UPDATES[0], UPDATES[1]
+                )),
+            }),
+            Err(e) => part.missing(scenario::UPDATE_IDLE, Some(s.name), Metric::Instructions, e),
+        }
+    }
+    match write_and_assemble(&part) {
+        Ok(p) => eprintln!(
+            "callgrind: {} figures; bundle {}",
+            part.figures.len(),
+            p.display()
+        ),
+        Err(e) => {
+            eprintln!("callgrind: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn mark_start() {
+    let dir = static_call_bench::parts::parts_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(".callgrind-start"), now_secs().to_string());
+}
+
+mod harness {
+    use super::*;
+
+    pub fn run() {
+        main()
+    }
+
+    gungraun::main!(
+        config = LibraryBenchmarkConfig::default()
+            .env_clear(false)
+            .tool(Callgrind::with_args(["--cache-sim=no"]));
+        setup = mark_start();
+        teardown = collect();
+        library_benchmark_groups = calls, updates
+    );
+}
+
+/// Why the instruction counts cannot be taken here, if they cannot.
+fn preflight() -> Result<(), String> {
+    let out = |cmd: &str| {
+        std::process::Command::new(cmd)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    out("valgrind").ok_or("valgrind not found (install it: apt-get install valgrind)")?;
+    let runner = std::env::var("GUNGRAUN_RUNNER").unwrap_or_else(|_| "gungraun-runner".into());
+    match out(&runner) {
+        Some(v) if v.split_whitespace().any(|w| w == RUNNER_VERSION) => Ok(()),
+        Some(v) => Err(format!(
+            "{runner} is `{v}`, the library is {RUNNER_VERSION}: cargo install gungraun-runner --version ={RUNNER_VERSION} --locked"
+        )),
+        None => Err(format!(
+            "{runner} not found: cargo install gungraun-runner --version ={RUNNER_VERSION} --locked"
+        )),
+    }
+}
+
+fn main() {
+    let inner = std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == "--gungraun-run");
+    if !inner && let Err(why) = preflight() {
+        eprintln!("callgrind: SKIPPED: {why}");
+        let mut part = Part::new(Instrument::Callgrind);
+        for sc in CALL_SCENARIOS {
+            part.missing(
+                sc.id,
+                None,
+                Metric::Instructions,
+                format!("unavailable: {why}"),
+            );
+        }
+        part.missing(
+            scenario::UPDATE_IDLE,
+            None,
+            Metric::Instructions,
+            format!("unavailable: {why}"),
+        );
+        if let Err(e) = write_and_assemble(&part) {
+            eprintln!("callgrind: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    harness::run();
+}

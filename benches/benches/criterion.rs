@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use static_call_bench::parts::{Part, write_and_assemble};
-use static_call_bench::subjects::{self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations};
+use static_call_bench::subjects::{
+    self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations,
+};
 use static_call_bench::targets::{add1, add2};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
 use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("criterion benchmarks: {what}");
-    eprintln!("criterion benchmarks: stopping: a benchmark that does not measure what its name says is not run");
+    eprintln!(
+        "criterion benchmarks: stopping: a benchmark that does not measure what its name says is not run"
+    );
     std::process::exit(1);
 }
 
@@ -37,7 +41,10 @@ fn record(
     (scenario, subject, metric, per): (&str, &str, Metric, Per),
     scale: f64,
 ) {
-    let mut p = static_call_bench::target_dir().join("criterion").join(dir).join(fun);
+    let mut p = static_call_bench::target_dir()
+        .join("criterion")
+        .join(dir)
+        .join(fun);
     if let Some(n) = param {
         p = p.join(n.to_string());
     }
@@ -103,7 +110,9 @@ fn calls(ctx: &mut Ctx) {
                     .sample_size(50);
             }
             for s in SUBJECTS {
-                let Some(f) = (sc.pick)(&s.loops) else { continue };
+                let Some(f) = (sc.pick)(&s.loops) else {
+                    continue;
+                };
                 g.bench_function(s.name, |b| {
                     b.iter_custom(|iters| {
                         let t = Instant::now();
@@ -154,7 +163,10 @@ fn timed_updates(
     t.elapsed()
 }
 
-fn slow_group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn slow_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.sampling_mode(SamplingMode::Flat).sample_size(10);
     if quick() {
@@ -169,16 +181,24 @@ fn slow_group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup
 
 fn updates(ctx: &mut Ctx) {
     for busy in [false, true] {
-        let sc = if busy { scenario::UPDATE_BUSY } else { scenario::UPDATE_IDLE };
+        let sc = if busy {
+            scenario::UPDATE_BUSY
+        } else {
+            scenario::UPDATE_IDLE
+        };
         let dir = dir_name(sc);
         for (s, imp) in implementations() {
             for &n in &SITE_COUNTS {
-                let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+                let m =
+                    scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
                 let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
                 // The module's sites are the key's only sites.
                 let sites = imp.registry.sites_of(imp.scale.raw()).len() as u64;
                 if sites != n {
-                    fail(&format!("{} {sc}: key SCALE has {sites} sites, expected {n}", s.name));
+                    fail(&format!(
+                        "{} {sc}: key SCALE has {sites} sites, expected {n}",
+                        s.name
+                    ));
                 }
                 let stop = Arc::new(AtomicBool::new(false));
                 let wrong = Arc::new(AtomicU64::new(0));
@@ -218,7 +238,8 @@ fn updates(ctx: &mut Ctx) {
                 }
                 stop.store(true, Ordering::Relaxed);
                 for c in callers {
-                    c.join().unwrap_or_else(|_| fail("a caller thread panicked"));
+                    c.join()
+                        .unwrap_or_else(|_| fail("a caller thread panicked"));
                 }
                 if wrong.load(Ordering::Relaxed) != 0 {
                     fail(&format!(
@@ -231,9 +252,17 @@ fn updates(ctx: &mut Ctx) {
                 if let Err(e) = imp.scale.update(add1) {
                     fail(&format!("{}: {e}", s.name));
                 }
-                scale::check_calls(&m, add1, 1).unwrap_or_else(|e| fail(&format!("{} {sc}: {e}", s.name)));
+                scale::check_calls(&m, add1, 1)
+                    .unwrap_or_else(|e| fail(&format!("{} {sc}: {e}", s.name)));
                 scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
-                record(ctx, &dir, s.name, Some(n), (sc, s.name, Metric::WallTime, Per::Update), 1.0);
+                record(
+                    ctx,
+                    &dir,
+                    s.name,
+                    Some(n),
+                    (sc, s.name, Metric::WallTime, Per::Update),
+                    1.0,
+                );
                 if busy {
                     if let Some(f) = ctx.part.figures.last_mut() {
                         f.note = Some(format!(
@@ -273,13 +302,23 @@ fn foreign(ctx: &mut Ctx) {
             // The one site still reaches the key's target.
             let want = imp.lone.query().map_or(0, |f| f(5));
             if (imp.call_lone)(5) != want {
-                fail(&format!("{} {sc}: the lone site does not reach its target", s.name));
+                fail(&format!(
+                    "{} {sc}: the lone site does not reach its target",
+                    s.name
+                ));
             }
             if let Some((m, id)) = loaded {
                 scale::check_calls(&m, add1, 997).unwrap_or_else(|e| fail(&e));
                 scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
             }
-            record(ctx, &dir, s.name, Some(foreign), (sc, s.name, Metric::WallTime, Per::Update), 1.0);
+            record(
+                ctx,
+                &dir,
+                s.name,
+                Some(foreign),
+                (sc, s.name, Metric::WallTime, Per::Update),
+                1.0,
+            );
             if let Some(f) = ctx.part.figures.last_mut() {
                 f.note = Some(format!(
                     "{foreign} foreign sites on another key; {total} sites in the registry"
@@ -295,7 +334,10 @@ fn modules(ctx: &mut Ctx) {
     for (s, imp) in implementations() {
         for &n in &SITE_COUNTS {
             let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
-            for (sc, per) in [(scenario::MODULE_LOAD, Per::Load), (scenario::MODULE_UNLOAD, Per::Unload)] {
+            for (sc, per) in [
+                (scenario::MODULE_LOAD, Per::Load),
+                (scenario::MODULE_UNLOAD, Per::Unload),
+            ] {
                 let dir = dir_name(sc);
                 {
                     let mut g = slow_group(&mut ctx.c, &dir);
@@ -316,7 +358,14 @@ fn modules(ctx: &mut Ctx) {
                     });
                     g.finish();
                 }
-                record(ctx, &dir, s.name, Some(n), (sc, s.name, Metric::WallTime, per), 1.0);
+                record(
+                    ctx,
+                    &dir,
+                    s.name,
+                    Some(n),
+                    (sc, s.name, Metric::WallTime, per),
+                    1.0,
+                );
             }
             // The module still works after all those cycles.
             let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
@@ -331,14 +380,22 @@ fn shared_objects(ctx: &mut Ctx) {
         Ok(p) => p,
         Err(e) => {
             for sc in [scenario::SO_OPEN, scenario::SO_CLOSE] {
-                ctx.part.missing(sc, None, Metric::WallTime, format!("no test shared object: {e}"));
+                ctx.part.missing(
+                    sc,
+                    None,
+                    Metric::WallTime,
+                    format!("no test shared object: {e}"),
+                );
             }
             return;
         }
     };
     let path = so.to_string_lossy().into_owned();
     for (s, imp) in implementations() {
-        for (sc, per) in [(scenario::SO_OPEN, Per::Load), (scenario::SO_CLOSE, Per::Unload)] {
+        for (sc, per) in [
+            (scenario::SO_OPEN, Per::Load),
+            (scenario::SO_CLOSE, Per::Unload),
+        ] {
             let dir = dir_name(sc);
             let mut sites = 0u64;
             {
@@ -348,9 +405,13 @@ fn shared_objects(ctx: &mut Ctx) {
                         let mut timed = Duration::ZERO;
                         for _ in 0..iters {
                             let t = Instant::now();
-                            let o = (imp.open_shared_object)(&path).unwrap_or_else(|e| fail(&e.to_string()));
+                            let o = (imp.open_shared_object)(&path)
+                                .unwrap_or_else(|e| fail(&e.to_string()));
                             let opened = t.elapsed();
-                            sites = imp.registry.module_stats(o.id()).map_or(0, |m| m.sites as u64);
+                            sites = imp
+                                .registry
+                                .module_stats(o.id())
+                                .map_or(0, |m| m.sites as u64);
                             let t = Instant::now();
                             // SAFETY: nothing of the object is in use.
                             unsafe { o.close() }.unwrap_or_else(|e| fail(&e.to_string()));
@@ -362,10 +423,21 @@ fn shared_objects(ctx: &mut Ctx) {
                 });
                 g.finish();
             }
-            record(ctx, &dir, s.name, None, (sc, s.name, Metric::WallTime, per), 1.0);
+            record(
+                ctx,
+                &dir,
+                s.name,
+                None,
+                (sc, s.name, Metric::WallTime, per),
+                1.0,
+            );
             if let Some(f) = ctx.part.figures.last_mut().filter(|f| f.scenario == sc) {
                 f.sites = Some(sites);
-                f.note = Some(format!("dlopen of {}", so.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())));
+                f.note = Some(format!(
+                    "dlopen of {}",
+                    so.file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+                ));
             }
         }
     }
@@ -380,7 +452,8 @@ fn main() {
     subjects::check_cond_loops_can_call().unwrap_or_else(|e| fail(&e));
     part.sites = prove::prove_all().unwrap_or_else(|e| fail(&e));
     for (s, imp) in implementations() {
-        part.sites.extend(prove::dump_update(s, imp).unwrap_or_else(|e| fail(&e)));
+        part.sites
+            .extend(prove::dump_update(s, imp).unwrap_or_else(|e| fail(&e)));
     }
     eprintln!(
         "criterion benchmarks: {} sites and loops decoded and checked",
@@ -398,7 +471,11 @@ fn main() {
     ctx.c.final_summary();
     ctx.part.seconds = start.elapsed().as_secs_f64();
     match write_and_assemble(&ctx.part) {
-        Ok(p) => eprintln!("criterion benchmarks: {:.1} s; bundle {}", ctx.part.seconds, p.display()),
+        Ok(p) => eprintln!(
+            "criterion benchmarks: {:.1} s; bundle {}",
+            ctx.part.seconds,
+            p.display()
+        ),
         Err(e) => fail(&e),
     }
 }

@@ -1,1 +1,327 @@
-fn main() {}
+//! Counters with perf-event, and registry memory.
+//!
+//! * Hardware counters (cycles, instructions, branch misses) around the
+//!   call loops, per call. Where the machine has none (virtual machines
+//!   often do not), the bundle records `unavailable: <the error>` and the
+//!   run goes on.
+//! * Software counters (task clock, context switches, page faults) around
+//!   updates and module loads, whose cost is mostly system calls.
+//! * Registry memory per site and per (key, module), from `stats()` and
+//!   `module_stats()`, for generated modules of 1 to 10,000 sites.
+//!
+//! The crate is `perf-event2`, the maintained fork of `perf-event`: it
+//! builds against current kernels' headers and is released regularly,
+//! while `perf-event` has not had a release in years.
+
+use std::time::Instant;
+
+use perf_event::Builder;
+use perf_event::events::{Event, Hardware, Software};
+use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::subjects::{
+    self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations,
+};
+use static_call_bench::targets::{add1, add2};
+use static_call_bench::{SITE_COUNTS, prove, quick, scale};
+use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
+
+fn fail(what: &str) -> ! {
+    eprintln!("perf benchmarks: {what}");
+    std::process::exit(1);
+}
+
+/// A counter, opened for this process (user and kernel where allowed).
+struct Counter {
+    metric: Metric,
+    counter: perf_event::Counter,
+    kernel: bool,
+}
+
+fn open<E: Event + Clone>(metric: Metric, name: &str, ev: E) -> Result<Counter, String> {
+    let with_kernel = Builder::new(ev.clone()).include_kernel().build();
+    match with_kernel {
+        Ok(counter) => Ok(Counter {
+            metric,
+            counter,
+            kernel: true,
+        }),
+        Err(_) => Builder::new(ev)
+            .build()
+            .map(|counter| Counter {
+                metric,
+                counter,
+                kernel: false,
+            })
+            .map_err(|e| format!("unavailable: perf_event_open({name}): {e}")),
+    }
+}
+
+/// Counts `f` with every counter; returns the deltas.
+fn count(counters: &mut [Counter], f: impl FnOnce()) -> Vec<u64> {
+    for c in counters.iter_mut() {
+        c.counter
+            .reset()
+            .unwrap_or_else(|e| fail(&format!("reset: {e}")));
+        c.counter
+            .enable()
+            .unwrap_or_else(|e| fail(&format!("enable: {e}")));
+    }
+    f();
+    let mut out = Vec::new();
+    for c in counters.iter_mut() {
+        c.counter
+            .disable()
+            .unwrap_or_else(|e| fail(&format!("disable: {e}")));
+        out.push(
+            c.counter
+                .read()
+                .unwrap_or_else(|e| fail(&format!("read: {e}"))),
+        );
+    }
+    out
+}
+
+fn hardware(part: &mut Part) {
+    let mut counters = Vec::new();
+    for (m, name, ev) in [
+        (Metric::Cycles, "cycles", Hardware::CPU_CYCLES),
+        (Metric::Instructions, "instructions", Hardware::INSTRUCTIONS),
+        (
+            Metric::BranchMisses,
+            "branch-misses",
+            Hardware::BRANCH_MISSES,
+        ),
+    ] {
+        match open(m, name, ev) {
+            Ok(c) => counters.push(c),
+            Err(e) => {
+                for sc in &CALL_SCENARIOS {
+                    part.missing(sc.id, None, m, e.clone());
+                }
+            }
+        }
+    }
+    if counters.is_empty() {
+        return;
+    }
+    let n = if quick() { 200_000 } else { 2_000_000 };
+    for s in SUBJECTS {
+        for sc in &CALL_SCENARIOS {
+            let Some(f) = (sc.pick)(&s.loops) else {
+                continue;
+            };
+            let units = (n / sc.calls_per_unit).max(2);
+            let a = count(&mut counters, || {
+                subjects::run_checked(sc, s.name, f, units / 2);
+            });
+            let b = count(&mut counters, || {
+                subjects::run_checked(sc, s.name, f, units);
+            });
+            let calls = (units - units / 2) * sc.calls_per_unit;
+            for (i, c) in counters.iter().enumerate() {
+                part.figures.push(Figure {
+                    scenario: sc.id.into(),
+                    subject: s.name.into(),
+                    sites: None,
+                    metric: c.metric,
+                    per: Per::Call,
+                    instrument: Instrument::PerfEvent,
+                    value: b[i].saturating_sub(a[i]) as f64 / calls as f64,
+                    interval: None,
+                    samples: Some(2),
+                    note: Some(format!(
+                        "difference of two loop lengths over {calls} calls{}",
+                        if c.kernel { "" } else { "; user space only" }
+                    )),
+                });
+            }
+        }
+    }
+}
+
+fn software_figures(
+    part: &mut Part,
+    counters: &[Counter],
+    deltas: &[u64],
+    (sc, subject, sites, per, reps): (&str, &str, u64, Per, u64),
+) {
+    for (i, c) in counters.iter().enumerate() {
+        part.figures.push(Figure {
+            scenario: sc.into(),
+            subject: subject.into(),
+            sites: Some(sites),
+            metric: c.metric,
+            per,
+            instrument: Instrument::PerfEvent,
+            value: deltas[i] as f64 / reps as f64,
+            interval: None,
+            samples: Some(reps),
+            note: Some(format!(
+                "mean over {reps} operations{}",
+                if c.kernel {
+                    ", user and kernel"
+                } else {
+                    ", user space only (perf_event_paranoid)"
+                }
+            )),
+        });
+    }
+}
+
+fn software(part: &mut Part) {
+    let mut counters = Vec::new();
+    for (m, name, ev) in [
+        (Metric::TaskClock, "task-clock", Software::TASK_CLOCK),
+        (
+            Metric::ContextSwitches,
+            "context-switches",
+            Software::CONTEXT_SWITCHES,
+        ),
+        (Metric::PageFaults, "page-faults", Software::PAGE_FAULTS),
+    ] {
+        match open(m, name, ev) {
+            Ok(c) => counters.push(c),
+            Err(e) => {
+                for sc in [scenario::UPDATE_IDLE, scenario::MODULE_LOAD] {
+                    part.missing(sc, None, m, e.clone());
+                }
+            }
+        }
+    }
+    if counters.is_empty() {
+        return;
+    }
+    for (s, imp) in implementations() {
+        for n in [1u64, 10_000] {
+            let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+            let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
+            let reps: u64 = match (n, quick()) {
+                (1, false) => 2_000,
+                (1, true) => 200,
+                (_, false) => 40,
+                (_, true) => 6,
+            };
+            let d = count(&mut counters, || updates(imp, reps));
+            scale::check_calls(&m, add1, 1).unwrap_or_else(|e| fail(&e));
+            scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+            software_figures(
+                part,
+                &counters,
+                &d,
+                (scenario::UPDATE_IDLE, s.name, n, Per::Update, reps),
+            );
+        }
+        for &n in &SITE_COUNTS {
+            let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+            let reps: u64 = if quick() { 5 } else { 20 };
+            let mut total = vec![0u64; counters.len()];
+            for _ in 0..reps {
+                let mut id = None;
+                let d = count(&mut counters, || {
+                    id = Some(scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e)));
+                });
+                for (t, d) in total.iter_mut().zip(d) {
+                    *t += d;
+                }
+                scale::unload(imp, id.expect("loaded above")).unwrap_or_else(|e| fail(&e));
+            }
+            software_figures(
+                part,
+                &counters,
+                &total,
+                (scenario::MODULE_LOAD, s.name, n, Per::Load, reps),
+            );
+        }
+    }
+}
+
+/// `reps` updates of SCALE, flipping targets, ending on `add1`.
+fn updates(imp: &Implementation, reps: u64) {
+    for i in 0..reps {
+        let f = if i % 2 == 0 { add2 } else { add1 };
+        imp.scale.update(f).unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    imp.scale
+        .update(add1)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+}
+
+fn memory(part: &mut Part) {
+    for (s, imp) in implementations() {
+        for &n in &SITE_COUNTS {
+            let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
+            let before = (imp.stats)();
+            let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
+            let after = (imp.stats)();
+            let ms = imp
+                .registry
+                .module_stats(id)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+            let grown = after.registry_bytes.saturating_sub(before.registry_bytes) as f64;
+            let keys = ms.sites_per_key.len().max(1) as f64;
+            let fig = |per: Per, value: f64, note: String| Figure {
+                scenario: scenario::MEMORY.into(),
+                subject: s.name.into(),
+                sites: Some(n),
+                metric: Metric::RegistryBytes,
+                per,
+                instrument: Instrument::Registry,
+                value,
+                interval: None,
+                samples: Some(1),
+                note: Some(note),
+            };
+            part.figures.push(fig(
+                Per::Site,
+                grown / n as f64,
+                format!("registry grew {grown} bytes for {n} sites (the 8-byte table entries live in the module, not the registry)"),
+            ));
+            part.figures.push(fig(
+                Per::KeyModule,
+                ms.registry_bytes as f64 / keys,
+                format!(
+                    "module_stats: {} bytes over {keys} key(s)",
+                    ms.registry_bytes
+                ),
+            ));
+            part.figures.push(fig(
+                Per::Total,
+                grown,
+                "stats().registry_bytes after load less before".into(),
+            ));
+        }
+    }
+}
+
+fn main() {
+    let start = Instant::now();
+    for (s, imp) in implementations() {
+        (imp.init)().unwrap_or_else(|e| fail(&format!("{}: init: {e}", s.name)));
+    }
+    if let Err(e) = prove::prove_all() {
+        fail(&format!("not measuring what the name says: {e}"));
+    }
+    let mut part = Part::new(Instrument::PerfEvent);
+    hardware(&mut part);
+    software(&mut part);
+    part.seconds = start.elapsed().as_secs_f64();
+    if let Err(e) = write_and_assemble(&part) {
+        fail(&e);
+    }
+    let t = Instant::now();
+    let mut mem = Part::new(Instrument::Registry);
+    memory(&mut mem);
+    mem.seconds = t.elapsed().as_secs_f64();
+    match write_and_assemble(&mem) {
+        Ok(p) => eprintln!(
+            "perf benchmarks: {} counter figures, {} missing, {} memory figures in {:.1} s; bundle {}",
+            part.figures.len(),
+            part.missing.len(),
+            mem.figures.len(),
+            start.elapsed().as_secs_f64(),
+            p.display()
+        ),
+        Err(e) => fail(&e),
+    }
+}

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use static_call_bundle::{
-    BENCH_SCHEMA, BENCH_VERSION, BenchBundle, Figure, Instrument, Machine, Missing, Mode,
-    PartInfo, RunInfo, SiteDump, Subject,
+    BENCH_SCHEMA, BENCH_VERSION, BenchBundle, Figure, Instrument, Machine, Missing, Mode, PartInfo,
+    RunInfo, SiteDump, Subject,
 };
 
 /// One instrument's results.
@@ -117,7 +117,10 @@ pub fn assemble() -> Result<PathBuf, String> {
         }
     }
     parts.sort_by(|a, b| a.machine.date.cmp(&b.machine.date));
-    let newest = parts.last().ok_or("no benchmark parts to assemble")?.clone();
+    let newest = parts
+        .last()
+        .ok_or("no benchmark parts to assemble")?
+        .clone();
     let mut bundle = BenchBundle {
         schema: BENCH_SCHEMA.into(),
         version: BENCH_VERSION,

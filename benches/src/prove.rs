@@ -68,7 +68,15 @@ pub fn format_insn(i: &Instruction) -> String {
     s
 }
 
-fn dump(subject: &str, key: &str, phase: &str, place: &str, addr: usize, bytes: &[u8], form: &str) -> SiteDump {
+fn dump(
+    subject: &str,
+    key: &str,
+    phase: &str,
+    place: &str,
+    addr: usize,
+    bytes: &[u8],
+    form: &str,
+) -> SiteDump {
     SiteDump {
         subject: subject.into(),
         key: key.into(),
@@ -134,7 +142,9 @@ unsafe fn check_site(
             }
         },
         Flavor::Trampoline => {
-            let tramp = key.trampoline().ok_or("trampoline key without a trampoline")?;
+            let tramp = key
+                .trampoline()
+                .ok_or("trampoline key without a trampoline")?;
             form = format!("call {}", name_of(tramp));
             let i = &insns[0];
             if !(i.code() == Code::Call_rel32_64 && i.near_branch_target() as usize == tramp) {
@@ -175,7 +185,10 @@ unsafe fn check_site(
                 ti[0].code() == Code::Jmp_rel32_64 && ti[0].near_branch_target() as usize == t,
                 format!("jmp {}", name_of(t)),
             ),
-            None => (ti[0].mnemonic() == iced_x86::Mnemonic::Ret, "ret (target none)".into()),
+            None => (
+                ti[0].mnemonic() == iced_x86::Mnemonic::Ret,
+                "ret (target none)".into(),
+            ),
         };
         if !ok {
             return Err(format!(
@@ -183,7 +196,15 @@ unsafe fn check_site(
                 format_insn(&ti[0])
             ));
         }
-        out.push(dump(subject, key_name, phase, "trampoline", tramp, &tb, &tform));
+        out.push(dump(
+            subject,
+            key_name,
+            phase,
+            "trampoline",
+            tramp,
+            &tb,
+            &tform,
+        ));
     }
     Ok(out)
 }
@@ -191,9 +212,21 @@ unsafe fn check_site(
 fn key_of(imp: &Implementation, scenario: &str) -> (&'static RawKey, &'static str, Option<usize>) {
     use static_call_bundle::scenario as s;
     match scenario {
-        s::CALL_HOT_1 => (imp.hot1.raw(), "HOT1", Some(crate::targets::add1 as *const () as usize)),
-        s::CALL_HOT_6 => (imp.hot6.raw(), "HOT6", Some(crate::targets::add6 as *const () as usize)),
-        s::CALL_MANY => (imp.many.raw(), "MANY", Some(crate::targets::add1 as *const () as usize)),
+        s::CALL_HOT_1 => (
+            imp.hot1.raw(),
+            "HOT1",
+            Some(crate::targets::add1 as *const () as usize),
+        ),
+        s::CALL_HOT_6 => (
+            imp.hot6.raw(),
+            "HOT6",
+            Some(crate::targets::add6 as *const () as usize),
+        ),
+        s::CALL_MANY => (
+            imp.many.raw(),
+            "MANY",
+            Some(crate::targets::add1 as *const () as usize),
+        ),
         _ => (imp.cond.raw(), "COND", None),
     }
 }
@@ -232,7 +265,9 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
                     ));
                 }
                 // SAFETY: a recorded site of `key` in this program.
-                let d = unsafe { check_site(s.name, key_name, &phase, imp.registry.flavor(), key, site)? };
+                let d = unsafe {
+                    check_site(s.name, key_name, &phase, imp.registry.flavor(), key, site)?
+                };
                 if i == 0 {
                     out.extend(d);
                 }
@@ -287,7 +322,10 @@ fn prove_control(
         matches!(i.code(), Code::Call_rm64) // call reg / call [mem]
     };
     let (ok, form) = match s.name {
-        control::DIRECT => (calls.iter().all(|i| direct_to_body(i)), format!("call {}", name_of(body))),
+        control::DIRECT => (
+            calls.iter().all(|i| direct_to_body(i)),
+            format!("call {}", name_of(body)),
+        ),
         control::FN_POINTER => (
             calls.iter().all(|i| indirect(i)),
             "call <register> (plain indirect call)".into(),
@@ -304,7 +342,12 @@ fn prove_control(
             s.name,
             sc.id,
             calls.len(),
-            calls.iter().take(3).map(|i| format_insn(i)).collect::<Vec<_>>().join("; "),
+            calls
+                .iter()
+                .take(3)
+                .map(|i| format_insn(i))
+                .collect::<Vec<_>>()
+                .join("; "),
             sc.calls_per_unit
         ));
     }
@@ -323,13 +366,37 @@ fn prove_control(
 pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, String> {
     let key = imp.hot1.raw();
     let sites = imp.registry.sites_of(key);
-    let &(site, _) = sites.first().ok_or_else(|| format!("{}: HOT1 has no site", s.name))?;
+    let &(site, _) = sites
+        .first()
+        .ok_or_else(|| format!("{}: HOT1 has no site", s.name))?;
     let flavor = imp.registry.flavor();
     // SAFETY (all three): `site` is a recorded site of `key` in this program.
-    let mut out = unsafe { check_site(s.name, "HOT1", "before update (target add1)", flavor, key, site)? };
-    imp.hot1.update(crate::targets::add2).map_err(|e| format!("{}: {e}", s.name))?;
-    out.extend(unsafe { check_site(s.name, "HOT1", "after update (target add2)", flavor, key, site)? });
-    imp.hot1.update(crate::targets::add1).map_err(|e| format!("{}: {e}", s.name))?;
+    let mut out = unsafe {
+        check_site(
+            s.name,
+            "HOT1",
+            "before update (target add1)",
+            flavor,
+            key,
+            site,
+        )?
+    };
+    imp.hot1
+        .update(crate::targets::add2)
+        .map_err(|e| format!("{}: {e}", s.name))?;
+    out.extend(unsafe {
+        check_site(
+            s.name,
+            "HOT1",
+            "after update (target add2)",
+            flavor,
+            key,
+            site,
+        )?
+    });
+    imp.hot1
+        .update(crate::targets::add1)
+        .map_err(|e| format!("{}: {e}", s.name))?;
     unsafe { check_site(s.name, "HOT1", "restored", flavor, key, site)? };
     Ok(out)
 }

@@ -26,7 +26,11 @@ fn thunk_bytes() -> Vec<u8> {
 ///
 /// # Errors
 /// iced-x86 or `mmap` failed.
-pub fn make(imp: &Implementation, keys: &[&'static RawKey], sites: usize) -> Result<GenModule, String> {
+pub fn make(
+    imp: &Implementation,
+    keys: &[&'static RawKey],
+    sites: usize,
+) -> Result<GenModule, String> {
     generate(&GenSpec {
         keys: keys.to_vec(),
         sites_per_key: sites,
@@ -72,7 +76,11 @@ pub fn unload(imp: &Implementation, id: ModuleId) -> Result<(), String> {
 ///
 /// # Errors
 /// A wrong result.
-pub fn check_calls(m: &GenModule, target: extern "C" fn(u64) -> u64, step: usize) -> Result<(), String> {
+pub fn check_calls(
+    m: &GenModule,
+    target: extern "C" fn(u64) -> u64,
+    step: usize,
+) -> Result<(), String> {
     for f in m.funcs.iter().step_by(step.max(1)) {
         // SAFETY: the module is loaded and mapped; it has no init region.
         let got = unsafe { f.call(40) };

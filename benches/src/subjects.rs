@@ -149,15 +149,28 @@ macro_rules! implementation {
             use super::*;
             use $krate as sc;
 
-            sc::define_static_call!(pub static HOT1: extern "C" fn(u64) -> u64 = crate::targets::add1;);
             sc::define_static_call!(
-                pub static HOT6: extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64 = crate::targets::add6;
+                pub static HOT1: extern "C" fn(u64) -> u64 = crate::targets::add1;
             );
-            sc::define_static_call!(pub static MANY: extern "C" fn(u64) -> u64 = crate::targets::add1;);
-            sc::define_static_call!(pub static COND: extern "C" fn(u64) = None;);
-            sc::define_static_call!(pub static SCALE: extern "C" fn(u64) -> u64 = crate::targets::add1;);
-            sc::define_static_call!(pub static LONE: extern "C" fn(u64) -> u64 = crate::targets::add1;);
-            sc::define_static_call!(pub static FOREIGN: extern "C" fn(u64) -> u64 = crate::targets::add1;);
+            sc::define_static_call!(
+                pub static HOT6: extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64 =
+                    crate::targets::add6;
+            );
+            sc::define_static_call!(
+                pub static MANY: extern "C" fn(u64) -> u64 = crate::targets::add1;
+            );
+            sc::define_static_call!(
+                pub static COND: extern "C" fn(u64) = None;
+            );
+            sc::define_static_call!(
+                pub static SCALE: extern "C" fn(u64) -> u64 = crate::targets::add1;
+            );
+            sc::define_static_call!(
+                pub static LONE: extern "C" fn(u64) -> u64 = crate::targets::add1;
+            );
+            sc::define_static_call!(
+                pub static FOREIGN: extern "C" fn(u64) -> u64 = crate::targets::add1;
+            );
 
             call_loops! {
                 one(x) => sc::static_call!(HOT1(x));
@@ -222,12 +235,21 @@ macro_rules! implementation {
     };
 }
 
-implementation!(inline_patch = static_call_inline_patch, "inline-patch",
-    "sites patched in place to `call target`");
-implementation!(trampoline = static_call_trampoline, "trampoline",
-    "sites call a per-key trampoline whose `jmp` is rewritten");
-implementation!(indirect = static_call_indirect, "indirect",
-    "the baseline: load the pointer, call a retpoline thunk");
+implementation!(
+    inline_patch = static_call_inline_patch,
+    "inline-patch",
+    "sites patched in place to `call target`"
+);
+implementation!(
+    trampoline = static_call_trampoline,
+    "trampoline",
+    "sites call a per-key trampoline whose `jmp` is rewritten"
+);
+implementation!(
+    indirect = static_call_indirect,
+    "indirect",
+    "the baseline: load the pointer, call a retpoline thunk"
+);
 
 /// A direct `call rel32` to an `#[inline(never)] extern "C" fn`.
 ///
@@ -347,7 +369,10 @@ pub mod option_fn {
 
     /// Sets the hook (used only to show the loop can call it).
     pub fn set(f: Option<super::HookFn>) {
-        HOOK.store(f.map_or(std::ptr::null_mut(), |f| f as *mut ()), Ordering::Relaxed);
+        HOOK.store(
+            f.map_or(std::ptr::null_mut(), |f| f as *mut ()),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -489,14 +514,24 @@ pub fn run_checked(sc: &CallScenario, subject: &str, f: fn(u64) -> u64, n: u64) 
 pub fn check_cond_loops_can_call() -> std::result::Result<(), String> {
     use std::sync::atomic::Ordering;
     for (s, imp) in implementations() {
-        imp.cond.update_cond(Some(hook)).map_err(|e| format!("{}: {e}", s.name))?;
+        imp.cond
+            .update_cond(Some(hook))
+            .map_err(|e| format!("{}: {e}", s.name))?;
         let before = crate::targets::HOOK_CALLS.load(Ordering::Relaxed);
-        let f = s.loops.cond_none.expect("implementations have a conditional loop");
+        let f = s
+            .loops
+            .cond_none
+            .expect("implementations have a conditional loop");
         f(10);
         let calls = crate::targets::HOOK_CALLS.load(Ordering::Relaxed) - before;
-        imp.cond.update_cond(None).map_err(|e| format!("{}: {e}", s.name))?;
+        imp.cond
+            .update_cond(None)
+            .map_err(|e| format!("{}: {e}", s.name))?;
         if calls != 10 {
-            return Err(format!("{}: 10 conditional calls with a target made {calls}", s.name));
+            return Err(format!(
+                "{}: 10 conditional calls with a target made {calls}",
+                s.name
+            ));
         }
     }
     option_fn::set(Some(hook));

@@ -72,7 +72,10 @@ pub mod scenario {
             "conditional call, target none (vs `if let Some(f)`)",
         ),
         (UPDATE_IDLE, "one update, key with N sites, idle"),
-        (UPDATE_BUSY, "one update, key with N sites, 2 threads calling it"),
+        (
+            UPDATE_BUSY,
+            "one update, key with N sites, 2 threads calling it",
+        ),
         (
             UPDATE_FOREIGN,
             "one update of a 1-site key among 100,000 foreign sites",
@@ -80,7 +83,10 @@ pub mod scenario {
         (MODULE_LOAD, "load a generated module with N sites"),
         (MODULE_UNLOAD, "unload a generated module with N sites"),
         (SO_OPEN, "open (dlopen + register) the test shared object"),
-        (SO_CLOSE, "close (unregister + dlclose) the test shared object"),
+        (
+            SO_CLOSE,
+            "close (unregister + dlclose) the test shared object",
+        ),
         (MEMORY, "registry bytes, from stats() and module_stats()"),
     ];
 
@@ -690,15 +696,25 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_field() {
-        let text = sample().to_json().replace("\"wall_time\"", "\"wall_clock\"");
+        let text = sample()
+            .to_json()
+            .replace("\"wall_time\"", "\"wall_clock\"");
         let e = parse_bench(Path::new("b.json"), &text).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("b.json: field `figures[0].metric`"), "{msg}");
+        assert!(
+            msg.starts_with("b.json: field `figures[0].metric`"),
+            "{msg}"
+        );
         assert!(msg.contains("wall_clock"), "{msg}");
 
         let text = sample().to_json().replace("\"logical_cpus\": 2,", "");
-        let msg = parse_bench(Path::new("b.json"), &text).unwrap_err().to_string();
-        assert!(msg.contains("machine") && msg.contains("logical_cpus"), "{msg}");
+        let msg = parse_bench(Path::new("b.json"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("machine") && msg.contains("logical_cpus"),
+            "{msg}"
+        );
     }
 
     #[test]
