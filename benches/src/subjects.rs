@@ -322,7 +322,7 @@ pub mod dyn_trait {
         }
         #[inline(never)]
         fn six(&self, a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64 {
-            add6(a, b, c, d, e, f)
+            crate::targets::add6_body(a, b, c, d, e, f)
         }
     }
     static OBJECT: &(dyn Op + Sync) = &Adder;

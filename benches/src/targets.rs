@@ -17,9 +17,16 @@ pub extern "C" fn add2(x: u64) -> u64 {
     x.wrapping_add(2)
 }
 
-/// The 6-argument body: the sum of its arguments plus one.
+/// The 6-argument target: [`add6_body`].
 #[inline(never)]
 pub extern "C" fn add6(a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64 {
+    add6_body(a, b, c, d, e, f)
+}
+
+/// The 6-argument body: the sum of its arguments plus one (inlined into
+/// each 6-argument target, so that every subject runs the same body).
+#[inline(always)]
+pub fn add6_body(a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64 {
     a.wrapping_add(u64::from(b))
         .wrapping_add(u64::from(c))
         .wrapping_add(u64::from(d))

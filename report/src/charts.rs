@@ -505,6 +505,15 @@ pub fn dot_chart(c: &DotChart) -> Option<String> {
     let xa = Axis::linear(max, l, r);
     let mut s = String::new();
     open_svg(&mut s, &c.id, &c.title, w, h);
+    for i in (1..rows.len()).step_by(2) {
+        let _ = write!(
+            s,
+            r#"<rect class="band" x="0" y="{}" width="{}" height="{}"/>"#,
+            px(t + band * i as f64),
+            px(r),
+            px(band)
+        );
+    }
     s.push_str(r#"<g class="grid">"#);
     for (v, _) in xa.ticks() {
         let x = xa.map(v);
@@ -528,17 +537,20 @@ pub fn dot_chart(c: &DotChart) -> Option<String> {
         px(h - 8.0),
         esc(&c.x_label)
     );
+    if let Some((v, label)) = &c.reference {
+        let x = xa.map(*v);
+        let _ = write!(
+            s,
+            r#"<g class="ref"><line x1="{}" y1="{}" x2="{}" y2="{}"/><title>{}</title></g>"#,
+            px(x),
+            px(t - 4.0),
+            px(x),
+            px(b),
+            esc(label)
+        );
+    }
     for (i, row) in rows.iter().enumerate() {
         let y0 = t + band * i as f64;
-        if i % 2 == 1 {
-            let _ = write!(
-                s,
-                r#"<rect class="band" x="0" y="{}" width="{}" height="{}"/>"#,
-                px(y0),
-                px(r),
-                px(band)
-            );
-        }
         let _ = write!(
             s,
             r#"<text class="row" x="{}" y="{}" text-anchor="end">{}</text>"#,
@@ -587,18 +599,6 @@ pub fn dot_chart(c: &DotChart) -> Option<String> {
                 esc(&p.text)
             );
         }
-    }
-    if let Some((v, label)) = &c.reference {
-        let x = xa.map(*v);
-        let _ = write!(
-            s,
-            r#"<g class="ref"><line x1="{}" y1="{}" x2="{}" y2="{}"/><title>{}</title></g>"#,
-            px(x),
-            px(t - 4.0),
-            px(x),
-            px(b),
-            esc(label)
-        );
     }
     let _ = write!(
         s,

@@ -74,7 +74,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -94,8 +94,12 @@ pub fn count(v: f64) -> String {
         }
     } else if v.abs() >= 100.0 {
         format!("{v:.1}")
-    } else {
+    } else if v.abs() >= 1.0 {
         format!("{v:.2}")
+    } else {
+        // Three significant digits: 0.0152, 0.144.
+        let digits = (2 - v.abs().log10().floor() as i32).clamp(2, 9) as usize;
+        trim(format!("{v:.digits$}"))
     }
 }
 
@@ -133,6 +137,24 @@ pub fn tick(metric: Metric, v: f64) -> String {
         Metric::WallTime | Metric::TaskClock => time_tick(v),
         _ => count_tick(v),
     }
+}
+
+/// Escapes text and shows `` `quoted` `` parts as code.
+pub fn esc_code(s: &str) -> String {
+    if s.matches('`').count() % 2 == 1 {
+        return esc(s);
+    }
+    let mut o = String::new();
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 1 {
+            o.push_str("<code>");
+            o.push_str(&esc(part));
+            o.push_str("</code>");
+        } else {
+            o.push_str(&esc(part));
+        }
+    }
+    o
 }
 
 /// A ratio: `1.027×`.
@@ -192,6 +214,9 @@ mod tests {
         assert_eq!(count(10_000.0), "10,000");
         assert_eq!(count(6.0), "6");
         assert_eq!(count(7.031), "7.03");
+        assert_eq!(count(0.0152), "0.0152");
+        assert_eq!(count(0.144), "0.144");
+        assert_eq!(count(0.02), "0.02");
         assert_eq!(count_tick(10_000.0), "10k");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(delta(1.0), "+1");
@@ -200,5 +225,7 @@ mod tests {
         assert_eq!(px(-0.01), "0.0");
         assert_eq!(date("2026-11-26T14:05:09Z"), "2026-11-26 14:05 UTC");
         assert_eq!(esc("<a&\"b'>"), "&lt;a&amp;&quot;b&#39;&gt;");
+        assert_eq!(esc_code("vs `if x`"), "vs <code>if x</code>");
+        assert_eq!(esc_code("a ` b"), "a ` b");
     }
 }

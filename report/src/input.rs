@@ -128,7 +128,10 @@ pub fn shown(p: &Path) -> String {
 /// Makes the labels unique: a label two bundles share gets its bundle's
 /// date, and if that is shared too, a number.
 pub fn disambiguate(inputs: &mut [Input]) {
-    let labels: Vec<String> = inputs.iter().map(|i| i.bench.machine.label.clone()).collect();
+    let labels: Vec<String> = inputs
+        .iter()
+        .map(|i| i.bench.machine.label.clone())
+        .collect();
     for (i, input) in inputs.iter_mut().enumerate() {
         let shared = labels.iter().filter(|l| **l == labels[i]).count() > 1;
         input.label = if shared {

@@ -114,7 +114,9 @@ fn report(args: Args) -> Result<ExitCode, Failure> {
             let c = args
                 .conformance
                 .get(k)
-                .map_or(ConformanceSource::Beside, |c| ConformanceSource::File(c.clone()));
+                .map_or(ConformanceSource::Beside, |c| {
+                    ConformanceSource::File(c.clone())
+                });
             inputs.push(read_input(p, c)?);
         }
         for p in &args.compare {
@@ -147,7 +149,11 @@ fn fresh(args: &Args, root: &Path, target: &Path, out: &Path) -> Result<ExitCode
     let results = target.join("results");
     let mut failed = false;
 
-    let st = Stage::start(1, 4, &format!("callgrind runner (gungraun-runner {GUNGRAUN_VERSION})"));
+    let st = Stage::start(
+        1,
+        4,
+        &format!("callgrind runner (gungraun-runner {GUNGRAUN_VERSION})"),
+    );
     match run::runner_version() {
         Some(v) if run::is_wanted_version(&v) => st.end(&format!("found {v}, done")),
         found => {

@@ -45,7 +45,12 @@ impl Measure {
 
     /// Instructions per call, callgrind.
     pub const fn call_instr(scenario: &'static str) -> Measure {
-        Measure::new(scenario, Metric::Instructions, Per::Call, Instrument::Callgrind)
+        Measure::new(
+            scenario,
+            Metric::Instructions,
+            Per::Call,
+            Instrument::Callgrind,
+        )
     }
 
     /// Wall time per `per`, criterion.
@@ -54,8 +59,15 @@ impl Measure {
     }
 
     /// One figure of this measure.
-    pub fn get<'a>(&self, b: &'a BenchBundle, subject: &str, sites: Option<u64>) -> Option<&'a Figure> {
-        b.figures.iter().find(|f| self.holds(f) && f.subject == subject && f.sites == sites)
+    pub fn get<'a>(
+        &self,
+        b: &'a BenchBundle,
+        subject: &str,
+        sites: Option<u64>,
+    ) -> Option<&'a Figure> {
+        b.figures
+            .iter()
+            .find(|f| self.holds(f) && f.subject == subject && f.sites == sites)
     }
 
     /// Whether a figure is of this measure.
@@ -113,7 +125,13 @@ pub fn why(
         .or_else(|| b.missing.iter().find(|m| fits(m, scen, false)))
         .or_else(|| b.missing.iter().find(|m| fits(m, "*", true)))
         .or_else(|| b.missing.iter().find(|m| fits(m, "*", false)));
-    found.map_or_else(|| NOT_MEASURED.to_owned(), |m| m.reason.clone())
+    match found {
+        Some(m) => m.reason.clone(),
+        None if b.run.mode == static_call_bundle::Mode::Quick => {
+            format!("{NOT_MEASURED} (a quick run)")
+        }
+        None => NOT_MEASURED.to_owned(),
+    }
 }
 
 /// A subject as the page shows it.
@@ -171,7 +189,9 @@ pub fn color(name: &str) -> &'static str {
         control::OPTION_FN => "#f59f00",
         other => {
             const MORE: [&str; 5] = ["#5c940d", "#c2255c", "#1098ad", "#862e9c", "#e8590c"];
-            let h = other.bytes().fold(0usize, |a, c| a.wrapping_mul(31).wrapping_add(c as usize));
+            let h = other
+                .bytes()
+                .fold(0usize, |a, c| a.wrapping_mul(31).wrapping_add(c as usize));
             MORE[h % MORE.len()]
         }
     }

@@ -24,7 +24,11 @@ pub fn render(inputs: &[Input]) -> String {
     let _ = writeln!(
         s,
         "<title>Static calls in userspace: {}</title>",
-        esc(&inputs.iter().map(|i| i.label.as_str()).collect::<Vec<_>>().join(" · "))
+        esc(&inputs
+            .iter()
+            .map(|i| i.label.as_str())
+            .collect::<Vec<_>>()
+            .join(" · "))
     );
     let _ = writeln!(s, "<style>\n{CSS}</style>\n</head>\n<body>");
     header(&mut s, inputs);
@@ -113,14 +117,19 @@ fn header(s: &mut String, inputs: &[Input]) {
     s.push_str("</nav>\n</header>\n");
 }
 
-/// Legend: subjects by colour, and machines by marker when several.
-fn legend(inputs: &[Input], names: &[&str]) -> String {
+/// Legend: subjects by colour, and machines by marker when several
+/// (those of `machines`, the indices with points in the chart).
+fn legend(inputs: &[Input], names: &[&str], machines: &[usize]) -> String {
     let mut s = String::from(r#"<div class="legend">"#);
     for n in names {
         let _ = write!(s, "<span>{}{}</span>", charts::swatch(0, color(n)), esc(n));
     }
     if inputs.len() > 1 {
-        for (k, i) in inputs.iter().enumerate() {
+        for (k, i) in inputs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| machines.contains(k))
+        {
             let _ = write!(
                 s,
                 r#"<span class="m">{}{}</span>"#,
@@ -134,7 +143,12 @@ fn legend(inputs: &[Input], names: &[&str]) -> String {
 }
 
 /// Notes on what each machine lacks among `expected`.
-fn absences(inputs: &[Input], expected: &[&str], m: Measure, has: &dyn Fn(usize, &str) -> bool) -> String {
+fn absences(
+    inputs: &[Input],
+    expected: &[&str],
+    m: Measure,
+    has: &dyn Fn(usize, &str) -> bool,
+) -> String {
     let mut lines = Vec::new();
     for (k, input) in inputs.iter().enumerate() {
         let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
@@ -218,7 +232,9 @@ fn tip(input: &Input, f: &Figure) -> String {
 fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, title: &str) -> String {
     let mut expected: Vec<&str> = Vec::new();
     for sub in subjects {
-        let any = inputs.iter().any(|i| m.get(&i.bench, &sub.name, None).is_some());
+        let any = inputs
+            .iter()
+            .any(|i| m.get(&i.bench, &sub.name, None).is_some());
         if any || sub.implementation {
             expected.push(&sub.name);
         }
@@ -247,13 +263,22 @@ fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, titl
     let reference = m.get(&inputs[0].bench, control::DIRECT, None).map(|f| {
         (
             f.value,
-            format!("direct call on {}: {}", inputs[0].label, fmt::value(f.metric, f.value)),
+            format!(
+                "direct call on {}: {}",
+                inputs[0].label,
+                fmt::value(f.metric, f.value)
+            ),
         )
     });
     let chart = DotChart {
         id: id.to_owned(),
         title: title.to_owned(),
-        x_label: format!("{} per {} ({})", m.metric.name(), m.per.name(), m.metric.unit()),
+        x_label: format!(
+            "{} per {} ({})",
+            m.metric.name(),
+            m.per.name(),
+            m.metric.unit()
+        ),
         x_tick: match m.metric {
             Metric::WallTime | Metric::TaskClock => fmt::time_tick,
             _ => fmt::count_tick,
@@ -262,12 +287,22 @@ fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, titl
         rows,
         reference,
     };
-    let mut s = format!(r#"<figure id="fig-{id}"><figcaption>{}</figcaption>"#, esc(title));
+    let mut s = format!(
+        r#"<figure id="fig-{id}"><figcaption>{}</figcaption>"#,
+        esc(title)
+    );
     match charts::dot_chart(&chart) {
         Some(svg) => {
             s.push_str(&svg);
             if inputs.len() > 1 {
-                s.push_str(&legend(inputs, &[]));
+                let ks: Vec<usize> = (0..inputs.len())
+                    .filter(|&k| {
+                        expected
+                            .iter()
+                            .any(|n| m.get(&inputs[k].bench, n, None).is_some())
+                    })
+                    .collect();
+                s.push_str(&legend(inputs, &[], &ks));
             }
             s.push_str(&absences(inputs, &expected, m, &|k, n| {
                 m.get(&inputs[k].bench, n, None).is_some()
@@ -284,13 +319,18 @@ struct Lines<'a> {
     title: &'a str,
     m: Measure,
     targets: Vec<charts::Target>,
+    /// Log y whenever every value is positive (latencies); otherwise only
+    /// when the values span more than a factor of 20.
+    log: bool,
 }
 
 fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String {
     let m = c.m;
     let mut expected: Vec<&str> = Vec::new();
     for sub in subjects {
-        let any = inputs.iter().any(|i| !m.all(&i.bench, &sub.name).is_empty());
+        let any = inputs
+            .iter()
+            .any(|i| !m.all(&i.bench, &sub.name).is_empty());
         if any || sub.implementation {
             expected.push(&sub.name);
         }
@@ -299,7 +339,11 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
     let mut present: Vec<&str> = Vec::new();
     for (k, input) in inputs.iter().enumerate() {
         for &n in &expected {
-            let figs: Vec<&Figure> = m.all(&input.bench, n).into_iter().filter(|f| f.sites.is_some()).collect();
+            let figs: Vec<&Figure> = m
+                .all(&input.bench, n)
+                .into_iter()
+                .filter(|f| f.sites.is_some())
+                .collect();
             if figs.is_empty() {
                 continue;
             }
@@ -323,10 +367,13 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
         }
     }
     present.sort_by_key(|n| expected.iter().position(|e| e == n));
-    let values: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.y)).collect();
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.y))
+        .collect();
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(0.0, f64::max);
-    let y_log = min > 0.0 && max / min >= 20.0;
+    let y_log = min > 0.0 && (c.log || max / min >= 20.0);
     let chart = LineChart {
         id: c.id.to_owned(),
         title: c.title.to_owned(),
@@ -346,11 +393,17 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
         series,
         targets: c.targets,
     };
-    let mut s = format!(r#"<figure id="fig-{}"><figcaption>{}</figcaption>"#, c.id, esc(c.title));
+    let mut s = format!(
+        r#"<figure id="fig-{}"><figcaption>{}</figcaption>"#,
+        c.id,
+        esc(c.title)
+    );
     match charts::line_chart(&chart) {
         Some(svg) => {
             s.push_str(&svg);
-            s.push_str(&legend(inputs, &present));
+            let mut ks: Vec<usize> = chart.series.iter().map(|x| x.style).collect();
+            ks.dedup();
+            s.push_str(&legend(inputs, &present, &ks));
             s.push_str(&absences(inputs, &expected, m, &|k, n| {
                 !m.all(&inputs[k].bench, n).is_empty()
             }));
@@ -362,8 +415,14 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
 }
 
 fn section_head(s: &mut String, id: &str, intro: &str) {
-    let name = SECTIONS.iter().find(|(i, _)| *i == id).map_or(id, |(_, n)| n);
-    let _ = write!(s, r#"<section id="{id}"><h2>{name}</h2><p class="intro">{intro}</p>"#);
+    let name = SECTIONS
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or(id, |(_, n)| n);
+    let _ = write!(
+        s,
+        r#"<section id="{id}"><h2>{name}</h2><p class="intro">{intro}</p>"#
+    );
 }
 
 fn calls(inputs: &[Input], subjects: &[Subject]) -> String {
@@ -384,7 +443,7 @@ fn calls(inputs: &[Input], subjects: &[Subject]) -> String {
             s,
             r#"<h3 id="{slug}">{} <small>— {}</small></h3><div class="pair">"#,
             esc(sc),
-            esc(scenario::describe(sc).unwrap_or(""))
+            fmt::esc_code(scenario::describe(sc).unwrap_or(""))
         );
         s.push_str(&dot_figure(
             inputs,
@@ -416,7 +475,13 @@ fn target(x: f64, y: f64, label: &str) -> charts::Target {
 
 /// A small table: implementations down, machines across, one measure at
 /// one site count.
-fn point_table(inputs: &[Input], subjects: &[Subject], m: Measure, sites: Option<u64>, caption: &str) -> String {
+fn point_table(
+    inputs: &[Input],
+    subjects: &[Subject],
+    m: Measure,
+    sites: Option<u64>,
+    caption: &str,
+) -> String {
     let mut s = format!(
         r#"<table class="point"><caption>{}</caption><thead><tr><th>subject</th>"#,
         esc(caption)
@@ -426,7 +491,9 @@ fn point_table(inputs: &[Input], subjects: &[Subject], m: Measure, sites: Option
     }
     s.push_str("</tr></thead><tbody>");
     for sub in subjects {
-        let any = inputs.iter().any(|i| m.get(&i.bench, &sub.name, sites).is_some());
+        let any = inputs
+            .iter()
+            .any(|i| m.get(&i.bench, &sub.name, sites).is_some());
         if !any && !sub.implementation {
             continue;
         }
@@ -461,6 +528,68 @@ fn point_table(inputs: &[Input], subjects: &[Subject], m: Measure, sites: Option
     s
 }
 
+/// update/among-100k-foreign: every figure of each implementation, with
+/// the ratio to the update alone.
+fn foreign_table(inputs: &[Input], subjects: &[Subject]) -> String {
+    let m = Measure::wall(scenario::UPDATE_FOREIGN, Per::Update);
+    let mut s = String::from(
+        r#"<table class="point" id="foreign"><caption>update/among-100k-foreign: one update of a 1-site key while 100,000 sites exist on other keys (wall time), and its ratio to the update alone (target ≤ 1.2)</caption><thead><tr><th>subject</th>"#,
+    );
+    for i in inputs {
+        let _ = write!(s, "<th>{}</th>", esc(&i.label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for sub in subjects.iter().filter(|x| x.implementation) {
+        let _ = write!(
+            s,
+            r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
+            color(&sub.name),
+            esc(&sub.name)
+        );
+        for i in inputs {
+            let figs = m.all(&i.bench, &sub.name);
+            if figs.is_empty() {
+                let _ = write!(
+                    s,
+                    r#"<td class="na"><small>{}</small></td>"#,
+                    esc(&m.why(&i.bench, Some(&sub.name)))
+                );
+                continue;
+            }
+            s.push_str("<td>");
+            for f in &figs {
+                let what = f.note.clone().unwrap_or_else(|| {
+                    f.sites.map_or(String::new(), |n| format!("sites = {}", fmt::thousands(n)))
+                });
+                let _ = write!(
+                    s,
+                    r#"<div>{}<small>{}</small><br><small class="what">{}</small></div>"#,
+                    esc(&fmt::value(f.metric, f.value)),
+                    esc(&interval_text(f)),
+                    esc(&what)
+                );
+            }
+            match summary::foreign_pair(&i.bench, &sub.name) {
+                Ok(p) => {
+                    let _ = write!(
+                        s,
+                        r#"<div class="ratio"><b>{}</b> <small>÷ {}</small></div>"#,
+                        esc(&fmt::ratio(p.ratio())),
+                        esc(p.alone_is)
+                    );
+                }
+                Err(why) => {
+                    let _ = write!(s, r#"<div class="ratio"><small>no ratio: {}</small></div>"#, esc(&why));
+                }
+            }
+            s.push_str("</td>");
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
 fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::new();
     section_head(
@@ -470,8 +599,16 @@ fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
     );
     s.push_str(r#"<div class="pair">"#);
     for (sc, id, title) in [
-        (scenario::UPDATE_IDLE, "update-idle", "update/idle: one update, no other thread running"),
-        (scenario::UPDATE_BUSY, "update-busy", "update/busy: one update while two threads call the key"),
+        (
+            scenario::UPDATE_IDLE,
+            "update-idle",
+            "update/idle: one update, no other thread running",
+        ),
+        (
+            scenario::UPDATE_BUSY,
+            "update-busy",
+            "update/busy: one update while two threads call the key",
+        ),
     ] {
         s.push_str(&sites_figure(
             inputs,
@@ -480,8 +617,12 @@ fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
                 id,
                 title,
                 m: Measure::wall(sc, Per::Update),
+                log: true,
                 targets: if sc == scenario::UPDATE_IDLE {
-                    vec![target(1.0, 10e3, "target ≤ 10 µs"), target(1e4, 2e6, "target ≤ 2 ms")]
+                    vec![
+                        target(1.0, 10e3, "target ≤ 10 µs"),
+                        target(1e4, 2e6, "target ≤ 2 ms"),
+                    ]
                 } else {
                     vec![]
                 },
@@ -490,17 +631,16 @@ fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
     }
     s.push_str("</div>");
     s.push_str(r#"<div class="pair">"#);
+    s.push_str(&foreign_table(inputs, subjects));
     s.push_str(&point_table(
         inputs,
         subjects,
-        Measure::wall(scenario::UPDATE_FOREIGN, Per::Update),
-        Some(1),
-        "update/among-100k-foreign: one update of a 1-site key while 100,000 sites exist on other keys (wall time)",
-    ));
-    s.push_str(&point_table(
-        inputs,
-        subjects,
-        Measure::new(scenario::UPDATE_IDLE, Metric::Instructions, Per::Update, Instrument::Callgrind),
+        Measure::new(
+            scenario::UPDATE_IDLE,
+            Metric::Instructions,
+            Per::Update,
+            Instrument::Callgrind,
+        ),
         Some(1),
         "update/idle, 1 site: instructions per update (callgrind)",
     ));
@@ -524,6 +664,7 @@ fn modules(inputs: &[Input], subjects: &[Subject]) -> String {
             title: "module/load: load a generated module with N sites",
             m: Measure::wall(scenario::MODULE_LOAD, Per::Load),
             targets: vec![target(1e4, 5e6, "target ≤ 5 ms")],
+            log: true,
         },
     ));
     s.push_str(&sites_figure(
@@ -534,6 +675,7 @@ fn modules(inputs: &[Input], subjects: &[Subject]) -> String {
             title: "module/unload: unload a generated module with N sites",
             m: Measure::wall(scenario::MODULE_UNLOAD, Per::Unload),
             targets: vec![],
+            log: true,
         },
     ));
     s.push_str("</div>");
@@ -566,7 +708,11 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
     s.push_str(r#"<div class="pair">"#);
     for (per, id, title) in [
         (Per::Site, "memory-site", "memory/registry: bytes per site"),
-        (Per::KeyModule, "memory-key-module", "memory/registry: bytes per (key, module)"),
+        (
+            Per::KeyModule,
+            "memory-key-module",
+            "memory/registry: bytes per (key, module)",
+        ),
     ] {
         s.push_str(&sites_figure(
             inputs,
@@ -574,8 +720,14 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
             Lines {
                 id,
                 title,
-                m: Measure::new(scenario::MEMORY, Metric::RegistryBytes, per, Instrument::Registry),
+                m: Measure::new(
+                    scenario::MEMORY,
+                    Metric::RegistryBytes,
+                    per,
+                    Instrument::Registry,
+                ),
                 targets: vec![],
+                log: false,
             },
         ));
     }
@@ -589,8 +741,18 @@ fn row_keys(inputs: &[Input], subjects: &[Subject], sc: &str) -> Vec<RowKey> {
     let mut keys: Vec<RowKey> = Vec::new();
     for i in inputs {
         for f in i.bench.figures.iter().filter(|f| f.scenario == sc) {
-            let idx = subjects.iter().position(|s| s.name == f.subject).unwrap_or(usize::MAX);
-            let k = (f.instrument, f.metric, f.per, idx, f.subject.clone(), f.sites);
+            let idx = subjects
+                .iter()
+                .position(|s| s.name == f.subject)
+                .unwrap_or(usize::MAX);
+            let k = (
+                f.instrument,
+                f.metric,
+                f.per,
+                idx,
+                f.subject.clone(),
+                f.sites,
+            );
             if !keys.contains(&k) {
                 keys.push(k);
             }
@@ -626,7 +788,10 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
             r#"<h3 id="{}">{}{}</h3>"#,
             esc(&slug),
             esc(&sc),
-            scenario::describe(&sc).map_or(String::new(), |d| format!(" <small>— {}</small>", esc(d)))
+            scenario::describe(&sc).map_or(String::new(), |d| format!(
+                " <small>— {}</small>",
+                fmt::esc_code(d)
+            ))
         );
         let not_taken = scenario_missing(inputs, &sc);
         if keys.is_empty() {
@@ -644,18 +809,28 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
         }
         let has_sites = keys.iter().any(|k| k.5.is_some());
         let has_ci = inputs.iter().any(|i| {
-            i.bench.figures.iter().any(|f| f.scenario == sc && f.interval.is_some())
+            i.bench
+                .figures
+                .iter()
+                .any(|f| f.scenario == sc && f.interval.is_some())
         });
-        let has_direct = inputs
-            .iter()
-            .any(|i| i.bench.figures.iter().any(|f| f.scenario == sc && f.subject == control::DIRECT));
+        let has_direct = inputs.iter().any(|i| {
+            i.bench
+                .figures
+                .iter()
+                .any(|f| f.scenario == sc && f.subject == control::DIRECT)
+        });
         let per_machine = 1 + usize::from(has_ci) + usize::from(has_direct);
         s.push_str(r#"<table class="figures"><thead><tr><th rowspan="2">subject</th>"#);
         if has_sites {
             s.push_str(r#"<th rowspan="2">sites</th>"#);
         }
         for i in inputs {
-            let _ = write!(s, r#"<th colspan="{per_machine}" class="machine">{}</th>"#, esc(&i.label));
+            let _ = write!(
+                s,
+                r#"<th colspan="{per_machine}" class="machine">{}</th>"#,
+                esc(&i.label)
+            );
         }
         s.push_str("</tr><tr>");
         for _ in inputs {
@@ -715,7 +890,10 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                                     "{} – {}{}",
                                     fmt::bare(f.metric, iv.low),
                                     fmt::bare(f.metric, iv.high),
-                                    n.map_or(String::new(), |n| format!(" <small>({:.0}%, n={n})</small>", iv.level * 100.0))
+                                    n.map_or(String::new(), |n| format!(
+                                        " <small>({:.0}%, n={n})</small>",
+                                        iv.level * 100.0
+                                    ))
                                 ),
                                 (None, _) => String::new(),
                             };
@@ -725,7 +903,8 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                             let r = if f.subject == control::DIRECT {
                                 "reference".to_owned()
                             } else {
-                                model::ratio_to_direct(&i.bench, f).map_or(String::new(), fmt::ratio)
+                                model::ratio_to_direct(&i.bench, f)
+                                    .map_or(String::new(), fmt::ratio)
                             };
                             let _ = write!(s, r#"<td class="num">{r}</td>"#);
                         }
@@ -767,7 +946,9 @@ fn scenario_missing(inputs: &[Input], sc: &str) -> String {
                 "{} ({}){}",
                 m.metric.name(),
                 m.instrument.name(),
-                m.subject.as_ref().map_or(String::new(), |s| format!(" for {s}"))
+                m.subject
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" for {s}"))
             );
             match groups.iter_mut().find(|g| g.0 == m.reason) {
                 Some(g) => {
@@ -790,7 +971,10 @@ fn scenario_missing(inputs: &[Input], sc: &str) -> String {
     if lines.is_empty() {
         String::new()
     } else {
-        format!(r#"<p class="nt">Not taken:</p><ul class="absent">{}</ul>"#, lines.concat())
+        format!(
+            r#"<p class="nt">Not taken:</p><ul class="absent">{}</ul>"#,
+            lines.concat()
+        )
     }
 }
 
@@ -806,9 +990,15 @@ fn all_missing(inputs: &[Input]) -> String {
         for m in &i.bench.missing {
             let what = format!(
                 "{} {}{}",
-                if m.scenario == "*" { "every scenario:" } else { &m.scenario },
+                if m.scenario == "*" {
+                    "every scenario:"
+                } else {
+                    &m.scenario
+                },
                 m.metric.name(),
-                m.subject.as_ref().map_or(String::new(), |s| format!(" ({s})"))
+                m.subject
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" ({s})"))
             );
             let head = format!("{}: {}", m.instrument.name(), m.reason);
             match groups.iter_mut().find(|g| g.0 == head) {
@@ -834,13 +1024,26 @@ fn all_missing(inputs: &[Input]) -> String {
     s
 }
 
+/// Where a counters row goes: scenario rank, sites, counter, per.
+type CounterRank = (usize, Option<u64>, Metric, Per);
+
+/// A row of a counters table.
+enum CounterRow {
+    /// Figures of one scenario, site count and counter.
+    Taken(String, Option<u64>, Metric, Per),
+    /// A counter that could not be opened: scenario, counter, reason.
+    Missing(String, Metric, String),
+}
+
 fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::new();
     section_head(
         &mut s,
         "counters",
-        "perf-event counters: hardware (cycles, instructions, branch misses) around the call loops, software (task clock, context switches, page faults) around updates and loads. A counter the machine does not offer is shown with the error <code>perf_event_open</code> gave.",
+        "perf-event counters: hardware (cycles, instructions, branch misses) around the call loops, software (task clock, context switches, page faults) around updates and loads. A counter the machine does not offer is shown with the error <code>perf_event_open</code> gave; — marks a subject the scenario does not measure.",
     );
+    let order = model::scenarios(inputs);
+    let rank = |sc: &str| order.iter().position(|x| x == sc).unwrap_or(usize::MAX);
     for i in inputs {
         let b = &i.bench;
         let _ = write!(s, "<h3>{}</h3>", esc(&i.label));
@@ -858,7 +1061,7 @@ fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
             let _ = write!(
                 s,
                 r#"<p class="nodata">No perf-event counter: {}.</p>"#,
-                model::NOT_MEASURED
+                esc(&why(b, "*", None, Metric::Cycles, Instrument::PerfEvent))
             );
             continue;
         }
@@ -867,7 +1070,36 @@ fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
             .filter(|sub| sub.implementation || figs.iter().any(|f| f.subject == sub.name))
             .map(|sub| sub.name.as_str())
             .collect();
-        s.push_str(r#"<table class="counters"><thead><tr><th>scenario</th><th>sites</th><th>counter</th>"#);
+        let mut rows: Vec<(CounterRank, CounterRow)> = Vec::new();
+        for f in &figs {
+            let k = (rank(&f.scenario), f.sites, f.metric, f.per);
+            if !rows.iter().any(|(rk, r)| {
+                *rk == k && matches!(r, CounterRow::Taken(sc, ..) if *sc == f.scenario)
+            }) {
+                rows.push((
+                    k,
+                    CounterRow::Taken(f.scenario.clone(), f.sites, f.metric, f.per),
+                ));
+            }
+        }
+        for m in &missing {
+            let covered = figs
+                .iter()
+                .any(|f| f.scenario == m.scenario && f.metric == m.metric);
+            let dup = rows.iter().any(|(_, r)| {
+                matches!(r, CounterRow::Missing(sc, mt, re) if *sc == m.scenario && *mt == m.metric && *re == m.reason)
+            });
+            if !covered && !dup {
+                rows.push((
+                    (rank(&m.scenario), None, m.metric, Per::Call),
+                    CounterRow::Missing(m.scenario.clone(), m.metric, m.reason.clone()),
+                ));
+            }
+        }
+        rows.sort_by_key(|r| r.0);
+        s.push_str(
+            r#"<table class="counters"><thead><tr><th>scenario</th><th>sites</th><th>counter</th>"#,
+        );
         for c in &cols {
             let _ = write!(
                 s,
@@ -877,75 +1109,71 @@ fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
             );
         }
         s.push_str("</tr></thead><tbody>");
-        let mut rows: Vec<(usize, String, Option<u64>, Metric, Per)> = Vec::new();
-        for f in &figs {
-            let o = model::scenarios(std::slice::from_ref(i))
-                .iter()
-                .position(|x| *x == f.scenario)
-                .unwrap_or(usize::MAX);
-            let k = (o, f.scenario.clone(), f.sites, f.metric, f.per);
-            if !rows.contains(&k) {
-                rows.push(k);
-            }
-        }
-        rows.sort();
-        for (_, sc, sites, metric, per) in &rows {
-            let _ = write!(
-                s,
-                r#"<tr><td>{}</td><td class="num">{}</td><td>{} per {}</td>"#,
-                esc(sc),
-                sites.map_or("—".to_owned(), fmt::thousands),
-                esc(metric.name()),
-                esc(per.name())
-            );
-            for c in &cols {
-                let f = figs.iter().find(|f| {
-                    f.scenario == *sc && f.sites == *sites && f.metric == *metric && f.per == *per && f.subject == *c
-                });
-                match f {
-                    Some(f) => {
-                        let _ = write!(s, r#"<td class="num">{}</td>"#, esc(&fmt::value(f.metric, f.value)));
+        for (_, row) in &rows {
+            match row {
+                CounterRow::Taken(sc, sites, metric, per) => {
+                    let _ = write!(
+                        s,
+                        r#"<tr><td>{}</td><td class="num">{}</td><td>{} per {}</td>"#,
+                        esc(sc),
+                        sites.map_or("—".to_owned(), fmt::thousands),
+                        esc(metric.name()),
+                        esc(per.name())
+                    );
+                    for c in &cols {
+                        let f = figs.iter().find(|f| {
+                            f.scenario == *sc
+                                && f.sites == *sites
+                                && f.metric == *metric
+                                && f.per == *per
+                                && f.subject == *c
+                        });
+                        let measured_here = b
+                            .figures
+                            .iter()
+                            .any(|f| f.scenario == *sc && f.subject == *c);
+                        match f {
+                            Some(f) => {
+                                let _ = write!(
+                                    s,
+                                    r#"<td class="num">{}</td>"#,
+                                    esc(&fmt::value(f.metric, f.value))
+                                );
+                            }
+                            None if !measured_here => s.push_str(r#"<td class="num">—</td>"#),
+                            None => {
+                                let _ = write!(
+                                    s,
+                                    r#"<td class="na"><small>{}</small></td>"#,
+                                    esc(&why(b, sc, Some(c), *metric, Instrument::PerfEvent))
+                                );
+                            }
+                        }
                     }
-                    None => {
-                        let _ = write!(
-                            s,
-                            r#"<td class="na"><small>{}</small></td>"#,
-                            esc(&why(b, sc, Some(c), *metric, Instrument::PerfEvent))
-                        );
-                    }
+                    s.push_str("</tr>");
+                }
+                CounterRow::Missing(sc, metric, reason) => {
+                    let subs: Vec<&str> = missing
+                        .iter()
+                        .filter(|x| x.scenario == *sc && x.metric == *metric && x.reason == *reason)
+                        .filter_map(|x| x.subject.as_deref())
+                        .collect();
+                    let who = if subs.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", subs.join(", "))
+                    };
+                    let _ = write!(
+                        s,
+                        r#"<tr><td>{}</td><td class="num">—</td><td>{}</td><td class="na" colspan="{}"><small>{}{}</small></td></tr>"#,
+                        esc(if sc == "*" { "every scenario" } else { sc }),
+                        esc(metric.name()),
+                        cols.len(),
+                        esc(&who),
+                        esc(reason)
+                    );
                 }
             }
-            s.push_str("</tr>");
-        }
-        // Counters that could not be opened: one row per scenario and
-        // counter, the reason across the subject columns.
-        let mut seen: Vec<(String, Metric, String)> = Vec::new();
-        for m in &missing {
-            let covered = rows.iter().any(|r| r.1 == m.scenario && r.3 == m.metric);
-            let k = (m.scenario.clone(), m.metric, m.reason.clone());
-            if covered || seen.contains(&k) {
-                continue;
-            }
-            seen.push(k);
-            let subs: Vec<&str> = missing
-                .iter()
-                .filter(|x| x.scenario == m.scenario && x.metric == m.metric && x.reason == m.reason)
-                .filter_map(|x| x.subject.as_deref())
-                .collect();
-            let who = if subs.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", subs.join(", "))
-            };
-            let _ = write!(
-                s,
-                r#"<tr><td>{}</td><td class="num">—</td><td>{}</td><td class="na" colspan="{}"><small>{}{}</small></td></tr>"#,
-                esc(if m.scenario == "*" { "every scenario" } else { &m.scenario }),
-                esc(m.metric.name()),
-                cols.len(),
-                esc(&who),
-                esc(&m.reason)
-            );
         }
         s.push_str("</tbody></table>");
     }
@@ -963,54 +1191,77 @@ fn dump_cell(d: &SiteDump) -> String {
     )
 }
 
+fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    for x in it {
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    }
+    v
+}
+
 fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
     let mut s = String::new();
     let mut names: Vec<&str> = subjects.iter().map(|x| x.name.as_str()).collect();
-    for d in &b.sites {
-        if !names.contains(&d.subject.as_str()) {
-            names.push(&d.subject);
+    for n in first_seen(b.sites.iter().map(|d| d.subject.as_str())) {
+        if !names.contains(&n) {
+            names.push(n);
         }
     }
+    let is_impl = |n: &str| {
+        subjects.iter().find(|x| x.name == n).map_or_else(
+            || b.sites.iter().any(|d| d.subject == n && d.place != "loop"),
+            |x| x.implementation,
+        )
+    };
+    s.push_str(r#"<div class="dumps">"#);
+    let mut controls: Vec<&SiteDump> = Vec::new();
     for n in names {
         let dumps: Vec<&SiteDump> = b.sites.iter().filter(|d| d.subject == n).collect();
         if dumps.is_empty() {
             continue;
         }
-        let mut keys: Vec<&str> = Vec::new();
-        for d in &dumps {
-            if !keys.contains(&d.key.as_str()) {
-                keys.push(&d.key);
-            }
-        }
+        let keys = first_seen(dumps.iter().map(|d| d.key.as_str()));
         let phases_of = |k: &str| {
-            let mut p: Vec<&str> = Vec::new();
-            for d in dumps.iter().filter(|d| d.key == k) {
-                if !p.contains(&d.phase.as_str()) {
-                    p.push(&d.phase);
-                }
-            }
-            p
+            first_seen(
+                dumps
+                    .iter()
+                    .filter(|d| d.key == k)
+                    .map(|d| d.phase.as_str()),
+            )
         };
+        let updated = |k: &str| phases_of(k).iter().filter(|p| p.contains("update")).count() >= 2;
         let key = keys
             .iter()
             .copied()
-            .find(|k| phases_of(k).len() > 1)
+            .find(|k| updated(k))
+            .or_else(|| keys.iter().copied().find(|k| phases_of(k).len() > 1))
             .unwrap_or(keys[0]);
-        let phases = phases_of(key);
-        let mut places: Vec<&str> = Vec::new();
-        for d in dumps.iter().filter(|d| d.key == key) {
-            if !places.contains(&d.place.as_str()) {
-                places.push(&d.place);
-            }
+        if !is_impl(n) {
+            controls.extend(dumps.iter().copied());
+            continue;
         }
+        let all = phases_of(key);
+        let phases: Vec<&str> = if updated(key) {
+            all.into_iter().filter(|p| p.contains("update")).collect()
+        } else {
+            all
+        };
+        let places = first_seen(
+            dumps
+                .iter()
+                .filter(|d| d.key == key)
+                .map(|d| d.place.as_str()),
+        );
         let _ = write!(
             s,
-            r#"<h4><span class="key" style="background:{}"></span>{} <small>key <code>{}</code>{}</small></h4><table class="dump"><thead><tr><th></th>"#,
+            r#"<div><h4><span class="key" style="background:{}"></span>{} <small>key <code>{}</code>{}</small></h4><table class="dump"><thead><tr><th></th>"#,
             color(n),
             esc(n),
             esc(key),
             if keys.len() > 1 {
-                format!(" (one of {} keys decoded)", keys.len())
+                format!(", one of {} keys decoded", keys.len())
             } else {
                 String::new()
             }
@@ -1022,15 +1273,55 @@ fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
         for pl in &places {
             let _ = write!(s, "<tr><th>{}</th>", esc(pl));
             for ph in &phases {
-                match dumps.iter().find(|d| d.key == key && d.place == *pl && d.phase == *ph) {
+                match dumps
+                    .iter()
+                    .find(|d| d.key == key && d.place == *pl && d.phase == *ph)
+                {
                     Some(d) => s.push_str(&dump_cell(d)),
-                    None => s.push_str(r#"<td class="na"><small>not decoded in this phase</small></td>"#),
+                    None => s.push_str(
+                        r#"<td class="na"><small>not decoded in this phase</small></td>"#,
+                    ),
                 }
             }
             s.push_str("</tr>");
         }
+        s.push_str("</tbody></table></div>");
+    }
+    s.push_str("</div>");
+    if !controls.is_empty() {
+        s.push_str(r#"<h4>Controls <small>the call in each benchmark loop</small></h4><table class="dump controls"><thead><tr><th>control</th><th>read in</th><th>place</th><th>decoded</th></tr></thead><tbody>"#);
+        for d in controls {
+            let _ = write!(
+                s,
+                r#"<tr><th><span class="key" style="background:{}"></span>{}<br><small><code>{}</code></small></th><td>{}</td><td>{}</td>{}</tr>"#,
+                color(&d.subject),
+                esc(&d.subject),
+                esc(&d.key),
+                esc(&d.phase),
+                esc(&d.place),
+                dump_cell(d)
+            );
+        }
         s.push_str("</tbody></table>");
     }
+    let _ = write!(
+        s,
+        r#"<details class="alldumps"><summary>Every place decoded in this bundle ({})</summary><table class="dump all"><thead><tr><th>subject</th><th>key</th><th>read in</th><th>place</th><th>decoded</th></tr></thead><tbody>"#,
+        b.sites.len()
+    );
+    for d in &b.sites {
+        let _ = write!(
+            s,
+            r#"<tr><td><span class="key" style="background:{}"></span>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>{}</tr>"#,
+            color(&d.subject),
+            esc(&d.subject),
+            esc(&d.key),
+            esc(&d.phase),
+            esc(&d.place),
+            dump_cell(d)
+        );
+    }
+    s.push_str("</tbody></table></details>");
     s
 }
 
@@ -1044,12 +1335,21 @@ fn sites(inputs: &[Input], subjects: &[Subject]) -> String {
     for (k, i) in inputs.iter().enumerate() {
         if k > 0 {
             s.push_str("<details>");
-            let _ = write!(s, "<summary>{} ({} decoded places)</summary>", esc(&i.label), i.bench.sites.len());
+            let _ = write!(
+                s,
+                "<summary>{} ({} decoded places)</summary>",
+                esc(&i.label),
+                i.bench.sites.len()
+            );
         } else if inputs.len() > 1 {
             let _ = write!(s, "<h3>{}</h3>", esc(&i.label));
         }
         if i.bench.sites.is_empty() {
-            let _ = write!(s, r#"<p class="nodata">No decoded site: {}.</p>"#, model::NOT_MEASURED);
+            let _ = write!(
+                s,
+                r#"<p class="nodata">No decoded site: {}.</p>"#,
+                model::NOT_MEASURED
+            );
         } else {
             s.push_str(&site_tables(&i.bench, subjects));
         }
@@ -1120,13 +1420,22 @@ fn conformance(inputs: &[Input]) -> String {
         }
         s.push_str(r#"<table class="matrix"><thead><tr><th>scenario</th>"#);
         for c in &cols {
-            let _ = write!(s, r#"<th><span class="key" style="background:{}"></span>{}</th>"#, color(c), esc(c));
+            let _ = write!(
+                s,
+                r#"<th><span class="key" style="background:{}"></span>{}</th>"#,
+                color(c),
+                esc(c)
+            );
         }
         s.push_str("</tr></thead><tbody>");
         for r in &rows {
             let _ = write!(s, "<tr><th><code>{}</code></th>", esc(r));
             for c in &cols {
-                match m.cells.iter().find(|x| x.implementation == *c && x.scenario == *r) {
+                match m
+                    .cells
+                    .iter()
+                    .find(|x| x.implementation == *c && x.scenario == *r)
+                {
                     None => s.push_str(r#"<td class="none">—</td>"#),
                     Some(x) => {
                         let (class, word) = match x.outcome {
@@ -1151,7 +1460,11 @@ fn conformance(inputs: &[Input]) -> String {
             s.push_str("</tr>");
         }
         s.push_str("</tbody></table>");
-        let fails: Vec<_> = m.cells.iter().filter(|c| c.outcome == Outcome::Fail).collect();
+        let fails: Vec<_> = m
+            .cells
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail)
+            .collect();
         if !fails.is_empty() {
             s.push_str(r#"<h4>Failures</h4>"#);
             for f in fails {
@@ -1200,7 +1513,9 @@ fn machines(inputs: &[Input]) -> String {
                 .unwrap_or_else(|| "not found".to_owned())
         }),
         ("run mode", |i| mode(i.bench.run.mode).to_owned()),
-        ("schema", |i| format!("{} v{}", i.bench.schema, i.bench.version)),
+        ("schema", |i| {
+            format!("{} v{}", i.bench.schema, i.bench.version)
+        }),
         ("conformance", |i| match &i.conformance {
             Matrix::Present { source, matrix } => format!(
                 "{source} ({} build, {})",

@@ -67,7 +67,10 @@ impl Stage {
 
 /// What `gungraun-runner --version` prints, if it runs.
 pub fn runner_version() -> Option<String> {
-    let out = Command::new("gungraun-runner").arg("--version").output().ok()?;
+    let out = Command::new("gungraun-runner")
+        .arg("--version")
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())

@@ -12,15 +12,25 @@ use crate::model::{Measure, Subject, color};
 /// A summary cell: a value with a line below it, or a reason.
 enum Cell {
     Value(String, String),
+    /// Counts, build, whether a cell failed.
+    Conformance(String, String, bool),
     Reason(String),
 }
 
 impl Cell {
     fn html(&self) -> String {
         match self {
-            Cell::Value(v, sub) if sub.is_empty() => format!(r#"<td><span class="v">{}</span></td>"#, esc(v)),
+            Cell::Value(v, sub) if sub.is_empty() => {
+                format!(r#"<td><span class="v">{}</span></td>"#, esc(v))
+            }
             Cell::Value(v, sub) => format!(
                 r#"<td><span class="v">{}</span><br><small>{}</small></td>"#,
+                esc(v),
+                esc(sub)
+            ),
+            Cell::Conformance(v, sub, failed) => format!(
+                r#"<td class="conf{}"><span class="v">{}</span><br><small>{}</small></td>"#,
+                if *failed { " failed" } else { "" },
                 esc(v),
                 esc(sub)
             ),
@@ -48,8 +58,16 @@ fn call_instr(b: &BenchBundle, s: &str) -> Cell {
     let m = Measure::call_instr(HOT1);
     match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
         (Some(f), Some(d)) if d.value > 0.0 => Cell::Value(
-            format!("{} ({})", fmt::count(f.value), fmt::delta(f.value - d.value)),
-            format!("{} of direct's {}", fmt::ratio(f.value / d.value), fmt::count(d.value)),
+            format!(
+                "{} ({})",
+                fmt::count(f.value),
+                fmt::delta(f.value - d.value)
+            ),
+            format!(
+                "{} of direct's {}",
+                fmt::ratio(f.value / d.value),
+                fmt::count(d.value)
+            ),
         ),
         (None, _) => Cell::Reason(m.why(b, Some(s))),
         _ => Cell::Reason(format!("direct: {}", m.why(b, Some(control::DIRECT)))),
@@ -65,10 +83,40 @@ fn at_sites(b: &BenchBundle, m: Measure, s: &str, sites: Option<u64>) -> Cell {
         Some(f) => Cell::Value(
             fmt::value(f.metric, f.value),
             f.sites
-                .map(|n| format!("{} site{}", fmt::thousands(n), if n == 1 { "" } else { "s" }))
+                .map(|n| {
+                    format!(
+                        "{} site{}",
+                        fmt::thousands(n),
+                        if n == 1 { "" } else { "s" }
+                    )
+                })
                 .unwrap_or_default(),
         ),
         None => Cell::Reason(m.why(b, Some(s))),
+    }
+}
+
+fn memory(b: &BenchBundle, m: Measure, s: &str) -> Cell {
+    match (m.largest(b, s), m.get(b, s, Some(1))) {
+        (Some(f), one) => Cell::Value(
+            fmt::count(f.value),
+            match (f.sites, one) {
+                (Some(n), Some(o)) if n != 1 => {
+                    format!(
+                        "{} sites; {} at 1 site",
+                        fmt::thousands(n),
+                        fmt::count(o.value)
+                    )
+                }
+                (Some(n), _) => format!(
+                    "{} site{}",
+                    fmt::thousands(n),
+                    if n == 1 { "" } else { "s" }
+                ),
+                (None, _) => String::new(),
+            },
+        ),
+        (None, _) => Cell::Reason(m.why(b, Some(s))),
     }
 }
 
@@ -76,14 +124,24 @@ fn conformance(input: &Input, s: &str) -> Cell {
     match &input.conformance {
         Matrix::Absent { reason } => Cell::Reason(reason.clone()),
         Matrix::Present { matrix, .. } => {
-            let cells: Vec<_> = matrix.cells.iter().filter(|c| c.implementation == s).collect();
+            let cells: Vec<_> = matrix
+                .cells
+                .iter()
+                .filter(|c| c.implementation == s)
+                .collect();
             if cells.is_empty() {
                 return Cell::Reason("not in the conformance matrix".into());
             }
             let n = |o: Outcome| cells.iter().filter(|c| c.outcome == o).count();
-            Cell::Value(
-                format!("{} pass / {} fail / {} skip", n(Outcome::Pass), n(Outcome::Fail), n(Outcome::Skip)),
+            Cell::Conformance(
+                format!(
+                    "{} pass / {} fail / {} skip",
+                    n(Outcome::Pass),
+                    n(Outcome::Fail),
+                    n(Outcome::Skip)
+                ),
                 format!("{} build", matrix.profile),
+                n(Outcome::Fail) > 0,
             )
         }
     }
@@ -113,13 +171,21 @@ pub struct Target {
 }
 
 fn verdict(ok: bool, text: String) -> Verdict {
-    if ok { Verdict::Met(text) } else { Verdict::Missed(text) }
+    if ok {
+        Verdict::Met(text)
+    } else {
+        Verdict::Missed(text)
+    }
 }
 
 fn instr_vs_direct(b: &BenchBundle, s: &str, extra: f64) -> Verdict {
     let m = Measure::call_instr(HOT1);
     let (Some(f), Some(d)) = (m.get(b, s, None), m.get(b, control::DIRECT, None)) else {
-        let who = if m.get(b, s, None).is_none() { s } else { control::DIRECT };
+        let who = if m.get(b, s, None).is_none() {
+            s
+        } else {
+            control::DIRECT
+        };
         return Verdict::Unknown(m.why(b, Some(who)));
     };
     let text = format!(
@@ -135,13 +201,22 @@ fn instr_vs_direct(b: &BenchBundle, s: &str, extra: f64) -> Verdict {
 fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
     let m = Measure::call_wall(HOT1);
     let (Some(f), Some(d)) = (m.get(b, s, None), m.get(b, control::DIRECT, None)) else {
-        let who = if m.get(b, s, None).is_none() { s } else { control::DIRECT };
+        let who = if m.get(b, s, None).is_none() {
+            s
+        } else {
+            control::DIRECT
+        };
         return Verdict::Unknown(m.why(b, Some(who)));
     };
     let r = f.value / d.value;
     verdict(
         r <= 1.03,
-        format!("{} ({} vs {})", fmt::ratio(r), fmt::time_ns(f.value), fmt::time_ns(d.value)),
+        format!(
+            "{} ({} vs {})",
+            fmt::ratio(r),
+            fmt::time_ns(f.value),
+            fmt::time_ns(d.value)
+        ),
     )
 }
 
@@ -158,19 +233,70 @@ fn at_most(b: &BenchBundle, s: &str, m: Measure, sites: u64, limit_ns: f64) -> V
     }
 }
 
-fn foreign(b: &BenchBundle, s: &str) -> Verdict {
+/// An update among foreign sites and what it is compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct Foreign<'a> {
+    /// The update with the foreign sites present.
+    pub with: &'a static_call_bundle::Figure,
+    /// The same update alone.
+    pub alone: &'a static_call_bundle::Figure,
+    /// What "alone" is.
+    pub alone_is: &'static str,
+}
+
+impl Foreign<'_> {
+    /// `with / alone`.
+    pub fn ratio(&self) -> f64 {
+        self.with.value / self.alone.value
+    }
+}
+
+/// Finds the update among foreign sites and its baseline. A bundle may
+/// give the scenario at two foreign-site counts (`sites` 0 and 100,000:
+/// the baseline is the one with none), or once (then the baseline is
+/// update/idle with 1 site).
+///
+/// # Errors
+/// Why a figure is missing.
+pub fn foreign_pair<'a>(b: &'a BenchBundle, s: &str) -> Result<Foreign<'a>, String> {
     let f = Measure::wall(scenario::UPDATE_FOREIGN, Per::Update);
-    let a = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
-    match (f.get(b, s, Some(1)), a.get(b, s, Some(1))) {
-        (Some(x), Some(y)) if y.value > 0.0 => {
-            let r = x.value / y.value;
-            verdict(
-                r <= 1.2,
-                format!("{} ({} vs {})", fmt::ratio(r), fmt::time_ns(x.value), fmt::time_ns(y.value)),
-            )
+    let figs = f.all(b, s);
+    let Some(with) = figs.last().copied() else {
+        return Err(f.why(b, Some(s)));
+    };
+    let zero = figs.iter().copied().find(|x| x.sites == Some(0));
+    let (alone, alone_is) = match zero {
+        Some(z) if with.sites.is_some_and(|n| n > 0) => (z, "the same key with no foreign site"),
+        _ => {
+            let a = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
+            let y = a.get(b, s, Some(1)).ok_or_else(|| a.why(b, Some(s)))?;
+            (y, "update/idle, 1 site")
         }
-        (None, _) => Verdict::Unknown(f.why(b, Some(s))),
-        _ => Verdict::Unknown(a.why(b, Some(s))),
+    };
+    if alone.value > 0.0 {
+        Ok(Foreign {
+            with,
+            alone,
+            alone_is,
+        })
+    } else {
+        Err("the figure alone is zero".into())
+    }
+}
+
+fn foreign(b: &BenchBundle, s: &str) -> Verdict {
+    match foreign_pair(b, s) {
+        Ok(p) => verdict(
+            p.ratio() <= 1.2,
+            format!(
+                "{} ({} vs {} for {})",
+                fmt::ratio(p.ratio()),
+                fmt::time_ns(p.with.value),
+                fmt::time_ns(p.alone.value),
+                p.alone_is
+            ),
+        ),
+        Err(why) => Verdict::Unknown(why),
     }
 }
 
@@ -198,13 +324,29 @@ pub const TARGETS: &[Target] = &[
         id: "update-1",
         text: "update of a 1-site key, idle ≤ 10 µs",
         subject: None,
-        eval: |b, s| at_most(b, s, Measure::wall(scenario::UPDATE_IDLE, Per::Update), 1, 10e3),
+        eval: |b, s| {
+            at_most(
+                b,
+                s,
+                Measure::wall(scenario::UPDATE_IDLE, Per::Update),
+                1,
+                10e3,
+            )
+        },
     },
     Target {
         id: "update-10k",
         text: "update of a 10,000-site key, idle ≤ 2 ms",
         subject: None,
-        eval: |b, s| at_most(b, s, Measure::wall(scenario::UPDATE_IDLE, Per::Update), BIG, 2e6),
+        eval: |b, s| {
+            at_most(
+                b,
+                s,
+                Measure::wall(scenario::UPDATE_IDLE, Per::Update),
+                BIG,
+                2e6,
+            )
+        },
     },
     Target {
         id: "foreign",
@@ -216,7 +358,15 @@ pub const TARGETS: &[Target] = &[
         id: "load-10k",
         text: "module load, 10,000 sites ≤ 5 ms",
         subject: None,
-        eval: |b, s| at_most(b, s, Measure::wall(scenario::MODULE_LOAD, Per::Load), BIG, 5e6),
+        eval: |b, s| {
+            at_most(
+                b,
+                s,
+                Measure::wall(scenario::MODULE_LOAD, Per::Load),
+                BIG,
+                5e6,
+            )
+        },
     },
 ];
 
@@ -312,7 +462,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 at_sites(b, upd, n, Some(1)),
                 at_sites(b, upd, n, None),
                 at_sites(b, load, n, None),
-                at_sites(b, mem, n, None),
+                memory(b, mem, n),
                 conformance(input, n),
             ] {
                 s.push_str(&c.html());

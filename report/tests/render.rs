@@ -1,0 +1,193 @@
+//! What the page says when figures are missing, when cells fail, and how
+//! several machines share it.
+
+mod common;
+
+use static_call_bundle::{Cell, Conformance, Instrument, Metric, Missing, Mode, Outcome};
+use static_call_report::{Input, SECTIONS, disambiguate, render};
+
+fn count(html: &str, needle: &str) -> usize {
+    html.matches(needle).count()
+}
+
+/// The chart ids with their number of data points.
+fn charts(html: &str) -> Vec<(String, usize)> {
+    html.split(r#"<svg class="chart" id=""#)
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split('"').next().unwrap().to_owned();
+            let body = rest.split("</svg>").next().unwrap();
+            (id, count(body, r#"class="pt""#))
+        })
+        .collect()
+}
+
+#[test]
+fn every_section_and_chart_of_the_fixture() {
+    let html = render(&common::fixture_inputs());
+    for (id, _) in SECTIONS {
+        assert!(
+            html.contains(&format!(r#"<section id="{id}">"#)),
+            "section {id}"
+        );
+    }
+    let c = charts(&html);
+    assert_eq!(c.len(), 14, "{c:?}");
+    for (id, n) in &c {
+        assert!(*n > 0, "chart {id} has no point");
+    }
+    // Points: 6 subjects × 2 machines in call/hot-1arg wall time.
+    assert_eq!(
+        c.iter().find(|x| x.0 == "call-hot-1arg-wall").unwrap().1,
+        12
+    );
+    // Instructions only on machine-a (machine-b has no valgrind).
+    assert_eq!(
+        c.iter()
+            .find(|x| x.0 == "call-hot-1arg-instructions")
+            .unwrap()
+            .1,
+        6
+    );
+    // update/idle: 3 implementations × (5 sizes on a + 3 on b).
+    assert_eq!(c.iter().find(|x| x.0 == "update-idle").unwrap().1, 24);
+    assert!(html.contains("valgrind not found"));
+    assert!(html.contains("unavailable: perf_event_open(cycles)"));
+    for bad in ["NaN", "inf ", "Infinity", "undefined"] {
+        assert!(!html.contains(bad), "{bad}");
+    }
+}
+
+#[test]
+fn targets_are_marked_honestly() {
+    let html = render(&common::fixture_inputs());
+    let row = |id: &str| {
+        let start = html.find(&format!(r#"<tr id="target-{id}">"#)).unwrap();
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    let wall = row("wall-inline-inline-patch");
+    // machine-a: 1.22 / 1.21 = 1.008 (met); machine-b: 0.75 / 0.72 = 1.042 (missed).
+    assert!(
+        wall.contains("badge met") && wall.contains("badge missed"),
+        "{wall}"
+    );
+    let instr = row("instr-inline-inline-patch");
+    assert!(
+        instr.contains("badge met") && instr.contains("not measured"),
+        "{instr}"
+    );
+    assert!(instr.contains("valgrind not found"), "{instr}");
+    let tramp = row("instr-tramp-trampoline");
+    assert!(tramp.contains("+1"), "{tramp}");
+}
+
+fn bare(label: &str) -> Input {
+    let mut i = common::fixture_inputs().remove(0);
+    i.bench.machine.label = label.to_owned();
+    i.label = label.to_owned();
+    i.bench.figures.clear();
+    i.bench.missing.clear();
+    i.bench.sites.clear();
+    i.bench.run.mode = Mode::Full;
+    i.conformance = static_call_report::Matrix::Absent {
+        reason: "no conformance matrix in this bundle".into(),
+    };
+    i
+}
+
+#[test]
+fn a_bundle_without_figures_draws_no_empty_chart() {
+    let mut i = bare("empty");
+    i.bench.missing.push(Missing {
+        scenario: "*".into(),
+        subject: None,
+        metric: Metric::Instructions,
+        instrument: Instrument::Callgrind,
+        reason: "valgrind not found".into(),
+    });
+    let html = render(&[i]);
+    assert!(charts(&html).is_empty(), "no chart drawn without data");
+    assert!(html.contains("No chart: no figure of this kind — not measured in this bundle."));
+    assert!(html.contains("No chart: no figure of this kind — valgrind not found."));
+    assert!(html.contains("no conformance matrix in this bundle"));
+    assert!(html.contains("No decoded site"));
+    for (id, _) in SECTIONS {
+        assert!(
+            html.contains(&format!(r#"<section id="{id}">"#)),
+            "section {id}"
+        );
+    }
+}
+
+#[test]
+fn failing_cells_show_their_reason() {
+    let i = bare("fails");
+    let spectre_v2 = i.bench.machine.spectre_v2.clone();
+    let i = i.with_conformance(
+        Conformance {
+            wall_seconds: 3.0,
+            profile: "release".into(),
+            spectre_v2,
+            implementations: vec!["inline-patch".into()],
+            scenarios: vec!["torture".into(), "query".into()],
+            cells: vec![
+                Cell {
+                    implementation: "inline-patch".into(),
+                    scenario: "torture".into(),
+                    outcome: Outcome::Fail,
+                    detail: "wrong result <42> after 17 updates".into(),
+                    seconds: 1.5,
+                },
+                Cell {
+                    implementation: "inline-patch".into(),
+                    scenario: "query".into(),
+                    outcome: Outcome::Skip,
+                    detail: "not applicable".into(),
+                    seconds: 0.0,
+                },
+            ],
+        },
+        "x/conformance.json",
+    );
+    let html = render(&[i]);
+    assert!(html.contains(r#"<td class="fail""#));
+    assert!(
+        html.contains("wrong result &lt;42&gt; after 17 updates"),
+        "escaped detail"
+    );
+    assert!(html.contains("0 pass / 1 fail / 1 skip"));
+    assert!(html.contains("<h4>Failures</h4>"));
+}
+
+#[test]
+fn shared_labels_are_told_apart() {
+    let mut a = bare("same");
+    let mut b = bare("same");
+    a.bench.machine.date = "2026-01-02T03:04:05Z".into();
+    b.bench.machine.date = "2026-02-03T04:05:06Z".into();
+    let c = bare("same");
+    let mut v = vec![a, b, c];
+    disambiguate(&mut v);
+    let labels: Vec<&str> = v.iter().map(|i| i.label.as_str()).collect();
+    assert_eq!(labels[0], "same (2026-01-02 03:04 UTC)");
+    assert_eq!(labels[1], "same (2026-02-03 04:05 UTC)");
+    assert_ne!(labels[2], labels[0]);
+    let mut d = vec![bare("same"), bare("same")];
+    disambiguate(&mut d);
+    assert_ne!(d[0].label, d[1].label, "same label and date: numbered");
+}
+
+#[test]
+fn text_from_bundles_is_escaped() {
+    let mut i = bare("<script>alert(1)</script>");
+    i.bench.machine.cpu_model = "a & b".into();
+    let html = render(&[i]);
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; b"));
+}
+
+#[test]
+fn no_input_no_panic() {
+    let html = render(&[]);
+    assert!(html.contains("No bundle was given."));
+}
