@@ -107,7 +107,7 @@ fn prepare_update(c: (usize, u64)) -> (usize, u64) {
 fn update(c: (usize, u64)) -> u64 {
     let (_, imp) = implementations().nth(c.0).expect("an implementation");
     for i in 0..c.1 {
-        let f = if i % 2 == 0 {
+        let f = if i.is_multiple_of(2) {
             static_call_bench::targets::add2
         } else {
             static_call_bench::targets::add1

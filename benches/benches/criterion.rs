@@ -141,7 +141,7 @@ fn calls(ctx: &mut Ctx) {
 // ---------------------------------------------------------------- updates
 
 fn flip(imp: &Implementation, key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
-    let f = if i % 2 == 0 { add2 } else { add1 };
+    let f = if i.is_multiple_of(2) { add2 } else { add1 };
     if let Err(e) = key.update(f) {
         fail(&format!("update failed: {e}"));
     }
@@ -263,13 +263,11 @@ fn updates(ctx: &mut Ctx) {
                     (sc, s.name, Metric::WallTime, Per::Update),
                     1.0,
                 );
-                if busy {
-                    if let Some(f) = ctx.part.figures.last_mut() {
-                        f.note = Some(format!(
-                            "2 threads made {} calls during the measurement, 0 wrong",
-                            calls.load(Ordering::Relaxed)
-                        ));
-                    }
+                if busy && let Some(f) = ctx.part.figures.last_mut() {
+                    f.note = Some(format!(
+                        "2 threads made {} calls during the measurement, 0 wrong",
+                        calls.load(Ordering::Relaxed)
+                    ));
                 }
             }
         }

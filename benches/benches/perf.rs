@@ -238,7 +238,7 @@ fn software(part: &mut Part) {
 /// `reps` updates of SCALE, flipping targets, ending on `add1`.
 fn updates(imp: &Implementation, reps: u64) {
     for i in 0..reps {
-        let f = if i % 2 == 0 { add2 } else { add1 };
+        let f = if i.is_multiple_of(2) { add2 } else { add1 };
         imp.scale.update(f).unwrap_or_else(|e| fail(&e.to_string()));
     }
     imp.scale

@@ -110,11 +110,13 @@ unsafe fn check_site(
 ) -> Result<Vec<SiteDump>, String> {
     let target = key.target_addr();
     let mut out = Vec::new();
-    // SAFETY: a live site; the bytes before an indirect site are its load.
-    let (start, bytes) = match flavor {
-        Flavor::Indirect => (site - 7, unsafe { read_code(site - 7, 12) }),
-        _ => (site, unsafe { read_code(site, 5) }),
+    let (start, len) = match flavor {
+        // The 7 bytes before an indirect site are its load of the key.
+        Flavor::Indirect => (site - 7, 12),
+        _ => (site, 5),
     };
+    // SAFETY: a live site of this program (and, for indirect, its load).
+    let bytes = unsafe { read_code(start, len) };
     let insns = decode(&bytes, start);
     let at = |i: usize| insns.get(i).map(format_insn).unwrap_or_default();
     let form;
@@ -370,7 +372,7 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
         .first()
         .ok_or_else(|| format!("{}: HOT1 has no site", s.name))?;
     let flavor = imp.registry.flavor();
-    // SAFETY (all three): `site` is a recorded site of `key` in this program.
+    // SAFETY: `site` is a recorded site of `key` in this program.
     let mut out = unsafe {
         check_site(
             s.name,
@@ -384,6 +386,7 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
     imp.hot1
         .update(crate::targets::add2)
         .map_err(|e| format!("{}: {e}", s.name))?;
+    // SAFETY: as above.
     out.extend(unsafe {
         check_site(
             s.name,
@@ -397,6 +400,7 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
     imp.hot1
         .update(crate::targets::add1)
         .map_err(|e| format!("{}: {e}", s.name))?;
+    // SAFETY: as above.
     unsafe { check_site(s.name, "HOT1", "restored", flavor, key, site)? };
     Ok(out)
 }

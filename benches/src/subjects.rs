@@ -18,6 +18,8 @@ use static_call_core::{Arg, Ret};
 pub type AddFn = extern "C" fn(u64) -> u64;
 /// The 6-argument signature.
 pub type Add6Fn = extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64;
+/// A loop function: runs `n` units, returns the checked value.
+pub type LoopFn = fn(u64) -> u64;
 /// The conditional signature.
 pub type HookFn = extern "C" fn(u64);
 
@@ -303,8 +305,6 @@ pub mod fn_pointer {
 
 /// A `dyn Trait` method call.
 pub mod dyn_trait {
-    use super::*;
-
     /// The trait behind the call.
     pub trait Op {
         /// `x + 1`.
@@ -451,7 +451,7 @@ pub struct CallScenario {
     /// What the loop returns for `n`.
     pub expect: fn(u64) -> u64,
     /// The subject's loop, if the scenario applies to it.
-    pub pick: fn(&Loops) -> Option<fn(u64) -> u64>,
+    pub pick: fn(&Loops) -> Option<LoopFn>,
 }
 
 /// The four call scenarios.
