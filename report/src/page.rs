@@ -558,15 +558,18 @@ fn foreign_table(inputs: &[Input], subjects: &[Subject]) -> String {
             }
             s.push_str("<td>");
             for f in &figs {
-                let what = f.note.clone().unwrap_or_else(|| {
-                    f.sites.map_or(String::new(), |n| format!("sites = {}", fmt::thousands(n)))
-                });
+                let what = match f.sites {
+                    Some(0) => "no foreign site".to_owned(),
+                    Some(n) if n > 1 => format!("{} foreign sites", fmt::thousands(n)),
+                    _ => "among 100,000 foreign sites".to_owned(),
+                };
                 let _ = write!(
                     s,
-                    r#"<div>{}<small>{}</small><br><small class="what">{}</small></div>"#,
+                    r#"<div title="{}"><small class="what">{}:</small> {}<small>{}</small></div>"#,
+                    esc(f.note.as_deref().unwrap_or("")),
+                    esc(&what),
                     esc(&fmt::value(f.metric, f.value)),
-                    esc(&interval_text(f)),
-                    esc(&what)
+                    esc(&interval_text(f))
                 );
             }
             match summary::foreign_pair(&i.bench, &sub.name) {
@@ -579,7 +582,11 @@ fn foreign_table(inputs: &[Input], subjects: &[Subject]) -> String {
                     );
                 }
                 Err(why) => {
-                    let _ = write!(s, r#"<div class="ratio"><small>no ratio: {}</small></div>"#, esc(&why));
+                    let _ = write!(
+                        s,
+                        r#"<div class="ratio"><small>no ratio: {}</small></div>"#,
+                        esc(&why)
+                    );
                 }
             }
             s.push_str("</td>");
@@ -1181,13 +1188,29 @@ fn counters(inputs: &[Input], subjects: &[Subject]) -> String {
     s
 }
 
+/// One line of disassembly, its `; symbol` comment set apart.
+fn asm_line(line: &str) -> String {
+    match line.split_once(" ; ") {
+        Some((insn, sym)) => format!(
+            r#"{} <span class="sym">; {}</span>"#,
+            esc(insn.trim_end()),
+            esc(sym.trim())
+        ),
+        None => esc(line),
+    }
+}
+
 fn dump_cell(d: &SiteDump) -> String {
     format!(
         r#"<td><div class="form">{}</div><div class="addr">{:#x}</div><code class="bytes">{}</code><pre class="asm">{}</pre></td>"#,
         esc(&d.form),
         d.addr,
         esc(&d.bytes),
-        esc(&d.asm.join("\n"))
+        d.asm
+            .iter()
+            .map(|l| asm_line(l))
+            .collect::<Vec<_>>()
+            .join("\n")
     )
 }
 

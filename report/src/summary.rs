@@ -454,7 +454,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 r#"<tr><th><span class="key" style="background:{}"></span>{}<div class="desc">{}</div></th>"#,
                 color(n),
                 esc(n),
-                esc(&imp.description)
+                fmt::esc_code(&imp.description)
             );
             for c in [
                 call_wall(b, n),

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,7 +77,9 @@ fn renders_in_chromium() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("chromium not found, and CI=true: CI must install chromium");
         }
-        println!("SKIPPED: chromium not found");
+        // Straight to stderr, past the test harness's capture, so the
+        // skip shows in a plain `cargo test`.
+        let _ = writeln!(std::io::stderr(), "SKIPPED: chromium not found");
         return;
     };
     let dir = common::target_dir().join("report-test");
@@ -162,5 +165,5 @@ fn renders_in_chromium() {
         png.starts_with(b"\x89PNG") && png.len() > 50_000,
         "a real screenshot"
     );
-    println!("screenshot: {}", shot.display());
+    let _ = writeln!(std::io::stderr(), "screenshot: {}", shot.display());
 }
