@@ -3,28 +3,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
 need_apt=()
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
+# The report's browser test loads the page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing: ${need_apt[*]}"
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
-    else
-        sudo apt-get update -q
-        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
-    fi
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
 fi
 for c in rustfmt clippy; do
     if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
         rustup component add "$c"
     fi
 done
+# The callgrind runner of the benchmarks, at the library's version (the
+# report's main command would install it too; doing it here keeps the
+# install's output apart).
+gungraun=0.20.0
+if ! gungraun-runner --version 2>/dev/null | grep -q " $gungraun"; then
+    echo "== installing gungraun-runner $gungraun"
+    cargo install gungraun-runner --version "=$gungraun" --locked
+fi
 
 echo "== machine"
 uname -srm
+grep -m1 "model name" /proc/cpuinfo || true
 echo "spectre_v2: $(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo unknown)"
 valgrind --version
+gungraun-runner --version
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -35,11 +44,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
+echo "== the main job, quick: benchmarks (quick mode), the conformance matrix (release), the report"
+cargo run --release -p static-call-report -- --quick
+
+echo "== the report from the committed bundles (the README's second form)"
+cargo run --release -p static-call-report -- --from results/*/bench.json --out target/report/committed.html
+
 echo "== cargo test --workspace (the README's test command)"
 cargo test --workspace
-
-echo "== the conformance matrix again, optimised"
-cargo test --release -p static-call-conformance --test conformance
 
 # The conformance matrix is the suite's result; repeat its count last.
 json=target/results/conformance.json

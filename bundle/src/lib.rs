@@ -49,7 +49,9 @@ pub mod scenario {
     pub const UPDATE_IDLE: &str = "update/idle";
     /// One update of a key with `sites` sites while two threads call it.
     pub const UPDATE_BUSY: &str = "update/busy";
-    /// One update of a 1-site key while 100,000 sites exist on other keys.
+    /// One update of a 1-site key, alone and while 100,000 sites exist on
+    /// another key. Here a figure's `sites` is the number of *foreign*
+    /// sites present (0 or 100,000); the key itself always has one.
     pub const UPDATE_FOREIGN: &str = "update/among-100k-foreign";
     /// Loading a generated module with `sites` sites.
     pub const MODULE_LOAD: &str = "module/load";
@@ -350,7 +352,8 @@ pub struct Figure {
     pub scenario: String,
     /// A name from [`BenchBundle::subjects`].
     pub subject: String,
-    /// Sites of the key or module, for the scaling scenarios.
+    /// Sites of the key or module, for the scaling scenarios (for
+    /// [`scenario::UPDATE_FOREIGN`]: the foreign sites present).
     #[serde(default)]
     pub sites: Option<u64>,
     /// What it measures.
@@ -359,8 +362,10 @@ pub struct Figure {
     pub per: Per,
     /// What took it.
     pub instrument: Instrument,
-    /// The value (criterion: the point estimate of the mean; latencies:
-    /// the median), in [`Metric::unit`] per [`Per`].
+    /// The value, in [`Metric::unit`] per [`Per`]: criterion's point
+    /// estimate of the mean time per iteration (scaled to one call, update
+    /// or load); callgrind's exact count per call (the difference of two
+    /// loop lengths); perf-event's count per operation; registry bytes.
     pub value: f64,
     /// Its confidence interval, when the instrument gives one.
     #[serde(default)]

@@ -173,12 +173,6 @@ pub fn delta(d: f64) -> String {
     }
 }
 
-/// An SVG coordinate: one decimal.
-pub fn px(v: f64) -> String {
-    let s = format!("{v:.1}");
-    if s == "-0.0" { "0.0".to_owned() } else { s }
-}
-
 /// Seconds of a run part: `93.2 s`, `12 min 5 s`.
 pub fn seconds(s: f64) -> String {
     if s < 120.0 {
@@ -222,7 +216,6 @@ mod tests {
         assert_eq!(delta(1.0), "+1");
         assert_eq!(delta(0.0), "±0");
         assert_eq!(ratio(1.0), "1.000×");
-        assert_eq!(px(-0.01), "0.0");
         assert_eq!(date("2026-11-26T14:05:09Z"), "2026-11-26 14:05 UTC");
         assert_eq!(esc("<a&\"b'>"), "&lt;a&amp;&quot;b&#39;&gt;");
         assert_eq!(esc_code("vs `if x`"), "vs <code>if x</code>");

@@ -215,20 +215,6 @@ fn interval_text(f: &Figure) -> String {
     }
 }
 
-fn tip(input: &Input, f: &Figure) -> String {
-    let sites = f
-        .sites
-        .map(|n| format!(", {} sites", fmt::thousands(n)))
-        .unwrap_or_default();
-    format!(
-        "{}{sites} on {}: {}{}",
-        f.subject,
-        input.label,
-        fmt::value(f.metric, f.value),
-        interval_text(f)
-    )
-}
-
 fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, title: &str) -> String {
     let mut expected: Vec<&str> = Vec::new();
     for sub in subjects {
@@ -254,21 +240,18 @@ fn dot_figure(inputs: &[Input], subjects: &[Subject], m: Measure, id: &str, titl
                         value: f.value,
                         interval: f.interval.map(|iv| (iv.low, iv.high)),
                         text: fmt::bare(f.metric, f.value),
-                        tip: tip(i, f),
                     })
                 })
                 .collect(),
         })
         .collect();
     let reference = m.get(&inputs[0].bench, control::DIRECT, None).map(|f| {
-        (
-            f.value,
-            format!(
-                "direct call on {}: {}",
-                inputs[0].label,
-                fmt::value(f.metric, f.value)
-            ),
-        )
+        let label = if inputs.len() > 1 {
+            format!("direct call on {}", inputs[0].label)
+        } else {
+            "direct call".to_owned()
+        };
+        (f.value, label)
     });
     let chart = DotChart {
         id: id.to_owned(),
@@ -360,7 +343,6 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
                         x: f.sites.unwrap_or(1) as f64,
                         y: f.value,
                         interval: f.interval.map(|iv| (iv.low, iv.high)),
-                        tip: tip(input, f),
                     })
                     .collect(),
             });

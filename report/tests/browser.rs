@@ -112,14 +112,15 @@ fn renders_in_chromium() {
             "section {id} missing from the DOM"
         );
     }
-    // One SVG per chart, each with data points.
+    // One inline SVG per chart, each with data points (one `<circle>` each).
     let charts: Vec<(String, usize)> = dom
-        .split(r#"<svg class="chart" id=""#)
+        .split(r#"<div class="chart" id=""#)
         .skip(1)
         .map(|rest| {
             let id = rest.split('"').next().unwrap().to_owned();
             let body = rest.split("</svg>").next().unwrap();
-            (id, body.matches(r#"class="pt""#).count())
+            assert!(body.contains("<svg"), "chart {id} is an inline SVG");
+            (id, body.matches("<circle").count())
         })
         .collect();
     let want = [

@@ -10,14 +10,16 @@ fn count(html: &str, needle: &str) -> usize {
     html.matches(needle).count()
 }
 
-/// The chart ids with their number of data points.
+/// The chart ids with their number of data points (every point is one
+/// `<circle>` of the chart's `<svg>`).
 fn charts(html: &str) -> Vec<(String, usize)> {
-    html.split(r#"<svg class="chart" id=""#)
+    html.split(r#"<div class="chart" id=""#)
         .skip(1)
         .map(|rest| {
             let id = rest.split('"').next().unwrap().to_owned();
             let body = rest.split("</svg>").next().unwrap();
-            (id, count(body, r#"class="pt""#))
+            assert!(body.contains("<svg"), "chart {id} is an inline SVG");
+            (id, count(body, "<circle"))
         })
         .collect()
 }
