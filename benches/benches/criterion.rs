@@ -95,7 +95,24 @@ fn dir_name(scenario: &str) -> String {
 
 // ------------------------------------------------------------------ calls
 
+/// Runs every call loop for a while before the first measurement, so
+/// that the first subject measured does not pay for a cold CPU (clock
+/// ramp, caches, predictors) that the later ones do not.
+fn warm_up() {
+    let until = Instant::now() + Duration::from_millis(if quick() { 300 } else { 2000 });
+    while Instant::now() < until {
+        for sc in &CALL_SCENARIOS {
+            for s in SUBJECTS {
+                if let Some(f) = (sc.pick)(&s.loops) {
+                    subjects::run_checked(sc, s.name, f, 10_000 / sc.calls_per_unit);
+                }
+            }
+        }
+    }
+}
+
 fn calls(ctx: &mut Ctx) {
+    warm_up();
     for sc in &CALL_SCENARIOS {
         let dir = dir_name(sc.id);
         {

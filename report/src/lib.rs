@@ -14,6 +14,7 @@ pub mod model;
 mod page;
 pub mod run;
 pub mod summary;
+pub mod text;
 
 pub use input::{ConformanceSource, Input, Matrix, disambiguate, read_input};
 pub use page::SECTIONS;

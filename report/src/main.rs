@@ -55,6 +55,11 @@ struct Args {
     /// Where to write the page [default: <target>/report/index.html].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+
+    /// Also print the first bundle's summary as Markdown on standard
+    /// output: call cost as ratios to the direct call, latencies, targets.
+    #[arg(long)]
+    markdown: bool,
 }
 
 enum Failure {
@@ -123,6 +128,9 @@ fn report(args: Args) -> Result<ExitCode, Failure> {
             inputs.push(read_input(p, ConformanceSource::Beside)?);
         }
         write_page(&mut inputs, &out)?;
+        if args.markdown {
+            println!("{}", static_call_report::text::markdown(&inputs[0]));
+        }
         eprintln!(
             "page from {} bundle{} written in {:.2} s",
             inputs.len(),
@@ -239,6 +247,9 @@ fn fresh(args: &Args, root: &Path, target: &Path, out: &Path) -> Result<ExitCode
     }
     write_page(&mut inputs, out)?;
     st.end("done");
+    if args.markdown {
+        println!("{}", static_call_report::text::markdown(&inputs[0]));
+    }
     println!("{}", shown(out));
     Ok(if failed {
         ExitCode::FAILURE

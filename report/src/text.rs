@@ -1,0 +1,181 @@
+//! The summary as Markdown, for a terminal, a commit message or a note:
+//! call cost as ratios to the direct call, the latencies, and every target
+//! with its verdict (`--markdown`).
+
+use std::fmt::Write as _;
+
+use static_call_bundle::{BenchBundle, Metric, Per, control, scenario};
+
+use crate::Input;
+use crate::model;
+use crate::summary::{self, Verdict};
+
+fn figure(
+    b: &BenchBundle,
+    sc: &str,
+    subject: &str,
+    m: Metric,
+    per: Per,
+    sites: Option<u64>,
+) -> Option<f64> {
+    b.figures
+        .iter()
+        .find(|f| {
+            f.scenario == sc
+                && f.subject == subject
+                && f.metric == m
+                && f.per == per
+                && f.sites == sites
+        })
+        .map(|f| f.value)
+}
+
+fn time(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.2} ns")
+    }
+}
+
+/// The Markdown summary of one bundle.
+pub fn markdown(input: &Input) -> String {
+    let b = &input.bench;
+    let mut s = String::new();
+    let m = &b.machine;
+    let _ = writeln!(
+        s,
+        "**{}** — {}, {} CPUs, {}, spectre_v2: {}; {}; commit {}, {} ({:?} run)\n",
+        input.label,
+        m.cpu_model,
+        m.logical_cpus,
+        m.kernel,
+        m.spectre_v2,
+        m.rustc,
+        m.commit,
+        m.date,
+        b.run.mode
+    );
+    let calls = [
+        scenario::CALL_HOT_1,
+        scenario::CALL_HOT_6,
+        scenario::CALL_MANY,
+        scenario::CALL_COND_NONE,
+    ];
+    let _ = writeln!(
+        s,
+        "Call cost per call: wall time (criterion) and instructions (callgrind), × the direct call \
+         (for cond-none: × `if let Some(f)` on an `Option<fn>`).\n"
+    );
+    let _ = write!(s, "| subject |");
+    for c in calls {
+        let _ = write!(s, " {c} wall | {c} instr |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in calls {
+        let _ = write!(s, "---|---|");
+    }
+    s.push('\n');
+    for subj in &b.subjects {
+        let _ = write!(s, "| {} |", subj.name);
+        for c in calls {
+            let base = if c == scenario::CALL_COND_NONE {
+                control::OPTION_FN
+            } else {
+                control::DIRECT
+            };
+            for (metric, unit) in [(Metric::WallTime, "ns"), (Metric::Instructions, "")] {
+                let v = figure(b, c, &subj.name, metric, Per::Call, None);
+                let d = figure(b, c, base, metric, Per::Call, None);
+                let cell = match (v, d) {
+                    (Some(v), Some(d)) if d > 0.0 => {
+                        format!(
+                            " {v:.3}{} ({:.3}×) |",
+                            if unit.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" {unit}")
+                            },
+                            v / d
+                        )
+                    }
+                    (Some(v), _) => format!(" {v:.3} |"),
+                    (None, _) => " – |".to_owned(),
+                };
+                s.push_str(&cell);
+            }
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(
+        s,
+        "\nLatencies (criterion means) and registry memory.\n\n\
+         | implementation | update 1 site | update 10,000 sites | update 1 site, 2 callers | update 10,000, 2 callers | 1-site update among 100k foreign / alone | module load 10,000 | module unload 10,000 | registry bytes per (key, module) |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    for subj in b
+        .subjects
+        .iter()
+        .filter(|s| s.kind == static_call_bundle::SubjectKind::Implementation)
+    {
+        let n = &subj.name;
+        let t = |sc: &str, per: Per, sites: u64| {
+            figure(b, sc, n, Metric::WallTime, per, Some(sites)).map_or("–".to_owned(), time)
+        };
+        let foreign =
+            summary::foreign_pair(b, n).map_or("–".to_owned(), |f| format!("{:.3}", f.ratio()));
+        let mem = figure(
+            b,
+            scenario::MEMORY,
+            n,
+            Metric::RegistryBytes,
+            Per::KeyModule,
+            Some(10_000),
+        )
+        .map_or("–".to_owned(), |v| format!("{v:.0} B"));
+        let _ = writeln!(
+            s,
+            "| {n} | {} | {} | {} | {} | {foreign} | {} | {} | {mem} |",
+            t(scenario::UPDATE_IDLE, Per::Update, 1),
+            t(scenario::UPDATE_IDLE, Per::Update, 10_000),
+            t(scenario::UPDATE_BUSY, Per::Update, 1),
+            t(scenario::UPDATE_BUSY, Per::Update, 10_000),
+            t(scenario::MODULE_LOAD, Per::Load, 10_000),
+            t(scenario::MODULE_UNLOAD, Per::Unload, 10_000),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nTargets.\n\n| target | implementation | verdict |\n|---|---|---|"
+    );
+    let subjects = model::subjects(std::slice::from_ref(input));
+    for (t, subject) in summary::target_rows(&subjects) {
+        let v = match summary::evaluate(t, b, &subject) {
+            Verdict::Met(x) => format!("met: {x}"),
+            Verdict::Missed(x) => format!("**missed**: {x}"),
+            Verdict::Unknown(x) => format!("not measured: {x}"),
+        };
+        let _ = writeln!(s, "| {} | {subject} | {v} |", t.text);
+    }
+    if !b.missing.is_empty() {
+        let _ = writeln!(s, "\nNot measured ({}):\n", b.missing.len());
+        let mut seen = Vec::new();
+        for miss in &b.missing {
+            let line = format!(
+                "- {} {} ({}): {}",
+                miss.metric.name(),
+                miss.scenario,
+                miss.instrument.name(),
+                miss.reason
+            );
+            if !seen.contains(&line) {
+                seen.push(line);
+            }
+        }
+        s.push_str(&seen.join("\n"));
+        s.push('\n');
+    }
+    s
+}
