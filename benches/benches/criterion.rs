@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use static_call_bench::parts::{Part, write_and_assemble};
-use static_call_bench::subjects::{
-    self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations,
-};
+use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
 use static_call_bench::targets::{add1, add2};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
 use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, scenario};
@@ -157,24 +155,22 @@ fn calls(ctx: &mut Ctx) {
 
 // ---------------------------------------------------------------- updates
 
-fn flip(imp: &Implementation, key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
+fn flip(key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
     let f = if i.is_multiple_of(2) { add2 } else { add1 };
     if let Err(e) = key.update(f) {
         fail(&format!("update failed: {e}"));
     }
-    let _ = imp;
 }
 
 /// Timed updates of `key`, flipping between two targets.
 fn timed_updates(
-    imp: &'static Implementation,
     key: &'static static_call_core::StaticCall<subjects::AddFn>,
     iters: u64,
     counter: &mut u64,
 ) -> Duration {
     let t = Instant::now();
     for _ in 0..iters {
-        flip(imp, key, *counter);
+        flip(key, *counter);
         *counter += 1;
     }
     t.elapsed()
@@ -249,7 +245,7 @@ fn updates(ctx: &mut Ctx) {
                 {
                     let mut g = slow_group(&mut ctx.c, &dir);
                     g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
-                        b.iter_custom(|iters| timed_updates(imp, imp.scale, iters, &mut counter))
+                        b.iter_custom(|iters| timed_updates(imp.scale, iters, &mut counter))
                     });
                     g.finish();
                 }
@@ -310,7 +306,7 @@ fn foreign(ctx: &mut Ctx) {
             {
                 let mut g = slow_group(&mut ctx.c, &dir);
                 g.bench_with_input(BenchmarkId::new(s.name, foreign), &foreign, |b, _| {
-                    b.iter_custom(|iters| timed_updates(imp, imp.lone, iters, &mut counter))
+                    b.iter_custom(|iters| timed_updates(imp.lone, iters, &mut counter))
                 });
                 g.finish();
             }
@@ -345,6 +341,26 @@ fn foreign(ctx: &mut Ctx) {
 
 // ---------------------------------------------------------------- modules
 
+/// `iters` rounds of `open` then `close`, timing only the one `per` names.
+fn open_close<T>(
+    iters: u64,
+    per: Per,
+    mut open: impl FnMut() -> T,
+    mut close: impl FnMut(T),
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    for _ in 0..iters {
+        let t = Instant::now();
+        let x = open();
+        let opened = t.elapsed();
+        let t = Instant::now();
+        close(x);
+        let closed = t.elapsed();
+        timed += if per == Per::Load { opened } else { closed };
+    }
+    timed
+}
+
 fn modules(ctx: &mut Ctx) {
     for (s, imp) in implementations() {
         for &n in &SITE_COUNTS {
@@ -358,17 +374,12 @@ fn modules(ctx: &mut Ctx) {
                     let mut g = slow_group(&mut ctx.c, &dir);
                     g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
                         b.iter_custom(|iters| {
-                            let mut timed = Duration::ZERO;
-                            for _ in 0..iters {
-                                let t = Instant::now();
-                                let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
-                                let loaded = t.elapsed();
-                                let t = Instant::now();
-                                scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
-                                let unloaded = t.elapsed();
-                                timed += if per == Per::Load { loaded } else { unloaded };
-                            }
-                            timed
+                            open_close(
+                                iters,
+                                per,
+                                || scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e)),
+                                |id| scale::unload(imp, id).unwrap_or_else(|e| fail(&e)),
+                            )
                         })
                     });
                     g.finish();
@@ -417,23 +428,22 @@ fn shared_objects(ctx: &mut Ctx) {
                 let mut g = slow_group(&mut ctx.c, &dir);
                 g.bench_function(s.name, |b| {
                     b.iter_custom(|iters| {
-                        let mut timed = Duration::ZERO;
-                        for _ in 0..iters {
-                            let t = Instant::now();
-                            let o = (imp.open_shared_object)(&path)
-                                .unwrap_or_else(|e| fail(&e.to_string()));
-                            let opened = t.elapsed();
-                            sites = imp
-                                .registry
-                                .module_stats(o.id())
-                                .map_or(0, |m| m.sites as u64);
-                            let t = Instant::now();
-                            // SAFETY: nothing of the object is in use.
-                            unsafe { o.close() }.unwrap_or_else(|e| fail(&e.to_string()));
-                            let closed = t.elapsed();
-                            timed += if per == Per::Load { opened } else { closed };
-                        }
-                        timed
+                        open_close(
+                            iters,
+                            per,
+                            || {
+                                (imp.open_shared_object)(&path)
+                                    .unwrap_or_else(|e| fail(&e.to_string()))
+                            },
+                            |o| {
+                                sites = imp
+                                    .registry
+                                    .module_stats(o.id())
+                                    .map_or(0, |m| m.sites as u64);
+                                // SAFETY: nothing of the object is in use.
+                                unsafe { o.close() }.unwrap_or_else(|e| fail(&e.to_string()));
+                            },
+                        )
                     })
                 });
                 g.finish();
