@@ -99,6 +99,10 @@ fn call(c: Case) -> u64 {
 
 fn prepare_update(c: (usize, u64)) -> (usize, u64) {
     init_all();
+    let (s, imp) = implementations().nth(c.0).expect("an implementation");
+    if let Err(e) = prove::prove_lone(s, imp) {
+        panic!("not measuring what the name says: {e}");
+    }
     c
 }
 

@@ -292,6 +292,7 @@ fn foreign(ctx: &mut Ctx) {
     let sc = scenario::UPDATE_FOREIGN;
     let dir = dir_name(sc);
     for (s, imp) in implementations() {
+        prove::prove_lone(s, imp).unwrap_or_else(|e| fail(&e));
         let mut counter = 0u64;
         for foreign in [0, FOREIGN_SITES] {
             let loaded = if foreign > 0 {

@@ -405,6 +405,44 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
     Ok(out)
 }
 
+/// Proves that the `LONE` key of an implementation has exactly one site,
+/// in [`Implementation::call_lone`], holding the form for its current
+/// target (the update benchmarks rewrite it).
+///
+/// # Errors
+/// The form found, where and what was expected.
+pub fn prove_lone(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, String> {
+    let key = imp.lone.raw();
+    let sites = imp.registry.sites_of(key);
+    let [(site, _)] = sites[..] else {
+        return Err(format!(
+            "{}: key LONE has {} sites, expected 1",
+            s.name,
+            sites.len()
+        ));
+    };
+    let f = Symbols::get()?
+        .containing(imp.call_lone as *const () as usize)
+        .ok_or_else(|| format!("{}: no symbol for call_lone", s.name))?;
+    if !(f.addr..f.addr + f.size).contains(&site) {
+        return Err(format!(
+            "{}: the site of LONE lies outside `{}`",
+            s.name, f.name
+        ));
+    }
+    // SAFETY: the one recorded site of `key` in this program.
+    unsafe {
+        check_site(
+            s.name,
+            "LONE",
+            "update benchmark",
+            imp.registry.flavor(),
+            key,
+            site,
+        )
+    }
+}
+
 /// Proves every (subject, call scenario) pair and collects the dumps.
 ///
 /// # Errors

@@ -1,7 +1,7 @@
 //! The subjects: the three implementations and the controls, each with the
 //! same loop functions for the call-cost scenarios.
 //!
-//! Every loop is written once, in [`call_loops!`], with the call
+//! Every loop is written once, in `call_loops!`, with the call
 //! expression as its only parameter; each subject plugs in its own call.
 //! Every loop returns a value the benchmark checks (`n` calls of `x + 1`
 //! return `n`), so a loop that did not run, or called the wrong target,
