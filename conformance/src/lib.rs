@@ -180,6 +180,13 @@ pub trait Adapter: 'static {
     fn many() -> [&'static StaticCall<AddFn>; 8];
     /// Calls key `i` of [`Adapter::many`].
     fn call_many(i: usize, x: u64) -> u64;
+    /// Key `SHADOW` (default `add1`), defined at module level.
+    fn shadow() -> &'static StaticCall<AddFn>;
+    /// The call site of the module-level `SHADOW`.
+    fn call_shadow(x: u64) -> u64;
+    /// A second key named `SHADOW` (default `add2`), defined inside a
+    /// function, and a call site of it in that function.
+    fn local_shadow() -> (&'static StaticCall<AddFn>, fn(u64) -> u64);
     /// Loads a module into this implementation's registry.
     ///
     /// # Safety
@@ -259,6 +266,17 @@ macro_rules! adapter {
             sc::define_static_call!(pub static K6: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
             sc::define_static_call!(pub static K7: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
             sc::define_static_call!(pub static HOOK: extern "C" fn(u64) = None;);
+            sc::define_static_call!(pub static SHADOW: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            /// A key defined inside a function, with the name of a key of
+            /// the enclosing module: it must name itself.
+            fn local_shadow() -> (&'static StaticCall<AddFn>, fn(u64) -> u64) {
+                sc::define_static_call!(static SHADOW: extern "C" fn(u64) -> u64 = $crate::targets::add2;);
+                #[inline(never)]
+                fn call(x: u64) -> u64 {
+                    sc::static_call!(SHADOW(x))
+                }
+                (&SHADOW, call)
+            }
             sc::define_static_call!(pub static SPIN: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
 
             sc::init_text! {
@@ -371,6 +389,16 @@ macro_rules! adapter {
                         6 => sc::static_call!(K6(x)),
                         _ => sc::static_call!(K7(x)),
                     }
+                }
+                fn shadow() -> &'static StaticCall<AddFn> {
+                    &SHADOW
+                }
+                #[inline(never)]
+                fn call_shadow(x: u64) -> u64 {
+                    sc::static_call!(SHADOW(x))
+                }
+                fn local_shadow() -> (&'static StaticCall<AddFn>, fn(u64) -> u64) {
+                    local_shadow()
                 }
                 unsafe fn load_shared_object(
                     path: &str,

@@ -348,3 +348,49 @@ pub(crate) fn small_default_target<A: Adapter>() -> ScenarioResult {
     };
     Ok(Outcome::Pass(note.into()))
 }
+
+/// A key defined inside a function, named like a key of the enclosing
+/// module: each names itself (its trampoline, its sites, its updates).
+pub(crate) fn local_key_shadowing<A: Adapter>() -> ScenarioResult {
+    let (local, call_local) = A::local_shadow();
+    ensure!(
+        !std::ptr::eq(local, A::shadow()),
+        "the local key is the module's key"
+    );
+    ensure!(
+        call_local(1) == 3 && A::call_shadow(1) == 2,
+        "defaults before init: local {} (want 3), module {} (want 2)",
+        call_local(1),
+        A::call_shadow(1)
+    );
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    ensure!(
+        call_local(1) == 3 && A::call_shadow(1) == 2,
+        "defaults after init"
+    );
+    lib(local.update(add3), "update of the local key")?;
+    ensure!(
+        call_local(1) == 4 && A::call_shadow(1) == 2,
+        "after updating the local key: local {} (want 4), module {} (want 2)",
+        call_local(1),
+        A::call_shadow(1)
+    );
+    lib(A::shadow().update(add2), "update of the module's key")?;
+    ensure!(
+        call_local(1) == 4 && A::call_shadow(1) == 3,
+        "after updating the module's key: local {} (want 4), module {} (want 3)",
+        call_local(1),
+        A::call_shadow(1)
+    );
+    let (l, m) = (
+        sites::<A, AddFn>(local).len(),
+        sites::<A, AddFn>(A::shadow()).len(),
+    );
+    ensure!(
+        l == 1 && m == 1,
+        "sites: local {l}, module {m} (want 1 each)"
+    );
+    Ok(Outcome::Pass(
+        "a key defined in a function and a module key of the same name: one site each, updated apart".into(),
+    ))
+}

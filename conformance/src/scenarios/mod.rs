@@ -66,6 +66,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(cross_crate_key),
         sc!(signatures),
         sc!(small_default_target),
+        sc!(local_key_shadowing),
         sc!(fork_child),
         sc!(trap_handler_replaced),
         sc!(many_keys),

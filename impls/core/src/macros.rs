@@ -99,6 +99,24 @@ macro_rules! __static_call_entry {
     };
 }
 
+/// Refuses, at compile time, a default target that is not a function item.
+///
+/// The trampoline is assembled as `jmp <default>` with the default as a
+/// symbol: for a `static` or `const` holding a function pointer that would
+/// be a jump into data. Function items are zero-sized, function pointers
+/// are not, so the check is their size.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_call_require_fn_item {
+    ($default:path) => {
+        const _: () = ::core::assert!(
+            ::core::mem::size_of_val(&$default) == 0,
+            "the default target of a static call must be the path of a function \
+             (a `static` or `const` holding a function pointer is not accepted)"
+        );
+    };
+}
+
 /// Defines a key for the inline-patch and trampoline implementations: the
 /// key static, its trampoline and its call function.
 #[doc(hidden)]
@@ -116,6 +134,7 @@ macro_rules! __static_call_define_patched {
     };
     ([$reg:path, $sec:literal]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
+        $crate::__static_call_require_fn_item!($default);
         $crate::__static_call_define_patched! {
             @emit [$reg, $sec] [$(#[$m])*] $vis $name ($($arg),*) [$($ret)?]
             [$default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8]
@@ -131,11 +150,16 @@ macro_rules! __static_call_define_patched {
             // starts as the form for `$func` (a jump to it, or `ret` for null).
             unsafe { $crate::StaticCall::__new(&$reg, $name::__tramp as *const u8, $func) };
 
+        // The key's code lives on a type of the same name (types and
+        // statics have separate namespaces), not in a module: the items of
+        // an `impl` resolve names where the key is defined, so a key
+        // defined inside a function names itself, never a key of the same
+        // name in the enclosing module.
         #[doc(hidden)]
-        #[allow(non_snake_case)]
-        $vis mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        #[allow(non_camel_case_types)]
+        $vis struct $name {}
+
+        impl $name {
             #[doc(hidden)]
             #[unsafe(naked)]
             pub extern "C" fn __tramp() {
@@ -144,12 +168,12 @@ macro_rules! __static_call_define_patched {
                     ".byte 0x0f, 0xb9, 0xcc",
                     ".long {key} - .",
                     $($slot_ops)*
-                    key = sym super::$name,
+                    key = sym $name,
                 )
             }
             $crate::__static_call_fn! {
                 { "2:", "call {tramp}", $crate::__static_call_entry!($sec),
-                  tramp = sym __tramp, key = sym super::$name, }
+                  tramp = sym $name::__tramp, key = sym $name, }
                 ($($arg),*) $(-> $ret)?
             }
         }
@@ -175,6 +199,7 @@ macro_rules! __static_call_define_indirect {
     };
     ([$reg:path, $sec:literal, $thunk:path]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
+        $crate::__static_call_require_fn_item!($default);
         $(#[$m])*
         $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
             // SAFETY: no trampoline; the target pointer starts at `$default`.
@@ -185,15 +210,18 @@ macro_rules! __static_call_define_indirect {
         $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
     };
     (@call $vis:vis $name:ident $sec:literal [$thunk:path] ($($arg:ty),*) $(-> $ret:ty)?) => {
+        // As for the other implementations: the call function lives on a
+        // type of the key's name, so that it resolves the key where the
+        // key is defined.
         #[doc(hidden)]
-        #[allow(non_snake_case)]
-        $vis mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        #[allow(non_camel_case_types)]
+        $vis struct $name {}
+
+        impl $name {
             $crate::__static_call_fn! {
                 { "mov rax, qword ptr [rip + {key}]", "2:", "call {thunk}",
                   $crate::__static_call_entry!($sec),
-                  thunk = sym $thunk, key = sym super::$name, }
+                  thunk = sym $thunk, key = sym $name, }
                 ($($arg),*) $(-> $ret)?
             }
         }
@@ -330,12 +358,12 @@ macro_rules! __static_call_declare {
             $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?>;
         }
         #[doc(hidden)]
-        #[allow(non_snake_case)]
-        $vis mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+        #[allow(non_camel_case_types)]
+        $vis struct $name {}
+
+        impl $name {
             $crate::__static_call_fn! {
-                { $($site)* key = sym super::$name, }
+                { $($site)* key = sym $name, }
                 ($($arg),*) $(-> $ret)?
             }
         }

@@ -51,6 +51,45 @@ pub mod __private {
 /// integer, `bool`, pointer or reference type and an integer, `bool`,
 /// pointer or unit return; `DEFAULT` is the path of such a function.
 /// Keys can be used from other crates by path.
+///
+/// The default must be the path of a function: a `static` or `const`
+/// holding a function pointer is refused at compile time (the trampoline
+/// would otherwise be assembled as a jump into the data):
+///
+/// ```compile_fail,E0080
+/// use static_call_inline_patch::define_static_call;
+/// extern "C" fn f_a(x: u64) -> u64 { x + 1 }
+/// static DEFAULT: extern "C" fn(u64) -> u64 = f_a;
+/// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = DEFAULT;);
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail,E0080
+/// use static_call_inline_patch::define_static_call;
+/// extern "C" fn f_a(x: u64) -> u64 { x + 1 }
+/// const DEFAULT: extern "C" fn(u64) -> u64 = f_a;
+/// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = DEFAULT;);
+/// # fn main() {}
+/// ```
+///
+/// A key may be defined inside a function, even with the name of another
+/// key; each names itself:
+///
+/// ```
+/// use static_call_inline_patch::{self as sc, define_static_call, static_call};
+/// extern "C" fn f_a(x: u64) -> u64 { x + 1 }
+/// extern "C" fn f_b(x: u64) -> u64 { x + 2 }
+/// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = f_a;);
+/// fn local() -> u64 {
+///     define_static_call!(static ADD: extern "C" fn(u64) -> u64 = self::f_b;);
+///     static_call!(ADD(1))
+/// }
+/// # fn main() -> Result<(), sc::Error> {
+/// sc::init()?;
+/// assert_eq!((static_call!(ADD(1)), local()), (2, 3));
+/// # Ok(())
+/// # }
+/// ```
 #[macro_export]
 macro_rules! define_static_call {
     ($($t:tt)*) => {
