@@ -59,6 +59,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(naive_patcher_caught, Mode::Parent),
         sc!(fallback_engine),
         sc!(concurrent_updaters),
+        sc!(rollback_faults),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
         sc!(far_target),

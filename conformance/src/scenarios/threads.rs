@@ -276,3 +276,93 @@ pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
         "child updated its own code; parent's sites unchanged and still updatable".into(),
     ))
 }
+
+/// A system call that fails part way through an update (as one refused by
+/// a seccomp filter installed after `init()` would): the update returns
+/// the error, every slot holds its old instruction again, and a thread
+/// calling the key all along never dies and never reaches a wrong target.
+/// Each `pwrite` of the batch and each `membarrier` is made to fail in
+/// turn, and keeps failing during the rollback.
+pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
+    use static_call_core::text::Fault;
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip("the baseline writes no code".into()));
+    }
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let key = A::spin();
+    let places = places_of::<A, AddFn>(key);
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let caller = {
+        let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let r = A::call_spin(1);
+                if r != 2 && r != 3 {
+                    wrong.fetch_add(1, Ordering::Relaxed);
+                }
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let writes = 3 * places.len() as u64;
+    let faults: Vec<Fault> = (0..writes)
+        .map(|after| Fault::ProcMemWrite { after })
+        .chain((0..3).map(|after| Fault::Membarrier { after }))
+        .collect();
+    let mut failed = 0;
+    // Lets the caller make some calls (it must be running through every
+    // phase of the test, not only after it).
+    let progress = |calls: &AtomicU64| {
+        let (start, t) = (calls.load(Ordering::Relaxed), Instant::now());
+        while calls.load(Ordering::Relaxed) < start + 1000 && t.elapsed() < Duration::from_secs(2) {
+            std::thread::yield_now();
+        }
+    };
+    let result = (|| -> Result<(), String> {
+        for f in &faults {
+            progress(&calls);
+            let before: Vec<Insn> = places.iter().map(|&p| insn(p)).collect();
+            text::inject_fault_for_tests(Some(*f));
+            let r = key.update(add2);
+            text::inject_fault_for_tests(None);
+            match r {
+                Err(Error::Syscall { .. }) => failed += 1,
+                Ok(()) => {
+                    // The batch needed fewer calls than the fault let
+                    // through: go back and try the next point.
+                    lib(key.update(add1), "update back")?;
+                    continue;
+                }
+                Err(e) => return Err(format!("{f:?}: unexpected error {e}")),
+            }
+            for (&p, b) in places.iter().zip(&before) {
+                expect_at(p, b, &format!("after the failed update ({f:?})"))?;
+            }
+            ensure!(
+                A::call_spin(1) == 2 && key.query().map(|q| q(1)) == Some(2),
+                "{f:?}: the failed update changed the target"
+            );
+        }
+        lib(key.update(add2), "an update after the faults")?;
+        ensure!(A::call_spin(1) == 3, "the update after the faults");
+        lib(key.update(add1), "and back")?;
+        Ok(())
+    })();
+    stop.store(true, Ordering::Relaxed);
+    caller.join().map_err(|_| "the caller thread panicked")?;
+    result?;
+    let w = wrong.load(Ordering::Relaxed);
+    ensure!(w == 0, "{w} calls reached a wrong target");
+    ensure!(
+        failed >= 4,
+        "only {failed} of {} fault points failed an update",
+        faults.len()
+    );
+    Ok(Outcome::Pass(format!(
+        "{failed} failed updates ({} slots; each pwrite and membarrier failing in turn, and during the rollback): code as before each time, {} concurrent calls, 0 wrong",
+        places.len(),
+        calls.load(Ordering::Relaxed)
+    )))
+}

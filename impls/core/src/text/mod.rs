@@ -31,15 +31,18 @@
 //!   `VALGRIND_DISCARD_TRANSLATIONS` for each written slot (a no-op when not
 //!   running under valgrind).
 //! * **Failure leaves the old code.** If a system call fails part way, the
-//!   slots already touched are written back to their old bytes (with the same
-//!   protocol) before the error is returned.
+//!   trap handler is given the old instructions and every slot is written
+//!   back to its old bytes with the same three phases, by any means left
+//!   (the other write path, the other sync) before the error is returned. A
+//!   slot that cannot be restored stays served by the trap handler (which
+//!   emulates its old instruction) for the life of the process.
 
 mod trap;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, Place, Result};
 use crate::insn::{Form, INT3, SLOT_LEN};
@@ -94,6 +97,59 @@ static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 static NAIVE: AtomicBool = AtomicBool::new(false);
 static FORCE_FALLBACKS: AtomicBool = AtomicBool::new(false);
 
+/// A system call the engine can be made to fail, for tests of its error
+/// paths (as a seccomp filter installed after `init()` would).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `pwrite` to `/proc/self/mem` fails with `EPERM` after `after`
+    /// successful calls, and every call after that.
+    ProcMemWrite {
+        /// Calls that still succeed.
+        after: u64,
+    },
+    /// `membarrier` fails with `EPERM` after `after` successful calls, and
+    /// every call after that.
+    Membarrier {
+        /// Calls that still succeed.
+        after: u64,
+    },
+}
+
+/// 0: none; 1: pwrite; 2: membarrier.
+static FAULT_KIND: AtomicU64 = AtomicU64::new(0);
+/// Calls left before the injected fault starts.
+static FAULT_LEFT: AtomicU64 = AtomicU64::new(0);
+
+/// Makes a system call of the engine fail from now on (`None`: stop). It
+/// exists so the conformance suite can show that a failed update leaves
+/// the code as it was; never use it otherwise.
+#[doc(hidden)]
+pub fn inject_fault_for_tests(f: Option<Fault>) {
+    let (kind, after) = match f {
+        None => (0, 0),
+        Some(Fault::ProcMemWrite { after }) => (1, after),
+        Some(Fault::Membarrier { after }) => (2, after),
+    };
+    FAULT_LEFT.store(after, Ordering::SeqCst);
+    FAULT_KIND.store(kind, Ordering::SeqCst);
+}
+
+/// Whether the injected fault hits this call of `kind`.
+fn injected(kind: u64) -> bool {
+    if FAULT_KIND.load(Ordering::SeqCst) != kind {
+        return false;
+    }
+    let left = FAULT_LEFT.load(Ordering::SeqCst);
+    if left == 0 {
+        // SAFETY: setting errno for the error constructor.
+        unsafe { *libc::__errno_location() = libc::EPERM };
+        return true;
+    }
+    FAULT_LEFT.store(left - 1, Ordering::SeqCst);
+    false
+}
+
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
 
@@ -143,25 +199,48 @@ impl Engine {
         }
     }
 
-    /// Writes `bytes` at `addr` in executable memory.
+    /// Writes `bytes` at `addr` in executable memory, by the engine's
+    /// chosen means.
     fn write(&self, addr: usize, bytes: &[u8]) -> Result<()> {
-        if let Some(mem) = &self.mem {
-            // SAFETY: pwrite reads `bytes` (a valid slice) and writes the
-            // target process's memory through the kernel; it never touches
-            // our memory through a Rust reference.
-            let n = unsafe {
-                libc::pwrite(
-                    mem.as_raw_fd(),
-                    bytes.as_ptr().cast(),
-                    bytes.len(),
-                    addr as libc::off_t,
-                )
-            };
-            if n != bytes.len() as isize {
-                return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
-            }
-            return Ok(());
+        match &self.mem {
+            Some(mem) => Self::write_proc_mem(mem, addr, bytes),
+            None => Self::write_mprotect(addr, bytes),
         }
+    }
+
+    /// Writes through `/proc/self/mem` if the engine has it, else (or if
+    /// that fails) through an `mprotect` window: every means there is,
+    /// for putting old code back after a failure.
+    fn write_any(&self, addr: usize, bytes: &[u8]) -> Result<()> {
+        match &self.mem {
+            Some(mem) => Self::write_proc_mem(mem, addr, bytes)
+                .or_else(|_| Self::write_mprotect(addr, bytes)),
+            None => Self::write_mprotect(addr, bytes),
+        }
+    }
+
+    fn write_proc_mem(mem: &File, addr: usize, bytes: &[u8]) -> Result<()> {
+        if injected(1) {
+            return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
+        }
+        // SAFETY: pwrite reads `bytes` (a valid slice) and writes the
+        // target process's memory through the kernel; it never touches
+        // our memory through a Rust reference.
+        let n = unsafe {
+            libc::pwrite(
+                mem.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                addr as libc::off_t,
+            )
+        };
+        if n != bytes.len() as isize {
+            return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
+        }
+        Ok(())
+    }
+
+    fn write_mprotect(addr: usize, bytes: &[u8]) -> Result<()> {
         let page = page_size();
         let start = addr & !(page - 1);
         let end = (addr + bytes.len()).div_ceil(page) * page;
@@ -193,20 +272,37 @@ impl Engine {
     /// Makes every core running one of our threads serialise.
     fn sync(&self) -> Result<()> {
         if self.membarrier {
-            // SAFETY: registered in `open`; the call has no memory effects.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
-                    0,
-                    0,
-                )
-            };
-            if r != 0 {
-                return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
-            }
-            return Ok(());
+            self.sync_membarrier()
+        } else {
+            self.sync_shootdown()
         }
+    }
+
+    /// [`Engine::sync`], falling back to a shootdown if `membarrier` fails.
+    fn sync_any(&self) -> Result<()> {
+        self.sync().or_else(|_| self.sync_shootdown())
+    }
+
+    fn sync_membarrier(&self) -> Result<()> {
+        if injected(2) {
+            return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
+        }
+        // SAFETY: registered in `open`; the call has no memory effects.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+                0,
+                0,
+            )
+        };
+        if r != 0 {
+            return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
+        }
+        Ok(())
+    }
+
+    fn sync_shootdown(&self) -> Result<()> {
         let len = page_size();
         // SAFETY: `scratch` is our own anonymous page; changing its
         // protection forces a TLB shootdown IPI to every core running this
@@ -243,6 +339,63 @@ impl Engine {
             self.write(s.addr, &s.new[..1])?;
         }
         self.sync()
+    }
+
+    /// Puts the old bytes back after the protocol failed part way, not
+    /// relying on the system call that just failed.
+    ///
+    /// The slots may hold their old bytes, an `int3` before old or new
+    /// tail bytes, or their new bytes. First the trap handler is given the
+    /// *old* instruction of every slot (a thread that meets an `int3` now
+    /// goes where the code will go back to). Then every slot that is not
+    /// back gets the same three phases towards its old bytes, each write
+    /// by any means left (`/proc/self/mem`, else an `mprotect` window) and
+    /// each sync likewise (`membarrier`, else a shootdown). A slot that
+    /// cannot be restored stays published for the life of the process, so
+    /// the handler keeps emulating its old instruction instead of leaving
+    /// an `int3` nobody serves.
+    fn roll_back(&self, batch: &[SlotWrite], published: trap::Token) {
+        let old_forms: Vec<(usize, Form)> = batch
+            .iter()
+            .map(|s| (s.addr, Form::decode(s.addr, s.old).unwrap_or(s.form)))
+            .collect();
+        let published = trap::republish(published, old_forms.iter().copied());
+        let mut lost = vec![false; batch.len()];
+        // SAFETY: the slots are mapped code the caller owns.
+        let now = |s: &SlotWrite| unsafe { read_slot(s.addr) };
+        for (i, s) in batch.iter().enumerate() {
+            let cur = now(s);
+            if cur != s.old && cur[0] != INT3 && self.write_any(s.addr, &[INT3]).is_err() {
+                lost[i] = true;
+            }
+        }
+        let _ = self.sync_any();
+        for (i, s) in batch.iter().enumerate() {
+            if !lost[i]
+                && now(s)[1..] != s.old[1..]
+                && self.write_any(s.addr + 1, &s.old[1..]).is_err()
+            {
+                lost[i] = true;
+            }
+        }
+        let _ = self.sync_any();
+        for (i, s) in batch.iter().enumerate() {
+            if !lost[i] && now(s) != s.old && self.write_any(s.addr, &s.old[..1]).is_err() {
+                lost[i] = true;
+            }
+        }
+        let synced = self.sync_any().is_ok();
+        let keep: Vec<(usize, Form)> = batch
+            .iter()
+            .zip(&old_forms)
+            .zip(&lost)
+            .filter(|((s, _), lost)| **lost || !synced || now(s) != s.old)
+            .map(|((_, f), _)| *f)
+            .collect();
+        if !keep.is_empty() {
+            trap::keep_forever(keep);
+        }
+        trap::retire(published);
     }
 
     fn naive(&self, w: &[SlotWrite]) -> Result<()> {
@@ -364,23 +517,17 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else {
-            let published = trap::publish(&batch);
-            let r = e.protocol(&batch);
-            let r = r.inspect_err(|_| {
-                // Put back the old instructions, best effort, then report.
-                let back: Vec<SlotWrite> = batch
-                    .iter()
-                    .map(|s| SlotWrite {
-                        new: s.old,
-                        old: s.new,
-                        form: Form::decode(s.addr, s.old).unwrap_or(s.form),
-                        ..*s
-                    })
-                    .collect();
-                let _ = e.protocol(&back);
-            });
-            trap::retire(published);
-            r
+            let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
+            match e.protocol(&batch) {
+                Ok(()) => {
+                    trap::retire(published);
+                    Ok(())
+                }
+                Err(err) => {
+                    e.roll_back(&batch, published);
+                    Err(err)
+                }
+            }
         };
         for s in &batch {
             valgrind::discard_translations(s.addr, SLOT_LEN);

@@ -28,7 +28,6 @@ use std::cell::UnsafeCell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
-use super::SlotWrite;
 use crate::error::{Error, Result};
 use crate::insn::{Form, INT3, SLOT_LEN};
 
@@ -112,25 +111,71 @@ pub(super) fn check_installed() -> Result<()> {
     Ok(())
 }
 
-/// Publishes the slots of a batch for the handler. Returns the token to
-/// pass to [`retire`].
-pub(super) fn publish(batch: &[SlotWrite]) -> *mut Published {
-    let mut slots: Vec<(usize, Form)> = batch.iter().map(|s| (s.addr, s.form)).collect();
+/// A published batch: proof that `BATCH` points at it, to be handed to
+/// [`retire`] (or [`republish`]) exactly once.
+#[must_use = "a published batch must be retired"]
+pub(super) struct Token(*mut Published);
+
+fn boxed(slots: impl Iterator<Item = (usize, Form)>) -> *mut Published {
+    let mut slots: Vec<(usize, Form)> = slots.collect();
     slots.sort_unstable_by_key(|s| s.0);
-    let p = Box::into_raw(Box::new(Published { slots }));
-    BATCH.store(p, SeqCst);
-    p
+    Box::into_raw(Box::new(Published { slots }))
 }
 
-/// Withdraws a published batch and frees it once no handler reads it.
-pub(super) fn retire(p: *mut Published) {
-    BATCH.store(std::ptr::null_mut(), SeqCst);
+/// Waits until no handler is inside a published array it loaded before.
+fn quiesce() {
     while ACTIVE.load(SeqCst) != 0 {
         std::thread::yield_now();
     }
-    // SAFETY: `p` came from `publish`; no handler holds it any more (a
+}
+
+/// Publishes the slots of a batch (address, new instruction) for the
+/// handler.
+pub(super) fn publish(slots: impl Iterator<Item = (usize, Form)>) -> Token {
+    let p = boxed(slots);
+    BATCH.store(p, SeqCst);
+    Token(p)
+}
+
+/// Replaces a published batch with other instructions for the same slots
+/// (a rollback publishes the old ones), with no moment in between where
+/// the slots are unpublished.
+pub(super) fn republish(t: Token, slots: impl Iterator<Item = (usize, Form)>) -> Token {
+    let p = boxed(slots);
+    BATCH.store(p, SeqCst);
+    quiesce();
+    // SAFETY: `t.0` came from `publish`; BATCH no longer points at it and
+    // no handler that loaded it is still running.
+    drop(unsafe { Box::from_raw(t.0) });
+    Token(p)
+}
+
+/// Withdraws a published batch and frees it once no handler reads it.
+pub(super) fn retire(t: Token) {
+    BATCH.store(std::ptr::null_mut(), SeqCst);
+    quiesce();
+    // SAFETY: `t.0` came from `publish`; no handler holds it any more (a
     // handler increments ACTIVE before loading BATCH, and BATCH is null).
-    drop(unsafe { Box::from_raw(p) });
+    drop(unsafe { Box::from_raw(t.0) });
+}
+
+/// Slots whose old bytes could not be put back after a failed batch: the
+/// handler serves them for the life of the process. Append-only; an older
+/// array is leaked rather than freed, so no handler can read freed memory.
+static KEPT: AtomicPtr<Published> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Keeps serving `slots` (address, instruction) forever.
+pub(super) fn keep_forever(slots: Vec<(usize, Form)>) {
+    let old = KEPT.load(SeqCst);
+    let mut all = if old.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: arrays in KEPT are never freed.
+        unsafe { (*old).slots.clone() }
+    };
+    all.retain(|(a, _)| !slots.iter().any(|(b, _)| a == b));
+    all.extend(slots);
+    KEPT.store(boxed(all.into_iter()), SeqCst);
 }
 
 extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -171,21 +216,27 @@ extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     unsafe { chain(sig, info, ctx) }
 }
 
-/// The new instruction of slot `at` in the published batch, if any.
+/// # Safety
+/// `p` is null or points to a `Published` that stays alive for the call.
+unsafe fn find(p: *const Published, at: usize) -> Option<Form> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: alive, as the caller promises.
+    let slots = unsafe { &(*p).slots };
+    slots
+        .binary_search_by_key(&at, |s| s.0)
+        .ok()
+        .map(|i| slots[i].1)
+}
+
+/// The new instruction of slot `at` in the published batch, or the kept
+/// instruction of a slot a failed batch could not restore, if any.
 fn lookup(at: usize) -> Option<Form> {
     ACTIVE.fetch_add(1, SeqCst);
-    let p = BATCH.load(SeqCst);
-    let hit = if p.is_null() {
-        None
-    } else {
-        // SAFETY: a non-null BATCH points to a live Published while
-        // ACTIVE > 0 (see `retire`).
-        let slots = unsafe { &(*p).slots };
-        slots
-            .binary_search_by_key(&at, |s| s.0)
-            .ok()
-            .map(|i| slots[i].1)
-    };
+    // SAFETY: a non-null BATCH points to a live Published while ACTIVE > 0
+    // (see `retire`); arrays in KEPT are never freed.
+    let hit = unsafe { find(BATCH.load(SeqCst), at).or_else(|| find(KEPT.load(SeqCst), at)) };
     ACTIVE.fetch_sub(1, SeqCst);
     hit
 }
