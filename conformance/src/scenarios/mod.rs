@@ -69,6 +69,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(small_default_target),
         sc!(local_key_shadowing),
         sc!(fork_child),
+        sc!(fork_during_updates),
+        sc!(update_in_signal_handler),
         sc!(trap_handler_replaced),
         sc!(many_keys),
         sc!(module_load_after_update),

@@ -366,3 +366,162 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
         calls.load(Ordering::Relaxed)
     )))
 }
+
+/// Results of updates made from a signal handler: 1 ok, 2 refused as
+/// re-entrant, 3 any other error.
+static HANDLER_OK: AtomicU64 = AtomicU64::new(0);
+static HANDLER_REENTRANT: AtomicU64 = AtomicU64::new(0);
+static HANDLER_OTHER: AtomicU64 = AtomicU64::new(0);
+static HANDLER_KEY: std::sync::atomic::AtomicPtr<StaticCall<AddFn>> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn update_from_handler(_: libc::c_int) {
+    let k = HANDLER_KEY.load(Ordering::SeqCst);
+    if k.is_null() {
+        return;
+    }
+    // SAFETY: set to a `&'static StaticCall` before the timer started.
+    let key: &'static StaticCall<AddFn> = unsafe { &*k };
+    match key.update(add3) {
+        Ok(()) => HANDLER_OK.fetch_add(1, Ordering::SeqCst),
+        Err(Error::Reentrant { .. }) => HANDLER_REENTRANT.fetch_add(1, Ordering::SeqCst),
+        Err(_) => HANDLER_OTHER.fetch_add(1, Ordering::SeqCst),
+    };
+}
+
+/// `update()` from a signal handler that interrupts an update on the same
+/// thread is refused with `Error::Reentrant` instead of deadlocking; from a
+/// handler that interrupts other code it works. A fast interval timer
+/// interrupts a thread that does nothing but update.
+pub(crate) fn update_in_signal_handler<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let key = A::add();
+    HANDLER_KEY.store(key as *const _ as *mut _, Ordering::SeqCst);
+    // SAFETY: installs a handler for SIGALRM (which this cell's process
+    // does not otherwise use) and starts a 50 µs interval timer.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = update_from_handler as *const () as usize;
+        libc::sigemptyset(&mut act.sa_mask);
+        ensure!(
+            libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut()) == 0,
+            "sigaction"
+        );
+        let t = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 50,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 50,
+            },
+        };
+        ensure!(
+            libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()) == 0,
+            "setitimer"
+        );
+    }
+    let t = Instant::now();
+    let mut updates = 0u64;
+    // Only updates run here: the handler never interrupts an allocation
+    // outside one (an update allocates inside, where the handler is
+    // refused before it allocates).
+    while t.elapsed() < Duration::from_secs(1) || HANDLER_REENTRANT.load(Ordering::SeqCst) == 0 {
+        if t.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        let f = if updates.is_multiple_of(2) {
+            add2
+        } else {
+            add1
+        };
+        match key.update(f) {
+            Ok(()) => updates += 1,
+            Err(e) => return Err(format!("update in the loop: {e}")),
+        }
+    }
+    // SAFETY: stops the timer.
+    unsafe {
+        let t: libc::itimerval = std::mem::zeroed();
+        libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut());
+    }
+    HANDLER_KEY.store(std::ptr::null_mut(), Ordering::SeqCst);
+    let (ok, re, other) = (
+        HANDLER_OK.load(Ordering::SeqCst),
+        HANDLER_REENTRANT.load(Ordering::SeqCst),
+        HANDLER_OTHER.load(Ordering::SeqCst),
+    );
+    ensure!(
+        other == 0,
+        "{other} updates from the handler failed otherwise"
+    );
+    ensure!(
+        re > 0,
+        "no signal landed inside an update in 20 s ({ok} outside)"
+    );
+    lib(key.update(add1), "update after the timer")?;
+    ensure!(A::call_add(1) == 2, "a call after the timer");
+    Ok(Outcome::Pass(format!(
+        "{updates} updates under a 50 µs timer: {re} handler updates refused as re-entrant, {ok} succeeded, no deadlock"
+    )))
+}
+
+/// `fork` while another thread updates in a loop: each child can update
+/// and call (fork waits for the update in flight), never hangs.
+pub(crate) fn fork_during_updates<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let updater = {
+        let stop = stop.clone();
+        std::thread::spawn(move || -> Result<u64, String> {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let f = if n.is_multiple_of(2) { add2 } else { add1 };
+                A::spin().update(f).map_err(|e| e.to_string())?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    };
+    let mut children = 0;
+    let result = (|| -> Result<(), String> {
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(2));
+            // SAFETY: the child only updates a key, calls it and exits; an
+            // alarm ends it if it hangs.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: in the child: a 5 s alarm (default action: die).
+                unsafe { libc::alarm(5) };
+                let ok = A::add().update(add3).is_ok()
+                    && A::call_add(2) == 5
+                    && A::spin().update(add3).is_ok()
+                    && A::call_spin(2) == 5;
+                // SAFETY: leave the child without the parent's exit paths.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            ensure!(pid > 0, "fork failed");
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            ensure!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child {children}: {}",
+                if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+                    "hung (killed by its 5 s alarm)".to_owned()
+                } else {
+                    format!("status {status:#x}")
+                }
+            );
+            children += 1;
+        }
+        Ok(())
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let n = updater.join().map_err(|_| "the updater panicked")??;
+    result?;
+    Ok(Outcome::Pass(format!(
+        "{children} children forked while another thread made {n} updates: each updated and called its own code"
+    )))
+}

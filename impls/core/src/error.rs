@@ -98,6 +98,20 @@ pub enum Error {
         /// The handler (or `SIG_DFL` 0 / `SIG_IGN` 1) now installed.
         found: usize,
     },
+    /// A static-call operation was called on a thread that is already
+    /// inside one: from a signal handler that interrupted an update, say.
+    /// Waiting would deadlock; nothing was done.
+    Reentrant {
+        /// The operation refused.
+        op: &'static str,
+    },
+    /// This process was forked by a thread that was inside a static-call
+    /// operation (from a signal handler), so its registries may be half
+    /// updated; every later operation is refused.
+    ForkedDuringUpdate {
+        /// The operation refused.
+        op: &'static str,
+    },
     /// A system call failed.
     Syscall {
         /// Which operation, e.g. `"pwrite(/proc/self/mem)"`.
@@ -178,6 +192,16 @@ impl fmt::Display for Error {
                 f,
                 "the SIGTRAP handler the patching protocol needs was replaced (now {found:#x}); \
                  nothing was written"
+            ),
+            Error::Reentrant { op } => write!(
+                f,
+                "{op} called on a thread that is already inside a static-call operation \
+                 (from a signal handler?); refused instead of deadlocking, nothing was done"
+            ),
+            Error::ForkedDuringUpdate { op } => write!(
+                f,
+                "{op} refused: this process was forked during a static-call operation, \
+                 so its registries may be half updated"
             ),
             Error::Syscall { op, addr, errno } => write!(
                 f,

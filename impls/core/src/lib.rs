@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod gate;
 pub mod insn;
 mod key;
 mod macros;

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Place, Result};
+use crate::gate;
 use crate::insn::{Form, SLOT_LEN, TRAMPOLINE_LEN, TRAMPOLINE_SIGNATURE};
 use crate::key::RawKey;
 use crate::maps;
@@ -223,6 +224,26 @@ struct Prepared {
     runs: Vec<(&'static RawKey, usize, usize, usize)>,
 }
 
+/// The registry's state, locked, inside the process-wide gate
+/// (`crate::gate`). The state lock is released before the gate.
+struct Locked<'a> {
+    g: MutexGuard<'a, Option<State>>,
+    _entered: gate::Entered,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Option<State>;
+    fn deref(&self) -> &Option<State> {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Option<State> {
+        &mut self.g
+    }
+}
+
 /// The registry of one implementation.
 #[derive(Debug)]
 pub struct Registry {
@@ -275,12 +296,28 @@ impl Registry {
         self.flavor
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<State>> {
+    fn locked(&self, entered: gate::Entered) -> Locked<'_> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if g.is_none() {
             *g = Some(State::default());
         }
-        g
+        Locked {
+            g,
+            _entered: entered,
+        }
+    }
+
+    /// The registry lock, for an operation that cannot fail (statistics,
+    /// queries) or that is already inside one.
+    fn lock(&self) -> Locked<'_> {
+        self.locked(gate::enter_nested())
+    }
+
+    /// The registry lock for an operation a caller started: refused with
+    /// [`Error::Reentrant`] on a thread that is already inside one (a
+    /// signal handler), and after a fork made during one.
+    fn lock_op(&self, op: &'static str) -> Result<Locked<'_>> {
+        Ok(self.locked(gate::enter(op)?))
     }
 
     /// The main image's section boundaries.
@@ -319,7 +356,7 @@ impl Registry {
     /// sites under [`InitPolicy::Strict`], or a failed system call. On
     /// error nothing was patched and the registry is not initialised.
     pub fn init(&self, policy: InitPolicy) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_op("init")?;
         let st = g.as_mut().expect("state");
         if st.initialized {
             return Ok(());
@@ -362,7 +399,7 @@ impl Registry {
     /// # Errors
     /// A failed `mprotect`; nothing changes then.
     pub fn free_init(&self) -> Result<(usize, usize)> {
-        let mut g = self.lock();
+        let mut g = self.lock_op("free_init")?;
         let st = g.as_mut().expect("state");
         let init = (self.main)().init;
         if st.main_init_released {
@@ -558,7 +595,7 @@ impl Registry {
         module_init: Option<&mut dyn FnMut() -> std::result::Result<(), String>>,
     ) -> Result<ModuleId> {
         let id = {
-            let mut g = self.lock();
+            let mut g = self.lock_op("load_module")?;
             let st = g.as_mut().expect("state");
             let start = spec.sections.sites.0;
             if start != 0 && st.images.iter().any(|i| i.entries as usize == start) {
@@ -617,7 +654,7 @@ impl Registry {
     /// # Safety
     /// The module's memory must still be mapped (unload before unmapping).
     pub unsafe fn unload_module(&self, id: ModuleId) -> Result<()> {
-        let mut g = self.lock();
+        let mut g = self.lock_op("unload_module")?;
         let st = g.as_mut().expect("state");
         if id.0 == MAIN_IMAGE || st.image(id.0).is_none() {
             return Err(Error::UnknownModule { id: id.0 });
@@ -676,7 +713,7 @@ impl Registry {
     /// Points `key` at `new` (null: none). See [`crate::StaticCall::update`].
     pub(crate) fn update(&self, key: &'static RawKey, new: *const u8) -> Result<()> {
         debug_assert!(std::ptr::eq(key.registry, self));
-        let mut g = self.lock();
+        let mut g = self.lock_op("update")?;
         let st = g.as_mut().expect("state");
         let new = self.encode_target(new);
         self.adopt(key)?;
