@@ -71,6 +71,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(fork_child),
         sc!(fork_during_updates),
         sc!(update_in_signal_handler),
+        sc!(sigtrap_blocked_thread),
         sc!(trap_handler_replaced),
         sc!(many_keys),
         sc!(module_load_after_update),

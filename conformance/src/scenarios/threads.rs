@@ -525,3 +525,69 @@ pub(crate) fn fork_during_updates<A: Adapter>() -> ScenarioResult {
         "{children} children forked while another thread made {n} updates: each updated and called its own code"
     )))
 }
+
+/// A thread that blocks `SIGTRAP` would be killed by the protocol's
+/// breakpoint: the update is refused with an error naming the thread, and
+/// nothing is written; once the thread unblocks it, updates work.
+pub(crate) fn sigtrap_blocked_thread<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let (tx, rx) = std::sync::mpsc::channel::<i32>();
+    let release = Arc::new(AtomicBool::new(false));
+    let blocker = {
+        let release = release.clone();
+        std::thread::Builder::new()
+            .name("sc-blocks-trap".into())
+            .spawn(move || {
+                // SAFETY: blocks SIGTRAP in this thread only.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGTRAP);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+                // SAFETY: gettid has no preconditions.
+                let _ = tx.send(unsafe { libc::gettid() });
+                while !release.load(Ordering::Relaxed) {
+                    std::hint::black_box(A::call_add(1));
+                }
+                // SAFETY: unblocks it again before leaving.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGTRAP);
+                    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                }
+            })
+            .map_err(|e| e.to_string())?
+    };
+    let tid = rx.recv().map_err(|e| e.to_string())?;
+    let places = places_of::<A, AddFn>(A::add());
+    let before: Vec<Insn> = places.iter().map(|&p| insn(p)).collect();
+    let r = A::add().update(add2);
+    release.store(true, Ordering::Relaxed);
+    blocker.join().map_err(|_| "the blocking thread panicked")?;
+    if A::flavor() == Flavor::Indirect {
+        lib(r, "update (the baseline writes no code)")?;
+        lib(A::add().update(add1), "back")?;
+        return Ok(Outcome::Pass(
+            "the baseline writes no code: a thread blocking SIGTRAP does not matter".into(),
+        ));
+    }
+    match r {
+        Err(Error::TrapBlocked { tid: t, ref name }) => {
+            ensure!(t == tid, "the error names thread {t}, the blocker is {tid}");
+            ensure!(name == "sc-blocks-trap", "the error names thread {name:?}");
+        }
+        Ok(()) => return Err("the update went ahead while a thread blocks SIGTRAP".into()),
+        Err(e) => return Err(format!("unexpected error: {e}")),
+    }
+    for (&p, b) in places.iter().zip(&before) {
+        expect_at(p, b, "after the refused update")?;
+    }
+    lib(A::add().update(add2), "update once the thread is gone")?;
+    ensure!(A::call_add(1) == 3, "after the update");
+    lib(A::add().update(add1), "back")?;
+    Ok(Outcome::Pass(format!(
+        "refused while thread {tid} (sc-blocks-trap) blocked SIGTRAP, nothing written; updated after"
+    )))
+}

@@ -98,6 +98,16 @@ pub enum Error {
         /// The handler (or `SIG_DFL` 0 / `SIG_IGN` 1) now installed.
         found: usize,
     },
+    /// A thread of the process blocks `SIGTRAP`: if it ran into a slot
+    /// while the update's breakpoint is there, the kernel would kill the
+    /// process. Nothing was written; unblock `SIGTRAP` in that thread (or
+    /// keep it away from static calls and update from elsewhere).
+    TrapBlocked {
+        /// The thread's id.
+        tid: i32,
+        /// The thread's name (`/proc/self/task/<tid>/comm`).
+        name: String,
+    },
     /// A static-call operation was called on a thread that is already
     /// inside one: from a signal handler that interrupted an update, say.
     /// Waiting would deadlock; nothing was done.
@@ -192,6 +202,11 @@ impl fmt::Display for Error {
                 f,
                 "the SIGTRAP handler the patching protocol needs was replaced (now {found:#x}); \
                  nothing was written"
+            ),
+            Error::TrapBlocked { tid, name } => write!(
+                f,
+                "thread {tid} ({name}) blocks SIGTRAP, which the patching protocol's breakpoints \
+                 need; nothing was written"
             ),
             Error::Reentrant { op } => write!(
                 f,

@@ -79,6 +79,8 @@ pub struct EngineInfo {
 
 struct Engine {
     mem: Option<File>,
+    /// `/proc/self/task`, to see which threads block `SIGTRAP`.
+    task: Option<File>,
     membarrier: bool,
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
@@ -183,8 +185,10 @@ impl Engine {
         trap::install()?;
         let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
             .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
+        let task = std::fs::File::open("/proc/self/task").ok();
         Ok(Engine {
             mem,
+            task,
             membarrier,
             scratch,
             // SAFETY: getpid has no preconditions.
@@ -514,6 +518,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             }
         }
         trap::check_installed()?;
+        check_threads_take_sigtrap(e.task.as_ref())?;
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else {
@@ -533,6 +538,107 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             valgrind::discard_translations(s.addr, SLOT_LEN);
         }
         r
+    })
+}
+
+/// Refuses a batch while another thread of the process blocks `SIGTRAP`:
+/// a breakpoint of the protocol met by such a thread would kill the
+/// process (the kernel forces a blocked trap signal to its default action).
+/// Lists the threads from the engine's open `/proc/self/task` directory
+/// (one `getdents64`; a single-threaded process stops there) and reads
+/// each other thread's `SigBlk` from its `status`. Where `/proc` cannot be
+/// read the check is skipped (see the README). A thread that blocks
+/// `SIGTRAP` after this check is not caught.
+fn check_threads_take_sigtrap(task: Option<&File>) -> Result<()> {
+    const SIGTRAP_BIT: u64 = 1 << (libc::SIGTRAP - 1);
+    let Some(task) = task else { return Ok(()) };
+    let fd = task.as_raw_fd();
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() };
+    let mut buf = [0u8; 4096];
+    // SAFETY: rewinds our own directory descriptor.
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+        return Ok(());
+    }
+    loop {
+        // SAFETY: getdents64 fills at most `buf.len()` bytes of `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            return Ok(());
+        }
+        let mut off = 0usize;
+        while off + 19 <= n as usize {
+            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 {
+                return Ok(());
+            }
+            let name = &buf[off + 19..(off + reclen).min(n as usize)];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            off += reclen;
+            let Some(tid) = std::str::from_utf8(name)
+                .ok()
+                .and_then(|t| t.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if tid != me && keeps_sigtrap_blocked(fd, tid, SIGTRAP_BIT) {
+                let name = read_at(fd, &format!("{tid}/comm"))
+                    .map(|n| n.trim().to_owned())
+                    .unwrap_or_default();
+                return Err(Error::TrapBlocked { tid, name });
+            }
+        }
+    }
+}
+
+/// Reads a small file relative to a directory descriptor.
+fn read_at(dir: libc::c_int, path: &str) -> Option<String> {
+    let c = std::ffi::CString::new(path).ok()?;
+    // SAFETY: opens a file under our own directory descriptor.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just opened and is owned here.
+    let mut f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut f, &mut s).ok()?;
+    Some(s)
+}
+
+/// Whether thread `tid` blocks the signal of `bit` by its own mask.
+///
+/// glibc blocks every signal for a moment while a thread is created and
+/// while it exits, including its two internal signals (32 and 33), which
+/// the program itself cannot block (`pthread_sigmask` leaves them out). A
+/// mask with those blocked is that transient state, not the program's
+/// choice: the thread runs no code of the program until glibc restores
+/// the mask its creator had (and a creator that blocks `SIGTRAP` is found
+/// itself). A mask without them is looked at again for up to 2 ms, in
+/// case the thread was between the two steps of a mask change.
+fn keeps_sigtrap_blocked(dir: libc::c_int, tid: i32, bit: u64) -> bool {
+    const GLIBC_INTERNAL: u64 = (1 << 31) | (1 << 32);
+    let t = std::time::Instant::now();
+    loop {
+        match blocked_mask(dir, tid) {
+            Some(m) if m & bit != 0 && m & GLIBC_INTERNAL == 0 => {}
+            _ => return false,
+        }
+        if t.elapsed() > std::time::Duration::from_millis(2) {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Thread `tid`'s blocked-signal mask (`None` for a thread that has
+/// exited meanwhile).
+fn blocked_mask(dir: libc::c_int, tid: i32) -> Option<u64> {
+    read_at(dir, &format!("{tid}/status")).and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
     })
 }
 

@@ -71,7 +71,11 @@ pub(super) fn install() -> Result<()> {
         // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
         act.sa_sigaction = on_sigtrap as *const () as usize;
-        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        // SA_NODEFER: SIGTRAP stays unblocked while the handler runs, so a
+        // thread being served here never looks like one that blocks
+        // SIGTRAP (updates refuse to run while one does; the handler never
+        // executes a slot, so it cannot trap inside itself).
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
         // SAFETY: zeroed is a valid sigaction to receive the old one.
         let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
