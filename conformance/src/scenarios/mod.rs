@@ -72,6 +72,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(fork_during_updates),
         sc!(update_in_signal_handler),
         sc!(sigtrap_blocked_thread),
+        sc!(foreign_traps),
         sc!(trap_handler_replaced),
         sc!(many_keys),
         sc!(module_load_after_update),

@@ -591,3 +591,118 @@ pub(crate) fn sigtrap_blocked_thread<A: Adapter>() -> ScenarioResult {
         "refused while thread {tid} (sc-blocks-trap) blocked SIGTRAP, nothing written; updated after"
     )))
 }
+
+static STEP_TRAPS: AtomicU64 = AtomicU64::new(0);
+static INT3_TRAPS: AtomicU64 = AtomicU64::new(0);
+static PLANTED: AtomicU64 = AtomicU64::new(0);
+
+/// The program's own SIGTRAP handler, installed before the library's: it
+/// ends single-stepping (clears TF) and serves its own `int3` (planted at
+/// the end of a page) by returning from it.
+extern "C" fn own_sigtrap(_: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    const TRAP_TRACE: libc::c_int = 2;
+    // SAFETY: valid for an SA_SIGINFO handler.
+    let (code, uc) = unsafe { ((*info).si_code, &mut *(ctx as *mut libc::ucontext_t)) };
+    let g = &mut uc.uc_mcontext.gregs;
+    if code == TRAP_TRACE {
+        g[libc::REG_EFL as usize] &= !0x100;
+        STEP_TRAPS.fetch_add(1, Ordering::SeqCst);
+    } else if g[libc::REG_RIP as usize] as u64 == PLANTED.load(Ordering::SeqCst) + 1 {
+        // Return from the planted `int3` as a `ret` would.
+        let sp = g[libc::REG_RSP as usize] as usize;
+        // SAFETY: the planted code was entered by a call: the return
+        // address is on top of the stack.
+        g[libc::REG_RIP as usize] = unsafe { *(sp as *const i64) };
+        g[libc::REG_RSP as usize] = (sp + 8) as i64;
+        INT3_TRAPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The library's SIGTRAP handler takes only its own traps: a single step
+/// right after an instruction whose last byte is `e8` (which looks like the
+/// start of a `call` of ours) and a foreign `int3` in the last byte before
+/// a `PROT_NONE` page both go to the program's own handler, untouched,
+/// without the library reading memory that is not mapped.
+pub(crate) fn foreign_traps<A: Adapter>() -> ScenarioResult {
+    // SAFETY: installs the program's handler before the library's (which
+    // init() installs, chaining to it).
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = own_sigtrap as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut act.sa_mask);
+        ensure!(
+            libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut()) == 0,
+            "sigaction"
+        );
+    }
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(
+        A::add().update(add2),
+        "an update (the library's handler is in place)",
+    )?;
+    // 1. Single step over `mov al, 0xe8`, followed by NOPs: at the trap,
+    // the byte before RIP is e8 and the next four make a whole `call`.
+    // SAFETY: sets TF for one instruction; the program's handler clears it.
+    unsafe {
+        std::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], 0x100",
+            "popfq",
+            "mov al, 0xe8",
+            "nop", "nop", "nop", "nop", "nop",
+            out("rax") _,
+        );
+    }
+    ensure!(
+        STEP_TRAPS.load(Ordering::SeqCst) >= 1,
+        "the single-step trap did not reach the program's handler"
+    );
+    // 2. `int3` in the last byte of an executable page followed by a
+    // PROT_NONE page.
+    let page = 4096usize;
+    // SAFETY: a fresh anonymous mapping of two pages, ours alone.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    ensure!(base != libc::MAP_FAILED, "mmap");
+    let base = base as usize;
+    let planted = base + page - 1;
+    // SAFETY: our own mapping: write the int3, then make the first page
+    // executable (not writable) and the second inaccessible.
+    unsafe {
+        *(planted as *mut u8) = 0xcc;
+        ensure!(
+            libc::mprotect(base as *mut _, page, libc::PROT_READ | libc::PROT_EXEC) == 0
+                && libc::mprotect((base + page) as *mut _, page, libc::PROT_NONE) == 0,
+            "mprotect"
+        );
+    }
+    PLANTED.store(planted as u64, Ordering::SeqCst);
+    // SAFETY: the planted byte is an `int3` the program's handler returns
+    // from as a `ret`.
+    let f: extern "C" fn() = unsafe { std::mem::transmute(planted) };
+    let t = Instant::now();
+    f();
+    let foreign = t.elapsed();
+    ensure!(
+        INT3_TRAPS.load(Ordering::SeqCst) == 1,
+        "the foreign int3 did not reach the program's handler"
+    );
+    // The library's own traps still work.
+    lib(A::add().update(add1), "an update after the foreign traps")?;
+    ensure!(A::call_add(1) == 2, "a call after the foreign traps");
+    // SAFETY: our own mapping, no longer used.
+    unsafe { libc::munmap(base as *mut _, 2 * page) };
+    Ok(Outcome::Pass(format!(
+        "a single step after `e8` and an int3 before a PROT_NONE page went to the program's handler ({:.1} us for the int3)",
+        foreign.as_secs_f64() * 1e6
+    )))
+}

@@ -18,8 +18,12 @@
 //! thread at the slot (the approach Linux uprobes take for a removed
 //! breakpoint). If it finds an `int3` there again, the next batch on that
 //! slot has begun, and that batch was published before its `int3` was
-//! written, so the handler looks it up again. Any other `SIGTRAP` goes to
-//! the handler that was installed before ours, or gets the default action.
+//! written, so the handler looks it up again. Only a breakpoint trap
+//! (`si_code` `SI_KERNEL` or `TRAP_BRKPT`) at an address some batch has
+//! published is ours; the handler reads code only at such an address.
+//! Any other `SIGTRAP` (a single step, a hardware breakpoint, a foreign
+//! `int3`, a `kill`) goes at once, untouched, to the handler that was
+//! installed before ours, or gets the default action.
 //!
 //! Everything the handler does is async-signal-safe: atomic loads, reads of
 //! the published array and of code, and edits of the signal context.
@@ -133,10 +137,57 @@ fn quiesce() {
     }
 }
 
+/// Every slot address ever published (sorted, deduplicated): only a trap
+/// at one of these can be a breakpoint of ours that a batch already
+/// removed, so only there does the handler read code. Replaced (never
+/// edited) when a batch brings new addresses; the old array is freed once
+/// no handler reads it.
+static KNOWN: AtomicPtr<Published> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Adds the addresses of a batch to [`KNOWN`] (callers hold the engine
+/// lock, so there is one writer).
+fn remember(p: *const Published) {
+    let old = KNOWN.load(SeqCst);
+    // SAFETY: `p` is a live array of ours; `old` is only freed below, by
+    // the one writer.
+    let (new_slots, known) = unsafe { (&(*p).slots, old.as_ref().map(|k| &k.slots)) };
+    let fresh: Vec<(usize, Form)> = new_slots
+        .iter()
+        .filter(|(a, _)| known.is_none_or(|k| k.binary_search_by_key(a, |s| s.0).is_err()))
+        .copied()
+        .collect();
+    if fresh.is_empty() {
+        return;
+    }
+    let merged = known
+        .into_iter()
+        .flatten()
+        .copied()
+        .chain(fresh)
+        .collect::<Vec<_>>();
+    KNOWN.store(boxed(merged.into_iter()), SeqCst);
+    if !old.is_null() {
+        quiesce();
+        // SAFETY: no longer reachable through KNOWN, and no handler that
+        // loaded it is still running.
+        drop(unsafe { Box::from_raw(old) });
+    }
+}
+
+/// Whether `at` is a slot some batch published.
+fn known(at: usize) -> bool {
+    ACTIVE.fetch_add(1, SeqCst);
+    // SAFETY: KNOWN's array is freed only after ACTIVE drops to zero.
+    let hit = unsafe { find(KNOWN.load(SeqCst), at) }.is_some();
+    ACTIVE.fetch_sub(1, SeqCst);
+    hit
+}
+
 /// Publishes the slots of a batch (address, new instruction) for the
 /// handler.
 pub(super) fn publish(slots: impl Iterator<Item = (usize, Form)>) -> Token {
     let p = boxed(slots);
+    remember(p);
     BATCH.store(p, SeqCst);
     Token(p)
 }
@@ -182,7 +233,20 @@ pub(super) fn keep_forever(slots: Vec<(usize, Form)>) {
     KEPT.store(boxed(all.into_iter()), SeqCst);
 }
 
+/// `si_code` of a breakpoint trap: `int3` reports `SI_KERNEL`; `TRAP_BRKPT`
+/// is accepted too. A single step (`TRAP_TRACE`), a hardware breakpoint
+/// or a `SIGTRAP` sent by `kill` is never ours.
+const SI_KERNEL: libc::c_int = 0x80;
+const TRAP_BRKPT: libc::c_int = 1;
+
 extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
+    let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+    if code != SI_KERNEL && code != TRAP_BRKPT {
+        // SAFETY: the previous action was stored before we were installed.
+        unsafe { chain(sig, info, ctx) };
+        return;
+    }
     // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
     let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
@@ -203,8 +267,13 @@ extern "C" fn on_sigtrap(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             EMULATED.fetch_add(1, SeqCst);
             return;
         }
-        // SAFETY: the thread just executed the byte at `at`, so that page
-        // is mapped; a slot never ends past its mapping.
+        if !known(at) {
+            // Not a slot of ours: a foreign `int3`. Chain at once, without
+            // reading code that may not be mapped.
+            break;
+        }
+        // SAFETY: `at` is a slot some batch published: its 5 bytes are
+        // mapped code (a slot never ends past its mapping).
         let now = unsafe { std::ptr::read_volatile(at as *const [u8; SLOT_LEN]) };
         if now[0] != INT3 {
             if Form::decode(at, now).is_some() {
