@@ -87,6 +87,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(module_many),
         sc!(module_concurrent),
         sc!(shared_object, Mode::Parent),
+        sc!(shared_object_minimal, Mode::Parent),
+        sc!(shared_object_minimal_child, Mode::Hidden),
         sc!(shared_object_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),

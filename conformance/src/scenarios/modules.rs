@@ -612,33 +612,101 @@ pub(crate) fn module_concurrent<A: Adapter>() -> ScenarioResult {
 
 // ---------------------------------------------------------------- shared object
 
-/// Builds the test shared object (once per process) with a nested cargo
-/// into `target/modules`, and returns its path.
+/// Builds the test shared object with a nested cargo into
+/// `target/modules`, and returns its path.
 pub fn build_shared_object() -> Result<std::path::PathBuf, String> {
+    build_cdylib(
+        "static-call-test-module",
+        "libstatic_call_test_module.so",
+        false,
+    )
+}
+
+/// Builds a cdylib of this workspace with a nested cargo into
+/// `target/modules` (debug or release) and returns the object's path.
+pub(crate) fn build_cdylib(
+    package: &str,
+    file: &str,
+    release: bool,
+) -> Result<std::path::PathBuf, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = crate::runner::results_dir().join("../modules");
     let cargo = option_env!("CARGO").unwrap_or("cargo");
-    let out = std::process::Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "static-call-test-module",
-            "--target-dir",
-        ])
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "-p", package, "--target-dir"])
         .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
+        .env_remove("CARGO_TARGET_DIR");
+    if release {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().map_err(|e| format!("running cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo build of the test module failed:\n{}",
+            "cargo build of {package} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let so = target.join("debug/libstatic_call_test_module.so");
+    let so = target
+        .join(if release { "release" } else { "debug" })
+        .join(file);
     std::fs::canonicalize(&so).map_err(|e| format!("{}: {e}", so.display()))
+}
+
+/// The README's minimal plugin (`module!(init = …)`, no `init_text!`),
+/// built in debug and in release, loads, follows updates and unloads.
+pub(crate) fn shared_object_minimal<A: Adapter>() -> ScenarioResult {
+    let mut notes = Vec::new();
+    for release in [false, true] {
+        let so = build_cdylib(
+            "static-call-test-minimal",
+            "libstatic_call_test_minimal.so",
+            release,
+        )?;
+        let r = spawn_cell(
+            A::NAME,
+            "shared_object_minimal_child",
+            &[],
+            &[("STATIC_CALL_TEST_SO", so.to_str().unwrap_or(""))],
+            Duration::from_secs(60),
+        );
+        let profile = if release { "release" } else { "debug" };
+        match (r.outcome, r.success) {
+            (Some(Outcome::Pass(m)), true) => notes.push(format!("{profile}: {m}")),
+            (Some(Outcome::Fail(m)), _) => return Err(format!("{profile} build: {m}")),
+            _ => return Err(format!("{profile} build: child {}: {}", r.status, r.stderr)),
+        }
+    }
+    Ok(Outcome::Pass(notes.join("; ")))
+}
+
+pub(crate) fn shared_object_minimal_child<A: Adapter>() -> ScenarioResult {
+    let path = std::env::var("STATIC_CALL_TEST_SO").map_err(|_| "STATIC_CALL_TEST_SO unset")?;
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    // SAFETY: our own test module, built from this workspace.
+    let so = lib(
+        unsafe { A::load_shared_object(&path) },
+        "load_shared_object",
+    )?;
+    let sym = std::ffi::CString::new(format!("minimal_{}_entry", A::SYMBOL_PREFIX))
+        .map_err(|e| e.to_string())?;
+    let p = so
+        .symbol(&sym)
+        .ok_or_else(|| format!("symbol {sym:?} missing"))?;
+    // SAFETY: the plugin defines it as extern "C" fn(u64) -> u64.
+    let entry: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(p) };
+    ensure!(entry(2) == 3, "plugin call before update: {}", entry(2));
+    lib(A::add().update(add2), "update")?;
+    ensure!(entry(2) == 4, "plugin call after update: {}", entry(2));
+    let ms = lib(A::registry().module_stats(so.id()), "module_stats")?;
+    ensure!(ms.sites == 1, "module stats: {ms:?}");
+    // SAFETY: nothing of the module is used after close.
+    lib(unsafe { so.close() }, "close")?;
+    lib(A::add().update(add1), "update after close")?;
+    Ok(Outcome::Pass(format!(
+        "loaded, 1 site followed an update, closed ({} fallback, {} direct)",
+        ms.fallback, ms.direct
+    )))
 }
 
 pub(crate) fn shared_object<A: Adapter>() -> ScenarioResult {

@@ -260,6 +260,23 @@ macro_rules! __static_call_image {
             // symbols read as 0.
             unsafe {
                 ::core::arch::asm!(
+                    // The directives travel with the references: when the
+                    // optimiser inlines this accessor into another crate
+                    // (a cdylib), the references must still be weak and
+                    // hidden there, or a module without init text would
+                    // fail to load with an undefined `__start_` symbol.
+                    ::core::concat!(".weak __start_", $sites),
+                    ::core::concat!(".hidden __start_", $sites),
+                    ::core::concat!(".weak __stop_", $sites),
+                    ::core::concat!(".hidden __stop_", $sites),
+                    ::core::concat!(".weak __start_", $init),
+                    ::core::concat!(".hidden __start_", $init),
+                    ::core::concat!(".weak __stop_", $init),
+                    ::core::concat!(".hidden __stop_", $init),
+                    // And so does the page alignment of the init text.
+                    ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
+                    ".balign 4096",
+                    ".popsection",
                     ::core::concat!("mov {a}, qword ptr [rip + __start_", $sites, "@GOTPCREL]"),
                     ::core::concat!("mov {b}, qword ptr [rip + __stop_", $sites, "@GOTPCREL]"),
                     ::core::concat!("mov {c}, qword ptr [rip + __start_", $init, "@GOTPCREL]"),
