@@ -394,3 +394,41 @@ pub(crate) fn local_key_shadowing<A: Adapter>() -> ScenarioResult {
         "a key defined in a function and a module key of the same name: one site each, updated apart".into(),
     ))
 }
+
+/// Many distinct far targets for one key: each needs a relay stub near the
+/// trampoline, and there is room for them (the search for a free place
+/// near the trampoline finds the gaps that exist).
+pub(crate) fn many_far_targets<A: Adapter>() -> ScenarioResult {
+    use static_call_core::text::exec::{ExecMemory, Placement};
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let n = 100u64;
+    let mut targets = Vec::new();
+    for i in 0..n {
+        // mov rax, rdi; add rax, imm8 (i % 100); ret
+        let m = lib(
+            ExecMemory::new(
+                Placement::Anywhere,
+                &[0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, (i % 100) as u8, 0xc3],
+            ),
+            "map a far target",
+        )?;
+        ensure!(
+            m.addr().abs_diff(A::call_add as *const () as usize) > 1 << 32,
+            "target {i} is near"
+        );
+        // SAFETY: the mapping holds an extern "C" fn(u64) -> u64.
+        let f: AddFn = unsafe { <AddFn as Signature>::from_addr(m.addr() as *const u8) };
+        lib(A::add().update(f), &format!("update to far target {i}"))?;
+        ensure!(
+            A::call_add(1000) == 1000 + i % 100,
+            "far target {i}: got {}",
+            A::call_add(1000)
+        );
+        targets.push(m);
+    }
+    lib(A::add().update(add1), "back to a near target")?;
+    ensure!(A::call_add(2) == 3, "near target after the far ones");
+    Ok(Outcome::Pass(format!(
+        "{n} distinct far targets, each reached through its relay"
+    )))
+}

@@ -63,6 +63,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
         sc!(far_target),
+        sc!(many_far_targets),
         sc!(inlined_copies),
         sc!(cross_crate_key),
         sc!(signatures),

@@ -66,6 +66,13 @@ pub enum Error {
         /// The target.
         to: usize,
     },
+    /// No free place within `rel32` reach of `near` could be mapped.
+    NoRoomNear {
+        /// The address the mapping must reach.
+        near: usize,
+        /// The bytes wanted.
+        len: usize,
+    },
     /// A module with this site table is already loaded.
     ModuleAlreadyLoaded {
         /// The module's name.
@@ -202,6 +209,10 @@ impl fmt::Display for Error {
                 f,
                 "the SIGTRAP handler the patching protocol needs was replaced (now {found:#x}); \
                  nothing was written"
+            ),
+            Error::NoRoomNear { near, len } => write!(
+                f,
+                "no free place for {len} bytes within rel32 reach of {near:#x}"
             ),
             Error::TrapBlocked { tid, name } => write!(
                 f,

@@ -1166,7 +1166,11 @@ fn tramp_form(st: &mut State, tramp: usize, t: *mut u8, create: bool) -> Result<
     // jmp [rip+0]; .quad target
     let mut code = vec![0xff, 0x25, 0, 0, 0, 0];
     code.extend_from_slice(&(t as u64).to_le_bytes());
-    let m = ExecMemory::new(Placement::Near(tramp), &code)?;
+    let m = ExecMemory::new(Placement::Near(tramp), &code).map_err(|e| match e {
+        // Name the real target: it is the one out of reach.
+        Error::NoRoomNear { .. } => Error::OutOfRange { from: tramp, to: t },
+        e => e,
+    })?;
     let at = m.addr();
     st.relays.push((t, m));
     Ok(Form::Jmp(at))

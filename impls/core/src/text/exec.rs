@@ -126,10 +126,58 @@ fn map(hint: usize, len: usize, exact: bool) -> Result<usize> {
     Ok(p as usize)
 }
 
+/// Maps `len` bytes within `rel32` reach of `near`, in the free gap
+/// closest to it (from `/proc/self/maps`; where that cannot be read, at
+/// page-aligned candidates at growing distances). A gap can be taken by
+/// another thread between the read and the `mmap`: then it looks again.
 fn map_near(near: usize, len: usize) -> Result<usize> {
     let page = page_size();
+    let reach = (1usize << 31) - 2 * page - len;
+    let lo = near.saturating_sub(reach).max(0x10000).div_ceil(page) * page;
+    let hi = near.saturating_add(reach).min((1usize << 47) - len) & !(page - 1);
+    for _ in 0..8 {
+        let Ok(maps) = crate::maps::mappings() else {
+            return map_near_blind(near, len);
+        };
+        // Free gaps between mappings, clipped to the reachable window.
+        let mut best: Option<usize> = None;
+        let mut prev_end = 0usize;
+        let dist = |a: usize| a.abs_diff(near);
+        for m in maps
+            .iter()
+            .map(|m| (m.start, m.end))
+            .chain([(usize::MAX, usize::MAX)])
+        {
+            let (gap_lo, gap_hi) = (prev_end.max(lo), m.0.min(hi + len));
+            prev_end = prev_end.max(m.1);
+            if gap_hi <= gap_lo || gap_hi - gap_lo < len {
+                continue;
+            }
+            // The place in this gap closest to `near`.
+            let cand = if near < gap_lo {
+                gap_lo
+            } else if near + len > gap_hi {
+                (gap_hi - len) & !(page - 1)
+            } else {
+                near & !(page - 1)
+            };
+            if cand >= gap_lo && cand + len <= gap_hi && best.is_none_or(|b| dist(cand) < dist(b)) {
+                best = Some(cand);
+            }
+        }
+        let Some(cand) = best else { break };
+        if let Ok(a) = map(cand, len, true) {
+            return Ok(a);
+        }
+    }
+    map_near_blind(near, len)
+}
+
+/// [`map_near`] without a map of the address space: page-aligned
+/// candidates at growing distances below and above.
+fn map_near_blind(near: usize, len: usize) -> Result<usize> {
+    let page = page_size();
     let base = near & !(page - 1);
-    // Try candidate pages at growing distances below and above.
     let mut step = 1usize << 20;
     while step < (1usize << 31) - len - page {
         for cand in [base.checked_sub(step), base.checked_add(step)]
@@ -143,7 +191,7 @@ fn map_near(near: usize, len: usize) -> Result<usize> {
                 return Ok(a);
             }
         }
-        step += step / 2;
+        step = (step + step / 2) & !(page - 1);
     }
-    Err(Error::OutOfRange { from: near, to: 0 })
+    Err(Error::NoRoomNear { near, len })
 }
