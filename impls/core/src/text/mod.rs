@@ -546,7 +546,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
 /// process (the kernel forces a blocked trap signal to its default action).
 /// Lists the threads from the engine's open `/proc/self/task` directory
 /// (one `getdents64`; a single-threaded process stops there) and reads
-/// each other thread's `SigBlk` from its `status`. Where `/proc` cannot be
+/// each other thread's blocked mask from its `stat`. Where `/proc` cannot be
 /// read the check is skipped (see the README). A thread that blocks
 /// `SIGTRAP` after this check is not caught.
 fn check_threads_take_sigtrap(task: Option<&File>) -> Result<()> {
@@ -555,7 +555,7 @@ fn check_threads_take_sigtrap(task: Option<&File>) -> Result<()> {
     let fd = task.as_raw_fd();
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() };
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1024];
     // SAFETY: rewinds our own directory descriptor.
     if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
         return Ok(());
@@ -610,36 +610,43 @@ fn read_at(dir: libc::c_int, path: &str) -> Option<String> {
 /// Whether thread `tid` blocks the signal of `bit` by its own mask.
 ///
 /// glibc blocks every signal for a moment while a thread is created and
-/// while it exits, including its two internal signals (32 and 33), which
-/// the program itself cannot block (`pthread_sigmask` leaves them out). A
+/// while it exits, including its internal signals (32 and 33), which the
+/// program itself cannot block (`pthread_sigmask` leaves them out). A
 /// mask with those blocked is that transient state, not the program's
 /// choice: the thread runs no code of the program until glibc restores
 /// the mask its creator had (and a creator that blocks `SIGTRAP` is found
-/// itself). A mask without them is looked at again for up to 2 ms, in
-/// case the thread was between the two steps of a mask change.
+/// itself). A mask without them is looked at again for up to 50 ms: an
+/// exiting thread has its application signals blocked by glibc too (a mask
+/// a program could also set), and on a busy machine it may wait a while
+/// for a CPU to finish exiting.
 fn keeps_sigtrap_blocked(dir: libc::c_int, tid: i32, bit: u64) -> bool {
-    const GLIBC_INTERNAL: u64 = (1 << 31) | (1 << 32);
+    // Signal 32 (glibc's SIGCANCEL) is the last one `stat` shows.
+    const GLIBC_INTERNAL: u64 = 1 << 31;
     let t = std::time::Instant::now();
     loop {
         match blocked_mask(dir, tid) {
             Some(m) if m & bit != 0 && m & GLIBC_INTERNAL == 0 => {}
             _ => return false,
         }
-        if t.elapsed() > std::time::Duration::from_millis(2) {
+        if t.elapsed() > std::time::Duration::from_millis(50) {
             return true;
         }
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_micros(50));
     }
 }
 
-/// Thread `tid`'s blocked-signal mask (`None` for a thread that has
-/// exited meanwhile).
+/// Thread `tid`'s blocked-signal mask, signals 1 to 32 (`None` for a
+/// thread that has exited meanwhile). Read from `stat`'s `blocked` field:
+/// the kernel formats `stat` much faster than `status` (which walks the
+/// memory map for its `Vm*` lines), and the first 32 signals are all this
+/// check needs.
 fn blocked_mask(dir: libc::c_int, tid: i32) -> Option<u64> {
-    read_at(dir, &format!("{tid}/status")).and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-    })
+    let s = read_at(dir, &format!("{tid}/stat"))?;
+    // Fields after `(comm)`, which may itself hold spaces and parentheses,
+    // counted from 0 at `state`: pending signals are number 28, blocked
+    // 29, then ignored and caught (proc(5) numbers them 31 to 34 from pid).
+    let rest = &s[s.rfind(')')? + 1..];
+    rest.split_ascii_whitespace().nth(29)?.parse().ok()
 }
 
 /// Makes whole pages in `start..end` inaccessible (`PROT_NONE`).
