@@ -62,6 +62,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(rollback_faults),
         sc!(no_wx_mapping),
         sc!(valgrind_selftest, Mode::Parent),
+        sc!(valgrind_threads, Mode::Parent),
+        sc!(threads_updates_child, Mode::Hidden),
         sc!(far_target),
         sc!(many_far_targets),
         sc!(inlined_copies),

@@ -119,3 +119,98 @@ pub(crate) fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
         engine(&vg)
     )))
 }
+
+/// 200 updates while a second thread calls the key, run under
+/// `valgrind --tool=none` (default, unfair scheduling): they must finish in
+/// bounded time with every call reaching the old or the new target.
+pub(crate) fn valgrind_threads<A: Adapter>() -> ScenarioResult {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Ok(Outcome::Skip("valgrind is not installed".into()));
+    }
+    let t = Instant::now();
+    let vg = spawn_cell(
+        A::NAME,
+        "threads_updates_child",
+        &["valgrind", "--tool=none", "-q"],
+        &[],
+        Duration::from_secs(180),
+    );
+    match (vg.outcome, vg.success) {
+        (Some(Outcome::Pass(m)), true) => Ok(Outcome::Pass(format!(
+            "under valgrind --tool=none in {:.1} s: {m}",
+            t.elapsed().as_secs_f64()
+        ))),
+        (Some(Outcome::Fail(m)), _) => Err(m),
+        _ => Err(format!("valgrind child {}: {}", vg.status, vg.stderr)),
+    }
+}
+
+/// The child of [`valgrind_threads`].
+pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (wrong, calls) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let caller = {
+        let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let r = A::call_spin(1);
+                if r != 2 && r != 3 {
+                    wrong.fetch_add(1, Ordering::Relaxed);
+                }
+                // It never yields: under valgrind's default (unfair)
+                // scheduling it keeps the CPU whenever the updater makes a
+                // system call, as a busy program's thread would.
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // The caller must really run between the updates (valgrind runs one
+    // thread at a time): wait for its calls to advance after each update.
+    let advance = |n: u64| {
+        let (start, t) = (calls.load(Ordering::Relaxed), Instant::now());
+        while calls.load(Ordering::Relaxed) < start + n && t.elapsed() < Duration::from_secs(2) {
+            // A system call lets valgrind run the other thread.
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    };
+    advance(1000);
+    let traps = text::trap_stats();
+    let t = Instant::now();
+    let mut result = Ok(());
+    for i in 0..200u32 {
+        let f = if i % 2 == 0 { add2 } else { add1 };
+        if let Err(e) = A::spin().update(f) {
+            result = Err(format!("update {i}: {e}"));
+            break;
+        }
+    }
+    let took = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    caller.join().map_err(|_| "the caller panicked")?;
+    result?;
+    let after = text::trap_stats();
+    let w = wrong.load(Ordering::Relaxed);
+    ensure!(w == 0, "{w} calls reached a wrong target");
+    ensure!(A::call_spin(1) == 2, "final target");
+    // Under valgrind the engine replaces each slot with one store (valgrind
+    // runs one thread at a time), so no breakpoint is ever hit: with the
+    // breakpoint protocol the caller can take millions of traps while the
+    // updater waits for a time slice.
+    let trapped = after.emulated - traps.emulated;
+    ensure!(
+        !static_call_core::running_on_valgrind() || trapped == 0,
+        "{trapped} breakpoint traps under valgrind in {:.1} s",
+        took.as_secs_f64()
+    );
+    Ok(Outcome::Pass(format!(
+        "200 updates in {:.2} s with a calling thread ({} calls, 0 wrong, {} traps emulated)",
+        took.as_secs_f64(),
+        calls.load(Ordering::Relaxed),
+        after.emulated - traps.emulated
+    )))
+}
