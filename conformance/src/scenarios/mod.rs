@@ -26,6 +26,83 @@ use modules::*;
 use threads::*;
 use tools::*;
 
+/// A thread that calls `SPIN` (target `add1` or `add2`, so every result
+/// must be 2 or 3) until it is stopped, counting calls and wrong results.
+pub(crate) struct SpinCaller {
+    stop: Arc<AtomicBool>,
+    wrong: Arc<AtomicU64>,
+    calls: Arc<AtomicU64>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl SpinCaller {
+    pub(crate) fn start<A: Adapter>() -> SpinCaller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (wrong, calls) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let handle = {
+            let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = A::call_spin(1);
+                    if r != 2 && r != 3 {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        SpinCaller {
+            stop,
+            wrong,
+            calls,
+            handle,
+        }
+    }
+
+    /// Calls made so far.
+    pub(crate) fn calls(&self) -> &AtomicU64 {
+        &self.calls
+    }
+
+    /// Stops the thread; returns (calls, wrong results).
+    pub(crate) fn finish(self) -> Result<(u64, u64), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .join()
+            .map_err(|_| "the caller thread panicked")?;
+        Ok((
+            self.calls.load(Ordering::Relaxed),
+            self.wrong.load(Ordering::Relaxed),
+        ))
+    }
+}
+
+/// Forks a child that runs `child` under a 5 s alarm and exits 0 if it
+/// returns true; waits for it and says how it ended.
+pub(crate) fn fork_and_check(child: impl FnOnce() -> bool) -> Result<(), String> {
+    // SAFETY: the child runs `child` (updates and calls) and `_exit`s; an
+    // alarm ends it if it hangs.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: in the child: a 5 s alarm (default action: die).
+        unsafe { libc::alarm(5) };
+        let ok = child();
+        // SAFETY: leave the child without running the parent's exit paths.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    ensure!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+        Err("the child hung (killed by its 5 s alarm)".into())
+    } else {
+        Err(format!("the child failed (status {status:#x})"))
+    }
+}
+
 pub(crate) fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }

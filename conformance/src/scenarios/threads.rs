@@ -252,22 +252,8 @@ pub(crate) fn concurrent_updaters<A: Adapter>() -> ScenarioResult {
 pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     lib(A::add().update(add2), "update in the parent")?;
-    // SAFETY: this cell's process is single-threaded here; the child only
-    // updates a key, checks a call and exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let ok = A::add().update(add3).is_ok() && A::call_add(2) == 5;
-        // SAFETY: leave the child without running the parent's exit paths.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    ensure!(pid > 0, "fork failed");
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "the child's update failed (status {status:#x})"
-    );
+    fork_and_check(|| A::add().update(add3).is_ok() && A::call_add(2) == 5)
+        .map_err(|e| format!("the child's update: {e}"))?;
     ensure!(A::call_add(2) == 4, "the child's update changed the parent");
     expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
     lib(A::add().update(add1), "update in the parent after fork")?;
@@ -291,21 +277,8 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     let key = A::spin();
     let places = places_of::<A, AddFn>(key);
-    let stop = Arc::new(AtomicBool::new(false));
-    let wrong = Arc::new(AtomicU64::new(0));
-    let calls = Arc::new(AtomicU64::new(0));
-    let caller = {
-        let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let r = A::call_spin(1);
-                if r != 2 && r != 3 {
-                    wrong.fetch_add(1, Ordering::Relaxed);
-                }
-                calls.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    let caller = SpinCaller::start::<A>();
+    let calls = caller.calls();
     let writes = 3 * places.len() as u64;
     let faults: Vec<Fault> = (0..writes)
         .map(|after| Fault::ProcMemWrite { after })
@@ -322,7 +295,7 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     };
     let result = (|| -> Result<(), String> {
         for f in &faults {
-            progress(&calls);
+            progress(calls);
             let before: Vec<Insn> = places.iter().map(|&p| insn(p)).collect();
             text::inject_fault_for_tests(Some(*f));
             let r = key.update(add2);
@@ -350,10 +323,8 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
         lib(key.update(add1), "and back")?;
         Ok(())
     })();
-    stop.store(true, Ordering::Relaxed);
-    caller.join().map_err(|_| "the caller thread panicked")?;
+    let (n, w) = caller.finish()?;
     result?;
-    let w = wrong.load(Ordering::Relaxed);
     ensure!(w == 0, "{w} calls reached a wrong target");
     ensure!(
         failed >= 4,
@@ -363,7 +334,7 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "{failed} failed updates ({} slots; each pwrite and membarrier failing in turn, and during the rollback): code as before each time, {} concurrent calls, 0 wrong",
         places.len(),
-        calls.load(Ordering::Relaxed)
+        n
     )))
 }
 
@@ -488,32 +459,13 @@ pub(crate) fn fork_during_updates<A: Adapter>() -> ScenarioResult {
     let result = (|| -> Result<(), String> {
         for _ in 0..40 {
             std::thread::sleep(Duration::from_millis(2));
-            // SAFETY: the child only updates a key, calls it and exits; an
-            // alarm ends it if it hangs.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                // SAFETY: in the child: a 5 s alarm (default action: die).
-                unsafe { libc::alarm(5) };
-                let ok = A::add().update(add3).is_ok()
+            fork_and_check(|| {
+                A::add().update(add3).is_ok()
                     && A::call_add(2) == 5
                     && A::spin().update(add3).is_ok()
-                    && A::call_spin(2) == 5;
-                // SAFETY: leave the child without the parent's exit paths.
-                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-            }
-            ensure!(pid > 0, "fork failed");
-            let mut status = 0;
-            // SAFETY: waiting for our own child.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            ensure!(
-                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-                "child {children}: {}",
-                if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
-                    "hung (killed by its 5 s alarm)".to_owned()
-                } else {
-                    format!("status {status:#x}")
-                }
-            );
+                    && A::call_spin(2) == 5
+            })
+            .map_err(|e| format!("child {children}: {e}"))?;
             children += 1;
         }
         Ok(())

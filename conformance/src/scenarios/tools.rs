@@ -152,23 +152,11 @@ pub(crate) fn valgrind_threads<A: Adapter>() -> ScenarioResult {
 /// The child of [`valgrind_threads`].
 pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (wrong, calls) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let caller = {
-        let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let r = A::call_spin(1);
-                if r != 2 && r != 3 {
-                    wrong.fetch_add(1, Ordering::Relaxed);
-                }
-                // It never yields: under valgrind's default (unfair)
-                // scheduling it keeps the CPU whenever the updater makes a
-                // system call, as a busy program's thread would.
-                calls.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    // The caller never yields: under valgrind's default (unfair)
+    // scheduling it keeps the CPU whenever the updater makes a system
+    // call, as a busy program's thread would.
+    let caller = SpinCaller::start::<A>();
+    let calls = caller.calls();
     // The caller must really run between the updates (valgrind runs one
     // thread at a time): wait for its calls to advance after each update.
     let advance = |n: u64| {
@@ -190,11 +178,9 @@ pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
         }
     }
     let took = t.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    caller.join().map_err(|_| "the caller panicked")?;
+    let (n, w) = caller.finish()?;
     result?;
     let after = text::trap_stats();
-    let w = wrong.load(Ordering::Relaxed);
     ensure!(w == 0, "{w} calls reached a wrong target");
     ensure!(A::call_spin(1) == 2, "final target");
     // Under valgrind the engine replaces each slot with one store (valgrind
@@ -210,7 +196,7 @@ pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "200 updates in {:.2} s with a calling thread ({} calls, 0 wrong, {} traps emulated)",
         took.as_secs_f64(),
-        calls.load(Ordering::Relaxed),
+        n,
         after.emulated - traps.emulated
     )))
 }

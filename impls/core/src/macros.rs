@@ -235,23 +235,6 @@ macro_rules! __static_call_define_indirect {
 #[macro_export]
 macro_rules! __static_call_image {
     ($vis:vis $fn:ident, $sites:literal, $init:literal) => {
-        ::core::arch::global_asm!(
-            // Weak: a program without sites still links. Hidden: a shared
-            // object always finds its own table, never one an executable
-            // exports under the same name.
-            ::core::concat!(".weak __start_", $sites),
-            ::core::concat!(".hidden __start_", $sites),
-            ::core::concat!(".weak __stop_", $sites),
-            ::core::concat!(".hidden __stop_", $sites),
-            ::core::concat!(".weak __start_", $init),
-            ::core::concat!(".hidden __start_", $init),
-            ::core::concat!(".weak __stop_", $init),
-            ::core::concat!(".hidden __stop_", $init),
-            // Page-align the init text so that whole pages can be released.
-            ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
-            ".balign 4096",
-            ".popsection",
-        );
 
         /// This image's site table and init text.
         $vis fn $fn() -> $crate::ImageSections {
@@ -260,11 +243,14 @@ macro_rules! __static_call_image {
             // symbols read as 0.
             unsafe {
                 ::core::arch::asm!(
-                    // The directives travel with the references: when the
-                    // optimiser inlines this accessor into another crate
-                    // (a cdylib), the references must still be weak and
-                    // hidden there, or a module without init text would
-                    // fail to load with an undefined `__start_` symbol.
+                    // Weak: a program without sites still links. Hidden: a
+                    // shared object always finds its own table, never one
+                    // an executable exports under the same name. The
+                    // directives live here, with the references, so that
+                    // they travel when the optimiser inlines this accessor
+                    // into another crate (a cdylib); a module without init
+                    // text would otherwise fail to load with an undefined
+                    // `__start_` symbol.
                     ::core::concat!(".weak __start_", $sites),
                     ::core::concat!(".hidden __start_", $sites),
                     ::core::concat!(".weak __stop_", $sites),
@@ -273,7 +259,7 @@ macro_rules! __static_call_image {
                     ::core::concat!(".hidden __start_", $init),
                     ::core::concat!(".weak __stop_", $init),
                     ::core::concat!(".hidden __stop_", $init),
-                    // And so does the page alignment of the init text.
+                    // Page-align the init text (whole pages are released).
                     ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
                     ".balign 4096",
                     ".popsection",
