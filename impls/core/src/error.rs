@@ -92,6 +92,24 @@ pub enum Error {
         /// What its init function said.
         message: String,
     },
+    /// The module is still running its init function; it can be unloaded
+    /// once [`Registry::load_module`](crate::Registry::load_module)
+    /// returned. Nothing was done.
+    ModuleLoading {
+        /// The module's handle.
+        id: u64,
+    },
+    /// A module could not be unregistered (its sites could not be written
+    /// back): it stays registered, its sites keep following updates, and
+    /// its memory is never unmapped (a shared object is not closed).
+    ModuleLeaked {
+        /// The module's name.
+        name: String,
+        /// Its handle, still valid: unloading can be tried again.
+        id: u64,
+        /// Why unregistering failed.
+        cause: Box<Error>,
+    },
     /// A shared object could not be opened, or lacks its descriptor.
     SharedObject {
         /// The path given.
@@ -202,6 +220,15 @@ impl fmt::Display for Error {
                     "init of module {name:?} failed: {message}; the module was unloaded"
                 )
             }
+            Error::ModuleLoading { id } => write!(
+                f,
+                "module {id} is still running its init function; nothing was done"
+            ),
+            Error::ModuleLeaked { name, id, cause } => write!(
+                f,
+                "module {name:?} (handle {id}) could not be unregistered ({cause}); it stays \
+                 registered and mapped (leaked, never unmapped)"
+            ),
             Error::SharedObject { path, message } => {
                 write!(f, "shared object {path:?}: {message}")
             }

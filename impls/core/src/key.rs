@@ -1,37 +1,36 @@
 //! Keys: the typed handle of one static call.
 
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::error::Result;
-use crate::registry::{Group, Registry};
+use crate::registry::Registry;
 
 /// The untyped part of a key. Its first field is the current target, which
-/// the indirect implementation's call sites load directly.
+/// the indirect implementation's call sites load directly; its second the
+/// trampoline, which near stubs jump through.
+///
+/// Every field but `registry` is valid for any bit pattern, so memory whose
+/// `registry` word equals a live registry's address *is* a valid key: that
+/// is what the registry checks before it trusts a site-table entry. What
+/// the registry knows about a key (its sites) lives in the registry, behind
+/// its lock, not here.
 #[repr(C, align(8))]
 #[derive(Debug)]
 pub struct RawKey {
     pub(crate) func: AtomicPtr<u8>,
     pub(crate) tramp: *const u8,
     pub(crate) registry: &'static Registry,
-    /// Guarded by the registry lock.
-    pub(crate) state: UnsafeCell<KeyState>,
+    /// 1 once `func` was aligned with the trampoline's initial jump (see
+    /// `Registry::adopt`); written under the registry lock.
+    pub(crate) adopted: AtomicU8,
 }
 
-#[derive(Debug)]
-pub(crate) struct KeyState {
-    /// One node per (key, image) that has sites of this key.
-    pub(crate) groups: *mut Group,
-    /// Whether the registry lists this key.
-    pub(crate) registered: bool,
-    /// Whether `func` was aligned with the trampoline's initial jump (see
-    /// `Registry::adopt`).
-    pub(crate) adopted: bool,
-}
+/// Byte offset of [`RawKey`]'s `registry` field.
+pub(crate) const REGISTRY_OFFSET: usize = std::mem::offset_of!(RawKey, registry);
 
-// SAFETY: `func` is atomic; `tramp` and `registry` are immutable; `state`
-// is only touched with the registry lock held.
+// SAFETY: `func` and `adopted` are atomic; `tramp` and `registry` are
+// immutable.
 unsafe impl Sync for RawKey {}
 // SAFETY: as above; a key is a `static` and never moves between owners.
 unsafe impl Send for RawKey {}
@@ -51,14 +50,6 @@ impl RawKey {
     pub fn target_addr(&self) -> Option<usize> {
         self.registry
             .decode_target(self.func.load(Ordering::Acquire))
-    }
-
-    /// # Safety
-    /// The registry lock must be held.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn state(&self) -> &mut KeyState {
-        // SAFETY: exclusive under the registry lock (caller's promise).
-        unsafe { &mut *self.state.get() }
     }
 }
 
@@ -91,11 +82,7 @@ impl<F: Signature> StaticCall<F> {
                 func: AtomicPtr::new(func as *mut u8),
                 tramp,
                 registry,
-                state: UnsafeCell::new(KeyState {
-                    groups: std::ptr::null_mut(),
-                    registered: false,
-                    adopted: false,
-                }),
+                adopted: AtomicU8::new(0),
             },
             _sig: PhantomData,
         }

@@ -85,7 +85,10 @@ impl SharedObject {
     /// # Errors
     /// [`Error::SharedObject`] when the object cannot be opened or has no
     /// valid descriptor; any error of [`Registry::load_module`]. On error
-    /// the object is closed again and nothing stays registered.
+    /// the object is closed again and nothing stays registered — except
+    /// after [`Error::ModuleLeaked`] (its init failed and its sites could
+    /// not be written back): the module stays registered, so the object is
+    /// never closed.
     ///
     /// # Safety
     /// Opening a shared object runs its initialisers. The object's
@@ -144,7 +147,13 @@ impl SharedObject {
             run_init.as_mut().map(|f| f as _);
         // SAFETY: the object stays open (mapped) until `close` unloads it
         // first; its table is its own.
-        let id = unsafe { registry.load_module(spec, init) }.map_err(close)?;
+        let id = match unsafe { registry.load_module(spec, init) } {
+            Ok(id) => id,
+            // Still registered: unmapping it would leave the registry
+            // linking code that is gone. Leak the handle.
+            Err(e @ Error::ModuleLeaked { .. }) => return Err(e),
+            Err(e) => return Err(close(e)),
+        };
         Ok(SharedObject {
             handle,
             id,
@@ -173,17 +182,37 @@ impl SharedObject {
     /// Unregisters the module, then closes the object.
     ///
     /// # Errors
-    /// An error of [`Registry::unload_module`]; the object stays open then.
+    /// [`Error::ModuleLeaked`] when unregistering fails: the module stays
+    /// registered (its handle, in the error, can be unloaded later with
+    /// [`Registry::unload_module`]) and the object is never closed, so the
+    /// registry never links unmapped code.
     ///
     /// # Safety
     /// No thread may run the object's code, or use pointers into it, after
-    /// this returns.
+    /// this returns `Ok`.
     pub unsafe fn close(mut self) -> Result<()> {
         // SAFETY: the object is still mapped.
-        unsafe { self.registry.unload_module(self.id) }?;
-        // SAFETY: our handle; unregistered above.
-        unsafe { libc::dlclose(self.handle) };
+        let r = unsafe { self.unload() };
+        // Closed or leaked: either way `Drop` has nothing left to do.
         self.handle = std::ptr::null_mut();
+        r
+    }
+
+    /// Unregisters, then closes only if that worked.
+    ///
+    /// # Safety
+    /// As for [`SharedObject::close`]; the handle is open.
+    unsafe fn unload(&self) -> Result<()> {
+        // SAFETY: the object is still mapped.
+        if let Err(e) = unsafe { self.registry.unload_module(self.id) } {
+            return Err(Error::ModuleLeaked {
+                name: self.path.clone(),
+                id: self.id.0,
+                cause: Box::new(e),
+            });
+        }
+        // SAFETY: our handle; unregistered above, so nothing links it.
+        unsafe { libc::dlclose(self.handle) };
         Ok(())
     }
 }
@@ -192,11 +221,8 @@ impl Drop for SharedObject {
     fn drop(&mut self) {
         if !self.handle.is_null() {
             // SAFETY: as in `close`; dropping an open module means the owner
-            // is done with it.
-            unsafe {
-                let _ = self.registry.unload_module(self.id);
-                libc::dlclose(self.handle);
-            }
+            // is done with it. On error it stays mapped (leaked).
+            let _ = unsafe { self.unload() };
         }
     }
 }

@@ -54,15 +54,16 @@ impl Entry {
         self.key_word() & !FLAGS
     }
 
-    /// Address of the key.
+    /// Address of the key. With [`KEYREF`] this reads the slot.
     ///
-    /// With [`KEYREF`] this reads the slot; the registry checks that the
-    /// slot is mapped before it first calls this on a table it did not
-    /// emit itself.
-    pub fn key(&self) -> usize {
+    /// # Safety
+    /// With [`KEYREF`], the slot ([`Entry::key_field`]) must be mapped,
+    /// readable and 8-byte aligned (the registry checks this before it
+    /// first calls this on an entry).
+    pub unsafe fn key(&self) -> usize {
         let f = self.key_field();
         if self.flags() & KEYREF != 0 {
-            // SAFETY: see above: the slot was found mapped and aligned.
+            // SAFETY: the caller promises the slot is mapped and aligned.
             unsafe { std::ptr::read_volatile(f as *const usize) }
         } else {
             f
@@ -99,23 +100,28 @@ impl Entry {
 }
 
 /// Sorts `entries` by (key, site) in place and sets [`INIT`] on entries
-/// whose site is in `init` (a half-open address range), clearing it on
-/// the others.
+/// whose 5-byte slot overlaps `init` (a half-open address range: the init
+/// text's whole pages, the part that is released), clearing it on the
+/// others.
 ///
 /// A temporary array of absolute addresses is used while sorting and freed
 /// before returning; the registry keeps no per-site allocation.
-pub(crate) fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
+///
+/// # Safety
+/// As for [`Entry::key`], for every entry.
+pub(crate) unsafe fn sort_and_classify(entries: &mut [Entry], init: (usize, usize)) {
     let mut abs: Vec<(usize, usize, usize, usize)> = entries
         .iter()
         .map(|e| {
             let site = e.site();
-            let init_flag = if site >= init.0 && site < init.1 {
+            let init_flag = if site < init.1 && site + crate::insn::SLOT_LEN > init.0 {
                 INIT
             } else {
                 0
             };
             let flags = (e.flags() & (TAIL | KEYREF)) | init_flag;
-            (e.key(), site, e.key_field(), flags)
+            // SAFETY: the caller promises every KEYREF slot is mapped.
+            (unsafe { e.key() }, site, e.key_field(), flags)
         })
         .collect();
     abs.sort_unstable();
@@ -152,10 +158,12 @@ mod tests {
         entry_at(buf, 1, base + 0x400, k1);
         entry_at(buf, 2, base + 0x300, slot | KEYREF);
         entry_at(buf, 3, base + 0x200, k1 | TAIL);
-        sort_and_classify(buf, (base + 0x250, base + 0x350));
+        // SAFETY: the only KEYREF slot is `slot`, mapped and aligned.
+        unsafe { sort_and_classify(buf, (base + 0x250, base + 0x350)) };
         let got: Vec<(usize, usize, usize, usize)> = buf
             .iter()
-            .map(|e| (e.key(), e.site(), e.key_field(), e.flags()))
+            // SAFETY: as above.
+            .map(|e| (unsafe { e.key() }, e.site(), e.key_field(), e.flags()))
             .collect();
         assert_eq!(
             got,

@@ -116,9 +116,13 @@ pub enum Fault {
         /// Calls that still succeed.
         after: u64,
     },
+    /// Installing the `SIGTRAP` handler fails with `EPERM` (every try).
+    Sigaction,
 }
 
-/// 0: none; 1: pwrite; 2: membarrier.
+/// Injected-fault kind for `sigaction`.
+const FAULT_SIGACTION: u64 = 3;
+/// 0: none; 1: pwrite; 2: membarrier; 3: sigaction.
 static FAULT_KIND: AtomicU64 = AtomicU64::new(0);
 /// Calls left before the injected fault starts.
 static FAULT_LEFT: AtomicU64 = AtomicU64::new(0);
@@ -132,6 +136,7 @@ pub fn inject_fault_for_tests(f: Option<Fault>) {
         None => (0, 0),
         Some(Fault::ProcMemWrite { after }) => (1, after),
         Some(Fault::Membarrier { after }) => (2, after),
+        Some(Fault::Sigaction) => (FAULT_SIGACTION, 0),
     };
     FAULT_LEFT.store(after, Ordering::SeqCst);
     FAULT_KIND.store(kind, Ordering::SeqCst);
@@ -727,9 +732,7 @@ fn blocked_mask(dir: libc::c_int, tid: i32) -> Option<u64> {
 /// # Safety
 /// No code or data in the released pages may be used afterwards.
 pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)> {
-    let page = page_size();
-    let lo = start.div_ceil(page) * page;
-    let hi = end & !(page - 1);
+    let (lo, hi) = whole_pages(start, end);
     if hi <= lo {
         return Ok((lo, lo));
     }
@@ -739,6 +742,15 @@ pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)>
     }
     valgrind::discard_translations(lo, hi - lo);
     Ok((lo, hi))
+}
+
+/// The whole pages inside `start..end`: what [`release`] makes
+/// inaccessible (`(lo, lo)` when there is none).
+pub(crate) fn whole_pages(start: usize, end: usize) -> (usize, usize) {
+    let page = page_size();
+    let lo = start.div_ceil(page) * page;
+    let hi = end & !(page - 1);
+    if hi <= lo { (lo, lo) } else { (lo, hi) }
 }
 
 /// Switches the process to a byte-at-a-time patcher with no protocol and no

@@ -29,7 +29,7 @@
 //! the published array and of code, and edits of the signal context.
 
 use std::cell::UnsafeCell;
-use std::sync::Once;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use crate::error::{Error, Result};
@@ -45,11 +45,13 @@ static EMULATED: AtomicU64 = AtomicU64::new(0);
 static RESTARTED: AtomicU64 = AtomicU64::new(0);
 
 struct PrevAction(UnsafeCell<Option<libc::sigaction>>);
-// SAFETY: written once inside `INSTALL` before the handler is installed,
-// read-only afterwards.
+// SAFETY: written only under `INSTALLED` while our handler is not
+// installed, read-only once it is.
 unsafe impl Sync for PrevAction {}
 static PREV: PrevAction = PrevAction(UnsafeCell::new(None));
-static INSTALL: Once = Once::new();
+/// Whether our handler is installed. Not a `Once`: a failed `sigaction`
+/// leaves it false, and the next attempt tries again.
+static INSTALLED: Mutex<bool> = Mutex::new(false);
 
 /// Counters of the breakpoint handler.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,36 +72,40 @@ pub(super) fn stats() -> TrapStats {
 }
 
 pub(super) fn install() -> Result<()> {
-    let mut result = Ok(());
-    INSTALL.call_once(|| {
-        // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
-        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-        act.sa_sigaction = on_sigtrap as *const () as usize;
-        // SA_NODEFER: SIGTRAP stays unblocked while the handler runs, so a
-        // thread being served here never looks like one that blocks
-        // SIGTRAP (updates refuse to run while one does; the handler never
-        // executes a slot, so it cannot trap inside itself).
-        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
-        // SAFETY: zeroed is a valid sigaction to receive the old one.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
-        unsafe { libc::sigemptyset(&mut act.sa_mask) };
-        // SAFETY: PREV is written here once, before our handler can run
-        // (sigaction below publishes it, with the kernel as the barrier).
-        // We must store PREV first, so we ask for the current action with a
-        // null new action, then install.
-        unsafe {
-            if libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut old) != 0 {
-                result = Err(Error::last_os("sigaction(SIGTRAP)", 0));
-                return;
-            }
-            *PREV.0.get() = Some(old);
-            if libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut()) != 0 {
-                result = Err(Error::last_os("sigaction(SIGTRAP)", 0));
-            }
-        }
-    });
-    result
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *installed {
+        return Ok(());
+    }
+    // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_sigtrap as *const () as usize;
+    // SA_NODEFER: SIGTRAP stays unblocked while the handler runs, so a
+    // thread being served here never looks like one that blocks SIGTRAP
+    // (updates refuse to run while one does; the handler never executes a
+    // slot, so it cannot trap inside itself).
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
+    // SAFETY: zeroed is a valid sigaction to receive the old one.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
+    unsafe { libc::sigemptyset(&mut act.sa_mask) };
+    // We must store PREV before our handler can run, so we ask for the
+    // current action with a null new action, then install.
+    let failed = super::injected(super::FAULT_SIGACTION)
+        // SAFETY: querying only.
+        || unsafe { libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
+    if failed {
+        return Err(Error::last_os("sigaction(SIGTRAP)", 0));
+    }
+    // SAFETY: our handler is not installed (INSTALLED is false and we hold
+    // its lock), so nothing reads PREV now; sigaction below publishes it,
+    // with the kernel as the barrier.
+    unsafe { *PREV.0.get() = Some(old) };
+    // SAFETY: installs our handler, a valid `extern "C"` signal handler.
+    if unsafe { libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut()) } != 0 {
+        return Err(Error::last_os("sigaction(SIGTRAP)", 0));
+    }
+    *installed = true;
+    Ok(())
 }
 
 /// Checks that our handler is still the `SIGTRAP` action: a program that
