@@ -3,5 +3,7 @@
 
 fn main() {
     println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=static_call_key_*");
+    // The hook the test shared object's init calls (found with dlsym).
+    println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=static_call_test_hook_*");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -15,10 +15,10 @@ pub mod adapters {
     static_call_conformance::adapter!(pub mod indirect = static_call_indirect, "indirect");
 }
 
-fn thunk_bytes() -> Vec<u8> {
-    let t = static_call_indirect::retpoline_rax as *const () as usize;
+fn thunk_bytes(imp: &Implementation) -> Option<Vec<u8>> {
+    let t = imp.registry.thunk()?;
     // SAFETY: live code of this program, 17 bytes long.
-    unsafe { crate::prove::read_code(t, 17) }
+    Some(unsafe { crate::prove::read_code(t, 17) })
 }
 
 /// Generates a module with `sites` sites on each of `keys`, near the
@@ -36,8 +36,7 @@ pub fn make(
         sites_per_key: sites,
         init_sites_per_key: 0,
         placement: Where::Near(imp.call_lone as *const () as usize),
-        flavor: imp.registry.flavor(),
-        thunk: thunk_bytes(),
+        thunk: thunk_bytes(imp),
         corrupt_site: None,
     })
 }

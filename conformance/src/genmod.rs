@@ -20,7 +20,7 @@ use iced_x86::BlockEncoderOptions;
 use iced_x86::code_asm::*;
 
 use static_call_core::text::exec::{ExecMemory, Placement};
-use static_call_core::{Flavor, ImageSections, RawKey};
+use static_call_core::{ImageSections, RawKey};
 
 /// Where to put a generated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +43,11 @@ pub struct GenSpec {
     pub init_sites_per_key: usize,
     /// Placement.
     pub placement: Where,
-    /// The implementation (decides the site form).
-    pub flavor: Flavor,
-    /// For [`Flavor::Indirect`], the bytes of the retpoline thunk to copy.
-    pub thunk: Vec<u8>,
+    /// What the sites call: `None` for a near stub per key (that jumps
+    /// through the key's trampoline), or the bytes of the implementation's
+    /// retpoline thunk, copied into the module, with the target loaded
+    /// from the key first.
+    pub thunk: Option<Vec<u8>>,
     /// Make site number `n` (counting all ordinary sites) hold a 5-byte NOP
     /// instead of its call: a corrupt module.
     pub corrupt_site: Option<usize>,
@@ -159,7 +160,7 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     let mut slot_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut stub_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut thunk_label = a.create_label();
-    let indirect = spec.flavor == Flavor::Indirect;
+    let indirect = spec.thunk.is_some();
     // Key slots first: the block starts page-aligned, so they are 8-aligned.
     for (label, key) in slot_labels.iter_mut().zip(&spec.keys) {
         a.set_label(label).map_err(asm_err)?;
@@ -167,7 +168,8 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     }
     if indirect {
         a.set_label(&mut thunk_label).map_err(asm_err)?;
-        a.db(&spec.thunk).map_err(asm_err)?;
+        a.db(spec.thunk.as_deref().unwrap_or_default())
+            .map_err(asm_err)?;
     } else {
         for k in 0..spec.keys.len() {
             a.set_label(&mut stub_labels[k]).map_err(asm_err)?;
@@ -239,7 +241,7 @@ fn assemble_init(
             let mut s = a.create_label();
             a.set_label(&mut f).map_err(asm_err)?;
             a.sub(rsp, 8).map_err(asm_err)?;
-            if spec.flavor == Flavor::Indirect {
+            if spec.thunk.is_some() {
                 a.mov(rax, slots[k] as u64).map_err(asm_err)?;
                 a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
                 a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;

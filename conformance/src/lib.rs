@@ -126,6 +126,58 @@ pub extern "C" fn twice(x: u64) -> u64 {
     x * 2
 }
 
+/// What an unpatched call site of an implementation calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpatched {
+    /// The key's trampoline (or a near stub that jumps through it).
+    Trampoline,
+    /// The retpoline thunk, with the target loaded from the key.
+    RetpolineThunk,
+}
+
+/// What an implementation does, as far as scenarios need to know: they ask
+/// this, never which implementation it is (a fourth one declares its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// `init()`, updates and module loads rewrite call sites.
+    pub patches_sites: bool,
+    /// Each key has a trampoline that updates rewrite.
+    pub has_trampoline: bool,
+    /// What a site calls before `init()` (and always, if sites are not
+    /// patched).
+    pub unpatched: Unpatched,
+}
+
+impl Caps {
+    /// The capabilities of one of this workspace's designs.
+    pub fn of(f: Flavor) -> Caps {
+        Caps {
+            patches_sites: f.patches_sites(),
+            has_trampoline: f.writes_trampoline(),
+            unpatched: if f.writes_trampoline() {
+                Unpatched::Trampoline
+            } else {
+                Unpatched::RetpolineThunk
+            },
+        }
+    }
+
+    /// Whether updates write code at all (so the breakpoint protocol, the
+    /// engine and its faults apply).
+    pub fn writes_code(self) -> bool {
+        self.patches_sites || self.has_trampoline
+    }
+
+    /// Where a none target shows, in words.
+    pub fn none_form(self) -> &'static str {
+        match (self.patches_sites, self.has_trampoline) {
+            (true, _) => "NOP at the site, ret in the trampoline",
+            (false, true) => "ret in the trampoline",
+            (false, false) => "pointer to the shared ret stub",
+        }
+    }
+}
+
 /// What one implementation provides to the suite.
 pub trait Adapter: 'static {
     /// Short name, as in the matrix.
@@ -211,6 +263,12 @@ pub trait Adapter: 'static {
     /// The flavor, from the registry.
     fn flavor() -> Flavor {
         Self::registry().flavor()
+    }
+
+    /// What the implementation does (what scenarios ask instead of its
+    /// name).
+    fn caps() -> Caps {
+        Caps::of(Self::flavor())
     }
 }
 

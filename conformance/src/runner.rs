@@ -104,6 +104,8 @@ pub struct ChildRun {
     pub status: String,
     /// Whether it exited with status 0.
     pub success: bool,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     /// Its standard output.
     pub stdout: String,
     /// Its standard error.
@@ -140,6 +142,7 @@ pub fn spawn_cell(
                 outcome: None,
                 status: format!("spawn failed: {e}"),
                 success: false,
+                signal: None,
                 stdout: String::new(),
                 stderr: String::new(),
             };
@@ -178,14 +181,14 @@ pub fn spawn_cell(
         .rev()
         .find_map(|l| l.strip_prefix(OUTCOME_TAG))
         .map(parse_outcome);
-    let (status, success) = match status {
-        None => (format!("timed out after {timeout:?}"), false),
+    let (status, success, signal) = match status {
+        None => (format!("timed out after {timeout:?}"), false, None),
         Some(st) => {
             use std::os::unix::process::ExitStatusExt;
             match (st.code(), st.signal()) {
-                (Some(c), _) => (format!("exit {c}"), c == 0),
-                (None, Some(s)) => (format!("killed by signal {s}"), false),
-                _ => ("unknown".into(), false),
+                (Some(c), _) => (format!("exit {c}"), c == 0, None),
+                (None, Some(s)) => (format!("killed by signal {s}"), false, Some(s)),
+                _ => ("unknown".into(), false, None),
             }
         }
     };
@@ -193,6 +196,7 @@ pub fn spawn_cell(
         outcome,
         status,
         success,
+        signal,
         stdout,
         stderr,
     }

@@ -3,7 +3,22 @@
 //! key `ADD` (exported by the program as `static_call_key_<impl>_ADD`), has
 //! two call sites of it and one in init text, and an init function that
 //! calls the init site and fails on request (environment variable
-//! `STATIC_CALL_TEST_MODULE_INIT_FAIL=1`).
+//! `STATIC_CALL_TEST_MODULE_INIT_FAIL=1`), first calling the program's
+//! test hook on request (`STATIC_CALL_TEST_MODULE_INIT_HOOK=1`).
+
+/// Calls the loading program's `static_call_test_hook_module_init`, if it
+/// exports one (the conformance suite does, to make the engine fail while
+/// this module's failed init is undone), with one of this module's
+/// functions (`fn() -> u64`).
+fn call_program_hook(module_fn: usize) {
+    // SAFETY: looks a symbol of the process up by name.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"static_call_test_hook_module_init".as_ptr()) };
+    if !f.is_null() {
+        // SAFETY: the suite defines it as `extern "C" fn(usize)`.
+        let f: extern "C" fn(usize) = unsafe { std::mem::transmute(f) };
+        f(module_fn);
+    }
+}
 
 macro_rules! module_for {
     ($m:ident, $krate:ident, $prefix:literal) => {
@@ -45,6 +60,9 @@ macro_rules! module_for {
 
             extern "C" fn module_init() -> i32 {
                 INIT_RESULT.store(init_site(2), Ordering::SeqCst);
+                if std::env::var_os("STATIC_CALL_TEST_MODULE_INIT_HOOK").is_some() {
+                    crate::call_program_hook(init_result as *const () as usize);
+                }
                 if std::env::var_os("STATIC_CALL_TEST_MODULE_INIT_FAIL").is_some() {
                     1
                 } else {

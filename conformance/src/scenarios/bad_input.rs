@@ -39,7 +39,7 @@ extern "C" fn not_a_trampoline(x: u64) -> u64 {
 /// A key whose trampoline pointer is an ordinary function: the update is
 /// refused with an error naming it, and its bytes are unchanged.
 pub(crate) fn bad_trampoline<A: Adapter>() -> ScenarioResult {
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         return Ok(Outcome::Skip(
             "no trampoline: an update is one atomic store".into(),
         ));
@@ -82,7 +82,7 @@ pub(crate) fn bad_trampoline<A: Adapter>() -> ScenarioResult {
 /// If the program replaces the SIGTRAP handler, updates are refused with a
 /// typed error and nothing is written.
 pub(crate) fn trap_handler_replaced<A: Adapter>() -> ScenarioResult {
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         return Ok(Outcome::Skip(
             "writes no code, so needs no SIGTRAP handler".into(),
         ));

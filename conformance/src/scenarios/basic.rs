@@ -61,7 +61,7 @@ pub(crate) fn selftest_print<A: Adapter>() -> ScenarioResult {
         ok &= r == want;
     }
     ensure!(ok, "wrong results");
-    if A::flavor() != Flavor::Indirect {
+    if A::caps().writes_code() {
         let e = lib(text::engine_info(), "engine_info")?;
         println!(
             "engine: writes via {}, cores synchronised by {}",
@@ -160,11 +160,7 @@ pub(crate) fn cond_none<A: Adapter>() -> ScenarioResult {
         HOOK_SUM.load(Ordering::SeqCst) == 12,
         "hook not called after none"
     );
-    let form = match A::flavor() {
-        Flavor::InlinePatch => "NOP at the site, ret in the trampoline",
-        Flavor::Trampoline => "ret in the trampoline",
-        Flavor::Indirect => "pointer to the shared ret stub",
-    };
+    let form = A::caps().none_form();
     Ok(Outcome::Pass(format!("none: {form}; nothing called")))
 }
 
@@ -256,20 +252,21 @@ pub(crate) fn far_target<A: Adapter>() -> ScenarioResult {
     );
     expect_patched::<A, _>(A::add(), Some(m.addr()))?;
     let s = A::stats();
-    if A::flavor() == Flavor::InlinePatch {
+    if A::caps().patches_sites {
         ensure!(s.fallback >= 3, "expected the ADD sites as fallback: {s:?}");
     }
     lib(A::add().update(add2), "back to a near target")?;
     ensure!(A::call_add(2) == 4, "near target after far");
     expect_patched::<A, _>(A::add(), Some(addr_of(add2)))?;
     drop(m);
-    let how = match A::flavor() {
-        Flavor::InlinePatch => format!(
+    let caps = A::caps();
+    let how = match (caps.patches_sites, caps.has_trampoline) {
+        (true, _) => format!(
             "{} fallback sites call the trampoline, which jumps through a relay; direct again after",
             s.fallback
         ),
-        Flavor::Trampoline => "the trampoline jumps through a relay in range".to_string(),
-        Flavor::Indirect => "the pointer reaches it as any other".to_string(),
+        (false, true) => "the trampoline jumps through a relay in range".to_string(),
+        (false, false) => "the pointer reaches it as any other".to_string(),
     };
     Ok(Outcome::Pass(format!(
         "target {:.1} TiB away: {how}",

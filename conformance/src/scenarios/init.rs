@@ -37,14 +37,15 @@ pub(crate) fn pre_init<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     ensure!(A::call_add(2) == 5, "wrong after init");
     expect_patched::<A, _>(A::add(), Some(addr_of(add3)))?;
-    let after = match A::flavor() {
-        Flavor::InlinePatch => "init() made them call add3 directly",
-        Flavor::Trampoline => "they still call the trampoline, which jumps to add3",
-        Flavor::Indirect => "they call the retpoline; the pointer holds add3",
+    let caps = A::caps();
+    let after = match (caps.patches_sites, caps.unpatched) {
+        (true, _) => "init() made them call add3 directly",
+        (false, Unpatched::Trampoline) => "they still call the trampoline, which jumps to add3",
+        (false, Unpatched::RetpolineThunk) => "they call the retpoline; the pointer holds add3",
     };
-    let before = match A::flavor() {
-        Flavor::Indirect => "their call to the retpoline thunk",
-        _ => "their call to the trampoline",
+    let before = match caps.unpatched {
+        Unpatched::RetpolineThunk => "their call to the retpoline thunk",
+        Unpatched::Trampoline => "their call to the trampoline",
     };
     Ok(Outcome::Pass(format!(
         "{} sites kept {before} through two pre-init updates; {after}",
@@ -106,7 +107,7 @@ pub(crate) fn init_text<A: Adapter>() -> ScenarioResult {
         A::init_call_add(2) == 4,
         "init site missed an update during init"
     );
-    if A::flavor() == Flavor::InlinePatch {
+    if A::caps().patches_sites {
         for &s in &init_sites {
             expect_at(s, &Insn::Call(addr_of(add2)), "init site during init")?;
         }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod basic;
 mod init;
+mod lifecycle;
 pub(crate) mod modules;
 pub use modules::build_shared_object;
 mod threads;
@@ -12,16 +13,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use static_call_core::{Error, Flavor, InitPolicy, Place, Signature, StaticCall, text};
+use static_call_core::{Error, InitPolicy, Place, Signature, StaticCall, text};
 
 use crate::decode::{Insn, insn_at};
 
 use crate::runner::{Mode, Outcome, Scenario, ScenarioResult, spawn_cell};
 use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
-use crate::{Adapter, AddFn, place};
+use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
 use init::*;
+use lifecycle::*;
+pub use lifecycle::static_call_test_hook_module_init;
 use modules::*;
 use threads::*;
 use tools::*;
@@ -166,6 +169,12 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(module_far),
         sc!(module_many),
         sc!(module_concurrent),
+        sc!(module_unload_fails, Mode::Parent),
+        sc!(module_unload_fails_child, Mode::Hidden),
+        sc!(module_loading_refused),
+        sc!(free_init_before_init),
+        sc!(init_partial_page),
+        sc!(sigaction_retry),
         sc!(shared_object, Mode::Parent),
         sc!(shared_object_minimal, Mode::Parent),
         sc!(shared_object_minimal_child, Mode::Hidden),
@@ -209,9 +218,9 @@ pub(crate) fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), Stri
 
 /// What an un-patched site of this implementation calls.
 pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
-    match A::flavor() {
-        Flavor::Indirect => static_call_indirect::retpoline_rax as *const () as usize,
-        _ => key.raw().trampoline().expect("trampoline"),
+    match A::caps().unpatched {
+        Unpatched::RetpolineThunk => A::registry().thunk().expect("a retpoline thunk"),
+        Unpatched::Trampoline => key.raw().trampoline().expect("trampoline"),
     }
 }
 
@@ -223,12 +232,15 @@ pub(crate) fn expect_patched<A: Adapter, F>(
 ) -> Result<(), String> {
     let unpatched = unpatched_target::<A, F>(key);
     let initialized = A::registry().is_initialized();
-    for (s, _) in sites::<A, F>(key) {
-        let want = match (A::flavor(), initialized, t) {
-            (Flavor::InlinePatch, true, None) => Insn::Nop5,
-            (Flavor::InlinePatch, true, Some(t)) if static_call_core::insn::in_range(s, t) => {
-                Insn::Call(t)
-            }
+    let released = A::stats().init_released > 0;
+    for (s, init) in sites::<A, F>(key) {
+        if init && released {
+            // Inaccessible now, and no longer patched.
+            continue;
+        }
+        let want = match (A::caps().patches_sites, initialized, t) {
+            (true, true, None) => Insn::Nop5,
+            (true, true, Some(t)) if static_call_core::insn::in_range(s, t) => Insn::Call(t),
             _ => Insn::Call(unpatched),
         };
         expect_at(s, &want, "site")?;

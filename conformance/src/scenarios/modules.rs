@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use static_call_core::{Error, Flavor, InitPolicy, ModuleId, ModuleSpec, Place, RawKey, Stats};
+use static_call_core::{Error, InitPolicy, ModuleId, ModuleSpec, Place, RawKey, Stats};
 
 use crate::decode::Insn;
 use crate::genmod::{GenModule, GenSpec, Where, generate};
@@ -18,10 +18,11 @@ fn program_code<A: Adapter>() -> usize {
     A::call_add as *const () as usize
 }
 
-fn thunk_bytes() -> Vec<u8> {
-    let t = static_call_indirect::retpoline_rax as *const () as usize;
+/// The implementation's retpoline thunk's bytes, if its sites call one.
+fn thunk_bytes<A: Adapter>() -> Option<Vec<u8>> {
+    let t = A::registry().thunk()?;
     // SAFETY: live code of this binary.
-    unsafe { crate::decode::read_code(t, 17) }
+    Some(unsafe { crate::decode::read_code(t, 17) })
 }
 
 /// Generates a module over `keys`.
@@ -42,8 +43,7 @@ pub(crate) fn make<A: Adapter>(
         } else {
             Where::Near(near)
         },
-        flavor: A::flavor(),
-        thunk: thunk_bytes(),
+        thunk: thunk_bytes::<A>(),
         corrupt_site: corrupt,
     })
 }
@@ -79,7 +79,7 @@ fn check_module<A: Adapter>(
     want: u64,
     with_init: bool,
 ) -> Result<(), String> {
-    let patched = A::flavor() == Flavor::InlinePatch && A::registry().is_initialized();
+    let patched = A::caps().patches_sites && A::registry().is_initialized();
     for f in m
         .funcs
         .iter()
@@ -242,7 +242,7 @@ pub(crate) fn module_init_region<A: Adapter>() -> ScenarioResult {
                 .map(|f| unsafe { f.call(2) })
                 .collect::<Vec<_>>(),
         );
-        if A::flavor() == Flavor::InlinePatch {
+        if A::caps().patches_sites {
             for f in &init_fns {
                 if insn(f.site) != Insn::Call(addr_of(add2)) {
                     return Err(format!("init site {:#x} missed the update", f.site));
@@ -463,7 +463,7 @@ pub(crate) fn module_far<A: Adapter>() -> ScenarioResult {
     lib(A::add().update(add2), "update")?;
     check_module::<A>(&m, 0, addr_of(add2), 4, false)?;
     let ms = lib(A::registry().module_stats(id), "module_stats")?;
-    if A::flavor() == Flavor::InlinePatch {
+    if A::caps().patches_sites {
         ensure!(ms.fallback == 6 && ms.direct == 0, "stats: {ms:?}");
     }
     unload::<A>(id)?;
@@ -725,7 +725,7 @@ pub(crate) fn shared_object<A: Adapter>() -> ScenarioResult {
     }
 }
 
-fn so_fn(
+pub(crate) fn so_fn(
     so: &static_call_core::SharedObject,
     prefix: &str,
     name: &str,

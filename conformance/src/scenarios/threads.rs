@@ -112,6 +112,13 @@ pub(crate) fn torture<A: Adapter>() -> ScenarioResult {
     let f = torture_run::<A>(Duration::from_secs(torture_secs()))?;
     ensure!(f.calls > 0 && f.updates > 0, "no calls or no updates");
     ensure!(f.wrong == 0, "{} wrong results", f.wrong);
+    // Where updates write code, callers must have run into the protocol's
+    // breakpoints: a run that never did proved nothing about them.
+    ensure!(
+        !A::caps().writes_code() || f.emulated + f.restarted > 0,
+        "no caller ever hit a breakpoint in {} updates: the int3 path was not exercised",
+        f.updates
+    );
     Ok(Outcome::Pass(format!(
         "threads={} calls={} updates={} traps emulated={} restarted={} wrong=0 in {:.1}s ({:.1} us/update)",
         f.threads,
@@ -139,27 +146,38 @@ pub(crate) fn torture_naive<A: Adapter>() -> ScenarioResult {
 /// Proof that the torture scenario can fail: with the test-only naive
 /// patcher, the same run crashes or computes wrong results.
 pub(crate) fn naive_patcher_caught<A: Adapter>() -> ScenarioResult {
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         return Ok(Outcome::Skip(
             "nothing is patched: an update is one atomic store".into(),
         ));
     }
     let r = spawn_cell(A::NAME, "torture_naive", &[], &[], Duration::from_secs(60));
-    match (&r.outcome, r.success) {
-        (Some(Outcome::Pass(m)), true) => {
-            Err(format!("torture did not catch the naive patcher: {m}"))
+    // Only a torn instruction's symptoms count: death by a fault signal,
+    // or wrong results. A timeout, a failed spawn or any other failure is
+    // not a catch.
+    const TORN: [i32; 4] = [libc::SIGSEGV, libc::SIGILL, libc::SIGTRAP, libc::SIGBUS];
+    match (&r.outcome, r.signal) {
+        (_, Some(sig)) if TORN.contains(&sig) => {
+            Ok(Outcome::Pass(format!("caught: child {}", r.status)))
         }
-        (Some(Outcome::Fail(m)), _) if m.contains("wrong results") => {
+        (Some(Outcome::Fail(m)), None) if m.contains("wrong results") => {
             Ok(Outcome::Pass(format!("caught: {m}")))
         }
-        _ => Ok(Outcome::Pass(format!("caught: child {}", r.status))),
+        (Some(Outcome::Pass(m)), _) => {
+            Err(format!("torture did not catch the naive patcher: {m}"))
+        }
+        _ => Err(format!(
+            "the naive-patcher child ended in a way that proves nothing: {}; {}",
+            r.status,
+            r.stderr.lines().last().unwrap_or("")
+        )),
     }
 }
 
 /// The engine's fallbacks (an mprotect window per write, mprotect
 /// shootdowns instead of membarrier) under the torture run.
 pub(crate) fn fallback_engine<A: Adapter>() -> ScenarioResult {
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         return Ok(Outcome::Skip("writes no code".into()));
     }
     text::use_fallbacks_for_tests(true);
@@ -271,7 +289,7 @@ pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
 /// turn, and keeps failing during the rollback.
 pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     use static_call_core::text::Fault;
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         return Ok(Outcome::Skip("the baseline writes no code".into()));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
@@ -518,7 +536,7 @@ pub(crate) fn sigtrap_blocked_thread<A: Adapter>() -> ScenarioResult {
     let r = A::add().update(add2);
     release.store(true, Ordering::Relaxed);
     blocker.join().map_err(|_| "the blocking thread panicked")?;
-    if A::flavor() == Flavor::Indirect {
+    if !A::caps().writes_code() {
         lib(r, "update (the baseline writes no code)")?;
         lib(A::add().update(add1), "back")?;
         return Ok(Outcome::Pass(

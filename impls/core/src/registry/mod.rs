@@ -250,6 +250,13 @@ impl Registry {
         Ok(self.locked(gate::enter(op)?))
     }
 
+    /// The retpoline thunk every unpatched site calls, for an
+    /// implementation whose sites call one (the indirect one): what a
+    /// generated module's sites must call (or a copy of its bytes).
+    pub fn thunk(&self) -> Option<usize> {
+        self.indirect_thunk.map(|f| f as usize)
+    }
+
     /// The main image's section boundaries.
     pub fn main_sections(&self) -> ImageSections {
         (self.main)()
