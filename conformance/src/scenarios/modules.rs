@@ -418,24 +418,26 @@ pub(crate) fn module_errors<A: Adapter>() -> ScenarioResult {
         Err(e @ Error::UnknownModule { .. }) => msgs.push(e.to_string()),
         other => return Err(format!("unknown unload: {other:?}")),
     }
-    // A table whose key field points at something that is not a key.
+    // A table whose key field (KEYREF) points at a slot holding the
+    // address of something that is not a key: all zeros (a null registry
+    // word), then arbitrary non-zero bytes. The slot lies in the table's
+    // own page, so it is always within the entry's 32-bit reach.
     static NOT_A_KEY: [u64; 8] = [0; 8];
+    static NOISE: [u64; 8] = [0x4141_4141_4141_4141; 8];
     let entry = m2.sections.sites.0;
-    // Point the entry's key field (KEYREF) at a slot holding NOT_A_KEY's address.
-    let slot: &'static usize = Box::leak(Box::new(NOT_A_KEY.as_ptr() as usize));
-    let slot_addr = slot as *const usize as i64;
-    let rel = i32::try_from(slot_addr + 4 - entry as i64).ok();
-    match rel {
-        Some(rel) => {
-            // SAFETY: the module's own writable table.
-            unsafe { std::ptr::write((entry + 4) as *mut i32, rel) };
-            // SAFETY: mapped.
-            match unsafe { A::load_module(spec(&m2, "gen-not-a-key"), None) } {
-                Err(e @ Error::CorruptEntry { .. }) => msgs.push(e.to_string()),
-                other => return Err(format!("table with a non-key: {other:?}")),
-            }
+    let slot = entry + 2048;
+    for (what, fake) in [("zeros", NOT_A_KEY.as_ptr()), ("noise", NOISE.as_ptr())] {
+        // SAFETY: the module's own writable table page: the entry's key
+        // field, and a slot in the same page past the table.
+        unsafe {
+            std::ptr::write(slot as *mut usize, fake as usize);
+            std::ptr::write((entry + 4) as *mut i32, (slot + 4 - entry) as i32);
         }
-        None => msgs.push("(heap too far from the table to craft a bad key slot)".into()),
+        // SAFETY: mapped.
+        match unsafe { A::load_module(spec(&m2, "gen-not-a-key"), None) } {
+            Err(e @ Error::CorruptEntry { .. }) => msgs.push(format!("{what}: {e}")),
+            other => return Err(format!("table with a non-key ({what}): {other:?}")),
+        }
     }
     ensure!(A::stats() == before, "registry changed");
     ensure!(
