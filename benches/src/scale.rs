@@ -10,9 +10,12 @@ use crate::subjects::Implementation;
 /// The conformance adapters (only their exported `ADD` keys are used
 /// here: the test shared object binds to them).
 pub mod adapters {
-    static_call_conformance::adapter!(pub mod inline_patch = static_call_inline_patch, "inline-patch");
-    static_call_conformance::adapter!(pub mod trampoline = static_call_trampoline, "trampoline");
-    static_call_conformance::adapter!(pub mod indirect = static_call_indirect, "indirect");
+    macro_rules! adapters {
+        ($(($m:ident, $krate:ident, $name:literal))*) => {
+            $(static_call_conformance::adapter!(pub mod $m = $krate, $name);)*
+        };
+    }
+    static_call_implementations::implementations!(adapters);
 }
 
 fn thunk_bytes(imp: &Implementation) -> Option<Vec<u8>> {

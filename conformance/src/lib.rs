@@ -99,24 +99,17 @@ pub mod targets {
 /// Keys defined in this library crate and called from the test crate, one
 /// per implementation: a key declared in one crate and called from another.
 pub mod cross {
-    /// The inline-patch key.
-    pub mod inline_patch {
-        static_call_inline_patch::define_static_call!(
-            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
-        );
+    macro_rules! cross {
+        ($(($m:ident, $krate:ident, $name:literal))*) => {$(
+            #[doc = concat!("The ", $name, " key.")]
+            pub mod $m {
+                $krate::define_static_call!(
+                    pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
+                );
+            }
+        )*};
     }
-    /// The trampoline key.
-    pub mod trampoline {
-        static_call_trampoline::define_static_call!(
-            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
-        );
-    }
-    /// The indirect key.
-    pub mod indirect {
-        static_call_indirect::define_static_call!(
-            pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
-        );
-    }
+    static_call_implementations::implementations!(cross);
 }
 
 /// A small function *without* `#[inline(never)]`: with optimisations the

@@ -9,28 +9,21 @@ use std::process::ExitCode;
 use static_call_conformance::runner::{self, Config, Implementation};
 use static_call_conformance::scenarios::catalogue;
 
-static_call_conformance::adapter!(mod inline_patch = static_call_inline_patch, "inline-patch");
-static_call_conformance::adapter!(mod trampoline = static_call_trampoline, "trampoline");
-static_call_conformance::adapter!(mod indirect = static_call_indirect, "indirect");
+macro_rules! suite {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {
+        $(static_call_conformance::adapter!(mod $m = $krate, $name);)*
 
-fn main() -> ExitCode {
-    runner::main(
-        Config {
-            crafted_bin: env!("CARGO_BIN_EXE_crafted").into(),
-        },
-        vec![
-            Implementation {
-                name: "inline-patch",
-                scenarios: catalogue::<inline_patch::Impl>(),
-            },
-            Implementation {
-                name: "trampoline",
-                scenarios: catalogue::<trampoline::Impl>(),
-            },
-            Implementation {
-                name: "indirect",
-                scenarios: catalogue::<indirect::Impl>(),
-            },
-        ],
-    )
+        fn main() -> ExitCode {
+            runner::main(
+                Config {
+                    crafted_bin: env!("CARGO_BIN_EXE_crafted").into(),
+                },
+                vec![$(Implementation {
+                    name: $name,
+                    scenarios: catalogue::<$m::Impl>(),
+                }),*],
+            )
+        }
+    };
 }
+static_call_implementations::implementations!(suite);

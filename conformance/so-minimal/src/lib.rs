@@ -5,18 +5,18 @@
 //! the implementation's section accessor into this crate) and loads it.
 
 macro_rules! plugin_for {
-    ($m:ident, $krate:ident, $prefix:literal) => {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {$(
         /// The plugin for one implementation.
         pub mod $m {
             use $krate::{declare_static_call, module, static_call};
 
             declare_static_call!(
-                #[link_name = concat!("static_call_key_", $prefix, "_ADD")]
+                #[link_name = concat!("static_call_key_", stringify!($m), "_ADD")]
                 static ADD: extern "C" fn(u64) -> u64;
             );
 
             /// The plugin's entry point.
-            #[unsafe(export_name = concat!("minimal_", $prefix, "_entry"))]
+            #[unsafe(export_name = concat!("minimal_", stringify!($m), "_entry"))]
             pub extern "C" fn plugin_entry(x: u64) -> u64 {
                 static_call!(ADD(x))
             }
@@ -26,9 +26,7 @@ macro_rules! plugin_for {
             }
             module!(init = plugin_init);
         }
-    };
+    )*};
 }
 
-plugin_for!(inline_patch, static_call_inline_patch, "inline_patch");
-plugin_for!(trampoline, static_call_trampoline, "trampoline");
-plugin_for!(indirect, static_call_indirect, "indirect");
+static_call_implementations::implementations!(plugin_for);

@@ -12,7 +12,12 @@
 /// functions (`fn() -> u64`).
 fn call_program_hook(module_fn: usize) {
     // SAFETY: looks a symbol of the process up by name.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"static_call_test_hook_module_init".as_ptr()) };
+    let f = unsafe {
+        libc::dlsym(
+            libc::RTLD_DEFAULT,
+            c"static_call_test_hook_module_init".as_ptr(),
+        )
+    };
     if !f.is_null() {
         // SAFETY: the suite defines it as `extern "C" fn(usize)`.
         let f: extern "C" fn(usize) = unsafe { std::mem::transmute(f) };
@@ -21,25 +26,25 @@ fn call_program_hook(module_fn: usize) {
 }
 
 macro_rules! module_for {
-    ($m:ident, $krate:ident, $prefix:literal) => {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {$(
         pub mod $m {
             use std::sync::atomic::{AtomicU64, Ordering};
 
             use $krate as sc;
 
             sc::declare_static_call!(
-                #[link_name = concat!("static_call_key_", $prefix, "_ADD")]
+                #[link_name = concat!("static_call_key_", stringify!($m), "_ADD")]
                 pub static ADD: extern "C" fn(u64) -> u64;
             );
 
             /// One call site of `ADD`.
-            #[unsafe(export_name = concat!("so_", $prefix, "_call_add"))]
+            #[unsafe(export_name = concat!("so_", stringify!($m), "_call_add"))]
             pub extern "C" fn call_add(x: u64) -> u64 {
                 sc::static_call!(ADD(x))
             }
 
             /// A second call site of `ADD`.
-            #[unsafe(export_name = concat!("so_", $prefix, "_call_add_2"))]
+            #[unsafe(export_name = concat!("so_", stringify!($m), "_call_add_2"))]
             pub extern "C" fn call_add_2(x: u64) -> u64 {
                 sc::static_call!(ADD(x)).wrapping_add(0)
             }
@@ -53,7 +58,7 @@ macro_rules! module_for {
             static INIT_RESULT: AtomicU64 = AtomicU64::new(0);
 
             /// What the init site returned for 2 during module init.
-            #[unsafe(export_name = concat!("so_", $prefix, "_init_result"))]
+            #[unsafe(export_name = concat!("so_", stringify!($m), "_init_result"))]
             pub extern "C" fn init_result() -> u64 {
                 INIT_RESULT.load(Ordering::SeqCst)
             }
@@ -72,9 +77,7 @@ macro_rules! module_for {
 
             sc::module!(init = module_init);
         }
-    };
+    )*};
 }
 
-module_for!(inline_patch, static_call_inline_patch, "inline_patch");
-module_for!(trampoline, static_call_trampoline, "trampoline");
-module_for!(indirect, static_call_indirect, "indirect");
+static_call_implementations::implementations!(module_for);

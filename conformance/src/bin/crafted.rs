@@ -11,8 +11,8 @@ use static_call_conformance::targets::add2;
 use static_call_core::{Error, Place, Registry, StaticCall};
 
 macro_rules! crafted {
-    ($m:ident, $krate:ident, $sec:literal) => {
-        mod $m {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {
+        $(mod $m {
             use $krate as sc;
             sc::define_static_call!(pub static K: extern "C" fn(u64) -> u64 = static_call_conformance::targets::add1;);
 
@@ -34,7 +34,7 @@ macro_rules! crafted {
                         "jmp 4f",
                         "2:",
                         ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
-                        static_call_core::__static_call_entry!($sec),
+                        sc::__site_entry!(),
                         "4:",
                         s = out(reg) site,
                         key = sym K,
@@ -50,21 +50,26 @@ macro_rules! crafted {
             pub fn init() -> static_call_core::Result<()> {
                 sc::init()
             }
+        })*
+
+        fn main() {
+            let which = std::env::args().nth(1).unwrap_or_default();
+            let r = match which.as_str() {
+                $($name => check(
+                    $m::registry(),
+                    &$m::K,
+                    $m::init,
+                    $m::crafted_site(),
+                    $m::good,
+                ),)*
+                other => Err(format!("unknown implementation {other:?}")),
+            };
+            print_outcome(&r.unwrap_or_else(Outcome::Fail));
         }
     };
 }
 
-crafted!(
-    inline_patch,
-    static_call_inline_patch,
-    "static_call_sites_inline"
-);
-crafted!(
-    trampoline,
-    static_call_trampoline,
-    "static_call_sites_tramp"
-);
-crafted!(indirect, static_call_indirect, "static_call_sites_indirect");
+static_call_implementations::implementations!(crafted);
 
 type AddFn = extern "C" fn(u64) -> u64;
 
@@ -127,33 +132,4 @@ fn check(
         "refused: {msg}; {} other places unchanged",
         places.len() - 1
     )))
-}
-
-fn main() {
-    let which = std::env::args().nth(1).unwrap_or_default();
-    let r = match which.as_str() {
-        "inline-patch" => check(
-            inline_patch::registry(),
-            &inline_patch::K,
-            inline_patch::init,
-            inline_patch::crafted_site(),
-            inline_patch::good,
-        ),
-        "trampoline" => check(
-            trampoline::registry(),
-            &trampoline::K,
-            trampoline::init,
-            trampoline::crafted_site(),
-            trampoline::good,
-        ),
-        "indirect" => check(
-            indirect::registry(),
-            &indirect::K,
-            indirect::init,
-            indirect::crafted_site(),
-            indirect::good,
-        ),
-        other => Err(format!("unknown implementation {other:?}")),
-    };
-    print_outcome(&r.unwrap_or_else(Outcome::Fail));
 }

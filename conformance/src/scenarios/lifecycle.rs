@@ -12,9 +12,9 @@ use static_call_core::{Error, InitPolicy, ModuleId, ModuleSpec};
 use super::init::maps_perms;
 use super::modules::{build_shared_object, make, so_fn};
 use super::{SpinCaller, addr_of, lib};
-use crate::{Adapter, AddFn};
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
 use crate::targets::{add1, add2, add3};
+use crate::{Adapter, AddFn};
 
 /// What [`static_call_test_hook_module_init`] does, set by the scenario.
 static HOOK: Mutex<Option<fn(usize)>> = Mutex::new(None);
@@ -157,8 +157,8 @@ pub(crate) fn module_unload_fails_child<A: Adapter>() -> ScenarioResult {
     );
     lib(A::add().update(add2), "update with the leaked module")?;
     ensure!(A::call_add(2) == 4, "program call");
-    // SAFETY: still mapped (leaked on purpose).
     lib(
+        // SAFETY: still mapped (leaked on purpose).
         unsafe { A::registry().unload_module(leaked_id) },
         "unload the leaked module",
     )?;
@@ -334,8 +334,7 @@ pub(crate) fn sigaction_retry<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init after the fault")?;
     let caller = SpinCaller::start::<A>();
     let mut updates = 0;
-    while caller.calls().load(std::sync::atomic::Ordering::Relaxed) < 200_000 && updates < 20_000
-    {
+    while caller.calls().load(std::sync::atomic::Ordering::Relaxed) < 200_000 && updates < 20_000 {
         let f = if updates % 2 == 0 { add2 } else { add1 };
         lib(A::spin().update(f), "update after the retry")?;
         updates += 1;

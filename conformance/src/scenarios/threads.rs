@@ -163,9 +163,7 @@ pub(crate) fn naive_patcher_caught<A: Adapter>() -> ScenarioResult {
         (Some(Outcome::Fail(m)), None) if m.contains("wrong results") => {
             Ok(Outcome::Pass(format!("caught: {m}")))
         }
-        (Some(Outcome::Pass(m)), _) => {
-            Err(format!("torture did not catch the naive patcher: {m}"))
-        }
+        (Some(Outcome::Pass(m)), _) => Err(format!("torture did not catch the naive patcher: {m}")),
         _ => Err(format!(
             "the naive-patcher child ended in a way that proves nothing: {}; {}",
             r.status,

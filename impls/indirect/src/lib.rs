@@ -180,3 +180,13 @@ pub extern "C" fn retpoline_rax() {
         "ret",
     )
 }
+
+/// The assembler directives of one site-table entry in this
+/// implementation's section, for hand-written sites (test inputs).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_entry {
+    () => {
+        $crate::__private::__static_call_entry!("static_call_sites_indirect")
+    };
+}

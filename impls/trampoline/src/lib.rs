@@ -158,3 +158,13 @@ macro_rules! module {
 }
 
 static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_trampoline");
+
+/// The assembler directives of one site-table entry in this
+/// implementation's section, for hand-written sites (test inputs).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __site_entry {
+    () => {
+        $crate::__private::__static_call_entry!("static_call_sites_tramp")
+    };
+}

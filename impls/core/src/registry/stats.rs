@@ -134,8 +134,7 @@ impl Registry {
             registry_bytes: st.images.capacity() * size_of::<Image>()
                 + st.images.iter().map(|i| i.name.capacity()).sum::<usize>()
                 + st.keys.capacity() * size_of::<(usize, KeyRecord)>()
-                + st
-                    .keys
+                + st.keys
                     .values()
                     .map(|r| r.groups.capacity() * size_of::<Group>())
                     .sum::<usize>()
