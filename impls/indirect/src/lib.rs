@@ -23,9 +23,10 @@
 //! the repository README for the whole API, modules included.
 #![warn(missing_docs)]
 
+pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
-    Error, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result, SharedObject, Signature,
-    StaticCall, Stats, static_call, static_call_cond,
+    Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
+    SharedObject, Signature, StaticCall, Stats, static_call, static_call_cond,
 };
 
 #[doc(hidden)]
@@ -180,6 +181,11 @@ pub extern "C" fn retpoline_rax() {
         "ret",
     )
 }
+
+/// The README's examples, with this crate in place of the inline-patch one.
+#[cfg(doctest)]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
+struct ReadmeDoctests;
 
 /// The assembler directives of one site-table entry in this
 /// implementation's section, for hand-written sites (test inputs).

@@ -23,9 +23,10 @@
 //! the repository README for the whole API, modules included.
 #![warn(missing_docs)]
 
+pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
-    Error, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result, SharedObject, Signature,
-    StaticCall, Stats, static_call, static_call_cond,
+    Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
+    SharedObject, Signature, StaticCall, Stats, static_call, static_call_cond,
 };
 
 #[doc(hidden)]
