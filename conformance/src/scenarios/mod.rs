@@ -2,7 +2,7 @@
 
 mod bad_input;
 mod basic;
-mod init;
+pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
 pub use modules::build_shared_object;

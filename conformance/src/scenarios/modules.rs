@@ -655,6 +655,30 @@ pub(crate) fn build_cdylib(
     std::fs::canonicalize(&so).map_err(|e| format!("{}: {e}", so.display()))
 }
 
+/// Checks that a loaded module's init text was released: its whole pages
+/// (there must be some when `pages`, none otherwise) are `---p` in
+/// `/proc/self/maps`. Says which.
+fn released_init_pages(ms: &static_call_core::ModuleStats, pages: bool) -> Result<String, String> {
+    let (lo, hi) = ms.init_pages.ok_or("init text not released")?;
+    if !pages {
+        ensure!(
+            hi == lo,
+            "init pages {lo:#x}..{hi:#x} released, none expected"
+        );
+        return Ok("no init text to release".into());
+    }
+    ensure!(
+        hi > lo,
+        "the init text holds no whole page: {lo:#x}..{hi:#x}"
+    );
+    let perms = crate::scenarios::init::maps_perms(lo, hi)?;
+    ensure!(
+        !perms.is_empty() && perms.iter().all(|p| p.starts_with("---")),
+        "released init pages {lo:#x}..{hi:#x} are {perms:?}"
+    );
+    Ok(format!("init page(s) {lo:#x}..{hi:#x} ---p"))
+}
+
 /// The README's minimal plugin (`module!(init = …)`, no `init_text!`),
 /// built in debug and in release, loads, follows updates and unloads.
 pub(crate) fn shared_object_minimal<A: Adapter>() -> ScenarioResult {
@@ -702,11 +726,13 @@ pub(crate) fn shared_object_minimal_child<A: Adapter>() -> ScenarioResult {
     ensure!(entry(2) == 4, "plugin call after update: {}", entry(2));
     let ms = lib(A::registry().module_stats(so.id()), "module_stats")?;
     ensure!(ms.sites == 1, "module stats: {ms:?}");
+    // module!(init = f) alone puts nothing in init text.
+    let released = released_init_pages(&ms, false)?;
     // SAFETY: nothing of the module is used after close.
     lib(unsafe { so.close() }, "close")?;
     lib(A::add().update(add1), "update after close")?;
     Ok(Outcome::Pass(format!(
-        "loaded, 1 site followed an update, closed ({} fallback, {} direct)",
+        "loaded, 1 site followed an update, {released}, closed ({} fallback, {} direct)",
         ms.fallback, ms.direct
     )))
 }
@@ -775,6 +801,7 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
         ms.sites == 3 && ms.init == 1 && ms.init_released,
         "module stats: {ms:?}"
     );
+    released_init_pages(&ms, true)?;
     let dist = (call as *const () as usize).abs_diff(A::call_add as *const () as usize);
     // SAFETY: nothing of the module is used after close.
     lib(unsafe { so.close() }, "close")?;
