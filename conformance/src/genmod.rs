@@ -89,8 +89,10 @@ pub struct DataMap {
 impl DataMap {
     fn near(near: usize, len: usize) -> Result<DataMap, String> {
         let len = len.max(1).div_ceil(4096) * 4096;
-        for k in 1..4096usize {
-            let hint = (near & !0xfff).wrapping_add(k * 0x10_0000);
+        for _ in 0..8 {
+            let Some(hint) = free_near_program(near, len)? else {
+                break;
+            };
             // SAFETY: anonymous mapping that never replaces another.
             let p = unsafe {
                 libc::mmap(
@@ -280,6 +282,23 @@ fn assemble_init(
     })
 }
 
+/// A free, page-aligned place for `len` bytes within 1 GiB of `near` (so
+/// everything in it reaches the program and the program's keys with
+/// `rel32`), from the process's mappings.
+fn free_near_program(near: usize, len: usize) -> Result<Option<usize>, String> {
+    const WINDOW: usize = 1 << 30;
+    let maps = static_call_core::maps::mappings().map_err(|e| e.to_string())?;
+    let lo = near.saturating_sub(WINDOW).max(0x10_0000) & !0xfff;
+    let hi = near.saturating_add(WINDOW).min(1 << 47) & !0xfff;
+    Ok(static_call_core::maps::free_near(
+        &maps,
+        near,
+        len,
+        (lo, hi),
+        4096,
+    ))
+}
+
 fn round_page(n: usize) -> usize {
     n.div_ceil(4096) * 4096
 }
@@ -297,14 +316,10 @@ pub fn generate(spec: &GenSpec) -> Result<GenModule, String> {
     let total = main_len + round_page(init_probe.bytes.len());
 
     let candidates: Vec<usize> = match spec.placement {
-        Where::Near(near) => (1..512usize)
-            .flat_map(|k| {
-                let d = k * 0x40_0000;
-                [
-                    (near & !0xfff).wrapping_sub(d),
-                    (near & !0xfff).wrapping_add(d),
-                ]
-            })
+        // The free place closest to the program (looked for again if
+        // another thread takes it first).
+        Where::Near(near) => (0..8)
+            .filter_map(|_| free_near_program(near, total).ok().flatten())
             .collect(),
         Where::FarFrom(_) => {
             // Let the kernel choose, then map exactly there.

@@ -67,26 +67,14 @@ pub(crate) fn init_twice<A: Adapter>() -> ScenarioResult {
     ))
 }
 
+/// The permissions of every mapping that overlaps `lo..hi`.
 pub(crate) fn maps_perms(lo: usize, hi: usize) -> Result<Vec<String>, String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for l in maps.lines() {
-        let mut it = l.split_whitespace();
-        let (Some(r), Some(p)) = (it.next(), it.next()) else {
-            continue;
-        };
-        let Some((a, b)) = r.split_once('-') else {
-            continue;
-        };
-        let (a, b) = (
-            usize::from_str_radix(a, 16).unwrap_or(0),
-            usize::from_str_radix(b, 16).unwrap_or(0),
-        );
-        if a < hi && lo < b {
-            out.push(p.to_string());
-        }
-    }
-    Ok(out)
+    Ok(static_call_core::maps::mappings()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|m| m.start < hi && lo < m.end)
+        .map(|m| m.perms)
+        .collect())
 }
 
 /// Init-text sites are patched during init, skipped once released.

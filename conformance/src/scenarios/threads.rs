@@ -183,12 +183,9 @@ pub(crate) fn fallback_engine<A: Adapter>() -> ScenarioResult {
     ensure!(!e.proc_mem && !e.membarrier, "fallbacks not in use: {e:?}");
     let f = torture_run::<A>(Duration::from_secs(torture_secs() / 2))?;
     ensure!(f.wrong == 0, "{} wrong results", f.wrong);
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    let maps = static_call_core::maps::mappings().map_err(|e| e.to_string())?;
     ensure!(
-        !maps.lines().any(|l| l
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|p| p.contains("wx"))),
+        !maps.iter().any(|m| m.write && m.exec),
         "an rwx mapping outlived an update"
     );
     Ok(Outcome::Pass(format!(

@@ -6,13 +6,10 @@ use super::*;
 /// No mapping is writable and executable after any operation.
 pub(crate) fn no_wx_mapping<A: Adapter>() -> ScenarioResult {
     let check = |when: &str| -> Result<(), String> {
-        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
-        let wx: Vec<&str> = maps
-            .lines()
-            .filter(|l| {
-                let p = l.split_whitespace().nth(1).unwrap_or("");
-                p.as_bytes().get(1) == Some(&b'w') && p.as_bytes().get(2) == Some(&b'x')
-            })
+        let wx: Vec<_> = static_call_core::maps::mappings()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|m| m.write && m.exec)
             .collect();
         ensure!(wx.is_empty(), "writable+executable mapping {when}: {wx:?}");
         Ok(())

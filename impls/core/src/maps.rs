@@ -15,6 +15,8 @@ pub struct Mapping {
     pub write: bool,
     /// Executable.
     pub exec: bool,
+    /// The permission field as the kernel wrote it (`r-xp`, `---p`, …).
+    pub perms: String,
     /// The path or pseudo-name (`[stack]`), empty for anonymous mappings.
     pub name: String,
 }
@@ -47,6 +49,7 @@ pub fn mappings() -> std::io::Result<Vec<Mapping>> {
             read: p.first() == Some(&b'r'),
             write: p.get(1) == Some(&b'w'),
             exec: p.get(2) == Some(&b'x'),
+            perms: perms.to_string(),
             name,
         });
     }
@@ -74,4 +77,83 @@ pub(crate) fn covered(
         }
     }
     false
+}
+
+/// The page-aligned start of a free range of `len` bytes wholly within
+/// `lo..hi` (both page-aligned), as close to `near` as the gaps between
+/// `maps` (in address order) allow. The one "find a free place near X" of
+/// the workspace: relays, stubs and test modules all use it.
+pub fn free_near(
+    maps: &[Mapping],
+    near: usize,
+    len: usize,
+    (lo, hi): (usize, usize),
+    page: usize,
+) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    let mut prev_end = 0usize;
+    let dist = |a: usize| a.abs_diff(near);
+    for (start, end) in maps
+        .iter()
+        .map(|m| (m.start, m.end))
+        .chain([(usize::MAX, usize::MAX)])
+    {
+        let (gap_lo, gap_hi) = (prev_end.max(lo), start.min(hi));
+        prev_end = prev_end.max(end);
+        if gap_hi <= gap_lo || gap_hi - gap_lo < len {
+            continue;
+        }
+        // The place in this gap closest to `near`.
+        let cand = if near < gap_lo {
+            gap_lo
+        } else if near + len > gap_hi {
+            (gap_hi - len) & !(page - 1)
+        } else {
+            near & !(page - 1)
+        };
+        if cand >= gap_lo && cand + len <= gap_hi && best.is_none_or(|b| dist(cand) < dist(b)) {
+            best = Some(cand);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(start: usize, end: usize) -> Mapping {
+        Mapping {
+            start,
+            end,
+            read: true,
+            write: false,
+            exec: false,
+            perms: "r--p".into(),
+            name: String::new(),
+        }
+    }
+
+    #[test]
+    fn free_near_takes_the_closest_gap_that_fits() {
+        let maps = [
+            m(0x10000, 0x20000),
+            m(0x21000, 0x40000),
+            m(0x50000, 0x60000),
+        ];
+        let w = (0x1000, 0x100000);
+        // The one-page hole right after the first mapping is closest.
+        assert_eq!(free_near(&maps, 0x20800, 0x1000, w, 0x1000), Some(0x20000));
+        // Two pages do not fit there: the end of the gap below the first
+        // mapping is closer than the gap at 0x40000.
+        assert_eq!(free_near(&maps, 0x20800, 0x2000, w, 0x1000), Some(0xe000));
+        assert_eq!(free_near(&maps, 0x3f000, 0x2000, w, 0x1000), Some(0x40000));
+        // Inside a gap: the page of `near` itself.
+        assert_eq!(free_near(&maps, 0x45123, 0x1000, w, 0x1000), Some(0x45000));
+        // Nothing fits inside a window that only covers mappings.
+        assert_eq!(
+            free_near(&maps, 0x30000, 0x1000, (0x21000, 0x40000), 0x1000),
+            None
+        );
+    }
 }

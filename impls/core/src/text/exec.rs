@@ -139,32 +139,7 @@ fn map_near(near: usize, len: usize) -> Result<usize> {
         let Ok(maps) = crate::maps::mappings() else {
             return map_near_blind(near, len);
         };
-        // Free gaps between mappings, clipped to the reachable window.
-        let mut best: Option<usize> = None;
-        let mut prev_end = 0usize;
-        let dist = |a: usize| a.abs_diff(near);
-        for m in maps
-            .iter()
-            .map(|m| (m.start, m.end))
-            .chain([(usize::MAX, usize::MAX)])
-        {
-            let (gap_lo, gap_hi) = (prev_end.max(lo), m.0.min(hi + len));
-            prev_end = prev_end.max(m.1);
-            if gap_hi <= gap_lo || gap_hi - gap_lo < len {
-                continue;
-            }
-            // The place in this gap closest to `near`.
-            let cand = if near < gap_lo {
-                gap_lo
-            } else if near + len > gap_hi {
-                (gap_hi - len) & !(page - 1)
-            } else {
-                near & !(page - 1)
-            };
-            if cand >= gap_lo && cand + len <= gap_hi && best.is_none_or(|b| dist(cand) < dist(b)) {
-                best = Some(cand);
-            }
-        }
+        let best = crate::maps::free_near(&maps, near, len, (lo, hi + len), page);
         let Some(cand) = best else { break };
         if let Ok(a) = map(cand, len, true) {
             return Ok(a);
