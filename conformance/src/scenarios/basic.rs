@@ -429,3 +429,59 @@ pub(crate) fn many_far_targets<A: Adapter>() -> ScenarioResult {
         "{n} distinct far targets, each reached through its relay"
     )))
 }
+
+/// `KEY.sites()`: every registered site of a key, with its module, init
+/// flags and current form, agreeing with an independent decode.
+pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
+    ensure!(
+        A::add().sites().is_empty(),
+        "sites listed before init(): {:?}",
+        A::add().sites()
+    );
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    let list = A::add().sites();
+    ensure!(
+        list.len() == A::registry().sites_of(A::add().raw()).len() && list.len() >= 3,
+        "{} sites listed, the registry links {}",
+        list.len(),
+        A::registry().sites_of(A::add().raw()).len()
+    );
+    let unpatched = unpatched_target::<A, _>(A::add());
+    for s in &list {
+        ensure!(s.module.is_none(), "a program site listed in a module: {s:?}");
+        ensure!(!s.released, "released before free_init: {s:?}");
+        let decoded = match s.form {
+            Some(static_call_core::insn::Form::Call(t)) => Insn::Call(t),
+            other => return Err(format!("site {:#x} listed as {other:?}", s.addr)),
+        };
+        ensure!(
+            decoded == insn(s.addr),
+            "site {:#x}: listed {decoded:?}, decoded {:?}",
+            s.addr,
+            insn(s.addr)
+        );
+        let want = if A::caps().patches_sites {
+            addr_of(add2)
+        } else {
+            unpatched
+        };
+        ensure!(
+            decoded == Insn::Call(want),
+            "site {:#x} calls {decoded:?}, expected {want:#x}",
+            s.addr
+        );
+    }
+    let init = list.iter().filter(|s| s.init).count();
+    lib(A::free_init(), "free_init")?;
+    let after = A::add().sites();
+    ensure!(
+        after.iter().filter(|s| s.released).count() == init && init > 0,
+        "after free_init: {} released, {init} init sites",
+        after.iter().filter(|s| s.released).count()
+    );
+    Ok(Outcome::Pass(format!(
+        "{} sites listed ({init} in init text, released after free_init), forms agree with iced-x86",
+        list.len()
+    )))
+}

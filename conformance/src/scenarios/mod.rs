@@ -149,6 +149,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(inlined_copies),
         sc!(cross_crate_key),
         sc!(signatures),
+        sc!(key_sites),
         sc!(small_default_target),
         sc!(local_key_shadowing),
         sc!(fork_child),

@@ -104,6 +104,14 @@ impl<F: Signature> StaticCall<F> {
         self.raw.registry.update(&self.raw, f.addr())
     }
 
+    /// Every call site of this key the registry knows (after `init()`, or
+    /// in loaded modules): address, module, init flags and the form its
+    /// slot holds now. Before `init()` the program's own sites are not
+    /// registered yet.
+    pub fn sites(&self) -> Vec<crate::SiteInfo> {
+        self.raw.registry.key_sites(&self.raw)
+    }
+
     /// The current target, or `None` for a conditional key set to none.
     pub fn query(&self) -> Option<F> {
         // SAFETY: the registry only ever stores targets of type F for this

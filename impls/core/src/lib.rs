@@ -24,7 +24,7 @@ pub use key::{Arg, RawKey, Ret, Signature, StaticCall};
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
     Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
-    STUB_LEN, Stats, near_stub, ret_stub,
+    STUB_LEN, SiteInfo, Stats, near_stub, ret_stub,
 };
 pub use text::valgrind::running_on_valgrind;
 

@@ -454,6 +454,19 @@ macro_rules! __static_call_api {
             $registry.stats()
         }
 
+        /// What a call site of `key` in generated code (a JIT, say) must
+        /// call before it is registered: this implementation's retpoline
+        /// thunk (the indirect one, whose sites first load the target from
+        /// the key: `mov rax, [key]`) or the key's trampoline. A site
+        /// beyond `rel32` reach of that may call a near stub instead
+        /// ([`near_stub`]). See [`load_module`].
+        pub fn unpatched_target<F>(key: &'static $crate::StaticCall<F>) -> usize {
+            $registry
+                .thunk()
+                .or(key.raw().trampoline())
+                .expect("an implementation has a trampoline or a thunk")
+        }
+
         /// Opens a shared object built with [`module!`] and registers its call
         /// sites (running its init function, if any). Close it with
         /// [`SharedObject::close`].

@@ -22,10 +22,11 @@
 //! the repository README for the whole API, modules included.
 #![warn(missing_docs)]
 
+pub use static_call_core::insn::Form;
 pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
-    Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
-    SharedObject, Signature, StaticCall, Stats, static_call, static_call_cond,
+    Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result, STUB_LEN,
+    SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub, static_call, static_call_cond,
 };
 
 #[doc(hidden)]

@@ -90,6 +90,27 @@ pub struct ModuleSpec<'a> {
     pub sections: ImageSections,
 }
 
+/// One call site of a key, as the registry sees it (see
+/// [`crate::StaticCall::sites`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteInfo {
+    /// Address of the site's 5-byte slot.
+    pub addr: usize,
+    /// The module it belongs to (`None`: the main program).
+    pub module: Option<ModuleId>,
+    /// It lies in its image's init text (whole pages).
+    pub init: bool,
+    /// Its init text was released: it is no longer read or written (and
+    /// no longer executable).
+    pub released: bool,
+    /// What its slot holds now, decoded (`None` when released, or when
+    /// the bytes are no form this library writes).
+    pub form: Option<Form>,
+    /// What an unpatched site of this key calls here: the trampoline, a
+    /// near stub, or the retpoline thunk.
+    pub home: usize,
+}
+
 /// One image's run of one key's sites.
 #[derive(Debug)]
 pub struct Group {
@@ -379,6 +400,37 @@ impl Registry {
                         .iter()
                         .map(|e| (e.site(), e.is_init())),
                 );
+            }
+        }
+        out
+    }
+
+    /// Every registered site of `key`, in every image, with what its slot
+    /// holds now.
+    pub fn key_sites(&self, key: &RawKey) -> Vec<SiteInfo> {
+        let g = self.lock();
+        let st = g.state();
+        let mut out = Vec::new();
+        for grp in st.groups(key.addr()) {
+            let Some(img) = st.image(grp.image) else {
+                continue;
+            };
+            for e in &img.table.entries()[grp.run.clone()] {
+                let released = img.skips(e);
+                let form = if released {
+                    None
+                } else {
+                    // SAFETY: a registered, unreleased site: mapped code.
+                    Form::decode(e.site(), unsafe { text::read_slot(e.site()) })
+                };
+                out.push(SiteInfo {
+                    addr: e.site(),
+                    module: (img.id != MAIN_IMAGE).then_some(ModuleId(img.id)),
+                    init: e.is_init(),
+                    released,
+                    form,
+                    home: grp.home,
+                });
             }
         }
         out
