@@ -449,7 +449,10 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
     );
     let unpatched = unpatched_target::<A, _>(A::add());
     for s in &list {
-        ensure!(s.module.is_none(), "a program site listed in a module: {s:?}");
+        ensure!(
+            s.module.is_none(),
+            "a program site listed in a module: {s:?}"
+        );
         ensure!(!s.released, "released before free_init: {s:?}");
         let decoded = match s.form {
             Some(static_call_core::insn::Form::Call(t)) => Insn::Call(t),

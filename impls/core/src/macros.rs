@@ -122,6 +122,11 @@ macro_rules! __static_call_require_fn_item {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_define_patched {
+    ([$($cfg:tt)*] $(#[$m:meta])* $vis:vis static $name:ident : fn $($rest:tt)*) => {
+        ::core::compile_error!(
+            "a static call's signature is an `extern \"C\" fn` type: write `extern \"C\" fn(…)`, not `fn(…)`"
+        );
+    };
     ([$reg:path, $sec:literal]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
         const _: fn() = $crate::__require_unit_return::<extern "C" fn($($arg),*) $(-> $ret)?>;
@@ -137,7 +142,12 @@ macro_rules! __static_call_define_patched {
         $crate::__static_call_require_fn_item!($default);
         $crate::__static_call_define_patched! {
             @emit [$reg, $sec] [$(#[$m])*] $vis $name ($($arg),*) [$($ret)?]
-            [$default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8]
+            [{
+                // A default of another signature is refused here, at the
+                // caller's own token.
+                let default: extern "C" fn($($arg),*) $(-> $ret)? = $default;
+                default as *const u8
+            }]
             // The slot starts as `jmp $default`.
             { ".byte 0xe9", ".long {target} - . - 4", } { target = sym $default, }
         }
@@ -185,6 +195,11 @@ macro_rules! __static_call_define_patched {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_define_indirect {
+    ([$($cfg:tt)*] $(#[$m:meta])* $vis:vis static $name:ident : fn $($rest:tt)*) => {
+        ::core::compile_error!(
+            "a static call's signature is an `extern \"C\" fn` type: write `extern \"C\" fn(…)`, not `fn(…)`"
+        );
+    };
     ([$reg:path, $sec:literal, $thunk:path]
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
         $(#[$m])*
@@ -205,7 +220,12 @@ macro_rules! __static_call_define_indirect {
             // SAFETY: no trampoline; the target pointer starts at `$default`.
             unsafe {
                 $crate::StaticCall::__new(&$reg, ::core::ptr::null(),
-                    $default as extern "C" fn($($arg),*) $(-> $ret)? as *const u8)
+                    {
+                        // A default of another signature is refused here,
+                        // at the caller's own token.
+                        let default: extern "C" fn($($arg),*) $(-> $ret)? = $default;
+                        default as *const u8
+                    })
             };
         $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
     };

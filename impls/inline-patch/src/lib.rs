@@ -74,6 +74,36 @@ pub mod __private {
 /// # fn main() {}
 /// ```
 ///
+/// Mistakes in a definition are compile errors. The signature must be an
+/// `extern "C" fn`:
+///
+/// ```compile_fail
+/// use static_call_inline_patch::define_static_call;
+/// extern "C" fn f_a(x: u64) -> u64 { x + 1 }
+/// define_static_call!(static ADD: fn(u64) -> u64 = f_a;);
+/// # fn main() {}
+/// ```
+///
+/// with at most six arguments (the registers of the C calling convention):
+///
+/// ```compile_fail
+/// use static_call_inline_patch::define_static_call;
+/// extern "C" fn f7(_: u8, _: u8, _: u8, _: u8, _: u8, _: u8, _: u8) {}
+/// define_static_call!(static K: extern "C" fn(u8, u8, u8, u8, u8, u8, u8) = f7;);
+/// # fn main() {}
+/// ```
+///
+/// and the default must have exactly the key's signature (the error names
+/// the default, `f_a` here: expected `extern "C" fn(u64) -> u64`, found
+/// `extern "C" fn(u32) -> u64`):
+///
+/// ```compile_fail,E0308
+/// use static_call_inline_patch::define_static_call;
+/// extern "C" fn f_a(x: u32) -> u64 { x as u64 + 1 }
+/// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = f_a;);
+/// # fn main() {}
+/// ```
+///
 /// A key may be defined inside a function, even with the name of another
 /// key; each names itself:
 ///
