@@ -143,6 +143,32 @@ impl<F: Signature<Ret = ()>> StaticCall<F> {
     }
 }
 
+/// A key seen from a module: it can be called (with `static_call!`) and
+/// queried, but not updated, so the rule "update keys from the program,
+/// not from a module" is kept by the type system (the kernel's
+/// `EXPORT_STATIC_CALL_TRAMP`). `declare_static_call!` declares the
+/// program's key with this type; it is the same memory as the program's
+/// [`StaticCall`].
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct CallOnly<F> {
+    key: StaticCall<F>,
+}
+
+impl<F: Signature> CallOnly<F> {
+    /// The current target, or `None` for a conditional key set to none.
+    pub fn query(&self) -> Option<F> {
+        self.key.query()
+    }
+}
+
+impl<F> CallOnly<F> {
+    /// The untyped key.
+    pub fn raw(&self) -> &RawKey {
+        self.key.raw()
+    }
+}
+
 /// A function-pointer type usable as a key's signature:
 /// `extern "C" fn(A0, …, An) -> R` with up to six arguments.
 ///

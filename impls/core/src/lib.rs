@@ -20,7 +20,7 @@ pub mod site;
 pub mod text;
 
 pub use error::{Error, Place, Result};
-pub use key::{Arg, RawKey, Ret, Signature, StaticCall};
+pub use key::{Arg, CallOnly, RawKey, Ret, Signature, StaticCall};
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
     Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,

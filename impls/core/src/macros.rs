@@ -378,7 +378,7 @@ macro_rules! __static_call_declare {
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)?;) => {
         unsafe extern "Rust" {
             $(#[$m])*
-            $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?>;
+            $vis static $name: $crate::CallOnly<extern "C" fn($($arg),*) $(-> $ret)?>;
         }
         #[doc(hidden)]
         #[allow(non_camel_case_types)]

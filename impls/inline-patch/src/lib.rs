@@ -26,8 +26,9 @@
 pub use static_call_core::insn::Form;
 pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
-    Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result, STUB_LEN,
-    SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub, static_call, static_call_cond,
+    CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
+    STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub, static_call,
+    static_call_cond,
 };
 
 #[doc(hidden)]
@@ -155,6 +156,19 @@ macro_rules! init_text {
 /// The main program must export the symbol dynamically (for example
 /// `-Wl,--export-dynamic-symbol=my_add`). The module's call sites then
 /// work wherever the object lands.
+///
+/// The declared key is a [`CallOnly`]: the module can call and query it,
+/// never update it (that is the program's job):
+///
+/// ```compile_fail,E0599
+/// use static_call_inline_patch::declare_static_call;
+/// declare_static_call!(#[link_name = "my_add"] static ADD: extern "C" fn(u64) -> u64;);
+/// extern "C" fn f(x: u64) -> u64 { x }
+/// fn main() {
+///     // SAFETY: (would be) the program's key.
+///     let _ = unsafe { &ADD }.update(f); // no method `update` on CallOnly
+/// }
+/// ```
 #[macro_export]
 macro_rules! declare_static_call {
     ($($t:tt)*) => {
