@@ -1,6 +1,6 @@
 //! Independent decoding of site and trampoline bytes with iced-x86.
 
-use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic};
+use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, Register};
 
 /// What a 5-byte slot holds, as iced-x86 sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,10 @@ pub enum Insn {
     Nop5,
     /// `ret`.
     Ret,
+    /// A 5-byte `xor eax, eax` (prefixed): a call site on RET0.
+    Xor5,
+    /// `xor eax, eax; ret`: a trampoline on RET0.
+    XorRet,
     /// Anything else, formatted.
     Other(String),
 }
@@ -46,6 +50,15 @@ pub unsafe fn insn_at(addr: usize) -> Insn {
         }
         (Mnemonic::Nop, 5) => Insn::Nop5,
         (Mnemonic::Ret, 1) => Insn::Ret,
+        (Mnemonic::Xor, n)
+            if i.op0_register() == Register::EAX && i.op1_register() == Register::EAX =>
+        {
+            match n {
+                5 => Insn::Xor5,
+                2 if d.decode().mnemonic() == Mnemonic::Ret => Insn::XorRet,
+                _ => Insn::Other(format!("{i} ({:02x?})", &bytes[..n])),
+            }
+        }
         _ => Insn::Other(format!("{i} ({:02x?})", &bytes[..i.len().max(1)])),
     }
 }

@@ -5,6 +5,7 @@ mod basic;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
+mod ret0;
 pub use modules::build_shared_object;
 mod threads;
 mod tools;
@@ -26,6 +27,7 @@ use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
 use modules::*;
+use ret0::*;
 use threads::*;
 use tools::*;
 
@@ -150,6 +152,9 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(cross_crate_key),
         sc!(signatures),
         sc!(key_sites),
+        sc!(ret0_selftest),
+        sc!(ret0_torture),
+        sc!(ret0_and_none),
         sc!(small_default_target),
         sc!(local_key_shadowing),
         sc!(fork_child),

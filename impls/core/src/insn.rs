@@ -9,6 +9,13 @@
 //! | `jmp rel32`  | `e9 xx xx xx xx` | trampolines |
 //! | 5-byte NOP   | `0f 1f 44 00 00` | a conditional site whose target is none |
 //! | `ret`        | `c3 cc cc cc cc` | a trampoline whose target is none |
+//! | `xor eax, eax` (3 × `cs`) | `2e 2e 2e 31 c0` | a call site whose target is RET0 |
+//! | `xor eax, eax; ret` | `31 c0 c3 cc cc` | a trampoline whose target is RET0 |
+//!
+//! RET0 is the kernel's `__static_call_return0`: a target that returns 0
+//! costs no call at all. The site form is `xor eax, eax` (which zeroes all
+//! of `rax`) padded to five bytes with segment prefixes that 64-bit mode
+//! ignores, so one instruction still fills the slot.
 //!
 //! A trampoline is the 5-byte slot followed by the signature `0f b9 cc`
 //! (`ud1 ecx, esp`, which faults if ever executed) and a 32-bit offset to its
@@ -28,6 +35,11 @@ pub const INT3: u8 = 0xcc;
 pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
 /// `ret` followed by four `int3` fillers.
 pub const RET5: [u8; 5] = [0xc3, INT3, INT3, INT3, INT3];
+/// `cs cs cs xor eax, eax`: one 5-byte instruction that returns 0 in place
+/// of a call.
+pub const XOR5: [u8; 5] = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
+/// `xor eax, eax; ret` and two `int3` fillers: a trampoline that returns 0.
+pub const XOR_RET5: [u8; 5] = [0x31, 0xc0, 0xc3, INT3, INT3];
 /// Signature bytes that follow the slot of every trampoline (`ud1 ecx, esp`).
 pub const TRAMPOLINE_SIGNATURE: [u8; 3] = [0x0f, 0xb9, 0xcc];
 /// Total trampoline length: slot, signature, and a 32-bit offset to the key
@@ -45,6 +57,11 @@ pub enum Form {
     Nop,
     /// `ret`.
     Ret,
+    /// `xor eax, eax` (a call site whose target is RET0: falls through
+    /// with `rax = 0`).
+    Zero,
+    /// `xor eax, eax; ret` (a trampoline whose target is RET0).
+    ZeroRet,
 }
 
 impl Form {
@@ -58,6 +75,8 @@ impl Form {
             Form::Jmp(t) => rel32(at, t).map(|d| with_rel(JMP, d)),
             Form::Nop => Some(NOP5),
             Form::Ret => Some(RET5),
+            Form::Zero => Some(XOR5),
+            Form::ZeroRet => Some(XOR_RET5),
         }
     }
 
@@ -72,6 +91,8 @@ impl Form {
             JMP => Some(Form::Jmp(dest)),
             _ if bytes == NOP5 => Some(Form::Nop),
             _ if bytes == RET5 => Some(Form::Ret),
+            _ if bytes == XOR5 => Some(Form::Zero),
+            _ if bytes == XOR_RET5 => Some(Form::ZeroRet),
             _ => None,
         }
     }
@@ -120,6 +141,8 @@ mod tests {
     fn nop_and_ret_decode() {
         assert_eq!(Form::decode(0, NOP5), Some(Form::Nop));
         assert_eq!(Form::decode(0, RET5), Some(Form::Ret));
+        assert_eq!(Form::decode(0, XOR5), Some(Form::Zero));
+        assert_eq!(Form::decode(0, XOR_RET5), Some(Form::ZeroRet));
         assert_eq!(Form::decode(0, [0x90; 5]), None);
     }
 }

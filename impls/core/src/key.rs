@@ -129,6 +129,51 @@ impl<F> StaticCall<F> {
     }
 }
 
+impl<F: Signature> StaticCall<F>
+where
+    F::Ret: ReturnsZero,
+{
+    /// Points the key at RET0, the shared "return 0" target (the kernel's
+    /// `__static_call_return0`): every call returns 0 (`false`, a null
+    /// pointer) at the cost of one `xor eax, eax` where the implementation
+    /// patches sites, without calling anything. [`StaticCall::query`] then
+    /// returns that shared function, and [`StaticCall::is_ret0`] says so.
+    ///
+    /// # Errors
+    /// As for [`StaticCall::update`].
+    pub fn update_ret0(&'static self) -> Result<()> {
+        self.raw
+            .registry
+            .update(&self.raw, crate::registry::ret0_stub as *const u8)
+    }
+}
+
+impl<F> StaticCall<F> {
+    /// Whether the key's target is RET0 (see `update_ret0`).
+    pub fn is_ret0(&self) -> bool {
+        self.raw.func.load(Ordering::Acquire) as usize
+            == crate::registry::ret0_stub as *const () as usize
+    }
+}
+
+/// A return type RET0 can produce: zero in `rax` is a valid value of it
+/// (integers, `bool`, raw pointers).
+///
+/// # Safety
+/// An all-zero `rax` must be a valid `Self` as the C ABI returns it.
+pub unsafe trait ReturnsZero {}
+macro_rules! returns_zero {
+    ($($t:ty),*) => {$(
+        // SAFETY: zero is a valid value of this type.
+        unsafe impl ReturnsZero for $t {}
+    )*};
+}
+returns_zero!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, bool);
+// SAFETY: a null pointer is a valid raw pointer.
+unsafe impl<T: ?Sized> ReturnsZero for *const T {}
+// SAFETY: a null pointer is a valid raw pointer.
+unsafe impl<T: ?Sized> ReturnsZero for *mut T {}
+
 impl<F: Signature<Ret = ()>> StaticCall<F> {
     /// Points a key whose function returns nothing at `f`, or at nothing:
     /// with `None` every call does nothing (a NOP at inline-patched sites, a

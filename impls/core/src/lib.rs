@@ -20,11 +20,11 @@ pub mod site;
 pub mod text;
 
 pub use error::{Error, Place, Result};
-pub use key::{Arg, CallOnly, RawKey, Ret, Signature, StaticCall};
+pub use key::{Arg, CallOnly, RawKey, Ret, ReturnsZero, Signature, StaticCall};
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
     Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
-    STUB_LEN, SiteInfo, Stats, near_stub, ret_stub,
+    STUB_LEN, SiteInfo, Stats, near_stub, ret_stub, ret0_stub,
 };
 pub use text::valgrind::running_on_valgrind;
 

@@ -27,8 +27,8 @@ pub use static_call_core::insn::Form;
 pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
     CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
-    STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub, static_call,
-    static_call_cond,
+    ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
+    static_call, static_call_cond,
 };
 
 #[doc(hidden)]
@@ -103,6 +103,15 @@ pub mod __private {
 /// extern "C" fn f_a(x: u32) -> u64 { x as u64 + 1 }
 /// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = f_a;);
 /// # fn main() {}
+/// ```
+///
+/// A key whose function returns nothing has no RET0 (use a conditional
+/// key and `update_cond(None)`):
+///
+/// ```compile_fail,E0599
+/// use static_call_inline_patch::define_static_call;
+/// define_static_call!(static HOOK: extern "C" fn(u64) = None;);
+/// fn main() { let _ = HOOK.update_ret0(); }
 /// ```
 ///
 /// A key may be defined inside a function, even with the name of another

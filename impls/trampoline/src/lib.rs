@@ -26,8 +26,8 @@ pub use static_call_core::insn::Form;
 pub use static_call_core::text::EngineInfo;
 pub use static_call_core::{
     CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
-    STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub, static_call,
-    static_call_cond,
+    ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
+    static_call, static_call_cond,
 };
 
 #[doc(hidden)]

@@ -33,7 +33,7 @@ use crate::key::RawKey;
 use crate::text::{self, SlotWrite};
 
 pub use flavor::Flavor;
-pub use plan::{STUB_LEN, near_stub, ret_stub};
+pub use plan::{STUB_LEN, near_stub, ret_stub, ret0_stub};
 pub use stats::{ModuleStats, Stats};
 
 use image::{Image, Phase};
@@ -692,6 +692,7 @@ impl Registry {
         let target = match Form::decode(tramp, slot) {
             Some(Form::Jmp(t)) => Some(t as *mut u8),
             Some(Form::Ret) => Some(std::ptr::null_mut()),
+            Some(Form::ZeroRet) => Some(plan::ret0_addr() as *mut u8),
             _ => None,
         };
         let (true, Some(target)) = (trampoline_ok(key, &found), target) else {

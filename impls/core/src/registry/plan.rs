@@ -42,6 +42,21 @@ pub(super) fn ret_stub_addr() -> usize {
     ret_stub as *const () as usize
 }
 
+/// RET0, the shared "return 0" target (the kernel's
+/// `__static_call_return0`): `xor eax, eax; ret`. A key pointed at it
+/// holds its address; inline-patched sites become `xor eax, eax` and
+/// trampolines `xor eax, eax; ret`, and the indirect implementation calls
+/// it like any target. It ignores its arguments, so it serves every key
+/// whose return is an integer, `bool` or pointer.
+#[unsafe(naked)]
+pub extern "C" fn ret0_stub() -> u64 {
+    core::arch::naked_asm!("xor eax, eax", "ret")
+}
+
+pub(crate) fn ret0_addr() -> usize {
+    ret0_stub as *const () as usize
+}
+
 /// Relays: `jmp [rip+0]; .quad target` stubs near a trampoline for
 /// targets beyond `rel32` reach of it. One per (target, ±2 GiB region),
 /// reused by every trampoline in reach.
@@ -66,6 +81,9 @@ impl Relays {
         let t = t as usize;
         if t == 0 {
             return Ok(Form::Ret);
+        }
+        if t == ret0_addr() {
+            return Ok(Form::ZeroRet);
         }
         if crate::insn::in_range(tramp, t) {
             return Ok(Form::Jmp(t));
@@ -125,7 +143,7 @@ pub(super) fn plan_site(key: &RawKey, site: usize, old: Form, new: Form) -> Resu
 fn form_target(f: Form) -> usize {
     match f {
         Form::Call(t) | Form::Jmp(t) => t,
-        Form::Nop | Form::Ret => 0,
+        Form::Nop | Form::Ret | Form::Zero | Form::ZeroRet => 0,
     }
 }
 
@@ -180,6 +198,8 @@ pub(super) fn plan_from_home(
 pub(super) fn site_form(site: usize, home: usize, t: *mut u8) -> Form {
     if t.is_null() {
         Form::Nop
+    } else if t as usize == ret0_addr() {
+        Form::Zero
     } else if crate::insn::in_range(site, t as usize) {
         Form::Call(t as usize)
     } else {
@@ -225,5 +245,7 @@ pub(super) fn describe(f: Form) -> String {
         Form::Jmp(t) => format!("jmp {t:#x}"),
         Form::Nop => "the 5-byte NOP".into(),
         Form::Ret => "ret".into(),
+        Form::Zero => "xor eax, eax (RET0)".into(),
+        Form::ZeroRet => "xor eax, eax; ret (RET0)".into(),
     }
 }

@@ -336,14 +336,35 @@ fn emulate(uc: &mut libc::ucontext_t, at: usize, form: Form) {
         }
         Form::Jmp(target) => g[rip] = target as i64,
         Form::Nop => g[rip] = (at + SLOT_LEN) as i64,
-        Form::Ret => {
+        Form::Ret | Form::ZeroRet => {
+            if form == Form::ZeroRet {
+                zero_rax(g);
+            }
             let sp = g[rsp] as usize;
             // SAFETY: a `ret` here would pop this word from the stack.
             let ret = unsafe { std::ptr::read(sp as *const u64) };
             g[rsp] = (sp + 8) as i64;
             g[rip] = ret as i64;
         }
+        Form::Zero => {
+            zero_rax(g);
+            g[rip] = (at + SLOT_LEN) as i64;
+        }
     }
+}
+
+/// What `xor eax, eax` does: `rax = 0`, and the flags of a zero result
+/// (ZF and PF set; CF, OF and SF clear; AF is undefined and cleared).
+fn zero_rax(g: &mut [libc::greg_t; 23]) {
+    const CF: i64 = 1;
+    const PF: i64 = 1 << 2;
+    const AF: i64 = 1 << 4;
+    const ZF: i64 = 1 << 6;
+    const SF: i64 = 1 << 7;
+    const OF: i64 = 1 << 11;
+    g[libc::REG_RAX as usize] = 0;
+    let fl = libc::REG_EFL as usize;
+    g[fl] = (g[fl] & !(CF | PF | AF | ZF | SF | OF)) | ZF | PF;
 }
 
 /// # Safety
