@@ -151,8 +151,10 @@ where
 impl<F> StaticCall<F> {
     /// Whether the key's target is RET0 (see `update_ret0`).
     pub fn is_ret0(&self) -> bool {
-        self.raw.func.load(Ordering::Acquire) as usize
-            == crate::registry::ret0_stub as *const () as usize
+        std::ptr::eq(
+            self.raw.func.load(Ordering::Acquire).cast_const(),
+            crate::registry::ret0_stub as *const u8,
+        )
     }
 }
 
