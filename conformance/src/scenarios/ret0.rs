@@ -17,7 +17,7 @@ fn expect_ret0<A: Adapter>() -> Result<(), String> {
     }
     let f = key.query().ok_or("query gave none")?;
     ensure!(
-        f as *const () as usize == static_call_core::ret0_stub as *const () as usize,
+        std::ptr::eq(f as *const (), static_call_core::ret0_stub as *const ()),
         "the key does not hold the shared RET0 function"
     );
     Ok(())
