@@ -37,6 +37,7 @@
 //!   slot that cannot be restored stays served by the trap handler (which
 //!   emulates its old instruction) for the life of the process.
 
+mod runs;
 mod trap;
 
 use std::fs::File;
@@ -46,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, Place, Result};
 use crate::insn::{Form, INT3, SLOT_LEN};
+use runs::Phase;
 
 pub use trap::TrapStats;
 
@@ -328,21 +330,19 @@ impl Engine {
         Ok(())
     }
 
-    fn protocol(&self, w: &[SlotWrite]) -> Result<()> {
-        for s in w {
-            self.write(s.addr, &[INT3])?;
-        }
-        self.sync()?;
-        for s in w {
-            if s.new[1..] != s.old[1..] {
-                self.write(s.addr + 1, &s.new[1..])?;
+    /// The breakpoint protocol over a sorted batch, one write per run and
+    /// phase (see `text/runs.rs` and `docs/DESIGN.md`).
+    fn protocol(&self, w: &[SlotWrite], runs: &mut [runs::Run]) -> Result<()> {
+        for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
+            for r in runs.iter_mut() {
+                let span = r.apply(w, phase);
+                if !span.is_empty() {
+                    self.write(r.start + span.start, &r.bytes[span])?;
+                }
             }
+            self.sync()?;
         }
-        self.sync()?;
-        for s in w {
-            self.write(s.addr, &s.new[..1])?;
-        }
-        self.sync()
+        Ok(())
     }
 
     /// Puts the old bytes back after the protocol failed part way, not
@@ -562,24 +562,15 @@ pub(crate) unsafe fn read_slot(addr: usize) -> [u8; SLOT_LEN] {
 /// * Any thread may be executing any of the slots: that is what the
 ///   protocol is for. The slots must not overlap.
 pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
-    let batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
+    let mut batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
     if batch.is_empty() {
         return Ok(());
     }
+    runs::sort_batch(&mut batch)?;
     with_engine(|e| {
-        for s in &batch {
-            // SAFETY: the caller guarantees the slot is mapped.
-            let now = unsafe { read_slot(s.addr) };
-            if now != s.old {
-                return Err(Error::UnexpectedBytes {
-                    place: s.place,
-                    addr: s.addr,
-                    key: s.key,
-                    found: now.to_vec(),
-                    expected: "the bytes validated before the batch".into(),
-                });
-            }
-        }
+        // SAFETY: the caller guarantees every slot is mapped code; the gap
+        // is shorter than a page; the engine lock is held.
+        let mut runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
         if !vg {
@@ -594,7 +585,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             e.serialised(&batch)
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
-            match e.protocol(&batch) {
+            match e.protocol(&batch, &mut runs) {
                 Ok(()) => {
                     trap::retire(published);
                     Ok(())
@@ -605,8 +596,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
                 }
             }
         };
-        for s in &batch {
-            valgrind::discard_translations(s.addr, SLOT_LEN);
+        for r in &runs {
+            valgrind::discard_translations(r.start, r.bytes.len());
         }
         r
     })

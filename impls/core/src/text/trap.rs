@@ -126,7 +126,11 @@ pub(super) struct Token(*mut Published);
 
 fn boxed(slots: impl Iterator<Item = (usize, Form)>) -> *mut Published {
     let mut slots: Vec<(usize, Form)> = slots.collect();
-    slots.sort_unstable_by_key(|s| s.0);
+    // Batches arrive sorted (the engine sorts them to coalesce writes):
+    // checking is O(n), sorting only when needed.
+    if !slots.is_sorted_by_key(|s| s.0) {
+        slots.sort_unstable_by_key(|s| s.0);
+    }
     Box::into_raw(Box::new(Published { slots }))
 }
 
@@ -159,12 +163,19 @@ fn remember(p: *const Published) {
     if fresh.is_empty() {
         return;
     }
-    let merged = known
-        .into_iter()
-        .flatten()
-        .copied()
-        .chain(fresh)
-        .collect::<Vec<_>>();
+    // Both sorted: merge in O(n + m).
+    let known = known.map_or(&[][..], |k| &k[..]);
+    let mut merged = Vec::with_capacity(known.len() + fresh.len());
+    let (mut i, mut j) = (0, 0);
+    while i < known.len() || j < fresh.len() {
+        if j == fresh.len() || (i < known.len() && known[i].0 < fresh[j].0) {
+            merged.push(known[i]);
+            i += 1;
+        } else {
+            merged.push(fresh[j]);
+            j += 1;
+        }
+    }
     KNOWN.store(boxed(merged.into_iter()), SeqCst);
     if !old.is_null() {
         quiesce();
