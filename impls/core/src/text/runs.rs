@@ -51,9 +51,10 @@ pub(super) fn max_gap(page: usize) -> usize {
 /// [`Error::UnexpectedBytes`] for two writes that overlap and differ:
 /// nothing can satisfy both.
 pub(super) fn sort_batch(batch: &mut Vec<SlotWrite>) -> Result<()> {
-    if !batch.is_sorted_by_key(|s| s.addr) {
-        batch.sort_unstable_by_key(|s| s.addr);
-    }
+    // A stable sort, which finds the runs already sorted: the registry
+    // lists a trampoline, then each image's sites of the key in address
+    // order, so this is close to O(n).
+    batch.sort_by_key(|s| s.addr);
     batch.dedup_by(|b, a| a.addr == b.addr && a.old == b.old && a.new == b.new);
     if let Some(w) = batch.windows(2).find(|w| w[1].addr < w[0].addr + SLOT_LEN) {
         return Err(Error::UnexpectedBytes {
