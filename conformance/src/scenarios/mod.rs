@@ -5,6 +5,7 @@ mod basic;
 mod init;
 pub(crate) mod modules;
 pub use modules::build_shared_object;
+mod scale;
 mod threads;
 mod tools;
 
@@ -23,6 +24,7 @@ use bad_input::*;
 use basic::*;
 use init::*;
 use modules::*;
+use scale::*;
 use threads::*;
 use tools::*;
 
@@ -172,6 +174,10 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),
+        sc!(scale_wx_watch),
+        sc!(scale_wx_watch_caught, Mode::Parent),
+        sc!(scale_wx_watch_fallback, Mode::Hidden),
+        sc!(scale_wx_watcher, Mode::Hidden),
     ]
 }
 
