@@ -26,9 +26,14 @@
 //!   So every execution sees either the whole old instruction, the `int3`
 //!   (emulated as the new one), or the whole new instruction — never a torn
 //!   one. The synchronisation is paid three times per batch, not per slot.
+//! * **Few system calls per batch.** The slots are sorted by address and
+//!   grouped into runs (gaps shorter than a page, `text/runs.rs`); each
+//!   phase writes each run with one `pwrite`, the bytes between and around
+//!   the slots written back exactly as read under the engine lock (the
+//!   safety argument is in `docs/DESIGN.md`, "The write path").
 //! * **One writer at a time.** A process-wide mutex serialises batches.
 //! * **Valgrind sees the change.** After a batch, the engine issues
-//!   `VALGRIND_DISCARD_TRANSLATIONS` for each written slot (a no-op when not
+//!   `VALGRIND_DISCARD_TRANSLATIONS` for each written run (a no-op when not
 //!   running under valgrind).
 //! * **Failure leaves the old code.** If a system call fails part way, the
 //!   trap handler is given the old instructions and every slot is written
