@@ -175,6 +175,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),
         sc!(scale_wx_watch),
+        sc!(scale_rollback_faults),
         sc!(scale_wx_watch_caught, Mode::Parent),
         sc!(scale_wx_watch_fallback, Mode::Hidden),
         sc!(scale_wx_watcher, Mode::Hidden),

@@ -249,3 +249,125 @@ pub(crate) fn scale_wx_watcher<A: Adapter>() -> ScenarioResult {
         "samples={samples} wx={wx} seen={seen} first={first}"
     )))
 }
+
+/// Sites of the module in [`scale_rollback_faults`].
+const ROLLBACK_SITES: usize = 2_000;
+
+/// Coalesced writes that fail part way: a key with 2,000 sites in one
+/// module (one run) and its trampoline (another), each `pwrite` and each
+/// `membarrier` of the batch failing in turn while a thread calls the
+/// module. After every failed update the module's whole code (sites and
+/// the bytes between them) and the trampoline are byte for byte as before,
+/// and every call reached the old or the new target.
+pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
+    use static_call_core::text::Fault;
+    if A::flavor() == Flavor::Indirect {
+        return Ok(Outcome::Skip("the baseline writes no code".into()));
+    }
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let key = A::add();
+    lib(key.update(add1), "update")?;
+    let m = crate::scenarios::modules::make::<A>(&[key.raw()], ROLLBACK_SITES, 0, false, None)?;
+    let id = crate::scenarios::modules::load::<A>(&m, "scale-rollback")?;
+    let tramp = key.raw().trampoline().ok_or("no trampoline")?;
+    let code = || {
+        // SAFETY: the module's code and the trampoline are mapped code.
+        unsafe {
+            (
+                crate::decode::read_code(m.code.addr(), m.code.len()),
+                crate::decode::read_code(tramp, 5),
+            )
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let funcs: Arc<Vec<usize>> = Arc::new(m.funcs.iter().map(|f| f.addr).collect());
+    let caller = {
+        let (stop, wrong, funcs) = (stop.clone(), wrong.clone(), funcs.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: generated functions of a module that stays
+                // loaded until this thread is joined.
+                let f: extern "C" fn(u64) -> u64 =
+                    unsafe { std::mem::transmute(funcs[n as usize % funcs.len()]) };
+                let r = f(40);
+                if r != 41 && r != 42 {
+                    wrong.fetch_add(1, Ordering::Relaxed);
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    let faults: Vec<Fault> = (0..6)
+        .map(|after| Fault::ProcMemWrite { after })
+        .chain((0..3).map(|after| Fault::Membarrier { after }))
+        .collect();
+    let mut failed = 0;
+    let result = (|| -> Result<(), String> {
+        for f in &faults {
+            let before = code();
+            text::inject_fault_for_tests(Some(*f));
+            let r = key.update(add2);
+            text::inject_fault_for_tests(None);
+            match r {
+                Err(Error::Syscall { .. }) => failed += 1,
+                Ok(()) => {
+                    lib(key.update(add1), "update back")?;
+                    continue;
+                }
+                Err(e) => return Err(format!("{f:?}: unexpected error {e}")),
+            }
+            let after = code();
+            if after != before {
+                let at = after
+                    .0
+                    .iter()
+                    .zip(&before.0)
+                    .position(|(a, b)| a != b)
+                    .map_or("the trampoline".to_string(), |i| {
+                        format!("{:#x}", m.code.addr() + i)
+                    });
+                return Err(format!("{f:?}: the code changed at {at}"));
+            }
+            ensure!(
+                key.query().map(|q| q(40)) == Some(41),
+                "{f:?}: the failed update changed the target"
+            );
+        }
+        lib(key.update(add2), "an update after the faults")?;
+        check_all(&m, 42)?;
+        lib(key.update(add1), "and back")?;
+        check_all(&m, 41)
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let calls = caller.join().map_err(|_| "the caller thread panicked")?;
+    result?;
+    crate::scenarios::modules::unload::<A>(id)?;
+    let w = wrong.load(Ordering::Relaxed);
+    ensure!(w == 0, "{w} of {calls} calls reached neither target");
+    let want = if A::flavor() == Flavor::InlinePatch {
+        9
+    } else {
+        6
+    };
+    ensure!(
+        failed >= want,
+        "only {failed} of {} fault points failed an update",
+        faults.len()
+    );
+    Ok(Outcome::Pass(format!(
+        "{failed} failed updates of {ROLLBACK_SITES} sites + trampoline (each pwrite and membarrier failing in turn): module code and trampoline byte for byte as before each time; {calls} concurrent calls, 0 wrong"
+    )))
+}
+
+/// Every function of `m` returns `want` for 40.
+fn check_all(m: &crate::genmod::GenModule, want: u64) -> Result<(), String> {
+    for f in &m.funcs {
+        // SAFETY: the module is loaded and mapped; it has no init region.
+        let got = unsafe { f.call(40) };
+        ensure!(got == want, "site {:#x}: {got}, expected {want}", f.site);
+    }
+    Ok(())
+}
