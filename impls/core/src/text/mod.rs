@@ -337,12 +337,17 @@ impl Engine {
 
     /// The breakpoint protocol over a sorted batch, one write per run and
     /// phase (see `text/runs.rs` and `docs/DESIGN.md`).
-    fn protocol(&self, w: &[SlotWrite], runs: &mut [runs::Run]) -> Result<()> {
+    ///
+    /// # Safety
+    /// `runs` come from `runs::plan` over `w`, under the engine lock held
+    /// by the caller.
+    unsafe fn protocol(&self, w: &[SlotWrite], runs: &[runs::Run]) -> Result<()> {
+        let mut buf = Vec::new();
         for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
-            for r in runs.iter_mut() {
-                let span = r.apply(w, phase);
-                if !span.is_empty() {
-                    self.write(r.start + span.start, &r.bytes[span])?;
+            for r in runs {
+                // SAFETY: as this function's contract.
+                if let Some(at) = unsafe { r.phase_bytes(w, phase, &mut buf) } {
+                    self.write(at, &buf)?;
                 }
             }
             self.sync()?;
@@ -573,9 +578,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
     }
     runs::sort_batch(&mut batch)?;
     with_engine(|e| {
-        // SAFETY: the caller guarantees every slot is mapped code; the gap
-        // is shorter than a page; the engine lock is held.
-        let mut runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
+        // SAFETY: the caller guarantees every slot is mapped code.
+        let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
         if !vg {
@@ -590,7 +594,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             e.serialised(&batch)
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
-            match e.protocol(&batch, &mut runs) {
+            // SAFETY: the runs were planned over `batch` under this lock.
+            match unsafe { e.protocol(&batch, &runs) } {
                 Ok(()) => {
                     trap::retire(published);
                     Ok(())
@@ -602,7 +607,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             }
         };
         for r in &runs {
-            valgrind::discard_translations(r.start, r.bytes.len());
+            valgrind::discard_translations(r.start, r.len);
         }
         r
     })

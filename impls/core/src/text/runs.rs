@@ -1,11 +1,11 @@
 //! Coalescing a batch into *runs*: slots sorted by address, grouped while
 //! the gap between one slot's end and the next slot's start is shorter
-//! than a page, each run held as one buffer of the bytes its range holds
-//! now (read once, under the engine lock).
+//! than a page and the run stays within [`MAX_RUN`] bytes.
 //!
 //! A phase of the breakpoint protocol then writes each run with one system
-//! call: the buffer with that phase's bytes put in at the slots, and every
-//! other byte exactly as it was read. Why a rewrite of unchanged bytes is
+//! call: the run's bytes as they are now (copied from the code, under the
+//! engine lock, into one reused buffer), with that phase's bytes put in at
+//! the slots; every other byte is written back exactly as it was read. Why a rewrite of unchanged bytes is
 //! safe while other threads execute them is argued in `docs/DESIGN.md`
 //! ("The write path"); the two facts this module provides are:
 //!
@@ -25,17 +25,21 @@ use super::SlotWrite;
 use crate::error::{Error, Result};
 use crate::insn::{INT3, SLOT_LEN};
 
-/// A run of slots and the current bytes of its range.
-#[derive(Debug)]
+/// A run of slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Run {
     /// Address of the run's first byte (its first slot).
     pub start: usize,
+    /// Length of the run, to the end of its last slot.
+    pub len: usize,
     /// The run's slots: indices into the sorted batch.
     pub slots: Range<usize>,
-    /// The bytes of `start..start + bytes.len()`, as read (then edited by
-    /// the phases).
-    pub bytes: Vec<u8>,
 }
+
+/// The longest run: bounds the buffer a phase copies a run into (the cost
+/// of a longer run is its bytes, not another system call, once runs are
+/// this long).
+pub(super) const MAX_RUN: usize = 64 * 1024;
 
 /// The longest gap (bytes between one slot's end and the next slot's
 /// start) that a run bridges, for pages of `page` bytes: one byte less than
@@ -72,48 +76,46 @@ pub(super) fn sort_batch(batch: &mut Vec<SlotWrite>) -> Result<()> {
 }
 
 /// Splits a sorted, non-overlapping batch into runs whose gaps are at most
-/// `gap` bytes, reads each run's bytes, and checks that every slot still
-/// holds its `old` bytes.
+/// `gap` bytes and whose length is at most [`MAX_RUN`] (or one slot), and
+/// checks that every slot still holds its `old` bytes.
 ///
 /// # Errors
 /// [`Error::UnexpectedBytes`] for the first slot (by address) that does
 /// not hold its `old` bytes; nothing has been written then.
 ///
 /// # Safety
-/// Every slot of `batch` is mapped code (see [`super::write_batch`]), and
-/// `gap` is less than the page size, so every byte of a run is on a page
-/// that holds a slot. The caller holds the engine lock.
+/// Every slot of `batch` is mapped code (see [`super::write_batch`]). For
+/// the runs to be written, `gap` must be less than the page size: then
+/// every byte of a run is on a page that holds one of its slots.
 pub(super) unsafe fn plan(batch: &[SlotWrite], gap: usize) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
     let mut i = 0;
     while i < batch.len() {
         let start = batch[i].addr;
         let mut j = i + 1;
-        while j < batch.len() && batch[j].addr - (batch[j - 1].addr + SLOT_LEN) <= gap {
+        while j < batch.len()
+            && batch[j].addr - (batch[j - 1].addr + SLOT_LEN) <= gap
+            && batch[j].addr + SLOT_LEN - start <= MAX_RUN
+        {
             j += 1;
         }
-        let len = batch[j - 1].addr + SLOT_LEN - start;
-        let mut bytes = vec![0u8; len];
-        // SAFETY: `start..start + len` is the run's range: mapped code (the
-        // caller's contract). Plain copy: nothing else writes it while the
-        // engine lock is held (see the module comment).
-        unsafe { std::ptr::copy_nonoverlapping(start as *const u8, bytes.as_mut_ptr(), len) };
         for s in &batch[i..j] {
-            let at = s.addr - start;
-            if bytes[at..at + SLOT_LEN] != s.old {
+            // SAFETY: the caller's contract: the slot is mapped code.
+            let now = unsafe { super::read_slot(s.addr) };
+            if now != s.old {
                 return Err(Error::UnexpectedBytes {
                     place: s.place,
                     addr: s.addr,
                     key: s.key,
-                    found: bytes[at..at + SLOT_LEN].to_vec(),
+                    found: now.to_vec(),
                     expected: "the bytes validated before the batch".into(),
                 });
             }
         }
         runs.push(Run {
             start,
+            len: batch[j - 1].addr + SLOT_LEN - start,
             slots: i..j,
-            bytes,
         });
         i = j;
     }
@@ -132,32 +134,64 @@ pub(super) enum Phase {
 }
 
 impl Run {
-    /// Puts `phase`'s bytes into the buffer and returns the part of the
-    /// run that must be written (offset into the buffer and length; empty
-    /// when the phase changes nothing in this run). Bytes of the returned
-    /// range that the phase does not set are the ones already there.
-    pub fn apply(&mut self, batch: &[SlotWrite], phase: Phase) -> Range<usize> {
+    /// The part of the run that `phase` must write (offsets from `start`;
+    /// empty when the phase changes nothing in this run).
+    fn span(&self, batch: &[SlotWrite], phase: Phase) -> Range<usize> {
         let (mut lo, mut hi) = (usize::MAX, 0);
         for s in &batch[self.slots.clone()] {
             let at = s.addr - self.start;
-            match phase {
-                Phase::Breakpoints => {
-                    self.bytes[at] = INT3;
-                    (lo, hi) = (lo.min(at), hi.max(at + 1));
-                }
-                Phase::Tails => {
-                    if s.new[1..] != s.old[1..] {
-                        self.bytes[at + 1..at + SLOT_LEN].copy_from_slice(&s.new[1..]);
-                        (lo, hi) = (lo.min(at + 1), hi.max(at + SLOT_LEN));
-                    }
-                }
-                Phase::Heads => {
-                    self.bytes[at] = s.new[0];
-                    (lo, hi) = (lo.min(at), hi.max(at + 1));
-                }
-            }
+            let (a, b) = match phase {
+                Phase::Breakpoints | Phase::Heads => (at, at + 1),
+                Phase::Tails if s.new[1..] != s.old[1..] => (at + 1, at + SLOT_LEN),
+                Phase::Tails => continue,
+            };
+            (lo, hi) = (lo.min(a), hi.max(b));
         }
         if lo >= hi { 0..0 } else { lo..hi }
+    }
+
+    /// The bytes `phase` writes to this run: its span as the code holds
+    /// it now (copied into `buf`) with the phase's bytes put in at the
+    /// slots. Returns the address to write them at, or `None` when the
+    /// phase changes nothing here.
+    ///
+    /// # Safety
+    /// The run comes from [`plan`] over `batch` (its range is on pages
+    /// that hold its slots: mapped code); the caller holds the engine
+    /// lock, so the bytes read are the ones there until it writes them.
+    pub unsafe fn phase_bytes(
+        &self,
+        batch: &[SlotWrite],
+        phase: Phase,
+        buf: &mut Vec<u8>,
+    ) -> Option<usize> {
+        let span = self.span(batch, phase);
+        if span.is_empty() {
+            return None;
+        }
+        let at = self.start + span.start;
+        buf.clear();
+        buf.reserve(span.len());
+        // SAFETY: inside the run (the caller's contract). A plain copy:
+        // nothing else writes these bytes while the engine lock is held.
+        unsafe {
+            std::ptr::copy_nonoverlapping(at as *const u8, buf.as_mut_ptr(), span.len());
+            buf.set_len(span.len());
+        }
+        // Offsets into `buf` are offsets into the run less `span.start`,
+        // which is at or before every byte the phase sets.
+        for s in &batch[self.slots.clone()] {
+            let o = s.addr - self.start;
+            match phase {
+                Phase::Breakpoints => buf[o - span.start] = INT3,
+                Phase::Tails if s.new[1..] != s.old[1..] => {
+                    buf[o + 1 - span.start..o + SLOT_LEN - span.start].copy_from_slice(&s.new[1..])
+                }
+                Phase::Tails => {}
+                Phase::Heads => buf[o - span.start] = s.new[0],
+            }
+        }
+        Some(at)
     }
 }
 
@@ -197,7 +231,7 @@ mod tests {
     #[test]
     fn runs_phases_and_validation() {
         // Three slots in a buffer of our own (readable memory stands in
-        // for code: `plan` only reads).
+        // for code; the phases' bytes are computed, not written, here).
         let mut mem = vec![0x90u8; 64];
         let base = mem.as_mut_ptr() as usize;
         let old = [0xe8, 1, 2, 3, 4];
@@ -211,22 +245,36 @@ mod tests {
             w(base + 50, old, [0xe9, 1, 2, 3, 4]),
         ];
         // SAFETY: the slots lie in `mem`, which is live.
-        let mut runs = unsafe { plan(&batch, 8) }.unwrap();
+        let runs = unsafe { plan(&batch, 8) }.unwrap();
         assert_eq!(runs.len(), 2);
-        assert_eq!((runs[0].start, runs[0].slots.clone()), (base, 0..2));
-        assert_eq!(runs[0].bytes.len(), 15);
-        assert_eq!(runs[0].apply(&batch, Phase::Breakpoints), 0..11);
         assert_eq!(
-            runs[0].bytes[..11],
-            [INT3, 1, 2, 3, 4, 0x90, 0x90, 0x90, 0x90, 0x90, INT3]
+            (runs[0].start, runs[0].len, runs[0].slots.clone()),
+            (base, 15, 0..2)
         );
-        assert_eq!(runs[0].apply(&batch, Phase::Tails), 1..15);
-        assert_eq!(runs[0].apply(&batch, Phase::Heads), 0..11);
-        assert_eq!(runs[0].bytes[..5], new);
-        assert_eq!(runs[0].bytes[10..], [0x0f, 0x1f, 0x44, 0, 0]);
+        let mut buf = Vec::new();
+        // SAFETY: runs of `batch`, in live memory.
+        let mut phase = |r: &Run, p: Phase| unsafe {
+            r.phase_bytes(&batch, p, &mut buf)
+                .map(|a| (a - base, buf.clone()))
+        };
+        let (at, b) = phase(&runs[0], Phase::Breakpoints).unwrap();
+        assert_eq!(
+            (at, &b[..]),
+            (
+                0,
+                &[INT3, 1, 2, 3, 4, 0x90, 0x90, 0x90, 0x90, 0x90, INT3][..]
+            )
+        );
+        let (at, b) = phase(&runs[0], Phase::Tails).unwrap();
+        assert_eq!(at, 1);
+        assert_eq!(b[..4], new[1..]);
+        assert_eq!(b[4..9], [0x90; 5]);
+        assert_eq!(b[10..], [0x1f, 0x44, 0, 0]);
+        let (at, b) = phase(&runs[0], Phase::Heads).unwrap();
+        assert_eq!((at, b.len(), b[0], b[10]), (0, 11, 0xe8, 0x0f));
         // Only the head changes at the last slot: no tail write.
-        assert_eq!(runs[1].apply(&batch, Phase::Breakpoints), 0..1);
-        assert_eq!(runs[1].apply(&batch, Phase::Tails), 0..0);
+        assert_eq!(phase(&runs[1], Phase::Breakpoints), Some((50, vec![INT3])));
+        assert_eq!(phase(&runs[1], Phase::Tails), None);
         // One gap wide enough joins everything.
         // SAFETY: as above.
         assert_eq!(unsafe { plan(&batch, 35) }.unwrap().len(), 1);
@@ -235,5 +283,48 @@ mod tests {
         // SAFETY: as above.
         let e = unsafe { plan(&batch, 8) }.unwrap_err();
         assert!(matches!(e, Error::UnexpectedBytes { addr, .. } if addr == base + 50));
+    }
+
+    #[test]
+    fn tails_span_starts_at_the_first_changed_tail() {
+        let mut mem = vec![0x90u8; 32];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        for at in [0, 12] {
+            mem[at..at + 5].copy_from_slice(&old);
+        }
+        // The first slot changes only its head, the second its tail too.
+        let batch = [
+            w(base, old, [0xe9, 1, 2, 3, 4]),
+            w(base + 12, old, [0xe8, 7, 7, 7, 7]),
+        ];
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        assert_eq!(runs.len(), 1);
+        let mut buf = Vec::new();
+        // SAFETY: a run of `batch`, in live memory.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Tails, &mut buf) };
+        assert_eq!((at, &buf[..]), (Some(base + 13), &[7u8, 7, 7, 7][..]));
+        // SAFETY: as above.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Heads, &mut buf) };
+        assert_eq!(at, Some(base));
+        assert_eq!((buf.len(), buf[0], buf[1], buf[12]), (13, 0xe9, 1, 0xe8));
+    }
+
+    #[test]
+    fn runs_stop_at_max_run() {
+        let mut mem = vec![0x90u8; MAX_RUN + 64];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        let mut batch = Vec::new();
+        for at in (0..MAX_RUN + 32).step_by(16) {
+            mem[at..at + 5].copy_from_slice(&old);
+            batch.push(w(base + at, old, [0xe8, 0, 0, 0, 0]));
+        }
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        assert_eq!(runs.len(), 2);
+        assert!(runs.iter().all(|r| r.len <= MAX_RUN));
+        assert_eq!(runs[1].slots.end, batch.len());
     }
 }
