@@ -570,7 +570,9 @@ pub(crate) unsafe fn read_slot(addr: usize) -> [u8; SLOT_LEN] {
 ///   writer targets the same slot), and every `form` is the instruction
 ///   `new` encodes at that address.
 /// * Any thread may be executing any of the slots: that is what the
-///   protocol is for. The slots must not overlap.
+///   protocol is for. Identical writes of one slot count once; writes
+///   that overlap otherwise are refused with [`Error::UnexpectedBytes`]
+///   before anything is written.
 pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
     let mut batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
     if batch.is_empty() {
