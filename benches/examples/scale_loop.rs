@@ -27,7 +27,7 @@ fn main() {
             let id = scale::load(imp, &m, "scale").expect("load");
             let t = Instant::now();
             for i in 0..rounds {
-                let f = if i % 2 == 0 { add2 } else { add1 };
+                let f = if i.is_multiple_of(2) { add2 } else { add1 };
                 imp.scale.update(f).expect("update");
             }
             timed = t.elapsed();

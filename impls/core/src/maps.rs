@@ -67,7 +67,7 @@ pub(crate) fn covered(
     let mut at = start;
     let first = maps.partition_point(|m| m.end <= at);
     for m in &maps[first..] {
-        if !(m.start <= at && at < m.end) || !pred(m) {
+        if !(m.start <= at && at < m.end && pred(m)) {
             return false;
         }
         at = m.end;
