@@ -87,7 +87,11 @@ fn watched_update_loop<A: Adapter>(fallback: bool) -> Result<(Watch, u64, u64), 
     let mut updates = 0u64;
     let mut failed = None;
     while !done.load(Ordering::SeqCst) {
-        let f = if updates.is_multiple_of(2) { add2 } else { add1 };
+        let f = if updates.is_multiple_of(2) {
+            add2
+        } else {
+            add1
+        };
         if let Err(e) = key.update(f) {
             failed = Some(format!("update {updates}: {e}"));
             break;
