@@ -7,6 +7,7 @@ mod lifecycle;
 pub(crate) mod modules;
 mod ret0;
 pub use modules::build_shared_object;
+mod scale;
 mod threads;
 mod tools;
 
@@ -28,6 +29,7 @@ pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
 use modules::*;
 use ret0::*;
+use scale::*;
 use threads::*;
 use tools::*;
 
@@ -187,6 +189,11 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),
+        sc!(scale_wx_watch),
+        sc!(scale_rollback_faults),
+        sc!(scale_wx_watch_caught, Mode::Parent),
+        sc!(scale_wx_watch_fallback, Mode::Hidden),
+        sc!(scale_wx_watcher, Mode::Hidden),
     ]
 }
 

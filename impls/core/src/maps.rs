@@ -63,17 +63,19 @@ pub(crate) fn covered(
     end: usize,
     pred: impl Fn(&Mapping) -> bool,
 ) -> bool {
-    // Adjacent mappings with the same permissions can split a range.
+    // Adjacent mappings with the same permissions can split a range. The
+    // mappings are in address order: find the one holding `start` by
+    // binary search (registration checks every entry of a table this
+    // way, so a linear scan would cost entries × mappings).
     let mut at = start;
-    for m in maps {
-        if m.start <= at && at < m.end {
-            if !pred(m) {
-                return false;
-            }
-            at = m.end;
-            if at >= end {
-                return true;
-            }
+    let first = maps.partition_point(|m| m.end <= at);
+    for m in &maps[first..] {
+        if !(m.start <= at && at < m.end && pred(m)) {
+            return false;
+        }
+        at = m.end;
+        if at >= end {
+            return true;
         }
     }
     false

@@ -202,7 +202,8 @@ impl Registry {
                     _ => None,
                 };
                 match target {
-                    Some(t) if self.is_home(&maps, key, t) => home = Some(t),
+                    // (A home already checked for this run needs no second look.)
+                    Some(t) if home == Some(t) || self.is_home(&maps, key, t) => home = Some(t),
                     _ => {
                         return Err(Error::UnexpectedBytes {
                             place: Place::Site,

@@ -26,9 +26,14 @@
 //!   So every execution sees either the whole old instruction, the `int3`
 //!   (emulated as the new one), or the whole new instruction — never a torn
 //!   one. The synchronisation is paid three times per batch, not per slot.
+//! * **Few system calls per batch.** The slots are sorted by address and
+//!   grouped into runs (gaps shorter than a page, `text/runs.rs`); each
+//!   phase writes each run with one `pwrite`, the bytes between and around
+//!   the slots written back exactly as read under the engine lock (the
+//!   safety argument is in `docs/DESIGN.md`, "The write path").
 //! * **One writer at a time.** A process-wide mutex serialises batches.
 //! * **Valgrind sees the change.** After a batch, the engine issues
-//!   `VALGRIND_DISCARD_TRANSLATIONS` for each written slot (a no-op when not
+//!   `VALGRIND_DISCARD_TRANSLATIONS` for each written run (a no-op when not
 //!   running under valgrind).
 //! * **Failure leaves the old code.** If a system call fails part way, the
 //!   trap handler is given the old instructions and every slot is written
@@ -37,6 +42,7 @@
 //!   slot that cannot be restored stays served by the trap handler (which
 //!   emulates its old instruction) for the life of the process.
 
+mod runs;
 mod trap;
 
 use std::fs::File;
@@ -46,6 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, Place, Result};
 use crate::insn::{Form, INT3, SLOT_LEN};
+use runs::Phase;
 
 pub use trap::TrapStats;
 
@@ -333,21 +340,24 @@ impl Engine {
         Ok(())
     }
 
-    fn protocol(&self, w: &[SlotWrite]) -> Result<()> {
-        for s in w {
-            self.write(s.addr, &[INT3])?;
-        }
-        self.sync()?;
-        for s in w {
-            if s.new[1..] != s.old[1..] {
-                self.write(s.addr + 1, &s.new[1..])?;
+    /// The breakpoint protocol over a sorted batch, one write per run and
+    /// phase (see `text/runs.rs` and `docs/DESIGN.md`).
+    ///
+    /// # Safety
+    /// `runs` come from `runs::plan` over `w`, under the engine lock held
+    /// by the caller.
+    unsafe fn protocol(&self, w: &[SlotWrite], runs: &[runs::Run]) -> Result<()> {
+        let mut buf = Vec::new();
+        for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
+            for r in runs {
+                // SAFETY: as this function's contract.
+                if let Some(at) = unsafe { r.phase_bytes(w, phase, &mut buf) } {
+                    self.write(at, &buf)?;
+                }
             }
+            self.sync()?;
         }
-        self.sync()?;
-        for s in w {
-            self.write(s.addr, &s.new[..1])?;
-        }
-        self.sync()
+        Ok(())
     }
 
     /// Puts the old bytes back after the protocol failed part way, not
@@ -565,26 +575,18 @@ pub(crate) unsafe fn read_slot(addr: usize) -> [u8; SLOT_LEN] {
 ///   writer targets the same slot), and every `form` is the instruction
 ///   `new` encodes at that address.
 /// * Any thread may be executing any of the slots: that is what the
-///   protocol is for. The slots must not overlap.
+///   protocol is for. Identical writes of one slot count once; writes
+///   that overlap otherwise are refused with [`Error::UnexpectedBytes`]
+///   before anything is written.
 pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
-    let batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
+    let mut batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
     if batch.is_empty() {
         return Ok(());
     }
+    runs::sort_batch(&mut batch)?;
     with_engine(|e| {
-        for s in &batch {
-            // SAFETY: the caller guarantees the slot is mapped.
-            let now = unsafe { read_slot(s.addr) };
-            if now != s.old {
-                return Err(Error::UnexpectedBytes {
-                    place: s.place,
-                    addr: s.addr,
-                    key: s.key,
-                    found: now.to_vec(),
-                    expected: "the bytes validated before the batch".into(),
-                });
-            }
-        }
+        // SAFETY: the caller guarantees every slot is mapped code.
+        let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
         if !vg {
@@ -599,7 +601,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             e.serialised(&batch)
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
-            match e.protocol(&batch) {
+            // SAFETY: the runs were planned over `batch` under this lock.
+            match unsafe { e.protocol(&batch, &runs) } {
                 Ok(()) => {
                     trap::retire(published);
                     Ok(())
@@ -610,8 +613,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
                 }
             }
         };
-        for s in &batch {
-            valgrind::discard_translations(s.addr, SLOT_LEN);
+        for r in &runs {
+            valgrind::discard_translations(r.start, r.len);
         }
         r
     })
