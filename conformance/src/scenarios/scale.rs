@@ -351,11 +351,7 @@ pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
     crate::scenarios::modules::unload::<A>(id)?;
     let w = wrong.load(Ordering::Relaxed);
     ensure!(w == 0, "{w} of {calls} calls reached neither target");
-    let want = if A::caps().patches_sites {
-        9
-    } else {
-        6
-    };
+    let want = if A::caps().patches_sites { 9 } else { 6 };
     ensure!(
         failed >= want,
         "only {failed} of {} fault points failed an update",
