@@ -373,12 +373,12 @@ impl Engine {
     /// cannot be restored stays published for the life of the process, so
     /// the handler keeps emulating its old instruction instead of leaving
     /// an `int3` nobody serves.
-    fn roll_back(&self, batch: &[SlotWrite], published: trap::Token) {
+    fn roll_back(&self, batch: &[SlotWrite], mut published: trap::Token) {
         let old_forms: Vec<(usize, Form)> = batch
             .iter()
             .map(|s| (s.addr, Form::decode(s.addr, s.old).unwrap_or(s.form)))
             .collect();
-        let published = trap::republish(published, old_forms.iter().copied());
+        published.republish(old_forms.iter().copied());
         let mut lost = vec![false; batch.len()];
         // SAFETY: the slots are mapped code the caller owns.
         let now = |s: &SlotWrite| unsafe { read_slot(s.addr) };
@@ -414,7 +414,7 @@ impl Engine {
         if !keep.is_empty() {
             trap::keep_forever(keep);
         }
-        trap::retire(published);
+        drop(published);
     }
 
     /// The protocol under valgrind, which runs one thread of the program
@@ -604,7 +604,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             // SAFETY: the runs were planned over `batch` under this lock.
             match unsafe { e.protocol(&batch, &runs) } {
                 Ok(()) => {
-                    trap::retire(published);
+                    drop(published);
                     Ok(())
                 }
                 Err(err) => {

@@ -125,10 +125,38 @@ pub(super) fn check_installed() -> Result<()> {
     Ok(())
 }
 
-/// A published batch: proof that `BATCH` points at it, to be handed to
-/// [`retire`] (or [`republish`]) exactly once.
-#[must_use = "a published batch must be retired"]
+/// A published batch: while it lives, `BATCH` points at it and the handler
+/// serves its slots; dropping it withdraws it (also on unwinding), and
+/// frees it once no handler reads it.
+#[must_use = "dropping a published batch withdraws it at once"]
 pub(super) struct Token(*mut Published);
+
+impl Token {
+    /// Replaces the published instructions for the same slots (a rollback
+    /// publishes the old ones), with no moment in between where the slots
+    /// are unpublished.
+    pub(super) fn republish(&mut self, slots: impl Iterator<Item = (usize, Form)>) {
+        let p = boxed(slots);
+        BATCH.store(p, SeqCst);
+        quiesce();
+        // SAFETY: `self.0` came from `publish` (or an earlier republish);
+        // BATCH no longer points at it and no handler that loaded it is
+        // still running.
+        drop(unsafe { Box::from_raw(self.0) });
+        self.0 = p;
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        BATCH.store(std::ptr::null_mut(), SeqCst);
+        quiesce();
+        // SAFETY: `self.0` came from `publish`; no handler holds it any
+        // more (a handler increments ACTIVE before loading BATCH, and
+        // BATCH is null).
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
 
 fn boxed(slots: impl Iterator<Item = (usize, Form)>) -> *mut Published {
     let mut slots: Vec<(usize, Form)> = slots.collect();
@@ -229,28 +257,6 @@ pub(super) fn publish(slots: impl Iterator<Item = (usize, Form)>) -> Token {
     Token(p)
 }
 
-/// Replaces a published batch with other instructions for the same slots
-/// (a rollback publishes the old ones), with no moment in between where
-/// the slots are unpublished.
-pub(super) fn republish(t: Token, slots: impl Iterator<Item = (usize, Form)>) -> Token {
-    let p = boxed(slots);
-    BATCH.store(p, SeqCst);
-    quiesce();
-    // SAFETY: `t.0` came from `publish`; BATCH no longer points at it and
-    // no handler that loaded it is still running.
-    drop(unsafe { Box::from_raw(t.0) });
-    Token(p)
-}
-
-/// Withdraws a published batch and frees it once no handler reads it.
-pub(super) fn retire(t: Token) {
-    BATCH.store(std::ptr::null_mut(), SeqCst);
-    quiesce();
-    // SAFETY: `t.0` came from `publish`; no handler holds it any more (a
-    // handler increments ACTIVE before loading BATCH, and BATCH is null).
-    drop(unsafe { Box::from_raw(t.0) });
-}
-
 /// Slots whose old bytes could not be put back after a failed batch: the
 /// handler serves them for the life of the process. Append-only; an older
 /// array is leaked rather than freed, so no handler can read freed memory.
@@ -345,7 +351,7 @@ unsafe fn find(p: *const Published, at: usize) -> Option<Form> {
 fn lookup(at: usize) -> Option<Form> {
     ACTIVE.fetch_add(1, SeqCst);
     // SAFETY: a non-null BATCH points to a live Published while ACTIVE > 0
-    // (see `retire`); arrays in KEPT are never freed.
+    // (see `Token`'s drop); arrays in KEPT are never freed.
     let hit = unsafe { find(BATCH.load(SeqCst), at).or_else(|| find(KEPT.load(SeqCst), at)) };
     ACTIVE.fetch_sub(1, SeqCst);
     hit
