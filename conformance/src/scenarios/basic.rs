@@ -488,3 +488,41 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
         list.len()
     )))
 }
+
+/// The engine's counters follow one update: one batch of the key's slots,
+/// three core synchronisations, at least one write per phase.
+pub(crate) fn engine_counters<A: Adapter>() -> ScenarioResult {
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let before = text::engine_stats();
+    lib(A::add().update(add2), "update")?;
+    let after = text::engine_stats();
+    let d = |a: u64, b: u64| a - b;
+    let (batches, slots, writes, syncs) = (
+        d(after.batches, before.batches),
+        d(after.slots, before.slots),
+        d(after.writes, before.writes),
+        d(after.core_syncs, before.core_syncs),
+    );
+    let caps = A::caps();
+    if !caps.writes_code() {
+        ensure!(
+            batches == 0 && slots == 0 && writes == 0 && syncs == 0,
+            "an indirect update touched the engine: {after:?} after {before:?}"
+        );
+        return Ok(Outcome::Pass(
+            "an update wrote no code: counters unchanged".into(),
+        ));
+    }
+    let sites = if caps.patches_sites {
+        A::add().sites().iter().filter(|s| !s.released).count() as u64
+    } else {
+        0
+    };
+    ensure!(
+        batches == 1 && slots == sites + 1 && syncs == 3 && writes >= 3,
+        "one update of {sites} sites + trampoline: {batches} batches, {slots} slots, {writes} writes, {syncs} syncs"
+    );
+    Ok(Outcome::Pass(format!(
+        "one update: 1 batch, {slots} slots in {writes} writes, 3 core syncs"
+    )))
+}

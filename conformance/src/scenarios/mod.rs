@@ -154,6 +154,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(cross_crate_key),
         sc!(signatures),
         sc!(key_sites),
+        sc!(engine_counters),
         sc!(ret0_selftest),
         sc!(ret0_torture),
         sc!(ret0_and_none),

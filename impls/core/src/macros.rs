@@ -474,6 +474,13 @@ macro_rules! __static_call_api {
             $registry.stats()
         }
 
+        /// What the patching engine has done in this process so far:
+        /// batches, slots, writes to code, core synchronisations and the
+        /// breakpoint traps it served (shared by the implementations).
+        pub fn engine_stats() -> $crate::text::EngineStats {
+            $crate::text::engine_stats()
+        }
+
         /// What a call site of `key` in generated code (a JIT, say) must
         /// call before it is registered: this implementation's retpoline
         /// thunk (the indirect one, whose sites first load the target from

@@ -23,7 +23,7 @@
 #![warn(missing_docs)]
 
 pub use static_call_core::insn::Form;
-pub use static_call_core::text::EngineInfo;
+pub use static_call_core::text::{EngineInfo, EngineStats};
 pub use static_call_core::{
     CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
     ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,

@@ -218,6 +218,7 @@ impl Engine {
     /// Writes `bytes` at `addr` in executable memory, by the engine's
     /// chosen means.
     fn write(&self, addr: usize, bytes: &[u8]) -> Result<()> {
+        COUNTERS.writes.fetch_add(1, Ordering::Relaxed);
         match &self.mem {
             Some(mem) => Self::write_proc_mem(mem, addr, bytes),
             None => Self::write_mprotect(addr, bytes),
@@ -287,6 +288,7 @@ impl Engine {
 
     /// Makes every core running one of our threads serialise.
     fn sync(&self) -> Result<()> {
+        COUNTERS.syncs.fetch_add(1, Ordering::Relaxed);
         if self.membarrier {
             self.sync_membarrier()
         } else {
@@ -584,6 +586,10 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         return Ok(());
     }
     runs::sort_batch(&mut batch)?;
+    COUNTERS.batches.fetch_add(1, Ordering::Relaxed);
+    COUNTERS
+        .slots
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
     with_engine(|e| {
         // SAFETY: the caller guarantees every slot is mapped code.
         let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
@@ -782,6 +788,54 @@ pub fn use_fallbacks_for_tests(on: bool) {
 /// How many breakpoint traps the handler has served so far.
 pub fn trap_stats() -> TrapStats {
     trap::stats()
+}
+
+struct Counters {
+    batches: AtomicU64,
+    slots: AtomicU64,
+    writes: AtomicU64,
+    syncs: AtomicU64,
+}
+
+static COUNTERS: Counters = Counters {
+    batches: AtomicU64::new(0),
+    slots: AtomicU64::new(0),
+    writes: AtomicU64::new(0),
+    syncs: AtomicU64::new(0),
+};
+
+/// What the patching engine has done in this process so far (all
+/// implementations together: they share one engine).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Batches written (one per update, `init()` or module load/unload
+    /// that changed code).
+    pub batches: u64,
+    /// Slots (sites and trampolines) those batches changed.
+    pub slots: u64,
+    /// Writes to code (`pwrite`s to `/proc/self/mem`, or `mprotect`
+    /// windows): one per run of nearby slots and protocol phase.
+    pub writes: u64,
+    /// Core synchronisations (`membarrier`, or `mprotect` shootdowns).
+    pub core_syncs: u64,
+    /// Threads that met a breakpoint of a batch in flight and were sent on
+    /// through the emulated new instruction.
+    pub traps_emulated: u64,
+    /// Threads that met a breakpoint just removed and were restarted.
+    pub traps_restarted: u64,
+}
+
+/// The engine's counters.
+pub fn engine_stats() -> EngineStats {
+    let t = trap::stats();
+    EngineStats {
+        batches: COUNTERS.batches.load(Ordering::Relaxed),
+        slots: COUNTERS.slots.load(Ordering::Relaxed),
+        writes: COUNTERS.writes.load(Ordering::Relaxed),
+        core_syncs: COUNTERS.syncs.load(Ordering::Relaxed),
+        traps_emulated: t.emulated,
+        traps_restarted: t.restarted,
+    }
 }
 
 pub mod exec;
