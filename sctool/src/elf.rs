@@ -249,6 +249,19 @@ impl<'a> Image<'a> {
             .find(|s| s.alloc && s.size > 0 && s.contains(addr, len))
     }
 
+    /// Where the byte at link-time address `addr` lies in the file.
+    pub fn file_offset(&self, addr: u64) -> Option<u64> {
+        let s = self.section_of(addr, 1)?;
+        let (off, _) = s.file_range?;
+        off.checked_add(addr - s.addr)
+    }
+
+    /// Where the bytes of the section named `name` lie in the file
+    /// (offset, size).
+    pub fn section_file_range(&self, name: &str) -> Option<(u64, u64)> {
+        self.section(name)?.file_range
+    }
+
     /// The section named `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.name == name)
