@@ -75,6 +75,9 @@ fn site_row(s: &Site) -> Vec<String> {
     ]
 }
 
+/// Info findings of one check listed before the rest are counted.
+const INFO_SHOWN: usize = 3;
+
 const SITE_HEADER: [&str; 8] = [
     "site", "where", "bytes", "form", "flags", "text", "line", "key",
 ];
@@ -155,13 +158,29 @@ pub fn report(r: &Report, sites: bool) -> String {
     }
     if !r.findings.is_empty() {
         let _ = writeln!(o, "findings");
+        // Errors and warnings in full; info findings, unless every site is
+        // listed, only the first few of each check.
+        let mut shown: std::collections::HashMap<_, usize> = Default::default();
+        let mut hidden: std::collections::BTreeMap<_, usize> = Default::default();
         for f in &r.findings {
+            let n = shown.entry(f.check).or_default();
+            if f.severity == Severity::Info && !sites && *n >= INFO_SHOWN {
+                *hidden.entry(f.check.name()).or_default() += 1;
+                continue;
+            }
+            *n += 1;
             let _ = writeln!(
                 o,
                 "  {:<7}  {:<25}  {}",
                 f.severity.name(),
                 f.check.name(),
                 f.message
+            );
+        }
+        for (check, n) in hidden {
+            let _ = writeln!(
+                o,
+                "  info     {check:<25}  … and {n} more (--sites or --json lists every one)"
             );
         }
     }
