@@ -396,7 +396,7 @@ impl Checker<'_, '_> {
             return Some(format!("{k:#x} lies in {}, not in writable data", sec.name));
         }
         let want = *self.registries.get(&imp)?;
-        match self.img.word(k + KEY_REGISTRY) {
+        match self.img.word(k.wrapping_add(KEY_REGISTRY)) {
             Word::Addr(r) if r == want => None,
             Word::Addr(r) => {
                 let other = self
@@ -437,10 +437,10 @@ impl Checker<'_, '_> {
             };
         let sig = bytes.get(SLOT_LEN..SLOT_LEN + 3).unwrap_or(&[]);
         let signature_ok = sig == TRAMPOLINE_SIGNATURE;
-        let back_ref = bytes
-            .get(8..12)
-            .and_then(|b| b.try_into().ok())
-            .map(|b| (t + 8).wrapping_add_signed(i32::from_le_bytes(b) as i64));
+        let back_ref = bytes.get(8..12).and_then(|b| b.try_into().ok()).map(|b| {
+            t.wrapping_add(8)
+                .wrapping_add_signed(i32::from_le_bytes(b) as i64)
+        });
         let back_ref_ok = back_ref == Some(key);
         let tn = self.name(t);
         let kn = self.name(key);
@@ -466,7 +466,7 @@ impl Checker<'_, '_> {
             self.find(
                 Severity::Error,
                 Check::TrampolineSignature,
-                t + SLOT_LEN as u64,
+                t.wrapping_add(SLOT_LEN as u64),
                 format!(
                     "trampoline {tn} ({t:#x}) of key {kn}: signature is {}, expected 0f b9 cc (ud1 ecx, esp); the registry refuses to write it",
                     hex(sig)
@@ -477,7 +477,7 @@ impl Checker<'_, '_> {
             self.find(
                 Severity::Error,
                 Check::TrampolineBackReference,
-                t + 8,
+                t.wrapping_add(8),
                 format!(
                     "trampoline {tn} ({t:#x}): back-reference names {}, expected its key {kn} ({key:#x}); the registry refuses to write it",
                     back_ref.map_or("nothing".into(), |b| format!("{} ({b:#x})", self.name(b)))
@@ -548,7 +548,16 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
         };
         let init = img
             .section(imp.init_section())
-            .map(|s| (s.addr, s.addr + s.size));
+            .map(|s| (s.addr, s.addr.saturating_add(s.size)));
+        if !sec.in_file() {
+            c.find(
+                Severity::Error,
+                Check::TableSize,
+                sec.addr,
+                format!("{}: the table has no bytes in the file", sec.name),
+            );
+            continue;
+        }
         let n = sec.size / ENTRY_LEN;
         if !sec.size.is_multiple_of(ENTRY_LEN) {
             c.find(
@@ -569,8 +578,10 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
             init_text: init,
         });
         for i in 0..n {
-            let entry = sec.addr + i * ENTRY_LEN;
-            let (Some(site_rel), Some(key_rel)) = (img.i32_at(entry), img.i32_at(entry + 4)) else {
+            let entry = sec.addr.wrapping_add(i * ENTRY_LEN);
+            let (Some(site_rel), Some(key_rel)) =
+                (img.i32_at(entry), img.i32_at(entry.wrapping_add(4)))
+            else {
                 c.find(
                     Severity::Error,
                     Check::TableSize,
@@ -594,7 +605,7 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
         };
         let mut trampoline = None;
         if let Some(k) = addr {
-            match (imp.patched(), img.word(k + KEY_TRAMP)) {
+            match (imp.patched(), img.word(k.wrapping_add(KEY_TRAMP))) {
                 (true, Word::Addr(t)) if t != 0 => {
                     found_tramps.insert(t);
                     trampoline = Some(c.trampoline(k, t));
@@ -646,10 +657,10 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
         let Some(key_name) = name.strip_suffix("::__tramp") else {
             continue;
         };
-        let Some(b) = img.i32_at(f.addr + 8) else {
+        let Some(b) = img.i32_at(f.addr.wrapping_add(8)) else {
             continue;
         };
-        let k = (f.addr + 8).wrapping_add_signed(b as i64);
+        let k = f.addr.wrapping_add(8).wrapping_add_signed(b as i64);
         let imp = Implementation::ALL
             .into_iter()
             .find(|&i| c.registries.contains_key(&i) && c.key_problem(i, k).is_none());
@@ -770,7 +781,8 @@ fn check_entry(
     keys.entry((imp, id))
         .or_insert((key_name.clone(), external));
     let init_text = init.is_some_and(|(a, b)| site >= a && site < b);
-    let crosses_cache_line = site / CACHE_LINE != (site + SLOT_LEN as u64 - 1) / CACHE_LINE;
+    let crosses_cache_line =
+        site / CACHE_LINE != site.wrapping_add(SLOT_LEN as u64 - 1) / CACHE_LINE;
     let mut s = Site {
         implementation: imp,
         entry,
@@ -842,7 +854,7 @@ fn check_entry(
         .map(|i| format_insn(i, |a| img.describe(a)))
         .unwrap_or_default();
     let tail = flags & TAIL as u64 != 0;
-    let tramp = key_addr.and_then(|k| match img.word(k + KEY_TRAMP) {
+    let tramp = key_addr.and_then(|k| match img.word(k.wrapping_add(KEY_TRAMP)) {
         Word::Addr(t) if t != 0 && imp.patched() => Some(t),
         _ => None,
     });

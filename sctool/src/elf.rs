@@ -40,6 +40,11 @@ pub struct Section {
 }
 
 impl Section {
+    /// Whether its bytes are stored in the file (not `.bss`-like).
+    pub fn in_file(&self) -> bool {
+        self.file_range.is_some()
+    }
+
     /// Whether `addr..addr + len` lies inside this section.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
         addr >= self.addr
@@ -286,7 +291,11 @@ impl<'a> Image<'a> {
         let Some(s) = self.section_of(addr, 1) else {
             return Vec::new();
         };
-        let avail = (s.addr + s.size - addr).min(len as u64) as usize;
+        let avail = s
+            .addr
+            .saturating_add(s.size)
+            .saturating_sub(addr)
+            .min(len as u64) as usize;
         self.bytes(addr, avail)
             .map(|b| b.into_owned())
             .unwrap_or_default()

@@ -559,3 +559,46 @@ fn non_x86_64_elf_files_exit_2() {
     b[4] = 1;
     run_on("class32", &b, false);
 }
+
+/// Section headers of the site tables made hostile: huge sizes, addresses
+/// at the top of the address space, a table turned into `.bss`.
+#[test]
+fn hostile_table_section_headers() {
+    let elf = std::fs::read(me()).expect("read self");
+    let img = sctool::elf::Image::parse("self", &elf).expect("parse self");
+    let shoff = u64::from_le_bytes(elf[0x28..0x30].try_into().unwrap()) as usize;
+    let shnum = u16::from_le_bytes(elf[0x3c..0x3e].try_into().unwrap()) as usize;
+    let table = img
+        .section("static_call_sites_inline")
+        .expect("table")
+        .clone();
+    let hdr = (0..shnum)
+        .map(|i| shoff + i * 64)
+        .find(|&h| {
+            u64::from_le_bytes(elf[h + 0x10..h + 0x18].try_into().unwrap()) == table.addr
+                && u64::from_le_bytes(elf[h + 0x20..h + 0x28].try_into().unwrap()) == table.size
+        })
+        .expect("the table's section header");
+    let edits: [(&str, usize, u64); 4] = [
+        ("huge-size", 0x20, 1 << 60),
+        ("top-address", 0x10, u64::MAX - 4),
+        ("nobits", 0x04, 8),
+        ("odd-size", 0x20, table.size - 3),
+    ];
+    for (name, field, value) in edits {
+        let mut b = elf.clone();
+        let at = hdr + field;
+        if field == 0x04 {
+            b[at..at + 4].copy_from_slice(&(value as u32).to_le_bytes());
+            // …and a size no file could hold.
+            b[hdr + 0x20..hdr + 0x28].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        } else {
+            b[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        }
+        if let Ok(img) = sctool::elf::Image::parse(name, &b) {
+            let _ = sctool::check(name, &img);
+        }
+        let c = run_on(&format!("hostile-{name}"), &b, true);
+        assert_ne!(c, 0, "{name}: a hostile table passed");
+    }
+}
