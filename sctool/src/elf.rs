@@ -335,16 +335,6 @@ impl<'a> Image<'a> {
             .map(|s| s.addr)
     }
 
-    /// Every function whose demangled name is `name` (rustc may emit
-    /// several copies, one per codegen unit).
-    pub fn functions_named(&self, name: &str) -> Vec<&Symbol> {
-        self.functions
-            .iter()
-            .filter(|s| s.raw.contains(name.rsplit("::").next().unwrap_or(name)))
-            .filter(|s| s.name() == name)
-            .collect()
-    }
-
     /// The function containing `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<&Symbol> {
         containing(&self.functions, addr)
