@@ -53,6 +53,9 @@ cargo run --release -p static-call-report -- --from results/*/bench.json --out t
 echo "== cargo test --workspace (the README's test command)"
 cargo test --workspace
 
+echo "== sctool check: the static-call tables of the built binaries"
+bash ci/sctool.sh
+
 # The conformance matrix is the suite's result; repeat its count last.
 json=target/results/conformance.json
 if [ -f "$json" ]; then

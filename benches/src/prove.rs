@@ -13,7 +13,7 @@
 //! be exactly as many as the scenario says. Any mismatch is an error, and
 //! the benchmark binaries stop on it rather than measure.
 
-use iced_x86::{Code, Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, OpKind};
+use iced_x86::{Code, Instruction};
 use static_call_bundle::SiteDump;
 use static_call_core::{Flavor, RawKey};
 
@@ -31,41 +31,20 @@ pub unsafe fn read_code(addr: usize, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Decodes `bytes` at `ip`.
+/// Decodes `bytes` at `ip` (the workspace's one decoder:
+/// [`sctool::decode::decode`], which `sctool check` uses too).
 pub fn decode(bytes: &[u8], ip: usize) -> Vec<Instruction> {
-    let mut d = Decoder::with_ip(64, bytes, ip as u64, DecoderOptions::NONE);
-    let mut out = Vec::new();
-    while d.can_decode() {
-        out.push(d.decode());
-    }
-    out
+    sctool::decode::decode(bytes, ip as u64)
 }
 
-/// Lowercase hex pairs.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use sctool::decode::hex;
 
-/// One instruction in Intel syntax, with the symbol a branch goes to.
+/// One instruction in Intel syntax, with the symbol a branch goes to
+/// ([`sctool::decode::format_insn`], named from this program's symbols).
 pub fn format_insn(i: &Instruction) -> String {
-    let mut f = IntelFormatter::new();
-    let mut s = String::new();
-    f.format(i, &mut s);
-    let target = match i.op0_kind() {
-        OpKind::NearBranch64 => Some(i.near_branch_target() as usize),
-        _ if i.is_ip_rel_memory_operand() => Some(i.ip_rel_memory_address() as usize),
-        _ => None,
-    };
-    if let Some(t) = target
-        && let Some(name) = Symbols::get().ok().and_then(|s| s.describe(t))
-    {
-        s += &format!("    ; {name}");
-    }
-    s
+    sctool::decode::format_insn(i, |t| {
+        Symbols::get().ok().and_then(|s| s.describe(t as usize))
+    })
 }
 
 fn dump(
