@@ -425,8 +425,29 @@ pub(crate) fn many_far_targets<A: Adapter>() -> ScenarioResult {
     }
     lib(A::add().update(add1), "back to a near target")?;
     ensure!(A::call_add(2) == 3, "near target after the far ones");
+    // Relays are packed (16 bytes each, many to a page), not a page each.
+    let relay = A::stats().relay_bytes;
+    ensure!(
+        relay < 3 * 4096,
+        "{n} relays take {relay} bytes (a page each?)"
+    );
+    // Going back to a far target reuses its relay.
+    // SAFETY: the mapping holds an extern "C" fn(u64) -> u64.
+    let f: AddFn = unsafe { <AddFn as Signature>::from_addr(targets[7].addr() as *const u8) };
+    lib(A::add().update(f), "back to far target 7")?;
+    ensure!(A::call_add(1000) == 1007, "far target 7 again");
+    ensure!(
+        A::stats().relay_bytes == relay,
+        "a second visit to a far target made a new relay"
+    );
+    lib(A::add().update(add1), "restore")?;
+    if !A::caps().has_trampoline {
+        return Ok(Outcome::Pass(format!(
+            "{n} distinct far targets, each reached through the pointer; no relay needed"
+        )));
+    }
     Ok(Outcome::Pass(format!(
-        "{n} distinct far targets, each reached through its relay"
+        "{n} distinct far targets, each reached through its relay; relays take {relay} bytes, reused on a second visit"
     )))
 }
 

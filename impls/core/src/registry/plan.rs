@@ -57,22 +57,40 @@ pub(crate) fn ret0_addr() -> usize {
     ret0_stub as *const () as usize
 }
 
+/// Bytes of one relay: `jmp qword ptr [rip + 0]`, the target, two `int3`.
+const RELAY_LEN: usize = 16;
+
+/// A page of relays, filled from its start.
+#[derive(Debug)]
+struct RelayPage {
+    mem: ExecMemory,
+    used: usize,
+}
+
 /// Relays: `jmp [rip+0]; .quad target` stubs near a trampoline for
 /// targets beyond `rel32` reach of it. One per (target, ±2 GiB region),
-/// reused by every trampoline in reach.
+/// reused by every trampoline in reach, packed 256 to a page (a new relay
+/// goes into a free slot of a page in reach, written through
+/// `/proc/self/mem`; with the `mprotect` fallback each gets its own page).
 ///
 /// They are kept for the life of the process: a thread may have jumped
 /// into one and been preempted before executing it, and userspace has no
 /// way to prove that no thread is there any more (the kernel waits for an
-/// RCU-tasks grace period instead).
+/// RCU-tasks grace period instead). What bounds them is reuse: 16 bytes
+/// per distinct far target.
 #[derive(Debug, Default)]
-pub(super) struct Relays(Vec<(usize, ExecMemory)>);
+pub(super) struct Relays {
+    pages: Vec<RelayPage>,
+    /// (target, relay address).
+    made: Vec<(usize, usize)>,
+}
 
 impl Relays {
     /// Bytes of memory the relays take.
     pub(super) fn bytes(&self) -> usize {
-        self.0.capacity() * size_of::<(usize, ExecMemory)>()
-            + self.0.iter().map(|(_, m)| m.len()).sum::<usize>()
+        self.pages.capacity() * size_of::<RelayPage>()
+            + self.made.capacity() * size_of::<(usize, usize)>()
+            + self.pages.iter().map(|p| p.mem.len()).sum::<usize>()
     }
 
     /// The form of a trampoline at `tramp` for target `t` (null: none):
@@ -88,26 +106,53 @@ impl Relays {
         if crate::insn::in_range(tramp, t) {
             return Ok(Form::Jmp(t));
         }
-        if let Some((_, m)) = self
-            .0
+        if let Some(&(_, at)) = self
+            .made
             .iter()
-            .find(|(rt, m)| *rt == t && crate::insn::in_range(tramp, m.addr()))
+            .find(|(rt, at)| *rt == t && crate::insn::in_range(tramp, *at))
         {
-            return Ok(Form::Jmp(m.addr()));
+            return Ok(Form::Jmp(at));
         }
         if !create {
             return Err(Error::OutOfRange { from: tramp, to: t });
         }
         let mut code = vec![0xff, 0x25, 0, 0, 0, 0];
         code.extend_from_slice(&(t as u64).to_le_bytes());
-        let m = ExecMemory::new(Placement::Near(tramp), &code).map_err(|e| match e {
-            // Name the real target: it is the one out of reach.
-            Error::NoRoomNear { .. } => Error::OutOfRange { from: tramp, to: t },
-            e => e,
-        })?;
-        let at = m.addr();
-        self.0.push((t, m));
+        let at = match self.pack(tramp, &code)? {
+            Some(at) => at,
+            None => {
+                let mem = ExecMemory::new(Placement::Near(tramp), &code).map_err(|e| match e {
+                    // Name the real target: it is the one out of reach.
+                    Error::NoRoomNear { .. } => Error::OutOfRange { from: tramp, to: t },
+                    e => e,
+                })?;
+                let at = mem.addr();
+                self.pages.push(RelayPage { mem, used: 1 });
+                at
+            }
+        };
+        self.made.push((t, at));
         Ok(Form::Jmp(at))
+    }
+
+    /// Writes `code` into a free slot of a relay page in reach of
+    /// `tramp`, if there is one and the engine can write it there.
+    fn pack(&mut self, tramp: usize, code: &[u8]) -> Result<Option<usize>> {
+        let Some(page) = self.pages.iter_mut().find(|p| {
+            (p.used + 1) * RELAY_LEN <= p.mem.len()
+                && crate::insn::in_range(tramp, p.mem.addr() + p.used * RELAY_LEN)
+        }) else {
+            return Ok(None);
+        };
+        let at = page.mem.addr() + page.used * RELAY_LEN;
+        // SAFETY: a slot past every relay of this page made so far: no
+        // jump leads there yet, so no thread executes it, and only the
+        // registry (under its lock) writes relay pages.
+        if !unsafe { crate::text::write_fresh(at, code)? } {
+            return Ok(None);
+        }
+        page.used += 1;
+        Ok(Some(at))
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Stats {
     pub groups: usize,
     /// Heap bytes the registry holds (images, key list, groups, relays).
     pub registry_bytes: usize,
+    /// Bytes of relay code (jumps near a trampoline to targets beyond its
+    /// reach), included in `registry_bytes`.
+    pub relay_bytes: usize,
 }
 
 /// Statistics of one module.
@@ -139,6 +142,7 @@ impl Registry {
                     .map(|r| r.groups.capacity() * size_of::<Group>())
                     .sum::<usize>()
                 + st.relays.bytes(),
+            relay_bytes: st.relays.bytes(),
             ..Stats::default()
         };
         for img in &st.images {

@@ -753,6 +753,30 @@ pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)>
     Ok((lo, hi))
 }
 
+/// Writes `bytes` into code that no thread executes yet (a free slot of a
+/// relay page, whose other slots may be live), through `/proc/self/mem`.
+/// Returns `Ok(false)`, writing nothing, when the engine cannot write
+/// that way: its `mprotect` window would make the page's live code
+/// briefly non-executable, so the caller maps a fresh page instead.
+///
+/// No synchronisation is needed: no core has run these bytes, and the
+/// batch that first points a jump at them synchronises every core before
+/// any thread can reach them.
+///
+/// # Safety
+/// `addr..addr + bytes.len()` lies in an executable mapping of ours that
+/// no thread executes and nothing else writes.
+pub(crate) unsafe fn write_fresh(addr: usize, bytes: &[u8]) -> Result<bool> {
+    with_engine(|e| match &e.mem {
+        Some(mem) => {
+            Engine::write_proc_mem(mem, addr, bytes)?;
+            valgrind::discard_translations(addr, bytes.len());
+            Ok(true)
+        }
+        None => Ok(false),
+    })
+}
+
 /// The whole pages inside `start..end`: what [`release`] makes
 /// inaccessible (`(lo, lo)` when there is none).
 pub(crate) fn whole_pages(start: usize, end: usize) -> (usize, usize) {
