@@ -38,7 +38,13 @@ pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigur
         )
     };
     lib(A::spin().update(fa), "update to the first target")?;
-    let threads = 2;
+    // Two callers by default; STATIC_CALL_THREADS=n for more on a bigger
+    // machine.
+    let threads = std::env::var("STATIC_CALL_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n: &usize| n >= 1)
+        .unwrap_or(2);
     let stop = Arc::new(AtomicBool::new(false));
     let wrong = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
