@@ -51,7 +51,8 @@ fn mapped(path: &str) -> Result<bool, String> {
 /// maps it anew and `dlclose` really unmaps it).
 fn so_copy(tag: &str) -> Result<String, String> {
     let so = build_shared_object()?;
-    let dir = crate::runner::results_dir().join("../tmp");
+    let results = crate::runner::results_dir();
+    let dir = results.parent().unwrap_or(&results).join("tmp");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let to = dir.join(format!("lifecycle-{}-{tag}.so", std::process::id()));
     std::fs::copy(&so, &to).map_err(|e| format!("copy {}: {e}", so.display()))?;

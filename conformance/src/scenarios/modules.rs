@@ -632,7 +632,10 @@ pub(crate) fn build_cdylib(
     release: bool,
 ) -> Result<std::path::PathBuf, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = crate::runner::results_dir().join("../modules");
+    // Beside `results` (not through it: `results/..` does not resolve
+    // before `results` exists).
+    let results = crate::runner::results_dir();
+    let target = results.parent().unwrap_or(&results).join("modules");
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(&root)
