@@ -8,6 +8,57 @@ use super::*;
 
 use crate::runner::spawn_cell;
 
+/// A thread that calls a generated module's functions in turn with 40
+/// (each must return 41 or 42: its key flips between add1 and add2) until
+/// stopped.
+struct ModuleCaller {
+    stop: Arc<AtomicBool>,
+    wrong: Arc<AtomicU64>,
+    handle: std::thread::JoinHandle<u64>,
+}
+
+impl ModuleCaller {
+    fn start(m: &crate::genmod::GenModule) -> ModuleCaller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wrong = Arc::new(AtomicU64::new(0));
+        let funcs: Vec<usize> = m.funcs.iter().map(|f| f.addr).collect();
+        let handle = {
+            let (stop, wrong) = (stop.clone(), wrong.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: generated `extern "C" fn(u64) -> u64`s of a
+                    // module that stays loaded until this thread is joined
+                    // (`finish` comes before the unload).
+                    let f: extern "C" fn(u64) -> u64 =
+                        unsafe { std::mem::transmute(funcs[n as usize % funcs.len()]) };
+                    let r = f(40);
+                    if r != 41 && r != 42 {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+                n
+            })
+        };
+        ModuleCaller {
+            stop,
+            wrong,
+            handle,
+        }
+    }
+
+    /// Stops the thread: (calls, wrong results).
+    fn finish(self) -> Result<(u64, u64), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let calls = self
+            .handle
+            .join()
+            .map_err(|_| "the caller thread panicked")?;
+        Ok((calls, self.wrong.load(Ordering::Relaxed)))
+    }
+}
+
 /// Sites of the generated module.
 const WX_SITES: usize = 10_000;
 /// Environment of the watcher cell: `pid,address,milliseconds`.
@@ -43,27 +94,7 @@ fn watched_update_loop<A: Adapter>(fallback: bool) -> Result<(Watch, u64, u64), 
     lib(key.update(add1), "update")?;
     // A caller of the module's functions: every call must reach add1 or
     // add2 while the loop flips between them.
-    let stop = Arc::new(AtomicBool::new(false));
-    let wrong = Arc::new(AtomicU64::new(0));
-    let funcs: Arc<Vec<usize>> = Arc::new(m.funcs.iter().map(|f| f.addr).collect());
-    let caller = {
-        let (stop, wrong, funcs) = (stop.clone(), wrong.clone(), funcs.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                // SAFETY: generated `extern "C" fn(u64) -> u64`s of a module
-                // that stays loaded until this thread is joined.
-                let f: extern "C" fn(u64) -> u64 =
-                    unsafe { std::mem::transmute(funcs[n as usize % funcs.len()]) };
-                let r = f(40);
-                if r != 41 && r != 42 {
-                    wrong.fetch_add(1, Ordering::Relaxed);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let caller = ModuleCaller::start(&m);
     // The watcher runs for a fixed time; the loop runs from before it
     // starts until after it ends, so every sample falls in the loop.
     let ms = 2000 * crate::runner::soak_factor();
@@ -99,15 +130,13 @@ fn watched_update_loop<A: Adapter>(fallback: bool) -> Result<(Watch, u64, u64), 
         updates += 1;
     }
     let run = watcher.join().map_err(|_| "the watcher thread panicked")?;
-    stop.store(true, Ordering::Relaxed);
-    let calls = caller.join().map_err(|_| "the caller thread panicked")?;
+    let (calls, w) = caller.finish()?;
     if let Some(e) = failed {
         return Err(e);
     }
     lib(key.update(add1), "update")?;
     crate::scenarios::modules::unload::<A>(id)?;
     text::use_fallbacks_for_tests(false);
-    let w = wrong.load(Ordering::Relaxed);
     ensure!(w == 0, "{w} of {calls} calls reached neither target");
     let text = match &run.outcome {
         Some(Outcome::Pass(t)) => t.clone(),
@@ -283,27 +312,7 @@ pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
             )
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let wrong = Arc::new(AtomicU64::new(0));
-    let funcs: Arc<Vec<usize>> = Arc::new(m.funcs.iter().map(|f| f.addr).collect());
-    let caller = {
-        let (stop, wrong, funcs) = (stop.clone(), wrong.clone(), funcs.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                // SAFETY: generated functions of a module that stays
-                // loaded until this thread is joined.
-                let f: extern "C" fn(u64) -> u64 =
-                    unsafe { std::mem::transmute(funcs[n as usize % funcs.len()]) };
-                let r = f(40);
-                if r != 41 && r != 42 {
-                    wrong.fetch_add(1, Ordering::Relaxed);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let caller = ModuleCaller::start(&m);
     let faults: Vec<Fault> = (0..6)
         .map(|after| Fault::ProcMemWrite { after })
         .chain((0..3).map(|after| Fault::Membarrier { after }))
@@ -345,11 +354,9 @@ pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
         lib(key.update(add1), "and back")?;
         check_all(&m, 41)
     })();
-    stop.store(true, Ordering::Relaxed);
-    let calls = caller.join().map_err(|_| "the caller thread panicked")?;
+    let (calls, w) = caller.finish()?;
     result?;
     crate::scenarios::modules::unload::<A>(id)?;
-    let w = wrong.load(Ordering::Relaxed);
     ensure!(w == 0, "{w} of {calls} calls reached neither target");
     let want = if A::caps().patches_sites { 9 } else { 6 };
     ensure!(
