@@ -494,6 +494,18 @@ macro_rules! __static_call_api {
                 .expect("an implementation has a trampoline or a thunk")
         }
 
+        /// The machine code of an unpatched call site of `key` placed at
+        /// `at`, and the offset of its 5-byte call (the address to record
+        /// in a [`SiteTable`]): `call <trampoline>`, or for the indirect
+        /// implementation `mov rax, [rip + key]; call <retpoline thunk>`.
+        /// `None` when out of `rel32` reach of `at`.
+        pub fn site_code<F>(
+            key: &'static $crate::StaticCall<F>,
+            at: usize,
+        ) -> Option<(Vec<u8>, usize)> {
+            $registry.site_code(key.raw(), at)
+        }
+
         /// Opens a shared object built with [`module!`] and registers its call
         /// sites (running its init function, if any). Close it with
         /// [`SharedObject::close`].

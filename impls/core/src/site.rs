@@ -99,6 +99,53 @@ impl Entry {
     }
 }
 
+/// A site table for generated code (a JIT's call sites), in the program's
+/// writable data, so that its entries reach the program's keys and code
+/// mapped near the program with 32-bit offsets. Fill it with
+/// [`SiteTable::set`], then pass [`SiteTable::range`] as the `sites` of a
+/// module's `ImageSections`.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct SiteTable<const N: usize>(std::cell::UnsafeCell<[Entry; N]>);
+
+// SAFETY: entries are written only through `set` (whose caller promises
+// the table is not registered) and by the registry under its lock.
+unsafe impl<const N: usize> Sync for SiteTable<N> {}
+
+impl<const N: usize> SiteTable<N> {
+    /// An empty table of `N` entries.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SiteTable(std::cell::UnsafeCell::new(
+            [const { Entry { site: 0, key: 0 } }; N],
+        ))
+    }
+
+    /// The table's address range (`ImageSections::sites`).
+    pub fn range(&'static self) -> (usize, usize) {
+        let start = self.0.get() as usize;
+        (start, start + N * size_of::<Entry>())
+    }
+
+    /// Makes entry `i` record the call site at `site` of the key at `key`
+    /// (a key's `raw().addr()`). Returns false, writing nothing, when `i`
+    /// is out of bounds or either address is beyond 32-bit reach of the
+    /// entry.
+    ///
+    /// # Safety
+    /// The table is not registered (loaded as a module's table) now, and
+    /// no other thread writes it.
+    pub unsafe fn set(&'static self, i: usize, site: usize, key: usize) -> bool {
+        if i >= N || !key.is_multiple_of(8) {
+            return false;
+        }
+        // SAFETY: not registered and not written by anyone else (the
+        // caller's promise): this is the only reference to the entry.
+        let e = unsafe { &mut (*self.0.get())[i] };
+        e.set(site, key)
+    }
+}
+
 /// Sorts `entries` by (key, site) in place and sets [`INIT`] on entries
 /// whose 5-byte slot overlaps `init` (a half-open address range: the init
 /// text's whole pages, the part that is released), clearing it on the

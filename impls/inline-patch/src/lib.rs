@@ -24,6 +24,8 @@
 #![warn(missing_docs)]
 
 pub use static_call_core::insn::Form;
+pub use static_call_core::site::SiteTable;
+pub use static_call_core::text::exec::ExecMemory;
 pub use static_call_core::text::{EngineInfo, EngineStats};
 pub use static_call_core::{
     CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,

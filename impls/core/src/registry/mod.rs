@@ -300,6 +300,30 @@ impl Registry {
         self.indirect_thunk.map(|f| f as usize)
     }
 
+    /// The bytes of an unpatched call site of `key` for code at `at`, and
+    /// the offset of its 5-byte call in them: `call <trampoline>`, or for
+    /// the indirect implementation `mov rax, [rip + key]; call <retpoline
+    /// thunk>`. What generated code (a JIT) emits where it calls a key,
+    /// before it registers the site with a module's table. `None` when the
+    /// trampoline, the thunk or the key is beyond `rel32` reach of `at` (a
+    /// near stub, [`near_stub`], is the way out for the trampoline).
+    pub fn site_code(&self, key: &RawKey, at: usize) -> Option<(Vec<u8>, usize)> {
+        match self.flavor.home_rule() {
+            flavor::HomeRule::TrampolineOrStub => {
+                let call = Form::Call(key.tramp as usize).encode(at)?;
+                Some((call.to_vec(), 0))
+            }
+            flavor::HomeRule::Thunk => {
+                // mov rax, qword ptr [rip + disp32]: the key's first field.
+                let disp = i32::try_from(key.addr() as i128 - (at as i128 + 7)).ok()?;
+                let mut b = vec![0x48, 0x8b, 0x05];
+                b.extend_from_slice(&disp.to_le_bytes());
+                b.extend_from_slice(&Form::Call(self.thunk()?).encode(at + 7)?);
+                Some((b, 7))
+            }
+        }
+    }
+
     /// The main image's section boundaries.
     pub fn main_sections(&self) -> ImageSections {
         (self.main)()

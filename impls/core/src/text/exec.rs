@@ -52,6 +52,48 @@ impl ExecMemory {
         Ok(m)
     }
 
+    /// Maps up to `len` bytes of code within `rel32` reach of `near`,
+    /// built by `build` from the address the code will have (so that it
+    /// can encode `rel32` calls and `rip`-relative loads): generated code,
+    /// such as a JIT's call sites. Readable and executable, never writable
+    /// and executable at once.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] when no free place near `near` was found or
+    /// `build` returned more than `len` bytes, [`Error::Syscall`] when no
+    /// mapping could be made. Nothing stays mapped on error.
+    pub fn near_with(
+        near: usize,
+        len: usize,
+        build: impl FnOnce(usize) -> Vec<u8>,
+    ) -> Result<ExecMemory> {
+        let page = page_size();
+        let len = len.max(1).div_ceil(page) * page;
+        let addr = map_near(near, len).map_err(|e| match e {
+            Error::NoRoomNear { .. } => Error::OutOfRange { from: near, to: 0 },
+            e => e,
+        })?;
+        let m = ExecMemory { addr, len };
+        let code = build(addr);
+        if code.len() > len {
+            return Err(Error::OutOfRange {
+                from: addr,
+                to: addr + code.len(),
+            });
+        }
+        // SAFETY: `addr..addr+len` is a fresh private RW mapping we own.
+        unsafe {
+            std::ptr::write_bytes(addr as *mut u8, crate::insn::INT3, len);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), addr as *mut u8, code.len());
+        }
+        // SAFETY: our own mapping; from now on it is read-only code.
+        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+            return Err(Error::last_os("mprotect(RX)", addr));
+        }
+        valgrind::discard_translations(addr, len);
+        Ok(m)
+    }
+
     /// First byte of the mapping.
     pub fn addr(&self) -> usize {
         self.addr
