@@ -110,6 +110,29 @@ pub(crate) fn fork_and_check(child: impl FnOnce() -> bool) -> Result<(), String>
     }
 }
 
+/// Updates `key` to `to` with `fault` injected (and cleared again after).
+/// `Ok(true)`: the fault made the update fail with `Error::Syscall`.
+/// `Ok(false)`: the batch needed fewer system calls than the fault let
+/// through, so it succeeded, and the key was set `back` again.
+pub(crate) fn update_under_fault<F: Signature>(
+    key: &'static StaticCall<F>,
+    fault: text::Fault,
+    to: F,
+    back: F,
+) -> Result<bool, String> {
+    text::inject_fault_for_tests(Some(fault));
+    let r = key.update(to);
+    text::inject_fault_for_tests(None);
+    match r {
+        Err(Error::Syscall { .. }) => Ok(true),
+        Ok(()) => {
+            lib(key.update(back), "update back")?;
+            Ok(false)
+        }
+        Err(e) => Err(format!("{fault:?}: unexpected error {e}")),
+    }
+}
+
 pub(crate) fn lib<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
 }

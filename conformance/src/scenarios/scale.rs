@@ -321,17 +321,10 @@ pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
     let result = (|| -> Result<(), String> {
         for f in &faults {
             let before = code();
-            text::inject_fault_for_tests(Some(*f));
-            let r = key.update(add2);
-            text::inject_fault_for_tests(None);
-            match r {
-                Err(Error::Syscall { .. }) => failed += 1,
-                Ok(()) => {
-                    lib(key.update(add1), "update back")?;
-                    continue;
-                }
-                Err(e) => return Err(format!("{f:?}: unexpected error {e}")),
+            if !update_under_fault(key, *f, add2, add1)? {
+                continue;
             }
+            failed += 1;
             let after = code();
             if after != before {
                 let at = after

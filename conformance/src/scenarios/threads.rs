@@ -316,19 +316,10 @@ pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
         for f in &faults {
             progress(calls);
             let before: Vec<Insn> = places.iter().map(|&p| insn(p)).collect();
-            text::inject_fault_for_tests(Some(*f));
-            let r = key.update(add2);
-            text::inject_fault_for_tests(None);
-            match r {
-                Err(Error::Syscall { .. }) => failed += 1,
-                Ok(()) => {
-                    // The batch needed fewer calls than the fault let
-                    // through: go back and try the next point.
-                    lib(key.update(add1), "update back")?;
-                    continue;
-                }
-                Err(e) => return Err(format!("{f:?}: unexpected error {e}")),
+            if !update_under_fault(key, *f, add2, add1)? {
+                continue;
             }
+            failed += 1;
             for (&p, b) in places.iter().zip(&before) {
                 expect_at(p, b, &format!("after the failed update ({f:?})"))?;
             }

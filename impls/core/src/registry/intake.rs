@@ -231,9 +231,7 @@ impl Registry {
     fn expected_home(&self, key: &RawKey, home: Option<usize>) -> String {
         match (self.flavor.home_rule(), home) {
             (_, Some(h)) => describe(Form::Call(h)),
-            (HomeRule::Thunk, None) => {
-                describe(Form::Call(self.indirect_thunk.map_or(0, |f| f as usize)))
-            }
+            (HomeRule::Thunk, None) => describe(Form::Call(self.thunk().unwrap_or(0))),
             (HomeRule::TrampolineOrStub, None) => format!(
                 "{} or a call to a near stub of this key",
                 describe(Form::Call(key.tramp as usize))
@@ -246,7 +244,7 @@ impl Registry {
     fn is_home(&self, maps: &[Mapping], key: &RawKey, t: usize) -> bool {
         match self.flavor.home_rule() {
             HomeRule::Thunk => {
-                let Some(thunk) = self.indirect_thunk.map(|f| f as usize) else {
+                let Some(thunk) = self.thunk() else {
                     return false;
                 };
                 if t == thunk {

@@ -187,6 +187,19 @@ impl State {
         self.keys.get(&key).map_or(&[], |r| &r.groups)
     }
 
+    /// Every registered site of `key`: its image, its group (the home),
+    /// and its checked entry.
+    fn sites_of(&self, key: usize) -> impl Iterator<Item = (&Image, &Group, &intake::Checked)> {
+        self.groups(key).iter().flat_map(move |grp| {
+            let img = self.image(grp.image);
+            img.into_iter().flat_map(move |img| {
+                img.table.entries()[grp.run.clone()]
+                    .iter()
+                    .map(move |e| (img, grp, e))
+            })
+        })
+    }
+
     fn home_of(&self, key: usize, image: u64) -> Option<usize> {
         self.groups(key)
             .iter()
@@ -437,49 +450,33 @@ impl Registry {
     /// The registered sites of `key` in every image: (site, is-init).
     pub fn sites_of(&self, key: &RawKey) -> Vec<(usize, bool)> {
         let g = self.lock();
-        let st = g.state();
-        let mut out = Vec::new();
-        for grp in st.groups(key.addr()) {
-            if let Some(img) = st.image(grp.image) {
-                out.extend(
-                    img.table.entries()[grp.run.clone()]
-                        .iter()
-                        .map(|e| (e.site(), e.is_init())),
-                );
-            }
-        }
-        out
+        g.state()
+            .sites_of(key.addr())
+            .map(|(_, _, e)| (e.site(), e.is_init()))
+            .collect()
     }
 
     /// Every registered site of `key`, in every image, with what its slot
     /// holds now.
     pub fn key_sites(&self, key: &RawKey) -> Vec<SiteInfo> {
         let g = self.lock();
-        let st = g.state();
-        let mut out = Vec::new();
-        for grp in st.groups(key.addr()) {
-            let Some(img) = st.image(grp.image) else {
-                continue;
-            };
-            for e in &img.table.entries()[grp.run.clone()] {
+        g.state()
+            .sites_of(key.addr())
+            .map(|(img, grp, e)| {
                 let released = img.skips(e);
-                let form = if released {
-                    None
-                } else {
-                    // SAFETY: a registered, unreleased site: mapped code.
-                    Form::decode(e.site(), unsafe { text::read_slot(e.site()) })
-                };
-                out.push(SiteInfo {
+                SiteInfo {
                     addr: e.site(),
                     module: (img.id != MAIN_IMAGE).then_some(ModuleId(img.id)),
                     init: e.is_init(),
                     released,
-                    form,
+                    // SAFETY: a registered, unreleased site: mapped code.
+                    form: (!released)
+                        .then(|| Form::decode(e.site(), unsafe { text::read_slot(e.site()) }))
+                        .flatten(),
                     home: grp.home,
-                });
-            }
-        }
-        out
+                }
+            })
+            .collect()
     }
 
     /// The sites of a loaded module: (site, key, is-init).
@@ -691,22 +688,14 @@ impl Registry {
         if self.flavor.writes_trampoline() {
             let mut writes = vec![plan_trampoline(&mut st.relays, key, cur, new)?];
             if self.flavor.patches_sites() && st.initialized {
-                for grp in st.groups(key.addr()) {
-                    let Some(img) = st.image(grp.image) else {
-                        continue;
-                    };
-                    for e in &img.table.entries()[grp.run.clone()] {
-                        if img.skips(e) {
-                            continue;
-                        }
-                        let site = e.site();
-                        writes.push(plan_site(
-                            key,
-                            site,
-                            site_form(site, grp.home, cur),
-                            site_form(site, grp.home, new),
-                        )?);
-                    }
+                for (_, grp, e) in st.sites_of(key.addr()).filter(|(img, _, e)| !img.skips(e)) {
+                    let site = e.site();
+                    writes.push(plan_site(
+                        key,
+                        site,
+                        site_form(site, grp.home, cur),
+                        site_form(site, grp.home, new),
+                    )?);
                 }
             }
             // SAFETY: every slot was validated above and belongs to this

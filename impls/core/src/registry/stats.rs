@@ -65,10 +65,9 @@ pub struct ModuleStats {
     /// Sites in the module's init region (its whole pages: the part that
     /// is released).
     pub init: usize,
-    /// Whether the module's init region has been released.
-    pub init_released: bool,
-    /// The released init pages `(start, end)`, once released (empty when
-    /// the init region holds no whole page).
+    /// The released init pages `(start, end)` once the module's init
+    /// region was released (an empty range when it holds no whole page);
+    /// `None` before.
     pub init_pages: Option<(usize, usize)>,
     /// Bytes of registry memory held for this module (image record,
     /// name, one group per key).
@@ -103,11 +102,9 @@ impl Registry {
     }
 
     fn image_stats(&self, st: &State, img: &Image) -> ModuleStats {
-        let released = img.released();
         let mut s = ModuleStats {
             name: img.name.clone(),
-            init_released: released.is_some(),
-            init_pages: released,
+            init_pages: img.released(),
             ..ModuleStats::default()
         };
         let runs = img.table.key_runs();
@@ -153,7 +150,7 @@ impl Registry {
             s.via_trampoline += m.via_trampoline;
             s.indirect += m.indirect;
             s.init += m.init;
-            if m.init_released {
+            if m.init_pages.is_some() {
                 s.init_released += m.init;
             }
         }

@@ -38,17 +38,8 @@ impl ExecMemory {
             Placement::At(a) => map(a, len, true)?,
             Placement::Near(near) => map_near(near, len)?,
         };
-        // SAFETY: `addr..addr+len` is a fresh private RW mapping we own.
-        unsafe {
-            std::ptr::write_bytes(addr as *mut u8, crate::insn::INT3, len);
-            std::ptr::copy_nonoverlapping(code.as_ptr(), addr as *mut u8, code.len());
-        }
         let m = ExecMemory { addr, len };
-        // SAFETY: our own mapping; from now on it is read-only code.
-        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return Err(Error::last_os("mprotect(RX)", addr));
-        }
-        valgrind::discard_translations(addr, len);
+        m.seal(code)?;
         Ok(m)
     }
 
@@ -81,17 +72,33 @@ impl ExecMemory {
                 to: addr + code.len(),
             });
         }
-        // SAFETY: `addr..addr+len` is a fresh private RW mapping we own.
+        m.seal(&code)?;
+        Ok(m)
+    }
+
+    /// Fills the fresh (still writable, never executed) mapping with `code`
+    /// padded with `int3`, then makes it read-only code.
+    fn seal(&self, code: &[u8]) -> Result<()> {
+        debug_assert!(code.len() <= self.len);
+        // SAFETY: `addr..addr+len` is a fresh private RW mapping we own
+        // that nothing executes yet.
         unsafe {
-            std::ptr::write_bytes(addr as *mut u8, crate::insn::INT3, len);
-            std::ptr::copy_nonoverlapping(code.as_ptr(), addr as *mut u8, code.len());
+            std::ptr::write_bytes(self.addr as *mut u8, crate::insn::INT3, self.len);
+            std::ptr::copy_nonoverlapping(code.as_ptr(), self.addr as *mut u8, code.len());
         }
         // SAFETY: our own mapping; from now on it is read-only code.
-        if unsafe { libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return Err(Error::last_os("mprotect(RX)", addr));
+        if unsafe {
+            libc::mprotect(
+                self.addr as *mut _,
+                self.len,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        } != 0
+        {
+            return Err(Error::last_os("mprotect(RX)", self.addr));
         }
-        valgrind::discard_translations(addr, len);
-        Ok(m)
+        valgrind::discard_translations(self.addr, self.len);
+        Ok(())
     }
 
     /// First byte of the mapping.
