@@ -21,7 +21,7 @@ use static_call_bench::{CALLGRIND_LOOP, prove};
 use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
 
 /// The runner version that matches the library.
-const RUNNER_VERSION: &str = "0.20.0";
+use static_call_bundle::GUNGRAUN_VERSION as RUNNER_VERSION;
 
 /// One measured loop: subject, scenario, loop length.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +173,6 @@ fn bench_dir(group: &str, function: &str, id: &str) -> std::path::PathBuf {
 }
 
 fn per_unit(
-    part: &mut Part,
     group: &str,
     function: &str,
     ids: [String; 2],
@@ -181,7 +180,6 @@ fn per_unit(
 ) -> Result<(f64, u64, u64), String> {
     let a = instructions(&bench_dir(group, function, &ids[0]))?;
     let b = instructions(&bench_dir(group, function, &ids[1]))?;
-    let _ = part;
     if b < a {
         return Err(format!(
             "the longer loop counted fewer instructions ({b} < {a})"
@@ -205,13 +203,7 @@ fn collect() {
         let sc = &CALL_SCENARIOS[c.scenario];
         let [n1, n2] = lengths(c.scenario);
         let ids = [format!("call_{i}"), format!("call_{}", i + 1)];
-        match per_unit(
-            &mut part,
-            "calls",
-            "call",
-            ids,
-            (n2 - n1) * sc.calls_per_unit,
-        ) {
+        match per_unit("calls", "call", ids, (n2 - n1) * sc.calls_per_unit) {
             Ok((v, a, b)) => part.figures.push(Figure {
                 scenario: sc.id.into(),
                 subject: s.name.into(),
@@ -232,7 +224,7 @@ fn collect() {
     }
     for (i, (s, _)) in implementations().enumerate() {
         let ids = [format!("update_{}", 2 * i), format!("update_{}", 2 * i + 1)];
-        match per_unit(&mut part, "updates", "update", ids, UPDATES[1] - UPDATES[0]) {
+        match per_unit("updates", "update", ids, UPDATES[1] - UPDATES[0]) {
             Ok((v, a, b)) => part.figures.push(Figure {
                 scenario: scenario::UPDATE_IDLE.into(),
                 subject: s.name.into(),
@@ -306,7 +298,7 @@ fn preflight() -> Result<(), String> {
     out("valgrind").ok_or("valgrind not found (install it: apt-get install valgrind)")?;
     let runner = std::env::var("GUNGRAUN_RUNNER").unwrap_or_else(|_| "gungraun-runner".into());
     match out(&runner) {
-        Some(v) if v.split_whitespace().any(|w| w == RUNNER_VERSION) => Ok(()),
+        Some(v) if static_call_bundle::is_wanted_gungraun(&v) => Ok(()),
         Some(v) => Err(format!(
             "{runner} is `{v}`, the library is {RUNNER_VERSION}: cargo install gungraun-runner --version ={RUNNER_VERSION} --locked"
         )),

@@ -306,7 +306,7 @@ fn main() {
     hardware(&mut part);
     software(&mut part);
     part.seconds = start.elapsed().as_secs_f64();
-    if let Err(e) = write_and_assemble(&part) {
+    if let Err(e) = static_call_bench::parts::write_part(&part) {
         fail(&e);
     }
     let t = Instant::now();

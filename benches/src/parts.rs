@@ -83,16 +83,24 @@ fn part_path(i: Instrument) -> PathBuf {
     parts_dir().join(format!("{name}.json"))
 }
 
+/// Writes a part to `target/results/bench-parts/`.
+///
+/// # Errors
+/// A file that cannot be written.
+pub fn write_part(part: &Part) -> Result<(), String> {
+    let dir = parts_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = part_path(part.instrument);
+    let text = serde_json::to_string_pretty(part).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Writes a part, then assembles the bundle.
 ///
 /// # Errors
 /// A file that cannot be written, or a part that cannot be read back.
 pub fn write_and_assemble(part: &Part) -> Result<PathBuf, String> {
-    let dir = parts_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = part_path(part.instrument);
-    let text = serde_json::to_string_pretty(part).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_part(part)?;
     assemble()
 }
 

@@ -33,6 +33,17 @@ pub const BENCH_SCHEMA: &str = "static-call-bench";
 /// History: 1 — first version.
 pub const BENCH_VERSION: u32 = 1;
 
+/// The gungraun runner (`gungraun-runner`) version the callgrind
+/// benchmarks are built against; the runner must match it exactly.
+pub const GUNGRAUN_VERSION: &str = "0.20.0";
+
+/// Whether a `gungraun-runner --version` line names [`GUNGRAUN_VERSION`]
+/// (with or without a leading `v`).
+pub fn is_wanted_gungraun(line: &str) -> bool {
+    line.split_whitespace()
+        .any(|w| w.trim_start_matches('v') == GUNGRAUN_VERSION)
+}
+
 /// The scenarios a bundle may name, with what each measures.
 pub mod scenario {
     /// One site called in a loop, `extern "C" fn(u64) -> u64`.

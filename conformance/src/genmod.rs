@@ -299,6 +299,28 @@ fn free_near_program(near: usize, len: usize) -> Result<Option<usize>, String> {
     ))
 }
 
+/// Where the kernel would put `len` bytes of a fresh anonymous mapping
+/// (terabytes from a PIE executable): a throw-away reservation's address.
+fn far_place(len: usize) -> Result<usize, String> {
+    // SAFETY: a throw-away reservation, unmapped at once.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err("mmap failed".into());
+    }
+    // SAFETY: the reservation made above.
+    unsafe { libc::munmap(p, len) };
+    Ok(p as usize)
+}
+
 fn round_page(n: usize) -> usize {
     n.div_ceil(4096) * 4096
 }
@@ -315,34 +337,17 @@ pub fn generate(spec: &GenSpec) -> Result<GenModule, String> {
     let init_probe = assemble_init(spec, 0x1000_0000, &probe.homes, &probe.slots)?;
     let total = main_len + round_page(init_probe.bytes.len());
 
-    let candidates: Vec<usize> = match spec.placement {
-        // The free place closest to the program (looked for again if
-        // another thread takes it first).
-        Where::Near(near) => (0..8)
-            .filter_map(|_| free_near_program(near, total).ok().flatten())
-            .collect(),
-        Where::FarFrom(_) => {
-            // Let the kernel choose, then map exactly there.
-            // SAFETY: a throw-away reservation, unmapped at once.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    total,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err("mmap failed".into());
-            }
-            // SAFETY: the reservation made above.
-            unsafe { libc::munmap(p, total) };
-            vec![p as usize]
+    // A place for the module: the free place closest to the program, or one
+    // the kernel chooses. Looked for again (up to 8 times) if another
+    // thread maps it first.
+    let place = || -> Result<Option<usize>, String> {
+        match spec.placement {
+            Where::Near(near) => free_near_program(near, total),
+            Where::FarFrom(_) => far_place(total).map(Some),
         }
     };
-    for base in candidates {
+    for _ in 0..8 {
+        let Some(base) = place()? else { break };
         if base < 0x10_0000 || base >= (1usize << 47) - total {
             continue;
         }

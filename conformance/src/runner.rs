@@ -112,6 +112,18 @@ pub struct ChildRun {
     pub stderr: String,
 }
 
+impl ChildRun {
+    /// The child's outcome as a scenario result: what it printed if it
+    /// exited 0, its failure, or how it ended and its stderr.
+    pub fn result(self) -> ScenarioResult {
+        match (self.outcome, self.success) {
+            (Some(o), true) => Ok(o),
+            (Some(Outcome::Fail(m)), _) => Err(m),
+            _ => Err(format!("child {}: {}", self.status, self.stderr)),
+        }
+    }
+}
+
 /// Runs cell `implementation/scenario` of this binary in a child process,
 /// optionally under a wrapper command (such as valgrind), with extra
 /// environment variables, for at most `timeout`.
@@ -400,12 +412,17 @@ fn json_str(s: &str) -> String {
 }
 
 /// The directory results are written to: `$CARGO_TARGET_DIR/results`, or
+/// The target directory: `CARGO_TARGET_DIR`, or `target` at the
+/// workspace root.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+}
+
 /// `target/results` at the workspace root.
 pub fn results_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    target.join("results")
+    target_dir().join("results")
 }
 
 fn write_json(

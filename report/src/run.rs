@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The gungraun runner version the benchmarks are built against.
-pub const GUNGRAUN_VERSION: &str = "0.20.0";
+pub use static_call_bundle::GUNGRAUN_VERSION;
 
 /// The workspace root (this crate's parent directory).
 pub fn workspace_root() -> PathBuf {
@@ -76,11 +75,7 @@ pub fn runner_version() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Whether a `--version` line names [`GUNGRAUN_VERSION`].
-pub fn is_wanted_version(line: &str) -> bool {
-    line.split_whitespace()
-        .any(|w| w.trim_start_matches('v') == GUNGRAUN_VERSION)
-}
+pub use static_call_bundle::is_wanted_gungraun as is_wanted_version;
 
 /// `cargo install gungraun-runner --version =<GUNGRAUN_VERSION> --locked`.
 ///

@@ -4,31 +4,11 @@
 
 use std::fmt::Write as _;
 
-use static_call_bundle::{BenchBundle, Metric, Per, control, scenario};
+use static_call_bundle::{Instrument, Metric, Per, control, scenario};
 
 use crate::Input;
-use crate::model;
+use crate::model::{self, Measure};
 use crate::summary::{self, Verdict};
-
-fn figure(
-    b: &BenchBundle,
-    sc: &str,
-    subject: &str,
-    m: Metric,
-    per: Per,
-    sites: Option<u64>,
-) -> Option<f64> {
-    b.figures
-        .iter()
-        .find(|f| {
-            f.scenario == sc
-                && f.subject == subject
-                && f.metric == m
-                && f.per == per
-                && f.sites == sites
-        })
-        .map(|f| f.value)
-}
 
 fn time(ns: f64) -> String {
     if ns >= 1e6 {
@@ -86,9 +66,9 @@ pub fn markdown(input: &Input) -> String {
             } else {
                 control::DIRECT
             };
-            for (metric, unit) in [(Metric::WallTime, "ns"), (Metric::Instructions, "")] {
-                let v = figure(b, c, &subj.name, metric, Per::Call, None);
-                let d = figure(b, c, base, metric, Per::Call, None);
+            for (measure, unit) in [(Measure::call_wall(c), "ns"), (Measure::call_instr(c), "")] {
+                let value = |subject: &str| measure.get(b, subject, None).map(|f| f.value);
+                let (v, d) = (value(&subj.name), value(base));
                 let cell = match (v, d) {
                     (Some(v), Some(d)) if d > 0.0 => {
                         format!(
@@ -121,20 +101,21 @@ pub fn markdown(input: &Input) -> String {
         .filter(|s| s.kind == static_call_bundle::SubjectKind::Implementation)
     {
         let n = &subj.name;
-        let t = |sc: &str, per: Per, sites: u64| {
-            figure(b, sc, n, Metric::WallTime, per, Some(sites)).map_or("–".to_owned(), time)
+        let t = |sc: &'static str, per: Per, sites: u64| {
+            Measure::wall(sc, per)
+                .get(b, n, Some(sites))
+                .map_or("–".to_owned(), |f| time(f.value))
         };
         let foreign =
             summary::foreign_pair(b, n).map_or("–".to_owned(), |f| format!("{:.3}", f.ratio()));
-        let mem = figure(
-            b,
+        let mem = Measure::new(
             scenario::MEMORY,
-            n,
             Metric::RegistryBytes,
             Per::KeyModule,
-            Some(10_000),
+            Instrument::Registry,
         )
-        .map_or("–".to_owned(), |v| format!("{v:.0} B"));
+        .get(b, n, Some(10_000))
+        .map_or("–".to_owned(), |f| format!("{:.0} B", f.value));
         let _ = writeln!(
             s,
             "| {n} | {} | {} | {} | {} | {foreign} | {} | {} | {mem} |",

@@ -15,13 +15,12 @@ use crate::elf::{Image, Word};
 
 /// Bytes of one site-table entry: `{ site: i32, key: i32 }`.
 pub const ENTRY_LEN: u64 = 8;
-/// Offset of the trampoline pointer in a key (`RawKey`: `func`, `tramp`,
-/// `registry`, …; `#[repr(C)]`).
-const KEY_TRAMP: u64 = 8;
+/// Offset of the trampoline pointer in a key.
+const KEY_TRAMP: u64 = static_call_core::TRAMPOLINE_OFFSET as u64;
 /// Offset of the registry pointer in a key.
-const KEY_REGISTRY: u64 = 16;
+const KEY_REGISTRY: u64 = static_call_core::REGISTRY_OFFSET as u64;
 /// A key's alignment (the flag bits of an entry's key field rely on it).
-const KEY_ALIGN: u64 = 8;
+const KEY_ALIGN: u64 = align_of::<static_call_core::RawKey>() as u64;
 /// The retpoline thunk every indirect site calls (`retpoline_rax` of
 /// `static-call-indirect`): `call 1f; 2: pause; lfence; jmp 2b; 1: mov
 /// [rsp], rax; ret`.

@@ -1,6 +1,6 @@
-//! Decoding sites and trampolines with iced-x86: the one place that turns
-//! bytes into instructions and text. `sctool`, the benchmarks' proofs and
-//! so the report's "sites, decoded" section all use it.
+//! Decoding sites and trampolines with iced-x86: bytes into instructions
+//! and text for `sctool`, the benchmarks' proofs and so the report's
+//! "sites, decoded" section.
 
 use iced_x86::{Code, Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, OpKind};
 

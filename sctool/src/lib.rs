@@ -10,9 +10,10 @@
 //! [`Finding`]s with a [`Severity`]. [`render`] prints it as a table; the
 //! report is serde-serialisable for `--json`.
 //!
-//! [`decode`] is the workspace's one decoder of site bytes: the
-//! benchmarks' proofs (and so the report's "sites, decoded" section) use
-//! it too.
+//! [`decode`] decodes site bytes for sctool and for the benchmarks' proofs
+//! (and so the report's "sites, decoded" section). The conformance suite
+//! keeps its own few-line classification in `conformance/src/decode.rs`:
+//! sctool's tests build on the suite, so the suite cannot build on sctool.
 //!
 //! ```no_run
 //! let report = sctool::check_file("target/debug/my-program")?;

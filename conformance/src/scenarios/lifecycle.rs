@@ -51,8 +51,7 @@ fn mapped(path: &str) -> Result<bool, String> {
 /// maps it anew and `dlclose` really unmaps it).
 fn so_copy(tag: &str) -> Result<String, String> {
     let so = build_shared_object()?;
-    let results = crate::runner::results_dir();
-    let dir = results.parent().unwrap_or(&results).join("tmp");
+    let dir = crate::runner::target_dir().join("tmp");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let to = dir.join(format!("lifecycle-{}-{tag}.so", std::process::id()));
     std::fs::copy(&so, &to).map_err(|e| format!("copy {}: {e}", so.display()))?;
@@ -80,11 +79,7 @@ pub(crate) fn module_unload_fails<A: Adapter>() -> ScenarioResult {
         Duration::from_secs(60),
     );
     let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
-    match (r.outcome, r.success) {
-        (Some(o), true) => Ok(o),
-        (Some(Outcome::Fail(m)), _) => Err(m),
-        _ => Err(format!("child {}: {}", r.status, r.stderr)),
-    }
+    r.result()
 }
 
 pub(crate) fn module_unload_fails_child<A: Adapter>() -> ScenarioResult {

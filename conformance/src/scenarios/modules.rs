@@ -625,17 +625,32 @@ pub fn build_shared_object() -> Result<std::path::PathBuf, String> {
 }
 
 /// Builds a cdylib of this workspace with a nested cargo into
-/// `target/modules` (debug or release) and returns the object's path.
+/// `target/modules` (debug or release) and returns the object's path;
+/// once per process for each (package, profile).
 pub(crate) fn build_cdylib(
     package: &str,
     file: &str,
     release: bool,
 ) -> Result<std::path::PathBuf, String> {
+    type Built = Vec<((String, bool), std::path::PathBuf)>;
+    static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let id = (package.to_string(), release);
+    if let Some((_, p)) = built.iter().find(|(k, _)| *k == id) {
+        return Ok(p.clone());
+    }
+    let path = build_cdylib_now(package, file, release)?;
+    built.push((id, path.clone()));
+    Ok(path)
+}
+
+fn build_cdylib_now(
+    package: &str,
+    file: &str,
+    release: bool,
+) -> Result<std::path::PathBuf, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // Beside `results` (not through it: `results/..` does not resolve
-    // before `results` exists).
-    let results = crate::runner::results_dir();
-    let target = results.parent().unwrap_or(&results).join("modules");
+    let target = crate::runner::target_dir().join("modules");
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(&root)
@@ -708,10 +723,9 @@ pub(crate) fn shared_object_minimal<A: Adapter>() -> ScenarioResult {
             Duration::from_secs(60),
         );
         let profile = if release { "release" } else { "debug" };
-        match (r.outcome, r.success) {
-            (Some(Outcome::Pass(m)), true) => notes.push(format!("{profile}: {m}")),
-            (Some(Outcome::Fail(m)), _) => return Err(format!("{profile} build: {m}")),
-            _ => return Err(format!("{profile} build: child {}: {}", r.status, r.stderr)),
+        match r.result().map_err(|e| format!("{profile} build: {e}"))? {
+            Outcome::Pass(m) => notes.push(format!("{profile}: {m}")),
+            other => return Ok(other),
         }
     }
     Ok(Outcome::Pass(notes.join("; ")))
@@ -750,18 +764,14 @@ pub(crate) fn shared_object_minimal_child<A: Adapter>() -> ScenarioResult {
 
 pub(crate) fn shared_object<A: Adapter>() -> ScenarioResult {
     let so = build_shared_object()?;
-    let r = spawn_cell(
+    spawn_cell(
         A::NAME,
         "shared_object_child",
         &[],
         &[("STATIC_CALL_TEST_SO", so.to_str().unwrap_or(""))],
         Duration::from_secs(60),
-    );
-    match (r.outcome, r.success) {
-        (Some(o), true) => Ok(o),
-        (Some(Outcome::Fail(m)), _) => Err(m),
-        _ => Err(format!("child {}: {}", r.status, r.stderr)),
-    }
+    )
+    .result()
 }
 
 pub(crate) fn so_fn(

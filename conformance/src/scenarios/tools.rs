@@ -136,13 +136,12 @@ pub(crate) fn valgrind_threads<A: Adapter>() -> ScenarioResult {
         &[],
         Duration::from_secs(180),
     );
-    match (vg.outcome, vg.success) {
-        (Some(Outcome::Pass(m)), true) => Ok(Outcome::Pass(format!(
+    match vg.result().map_err(|e| format!("under valgrind: {e}"))? {
+        Outcome::Pass(m) => Ok(Outcome::Pass(format!(
             "under valgrind --tool=none in {:.1} s: {m}",
             t.elapsed().as_secs_f64()
         ))),
-        (Some(Outcome::Fail(m)), _) => Err(m),
-        _ => Err(format!("valgrind child {}: {}", vg.status, vg.stderr)),
+        other => Ok(other),
     }
 }
 

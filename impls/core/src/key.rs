@@ -26,8 +26,12 @@ pub struct RawKey {
     pub(crate) adopted: AtomicU8,
 }
 
-/// Byte offset of [`RawKey`]'s `registry` field.
-pub(crate) const REGISTRY_OFFSET: usize = std::mem::offset_of!(RawKey, registry);
+/// Byte offset of [`RawKey`]'s `registry` field (what the registry, and
+/// `sctool` in a built file, compare to decide that memory is a key).
+pub const REGISTRY_OFFSET: usize = std::mem::offset_of!(RawKey, registry);
+/// Byte offset of [`RawKey`]'s trampoline pointer (what near stubs jump
+/// through).
+pub const TRAMPOLINE_OFFSET: usize = std::mem::offset_of!(RawKey, tramp);
 
 // SAFETY: `func` and `adopted` are atomic; `tramp` and `registry` are
 // immutable.

@@ -20,7 +20,10 @@ pub mod site;
 pub mod text;
 
 pub use error::{Error, Place, Result};
-pub use key::{Arg, CallOnly, RawKey, Ret, ReturnsZero, Signature, StaticCall};
+pub use key::{
+    Arg, CallOnly, REGISTRY_OFFSET, RawKey, Ret, ReturnsZero, Signature, StaticCall,
+    TRAMPOLINE_OFFSET,
+};
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
     Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,

@@ -15,7 +15,7 @@ use super::intake::Checked;
 /// `mov r11, qword ptr [rip + disp32]` (then the disp32).
 pub(super) const STUB_LOAD: [u8; 3] = [0x4c, 0x8b, 0x1d];
 /// `jmp qword ptr [r11 + 8]`: through the key's trampoline field.
-pub(super) const STUB_JMP: [u8; 4] = [0x41, 0xff, 0x63, 0x08];
+pub(super) const STUB_JMP: [u8; 4] = [0x41, 0xff, 0x63, crate::key::TRAMPOLINE_OFFSET as u8];
 /// Length of a near stub.
 pub const STUB_LEN: usize = 11;
 
