@@ -72,70 +72,26 @@ pub(crate) fn ret0_selftest<A: Adapter>() -> ScenarioResult {
     )))
 }
 
-/// Callers on two threads while the main thread flips `SPIN` among add1,
-/// RET0 and add2: every call returns 2, 0 or 3, and (where code is
-/// written) callers ran into the breakpoints of RET0 forms too.
+/// The torture run with RET0 between its two targets: every call returns
+/// one of the targets' results or 0, and (where code is written) callers
+/// ran into the breakpoints of RET0 forms too.
 pub(crate) fn ret0_torture<A: Adapter>() -> ScenarioResult {
-    lib(A::init_with(InitPolicy::Track), "init")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let wrong = Arc::new(AtomicU64::new(0));
-    let (calls, zeros) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let callers: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, wrong, calls, zeros) =
-                (stop.clone(), wrong.clone(), calls.clone(), zeros.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match A::call_spin(1) {
-                        0 => {
-                            zeros.fetch_add(1, Ordering::Relaxed);
-                        }
-                        2 | 3 => {}
-                        _ => {
-                            wrong.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    calls.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let traps0 = text::trap_stats();
-    let start = Instant::now();
-    let mut updates = 0u64;
-    let secs = Duration::from_secs(threads::torture_secs());
-    while start.elapsed() < secs {
-        let r = match updates % 4 {
-            0 | 2 => A::spin().update_ret0(),
-            1 => A::spin().update(add2),
-            _ => A::spin().update(add1),
-        };
-        lib(r, "update")?;
-        updates += 1;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for c in callers {
-        c.join().map_err(|_| "a caller panicked")?;
-    }
-    lib(A::spin().update(add1), "restore")?;
-    let traps = text::trap_stats();
-    let (emulated, restarted) = (
-        traps.emulated - traps0.emulated,
-        traps.restarted - traps0.restarted,
-    );
-    let (calls, wrong, zeros) = (
-        calls.load(Ordering::SeqCst),
-        wrong.load(Ordering::SeqCst),
-        zeros.load(Ordering::SeqCst),
-    );
-    ensure!(wrong == 0, "{wrong} wrong results in {calls} calls");
-    ensure!(zeros > 0, "no call ever returned 0 from RET0");
+    let f = threads::torture_run::<A>(Duration::from_secs(threads::torture_secs()), true)?;
     ensure!(
-        !A::caps().writes_code() || emulated + restarted > 0,
-        "no caller hit a breakpoint in {updates} updates"
+        f.wrong == 0,
+        "{} wrong results in {} calls",
+        f.wrong,
+        f.calls
+    );
+    ensure!(f.zeros > 0, "no call ever returned 0 from RET0");
+    ensure!(
+        !A::caps().writes_code() || f.emulated + f.restarted > 0,
+        "no caller hit a breakpoint in {} updates",
+        f.updates
     );
     Ok(Outcome::Pass(format!(
-        "{updates} updates among add1, RET0 and add2 under {calls} calls ({zeros} returned 0): 0 wrong; traps emulated={emulated} restarted={restarted}"
+        "threads={} {} updates among two targets and RET0 under {} calls ({} returned 0): 0 wrong; traps emulated={} restarted={}",
+        f.threads, f.updates, f.calls, f.zeros, f.emulated, f.restarted
     )))
 }
 

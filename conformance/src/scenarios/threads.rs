@@ -5,16 +5,25 @@
 use super::*;
 
 pub(crate) struct TortureFigures {
-    threads: usize,
-    calls: u64,
-    updates: u64,
-    wrong: u64,
-    emulated: u64,
-    restarted: u64,
-    secs: f64,
+    pub(crate) threads: usize,
+    pub(crate) calls: u64,
+    /// Calls that returned 0 (RET0 among the targets).
+    pub(crate) zeros: u64,
+    pub(crate) updates: u64,
+    pub(crate) wrong: u64,
+    pub(crate) emulated: u64,
+    pub(crate) restarted: u64,
+    pub(crate) secs: f64,
 }
 
-pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigures, String> {
+/// Callers of `SPIN` (two, or `STATIC_CALL_THREADS`) while the main thread
+/// flips it between two places whose rel32 differ in every byte — and,
+/// `with_ret0`, RET0 between them. Every call must return one of the
+/// targets' results.
+pub(crate) fn torture_run<A: Adapter>(
+    duration: Duration,
+    with_ret0: bool,
+) -> Result<TortureFigures, String> {
     lib(A::init_with(InitPolicy::Track), "init")?;
     let spin_sites: Vec<usize> = sites::<A, _>(A::spin()).into_iter().map(|s| s.0).collect();
     let near = spin_sites
@@ -46,18 +55,23 @@ pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigur
         .filter(|&n: &usize| n >= 1)
         .unwrap_or(2);
     let stop = Arc::new(AtomicBool::new(false));
-    let wrong = Arc::new(AtomicU64::new(0));
-    let calls = Arc::new(AtomicU64::new(0));
+    let (wrong, calls, zeros) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
+            let (stop, wrong, calls, zeros) =
+                (stop.clone(), wrong.clone(), calls.clone(), zeros.clone());
             std::thread::spawn(move || {
-                let mut n = 0u64;
-                let mut bad = 0u64;
+                let (mut n, mut bad, mut zero) = (0u64, 0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
-                    for i in 0..1000u64 {
+                    for i in 1..=1000u64 {
                         let r = A::call_spin(i);
-                        if r != i + 1 && r != i + 2 {
+                        if r == 0 && with_ret0 {
+                            zero += 1;
+                        } else if r != i + 1 && r != i + 2 {
                             bad += 1;
                         }
                     }
@@ -65,6 +79,7 @@ pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigur
                 }
                 calls.fetch_add(n, Ordering::SeqCst);
                 wrong.fetch_add(bad, Ordering::SeqCst);
+                zeros.fetch_add(zero, Ordering::SeqCst);
             })
         })
         .collect();
@@ -72,9 +87,19 @@ pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigur
     let start = Instant::now();
     let mut updates = 0u64;
     let mut err = None;
+    // RET0 (None) between the two functions, when asked for.
+    let cycle: &[Option<AddFn>] = if with_ret0 {
+        &[Some(fb), None, Some(fa), None]
+    } else {
+        &[Some(fb), Some(fa)]
+    };
     while start.elapsed() < duration {
-        for f in [fb, fa] {
-            if let Err(e) = A::spin().update(f) {
+        for f in cycle {
+            let r = match f {
+                Some(f) => A::spin().update(*f),
+                None => A::spin().update_ret0(),
+            };
+            if let Err(e) = r {
                 err = Some(e);
                 break;
             }
@@ -100,6 +125,7 @@ pub(crate) fn torture_run<A: Adapter>(duration: Duration) -> Result<TortureFigur
     Ok(TortureFigures {
         threads,
         calls: calls.load(Ordering::SeqCst),
+        zeros: zeros.load(Ordering::SeqCst),
         updates,
         wrong: wrong.load(Ordering::SeqCst),
         emulated: traps.emulated - traps0.emulated,
@@ -115,7 +141,7 @@ pub(crate) fn torture_secs() -> u64 {
 /// Callers on two threads while the main thread flips the target between
 /// two places whose rel32 differ in every byte.
 pub(crate) fn torture<A: Adapter>() -> ScenarioResult {
-    let f = torture_run::<A>(Duration::from_secs(torture_secs()))?;
+    let f = torture_run::<A>(Duration::from_secs(torture_secs()), false)?;
     ensure!(f.calls > 0 && f.updates > 0, "no calls or no updates");
     ensure!(f.wrong == 0, "{} wrong results", f.wrong);
     // Where updates write code, callers must have run into the protocol's
@@ -141,7 +167,7 @@ pub(crate) fn torture<A: Adapter>() -> ScenarioResult {
 pub(crate) fn torture_naive<A: Adapter>() -> ScenarioResult {
     // SAFETY: this child process exists to show the naive patcher breaks.
     unsafe { text::use_naive_patcher_for_tests(true) };
-    let f = torture_run::<A>(Duration::from_secs(5))?;
+    let f = torture_run::<A>(Duration::from_secs(5), false)?;
     ensure!(f.wrong == 0, "naive patcher: {} wrong results", f.wrong);
     Ok(Outcome::Pass(format!(
         "naive patcher survived {} updates",
@@ -187,7 +213,7 @@ pub(crate) fn fallback_engine<A: Adapter>() -> ScenarioResult {
     text::use_fallbacks_for_tests(true);
     let e = lib(text::engine_info(), "engine_info")?;
     ensure!(!e.proc_mem && !e.membarrier, "fallbacks not in use: {e:?}");
-    let f = torture_run::<A>(Duration::from_secs(torture_secs() / 2))?;
+    let f = torture_run::<A>(Duration::from_secs(torture_secs() / 2), false)?;
     ensure!(f.wrong == 0, "{} wrong results", f.wrong);
     let maps = static_call_core::maps::mappings().map_err(|e| e.to_string())?;
     ensure!(
