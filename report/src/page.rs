@@ -1206,6 +1206,17 @@ fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     v
 }
 
+/// A row of a dump table: `head` (the subject's cells), then where the
+/// place was read, the place, and the decoded bytes.
+fn dump_row(head: &str, d: &SiteDump) -> String {
+    format!(
+        "<tr>{head}<td>{}</td><td>{}</td>{}</tr>",
+        esc(&d.phase),
+        esc(&d.place),
+        dump_cell(d)
+    )
+}
+
 fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
     let mut s = String::new();
     let mut names: Vec<&str> = subjects.iter().map(|x| x.name.as_str()).collect();
@@ -1227,6 +1238,10 @@ fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
         if dumps.is_empty() {
             continue;
         }
+        if !is_impl(n) {
+            controls.extend(dumps.iter().copied());
+            continue;
+        }
         let keys = first_seen(dumps.iter().map(|d| d.key.as_str()));
         let phases_of = |k: &str| {
             first_seen(
@@ -1243,10 +1258,6 @@ fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
             .find(|k| updated(k))
             .or_else(|| keys.iter().copied().find(|k| phases_of(k).len() > 1))
             .unwrap_or(keys[0]);
-        if !is_impl(n) {
-            controls.extend(dumps.iter().copied());
-            continue;
-        }
         let all = phases_of(key);
         let phases: Vec<&str> = if updated(key) {
             all.into_iter().filter(|p| p.contains("update")).collect()
@@ -1296,16 +1307,13 @@ fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
     if !controls.is_empty() {
         s.push_str(r#"<h4>Controls <small>the call in each benchmark loop</small></h4><table class="dump controls"><thead><tr><th>control</th><th>read in</th><th>place</th><th>decoded</th></tr></thead><tbody>"#);
         for d in controls {
-            let _ = write!(
-                s,
-                r#"<tr><th><span class="key" style="background:{}"></span>{}<br><small><code>{}</code></small></th><td>{}</td><td>{}</td>{}</tr>"#,
+            let head = format!(
+                r#"<th><span class="key" style="background:{}"></span>{}<br><small><code>{}</code></small></th>"#,
                 color(&d.subject),
                 esc(&d.subject),
-                esc(&d.key),
-                esc(&d.phase),
-                esc(&d.place),
-                dump_cell(d)
+                esc(&d.key)
             );
+            s.push_str(&dump_row(&head, d));
         }
         s.push_str("</tbody></table>");
     }
@@ -1315,16 +1323,13 @@ fn site_tables(b: &BenchBundle, subjects: &[Subject]) -> String {
         b.sites.len()
     );
     for d in &b.sites {
-        let _ = write!(
-            s,
-            r#"<tr><td><span class="key" style="background:{}"></span>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>{}</tr>"#,
+        let head = format!(
+            r#"<td><span class="key" style="background:{}"></span>{}</td><td><code>{}</code></td>"#,
             color(&d.subject),
             esc(&d.subject),
-            esc(&d.key),
-            esc(&d.phase),
-            esc(&d.place),
-            dump_cell(d)
+            esc(&d.key)
         );
+        s.push_str(&dump_row(&head, d));
     }
     s.push_str("</tbody></table></details>");
     s
