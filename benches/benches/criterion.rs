@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use static_call_bench::parts::{Part, write_and_assemble};
 use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
-use static_call_bench::targets::{add1, add2};
+use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
 use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, scenario};
 
@@ -156,8 +156,7 @@ fn calls(ctx: &mut Ctx) {
 // ---------------------------------------------------------------- updates
 
 fn flip(key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
-    let f = if i.is_multiple_of(2) { add2 } else { add1 };
-    if let Err(e) = key.update(f) {
+    if let Err(e) = key.update(flip_target(i)) {
         fail(&format!("update failed: {e}"));
     }
 }

@@ -21,7 +21,7 @@ use static_call_bench::parts::{Part, write_and_assemble};
 use static_call_bench::subjects::{
     self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations,
 };
-use static_call_bench::targets::{add1, add2};
+use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{SITE_COUNTS, prove, quick, scale};
 use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
 
@@ -238,8 +238,9 @@ fn software(part: &mut Part) {
 /// `reps` updates of SCALE, flipping targets, ending on `add1`.
 fn updates(imp: &Implementation, reps: u64) {
     for i in 0..reps {
-        let f = if i.is_multiple_of(2) { add2 } else { add1 };
-        imp.scale.update(f).unwrap_or_else(|e| fail(&e.to_string()));
+        imp.scale
+            .update(flip_target(i))
+            .unwrap_or_else(|e| fail(&e.to_string()));
     }
     imp.scale
         .update(add1)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use static_call_bench::scale;
 use static_call_bench::subjects::implementations;
-use static_call_bench::targets::{add1, add2};
+use static_call_bench::targets::{add1, flip_target};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -27,8 +27,7 @@ fn main() {
             let id = scale::load(imp, &m, "scale").expect("load");
             let t = Instant::now();
             for i in 0..rounds {
-                let f = if i.is_multiple_of(2) { add2 } else { add1 };
-                imp.scale.update(f).expect("update");
+                imp.scale.update(flip_target(i)).expect("update");
             }
             timed = t.elapsed();
             imp.scale.update(add1).expect("update");

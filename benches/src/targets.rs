@@ -17,6 +17,12 @@ pub extern "C" fn add2(x: u64) -> u64 {
     x.wrapping_add(2)
 }
 
+/// The target of the `i`-th update of a series that flips between the two
+/// (`add2`, `add1`, `add2`, …), so that every update changes the target.
+pub fn flip_target(i: u64) -> extern "C" fn(u64) -> u64 {
+    if i.is_multiple_of(2) { add2 } else { add1 }
+}
+
 /// The 6-argument target: [`add6_body`].
 #[inline(never)]
 pub extern "C" fn add6(a: u64, b: u32, c: u16, d: u8, e: bool, f: *const u8) -> u64 {
