@@ -27,7 +27,7 @@ fn main() {
             let id = scale::load(imp, &m, "scale").expect("load");
             let t = Instant::now();
             for i in 0..rounds {
-                imp.scale.update(flip_target(i)).expect("update");
+                imp.scale.update(flip_target(u64::from(i))).expect("update");
             }
             timed = t.elapsed();
             imp.scale.update(add1).expect("update");
