@@ -244,35 +244,19 @@ pub(crate) fn scale_wx_watcher<A: Adapter>() -> ScenarioResult {
     let [pid, addr, ms] = p[..] else {
         return Err(format!("{WX_WATCH_ENV}={arg:?}"));
     };
-    let path = format!("/proc/{pid}/maps");
     let until = Instant::now() + Duration::from_millis(ms);
     let (mut samples, mut wx, mut seen, mut first) = (0u64, 0u64, 0u64, String::new());
     while Instant::now() < until {
-        let Ok(maps) = std::fs::read_to_string(&path) else {
+        let Ok(maps) = static_call_core::maps::mappings_of(pid as u32) else {
             break;
         };
         samples += 1;
-        let mut bad = None;
-        let mut holds = false;
-        for l in maps.lines() {
-            let mut f = l.split_whitespace();
-            let (range, perms) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
-            let p = perms.as_bytes();
-            if p.get(1) == Some(&b'w') && p.get(2) == Some(&b'x') && bad.is_none() {
-                bad = Some(l.to_string());
-            }
-            if let Some((a, b)) = range.split_once('-')
-                && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
-                && (a..b).contains(&addr)
-            {
-                holds = true;
-            }
-        }
-        seen += u64::from(holds);
-        if let Some(l) = bad {
+        let addr = addr as usize;
+        seen += u64::from(maps.iter().any(|m| (m.start..m.end).contains(&addr)));
+        if let Some(m) = maps.iter().find(|m| m.write && m.exec) {
             wx += 1;
             if first.is_empty() {
-                first = l;
+                first = format!("{:x}-{:x} {} {}", m.start, m.end, m.perms, m.name);
             }
         }
     }

@@ -26,7 +26,20 @@ pub struct Mapping {
 /// # Errors
 /// The file could not be read.
 pub fn mappings() -> std::io::Result<Vec<Mapping>> {
-    let f = std::fs::File::open("/proc/self/maps")?;
+    read("/proc/self/maps")
+}
+
+/// The current mappings of process `pid` (as another process sees them),
+/// in address order.
+///
+/// # Errors
+/// The file could not be read.
+pub fn mappings_of(pid: u32) -> std::io::Result<Vec<Mapping>> {
+    read(&format!("/proc/{pid}/maps"))
+}
+
+fn read(path: &str) -> std::io::Result<Vec<Mapping>> {
+    let f = std::fs::File::open(path)?;
     let mut out = Vec::new();
     for line in BufReader::new(f).lines() {
         let line = line?;
