@@ -280,9 +280,20 @@ macro_rules! __static_call_image {
                     ::core::concat!(".weak __stop_", $init),
                     ::core::concat!(".hidden __stop_", $init),
                     // Page-align the init text (whole pages are released).
-                    ::core::concat!(".pushsection ", $init, ",\"axR\",@progbits"),
+                    // The flags are exactly those rustc gives a function
+                    // placed there by `init_text!` (`#[link_section]`:
+                    // "ax"): the two declarations meet in one object
+                    // whenever the optimiser puts this accessor and an init
+                    // function in one codegen unit, and the assembler
+                    // refuses a section declared twice with different
+                    // flags. Without the retain flag, a no-op relocation
+                    // from this (live) code keeps the piece through
+                    // `--gc-sections`.
+                    ::core::concat!(".pushsection ", $init, ",\"ax\",@progbits"),
                     ".balign 4096",
+                    "5:",
                     ".popsection",
+                    ".reloc ., R_X86_64_NONE, 5b",
                     ::core::concat!("mov {a}, qword ptr [rip + __start_", $sites, "@GOTPCREL]"),
                     ::core::concat!("mov {b}, qword ptr [rip + __stop_", $sites, "@GOTPCREL]"),
                     ::core::concat!("mov {c}, qword ptr [rip + __start_", $init, "@GOTPCREL]"),
