@@ -5,5 +5,7 @@ fn main() {
     println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=static_call_key_*");
     // The hook the test shared object's init calls (found with dlsym).
     println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=static_call_test_hook_*");
+    // The keys the README's plugin declares (scenario `readme_plugin`).
+    println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=my_add*");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basic;
+mod edges;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
@@ -24,6 +25,7 @@ use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
 use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
+use edges::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
@@ -211,6 +213,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_minimal, Mode::Parent),
         sc!(shared_object_minimal_child, Mode::Hidden),
         sc!(shared_object_child, Mode::Hidden),
+        sc!(readme_plugin, Mode::Parent),
+        sc!(readme_plugin_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),
         sc!(scale_wx_watch),
