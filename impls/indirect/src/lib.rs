@@ -38,8 +38,11 @@ pub mod __private {
     pub use static_call_core::*;
 
     pub use super::retpoline_rax;
+    // SAFETY: `main_image` reports this image's indirect site table and
+    // init text (the sections this crate's macros emit); every site calls
+    // `retpoline_rax`.
     pub static REGISTRY: Registry =
-        Registry::new(Flavor::Indirect, main_image, Some(retpoline_rax));
+        unsafe { Registry::new(Flavor::Indirect, main_image, Some(retpoline_rax)) };
     static_call_core::__static_call_image!(
         pub main_image,
         "static_call_sites_indirect",

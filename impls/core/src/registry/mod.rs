@@ -264,7 +264,31 @@ impl Registry {
     /// A registry for `flavor` whose main image's sections `main` reports.
     /// For [`Flavor::Indirect`], `indirect_thunk` is the retpoline thunk
     /// every site calls.
-    pub const fn new(
+    ///
+    /// Each implementation crate makes its one registry with this; a
+    /// program never needs another. It is `unsafe` because the registry
+    /// trusts `main` (as [`Registry::load_module`] trusts a module's
+    /// sections): safe methods such as [`Registry::main_table`] read the
+    /// table it reports without checking that it is mapped.
+    ///
+    /// ```compile_fail,E0133
+    /// use static_call_core::{Flavor, ImageSections, Registry};
+    /// fn bogus() -> ImageSections {
+    ///     ImageSections { sites: (8, 16), init: (0, 0) }
+    /// }
+    /// static R: Registry = Registry::new(Flavor::InlinePatch, bogus, None);
+    /// fn main() { let _ = R.main_table(); } // would read address 8
+    /// ```
+    ///
+    /// # Safety
+    /// Every call of `main` returns the same sections, and they are this
+    /// registry's: `sites` is empty or the mapped, writable, 4-aligned site
+    /// table of `flavor` (whole 8-byte entries, as the implementation's
+    /// macros emit them) of an image that stays mapped for the life of the
+    /// registry, and `init` is empty or that image's init text.
+    /// `indirect_thunk` is the retpoline thunk the flavor's sites call
+    /// (`None` except for [`Flavor::Indirect`]).
+    pub const unsafe fn new(
         flavor: Flavor,
         main: fn() -> ImageSections,
         indirect_thunk: Option<unsafe extern "C" fn()>,
