@@ -9,7 +9,7 @@ use static_call_core::{InitPolicy, StaticCall};
 use super::lib;
 use super::modules::build_cdylib;
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
-use crate::targets::{add1, add2};
+use crate::targets::{add1, add2, add3};
 use crate::{Adapter, AddFn};
 
 // ------------------------------------------------------------ README plugin
@@ -130,4 +130,71 @@ pub(crate) fn readme_plugin_child<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "loaded (init ran its init-text site), 2 sites followed an update, init page {lo:#x}..{hi:#x} ---p, closed"
     )))
+}
+
+// ------------------------------------------------------- module init panics
+
+/// A module whose init function panics leaves no trace, as one whose init
+/// fails: the panic reaches the caller, the module is not left `Loading`
+/// (no key links it, its sites hold their stub call again, the registry's
+/// statistics are as before) and the same table loads and unloads again.
+pub(crate) fn module_init_panic<A: Adapter>() -> ScenarioResult {
+    use super::modules::{load, make, snapshot, unload};
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    lib(A::add().update(add2), "update")?;
+    let keys = vec![A::add().raw(), A::spin().raw()];
+    let m = make::<A>(&keys, 4, 2, false, None)?;
+    let before = A::stats();
+    let modules_before = A::registry().modules();
+    let addrs: Vec<usize> = m.funcs.iter().map(|f| f.site).collect();
+    let bytes = snapshot(&addrs);
+    let mut ran = false;
+    let mut init = || -> Result<(), String> {
+        ran = true;
+        panic!("module init panics (scenario module_init_panic)");
+    };
+    let spec = static_call_core::ModuleSpec {
+        name: "gen-init-panics",
+        sections: m.sections,
+    };
+    // The panic's message is expected: keep it out of the cell's stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the module stays mapped for the whole scenario.
+        unsafe { A::load_module(spec, Some(&mut init)) }
+    }));
+    std::panic::set_hook(hook);
+    ensure!(ran, "the init function did not run");
+    match r {
+        Err(_) => {}
+        Ok(Ok(id)) => return Err(format!("load returned {id:?} although init panicked")),
+        Ok(Err(e)) => return Err(format!("load returned an error instead of the panic: {e}")),
+    }
+    ensure!(
+        A::registry().modules() == modules_before,
+        "modules {:?} -> {:?}: the module stayed registered",
+        modules_before,
+        A::registry().modules()
+    );
+    ensure!(
+        A::stats() == before,
+        "registry changed: {before:?} -> {:?}",
+        A::stats()
+    );
+    ensure!(
+        snapshot(&addrs) == bytes,
+        "sites stayed patched after the panicking init"
+    );
+    lib(A::add().update(add3), "update after the panic")?;
+    ensure!(
+        snapshot(&addrs) == bytes,
+        "a later update wrote the panicked module's sites"
+    );
+    let again = load::<A>(&m, "gen-init-panics-again")?;
+    unload::<A>(again)?;
+    lib(A::add().update(add1), "update")?;
+    Ok(Outcome::Pass(
+        "the panic reached the caller; module not listed, stats as before, sites back to their stub call, the table loads and unloads again".into(),
+    ))
 }

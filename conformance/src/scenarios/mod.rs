@@ -214,6 +214,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_minimal_child, Mode::Hidden),
         sc!(shared_object_child, Mode::Hidden),
         sc!(readme_plugin, Mode::Parent),
+        sc!(module_init_panic),
         sc!(readme_plugin_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),

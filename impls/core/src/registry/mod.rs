@@ -551,6 +551,13 @@ impl Registry {
     /// registered under the handle the error names, and its memory must
     /// stay mapped.
     ///
+    /// # Panics
+    /// When `module_init` panics: the module is removed first, as for an
+    /// init that fails (if writing its sites back fails too, it stays
+    /// registered and `Live`, as [`Error::ModuleLeaked`] describes; its
+    /// handle is then listed by [`Registry::modules`]), and the panic
+    /// continues.
+    ///
     /// # Safety
     /// * The table, every site, every near stub or key slot it refers to,
     ///   and the init region stay mapped until [`Registry::unload_module`]
@@ -596,7 +603,25 @@ impl Registry {
         let Some(f) = module_init else {
             return Ok(ModuleId(id));
         };
-        let r = f();
+        // A panicking init function is a failed one: the module is removed
+        // (never left `Loading`, with its sites linked and patched), then
+        // the panic goes on to the caller.
+        let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(r) => r,
+            Err(panic) => {
+                let mut g = self.lock();
+                let st = g.state_mut();
+                if self.remove(st, id).is_err() {
+                    // Leaked, as after a failed init: it stays registered
+                    // (and unloadable), its memory must stay mapped.
+                    if let Some(img) = st.image_mut(id) {
+                        img.advance(Phase::Live);
+                    }
+                }
+                drop(g);
+                std::panic::resume_unwind(panic);
+            }
+        };
         let mut g = self.lock();
         let st = g.state_mut();
         let leaked = |st: &mut State, cause: Error| {
