@@ -198,3 +198,139 @@ pub(crate) fn module_init_panic<A: Adapter>() -> ScenarioResult {
         "the panic reached the caller; module not listed, stats as before, sites back to their stub call, the table loads and unloads again".into(),
     ))
 }
+
+// ------------------------------------------- foreign int3, SIG_IGN / SIG_DFL
+
+/// A foreign breakpoint: `int3` as the first byte of a function.
+#[unsafe(naked)]
+extern "C" fn foreign_int3() {
+    core::arch::naked_asm!("int3", "ret")
+}
+
+/// How a traced child ended: the `SIGTRAP` stops it went through
+/// (`si_code`, `rip`) and its end.
+#[derive(Debug, PartialEq, Eq)]
+struct TrapRun {
+    stops: Vec<(i32, u64)>,
+    end: String,
+}
+
+/// Forks a child that is traced by this process (when `ptrace` is
+/// allowed), sets `action` (`SIG_IGN` or `SIG_DFL`) as its `SIGTRAP`
+/// action, installs the engine's handler over it when `library`, and runs
+/// [`foreign_int3`]. The tracer passes every signal on unchanged.
+fn run_foreign_int3(action: libc::sighandler_t, library: bool) -> Result<(TrapRun, bool), String> {
+    // SAFETY: the child sets up, traps and ends (`_exit`); it runs no
+    // code of the parent's other threads.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: in the child: plain system calls, then the trap.
+        unsafe {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::alarm(5);
+            let traced = libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == 0;
+            if traced {
+                libc::raise(libc::SIGSTOP);
+            }
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = action;
+            libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut());
+            if library && static_call_core::text::engine_info().is_err() {
+                libc::_exit(3);
+            }
+            foreign_int3();
+            libc::_exit(if traced { 0 } else { 10 });
+        }
+    }
+    ensure!(pid > 0, "fork failed");
+    let mut run = TrapRun {
+        stops: Vec::new(),
+        end: String::new(),
+    };
+    let mut traced = false;
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child (its alarm bounds the wait).
+        if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+            return Err("waitpid failed".into());
+        }
+        if libc::WIFSTOPPED(status) {
+            traced = true;
+            let sig = libc::WSTOPSIG(status);
+            let pass = if sig == libc::SIGSTOP && run.stops.is_empty() {
+                0
+            } else {
+                if sig == libc::SIGTRAP {
+                    // SAFETY: zeroed is valid for both; the child is stopped.
+                    let (mut si, mut regs): (libc::siginfo_t, libc::user_regs_struct) =
+                        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+                    // SAFETY: our stopped tracee; valid out-pointers.
+                    unsafe {
+                        libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, &mut si);
+                        libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs);
+                    }
+                    run.stops.push((si.si_code, regs.rip));
+                }
+                sig
+            };
+            // SAFETY: resumes our stopped tracee with its signal.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, pass as libc::c_long) };
+            continue;
+        }
+        run.end = if libc::WIFSIGNALED(status) {
+            format!("killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("exited {}", libc::WEXITSTATUS(status))
+        };
+        return Ok((run, traced));
+    }
+}
+
+/// A foreign `int3` with `SIG_IGN` and with `SIG_DFL` as the action before
+/// the engine's handler ends as it does in a child without the library
+/// (measured here, not assumed: the kernel never ignores a forced trap,
+/// so both die of `SIGTRAP`), and — where this process may trace its
+/// children — with the same last `SIGTRAP`: the `int3`'s own `si_code`
+/// and `rip`, not a re-raise from inside the handler.
+pub(crate) fn foreign_int3_default_actions<A: Adapter>() -> ScenarioResult {
+    let mut notes = Vec::new();
+    let mut all_traced = true;
+    for (name, action) in [("SIG_IGN", libc::SIG_IGN), ("SIG_DFL", libc::SIG_DFL)] {
+        let (without, t1) = run_foreign_int3(action, false)?;
+        let (with, t2) = run_foreign_int3(action, true)?;
+        all_traced &= t1 && t2;
+        ensure!(
+            with.end == without.end,
+            "{name}: with the library the child {}, without it {} ({with:?} / {without:?})",
+            with.end,
+            without.end
+        );
+        if t1 && t2 {
+            ensure!(
+                with.stops.last() == without.stops.last(),
+                "{name}: the last SIGTRAP (si_code, rip) was {:?} with the library, {:?} without (int3 at {:#x})",
+                with.stops.last(),
+                without.stops.last(),
+                foreign_int3 as *const () as usize
+            );
+        }
+        let f = foreign_int3 as *const () as u64;
+        let last = match with.stops.last() {
+            Some((code, rip)) => format!(
+                "last SIGTRAP si_code {code:#x} at int3{:+}",
+                rip.wrapping_sub(f) as i64
+            ),
+            None => "no SIGTRAP stop seen".into(),
+        };
+        notes.push(format!("{name}: {} as without the library, {last}", with.end));
+    }
+    if !all_traced {
+        notes.push("ptrace not permitted here: the SIGTRAP context was not compared".into());
+    }
+    let _ = A::NAME;
+    Ok(Outcome::Pass(notes.join("; ")))
+}

@@ -215,6 +215,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_child, Mode::Hidden),
         sc!(readme_plugin, Mode::Parent),
         sc!(module_init_panic),
+        sc!(foreign_int3_default_actions),
         sc!(readme_plugin_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),

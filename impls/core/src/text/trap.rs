@@ -404,23 +404,51 @@ fn zero_rax(g: &mut [libc::greg_t; 23]) {
     g[fl] = (g[fl] & !(CF | PF | AF | ZF | SF | OF)) | ZF | PF;
 }
 
+/// Passes a `SIGTRAP` that is not ours to the action installed before us,
+/// so that it ends as it would have without the library:
+/// * a handler is called;
+/// * `SIG_IGN` ignores a sent `SIGTRAP` (`kill`, `raise`), but a trap the
+///   kernel forces (an `int3`, a single step) is never ignored: the kernel
+///   resets an ignored action to `SIG_DFL` for it and the process dies;
+/// * `SIG_DFL` (and `SIG_IGN` for a forced trap): the default action is
+///   restored. For an `int3` the thread is then sent back to it, so the
+///   instruction runs again and the kernel delivers its `SIGTRAP` itself:
+///   the process dies of it with the fault's own context (registers,
+///   `si_code`) for a core dump or a tracer. Any other trap is raised
+///   again from here (its context is this handler's).
+///
 /// # Safety
 /// Called only from the signal handler, with its arguments.
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: PREV is immutable once the handler is installed.
     let prev = unsafe { *PREV.0.get() };
     let Some(prev) = prev else { return };
+    // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
+    let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+    // Positive codes (and SI_KERNEL) are the kernel's own traps; zero and
+    // negative ones were sent (SI_USER, SI_TKILL, SI_QUEUE, …).
+    let forced = code > 0;
     match prev.sa_sigaction {
-        libc::SIG_IGN => {}
-        libc::SIG_DFL => {
-            // Restore the default action and raise again: the signal is
-            // blocked while we run, so it is delivered (and kills the
-            // process with a core, as it would have) when we return.
-            // SAFETY: plain syscalls with valid arguments.
-            unsafe {
-                libc::sigaction(libc::SIGTRAP, &prev, std::ptr::null_mut());
-                libc::raise(libc::SIGTRAP);
+        libc::SIG_IGN if !forced => {}
+        libc::SIG_IGN | libc::SIG_DFL => {
+            // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask.
+            let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            dfl.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: a plain syscall with a valid action.
+            unsafe { libc::sigaction(libc::SIGTRAP, &dfl, std::ptr::null_mut()) };
+            if (code == SI_KERNEL || code == TRAP_BRKPT) && !ctx.is_null() {
+                // SAFETY: the kernel passes a valid ucontext_t for
+                // SA_SIGINFO handlers.
+                let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+                let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+                let at = rip.wrapping_sub(1);
+                if byte_at(at) == Some(INT3) {
+                    uc.uc_mcontext.gregs[libc::REG_RIP as usize] = at as i64;
+                    return;
+                }
             }
+            // SAFETY: a plain syscall; with SIG_DFL it ends the process.
+            unsafe { libc::raise(libc::SIGTRAP) };
         }
         h if prev.sa_flags & libc::SA_SIGINFO != 0 => {
             // SAFETY: the previous handler was installed with SA_SIGINFO,
@@ -435,6 +463,24 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
             f(sig);
         }
     }
+}
+
+/// The byte at `addr`, read with a system call (async-signal-safe, and
+/// `None` rather than a fault where nothing is mapped).
+fn byte_at(addr: usize) -> Option<u8> {
+    let mut b = 0u8;
+    let local = libc::iovec {
+        iov_base: (&mut b as *mut u8).cast(),
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: 1,
+    };
+    // SAFETY: reads one byte of this process into `b`; the kernel checks
+    // the remote address.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    (n == 1).then_some(b)
 }
 
 #[cfg(test)]
