@@ -334,3 +334,48 @@ pub(crate) fn foreign_int3_default_actions<A: Adapter>() -> ScenarioResult {
     let _ = A::NAME;
     Ok(Outcome::Pass(notes.join("; ")))
 }
+
+// ------------------------------------------------------ engine_info and fork
+
+/// `engine_info()` on one thread while another forks, 300 times: every
+/// child can still use the engine and update (it would hang on the
+/// engine's lock if `engine_info` held it outside the fork gate when the
+/// fork came).
+pub(crate) fn engine_info_fork<A: Adapter>() -> ScenarioResult {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let infos = Arc::new(AtomicU64::new(0));
+    let h = {
+        let (stop, infos) = (stop.clone(), infos.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if static_call_core::text::engine_info().is_ok() {
+                    infos.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let forks = 300;
+    let mut r = Ok(());
+    for i in 0..forks {
+        let to = if i % 2 == 0 { add2 } else { add1 };
+        r = super::fork_and_check(|| {
+            static_call_core::text::engine_info().is_ok()
+                && A::add().update(to).is_ok()
+                && A::call_add(2) == to(2)
+        })
+            .map_err(|e| format!("fork {i} of {forks}: {e}"));
+        if r.is_err() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    h.join().map_err(|_| "the engine_info thread panicked")?;
+    r?;
+    Ok(Outcome::Pass(format!(
+        "{forks} children forked during {} engine_info() calls each updated and called",
+        infos.load(Ordering::Relaxed)
+    )))
+}

@@ -216,6 +216,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(readme_plugin, Mode::Parent),
         sc!(module_init_panic),
         sc!(foreign_int3_default_actions),
+        sc!(engine_info_fork),
         sc!(readme_plugin_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),

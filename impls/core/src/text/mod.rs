@@ -553,6 +553,12 @@ fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
 /// # Errors
 /// A failed system call while setting up.
 pub fn engine_info() -> Result<EngineInfo> {
+    // The fork gate before the engine's lock, in the order every registry
+    // operation takes them (gate, registry, engine): a `fork` then waits
+    // for this call as for an update, and no child inherits the engine's
+    // lock held by a thread it does not have. (Nested inside an operation,
+    // the gate is already this thread's.)
+    let _entered = crate::gate::enter_nested();
     with_engine(|e| Ok(e.info()))
 }
 
