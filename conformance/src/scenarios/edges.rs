@@ -379,3 +379,59 @@ pub(crate) fn engine_info_fork<A: Adapter>() -> ScenarioResult {
         infos.load(Ordering::Relaxed)
     )))
 }
+
+// ------------------------------------------------- near_with, huge lengths
+
+/// `ExecMemory::near_with` with lengths no `rel32` reach can hold (2 GiB,
+/// 4 GiB, 1 TiB, `usize::MAX` and `usize::MAX` less a page, which
+/// overflows when rounded to pages): a typed error naming the length, the
+/// code is never built, no panic, no overflow.
+pub(crate) fn near_with_huge_len<A: Adapter>() -> ScenarioResult {
+    use static_call_core::text::exec::ExecMemory;
+    let near = A::call_add as *const () as usize;
+    let lens = [
+        1usize << 31,
+        1 << 32,
+        1 << 40,
+        usize::MAX - 4095,
+        usize::MAX,
+    ];
+    let mut seen = Vec::new();
+    for len in lens {
+        let mut built = false;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ExecMemory::near_with(near, len, |_| {
+                built = true;
+                vec![0xc3]
+            })
+        }));
+        let e = match r {
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(format!("near_with(len {len:#x}) panicked: {msg}"));
+            }
+            Ok(Ok(m)) => {
+                return Err(format!(
+                    "near_with(len {len:#x}) mapped {:#x} bytes at {:#x}",
+                    m.len(),
+                    m.addr()
+                ));
+            }
+            Ok(Err(e)) => e,
+        };
+        ensure!(!built, "near_with(len {len:#x}) built code before failing");
+        ensure!(
+            matches!(e, static_call_core::Error::NoRoomNear { len: l, .. } if l == len),
+            "near_with(len {len:#x}): {e} (expected NoRoomNear naming the length)"
+        );
+        seen.push(format!("{len:#x}"));
+    }
+    Ok(Outcome::Pass(format!(
+        "lengths {} refused with NoRoomNear naming the length; code never built",
+        seen.join(", ")
+    )))
+}

@@ -217,6 +217,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(module_init_panic),
         sc!(foreign_int3_default_actions),
         sc!(engine_info_fork),
+        sc!(near_with_huge_len),
         sc!(readme_plugin_child, Mode::Hidden),
         sc!(selftest_print, Mode::Hidden),
         sc!(torture_naive, Mode::Hidden),

@@ -50,16 +50,22 @@ impl ExecMemory {
     /// and executable at once.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] when no free place near `near` was found or
-    /// `build` returned more than `len` bytes, [`Error::Syscall`] when no
-    /// mapping could be made. Nothing stays mapped on error.
+    /// [`Error::NoRoomNear`] when `len` bytes cannot lie within `rel32`
+    /// reach of `near` at all (more than 2 GiB less two pages; `build` is
+    /// not called), [`Error::OutOfRange`] when no free place near `near`
+    /// was found or `build` returned more than `len` bytes,
+    /// [`Error::Syscall`] when no mapping could be made. Nothing stays
+    /// mapped on error.
     pub fn near_with(
         near: usize,
         len: usize,
         build: impl FnOnce(usize) -> Vec<u8>,
     ) -> Result<ExecMemory> {
         let page = page_size();
-        let len = len.max(1).div_ceil(page) * page;
+        let len = match len.max(1).div_ceil(page).checked_mul(page) {
+            Some(pages) if pages <= max_near_len() => pages,
+            _ => return Err(Error::NoRoomNear { near, len }),
+        };
         let addr = map_near(near, len).map_err(|e| match e {
             Error::NoRoomNear { .. } => Error::OutOfRange { from: near, to: 0 },
             e => e,
@@ -181,6 +187,9 @@ fn map(hint: usize, len: usize, exact: bool) -> Result<usize> {
 /// another thread between the read and the `mmap`: then it looks again.
 fn map_near(near: usize, len: usize) -> Result<usize> {
     let page = page_size();
+    if len > max_near_len() {
+        return Err(Error::NoRoomNear { near, len });
+    }
     let reach = (1usize << 31) - 2 * page - len;
     let lo = near.saturating_sub(reach).max(0x10000).div_ceil(page) * page;
     let hi = near.saturating_add(reach).min((1usize << 47) - len) & !(page - 1);
@@ -195,6 +204,12 @@ fn map_near(near: usize, len: usize) -> Result<usize> {
         }
     }
     map_near_blind(near, len)
+}
+
+/// The most bytes [`map_near`] can place within `rel32` reach of an
+/// address: 2 GiB less two pages (the reach it computes stays positive).
+fn max_near_len() -> usize {
+    (1usize << 31) - 2 * page_size()
 }
 
 /// [`map_near`] without a map of the address space: page-aligned
