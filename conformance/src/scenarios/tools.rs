@@ -119,7 +119,8 @@ pub(crate) fn valgrind_selftest<A: Adapter>() -> ScenarioResult {
 
 /// 200 updates while a second thread calls the key, run under
 /// `valgrind --tool=none` (default, unfair scheduling): they must finish in
-/// bounded time with every call reaching the old or the new target.
+/// bounded time with every call reaching the old or the new target, and
+/// the caller must make progress between the updates.
 pub(crate) fn valgrind_threads<A: Adapter>() -> ScenarioResult {
     if std::process::Command::new("valgrind")
         .arg("--version")
@@ -166,16 +167,23 @@ pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
     let traps = text::trap_stats();
     let t = Instant::now();
     let mut result = Ok(());
+    // The caller's count before each update and after the last: it must
+    // move between updates, not only once the updater is done.
+    let mut seen = Vec::with_capacity(201);
     for i in 0..200u32 {
+        seen.push(calls.load(Ordering::Relaxed));
         let f = if i % 2 == 0 { add2 } else { add1 };
         if let Err(e) = A::spin().update(f) {
             result = Err(format!("update {i}: {e}"));
             break;
         }
     }
+    seen.push(calls.load(Ordering::Relaxed));
     let took = t.elapsed();
     let (n, w) = caller.finish()?;
     result?;
+    let during = seen[seen.len() - 1] - seen[0];
+    let moved = seen.windows(2).filter(|p| p[1] > p[0]).count();
     let after = text::trap_stats();
     ensure!(w == 0, "{w} calls reached a wrong target");
     ensure!(A::call_spin(1) == 2, "final target");
@@ -189,10 +197,17 @@ pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
         "{trapped} breakpoint traps under valgrind in {:.1} s",
         took.as_secs_f64()
     );
+    // Progress: the caller ran between at least half of the updates (the
+    // updater yields after each batch under valgrind; without that the
+    // caller may not run at all until the loop ends).
+    ensure!(
+        moved >= 100,
+        "the caller made {during} calls during the 200 updates and moved between only {moved} of them ({} calls in all)",
+        n
+    );
     Ok(Outcome::Pass(format!(
-        "200 updates in {:.2} s with a calling thread ({} calls, 0 wrong, {} traps emulated)",
+        "200 updates in {:.2} s with a calling thread ({during} calls during them, between {moved} of 200 updates; {n} in all, 0 wrong, {} traps emulated)",
         took.as_secs_f64(),
-        n,
         after.emulated - traps.emulated
     )))
 }

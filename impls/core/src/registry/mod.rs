@@ -725,6 +725,13 @@ impl Registry {
 
     /// Points `key` at `new` (null: none). See [`crate::StaticCall::update`].
     pub(crate) fn update(&self, key: &'static RawKey, new: *const u8) -> Result<()> {
+        let r = self.update_locked(key, new);
+        // After the lock is released: under valgrind, the callers' turn.
+        text::valgrind::let_others_run();
+        r
+    }
+
+    fn update_locked(&self, key: &'static RawKey, new: *const u8) -> Result<()> {
         debug_assert!(std::ptr::eq(key.registry, self));
         let mut g = self.lock_op("update")?;
         let st = g.state_mut();

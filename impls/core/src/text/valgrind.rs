@@ -35,3 +35,19 @@ pub(crate) fn discard_translations(addr: usize, len: usize) {
 pub fn running_on_valgrind() -> bool {
     request(&[RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0], 0) != 0
 }
+
+/// Under valgrind, lets the program's other threads run. Valgrind runs
+/// one thread at a time and, with its default scheduler, hands the CPU
+/// over only at a blocking system call or after a long time slice, which
+/// the same thread often wins again: a thread updating keys in a loop kept
+/// the threads calling them from running at all. Each update ends with
+/// this (natively it is one client request, a few instructions). A
+/// `sched_yield` is not enough (the yielding thread won the CPU back
+/// after about half of the updates); a sleep of a microsecond (in
+/// practice the kernel's timer slack, some 50 µs) lets a waiting thread
+/// take its slice every time.
+pub fn let_others_run() {
+    if running_on_valgrind() {
+        std::thread::sleep(std::time::Duration::from_micros(1));
+    }
+}
