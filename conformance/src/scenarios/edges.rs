@@ -326,7 +326,10 @@ pub(crate) fn foreign_int3_default_actions<A: Adapter>() -> ScenarioResult {
             ),
             None => "no SIGTRAP stop seen".into(),
         };
-        notes.push(format!("{name}: {} as without the library, {last}", with.end));
+        notes.push(format!(
+            "{name}: {} as without the library, {last}",
+            with.end
+        ));
     }
     if !all_traced {
         notes.push("ptrace not permitted here: the SIGTRAP context was not compared".into());
@@ -366,7 +369,7 @@ pub(crate) fn engine_info_fork<A: Adapter>() -> ScenarioResult {
                 && A::add().update(to).is_ok()
                 && A::call_add(2) == to(2)
         })
-            .map_err(|e| format!("fork {i} of {forks}: {e}"));
+        .map_err(|e| format!("fork {i} of {forks}: {e}"));
         if r.is_err() {
             break;
         }
