@@ -219,8 +219,9 @@ macro_rules! module {
 
 static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_inline_patch");
 
+/// The README's examples (the crate's own and, in a checkout, the repository's).
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
 struct ReadmeDoctests;
 
 /// The assembler directives of one site-table entry in this
