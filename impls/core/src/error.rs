@@ -124,9 +124,12 @@ pub enum Error {
         found: usize,
     },
     /// A thread of the process blocks `SIGTRAP`: if it ran into a slot
-    /// while the update's breakpoint is there, the kernel would kill the
-    /// process. Nothing was written; unblock `SIGTRAP` in that thread (or
-    /// keep it away from static calls and update from elsewhere).
+    /// while an update's breakpoint is there, the kernel would kill the
+    /// process. Returned only by the opt-in diagnostic
+    /// [`check_sigtrap_masks`](crate::text::check_sigtrap_masks), never by
+    /// an update: no thread can block `SIGTRAP` through libc while the
+    /// library is linked (see [`crate::signals`]), so such a thread used a
+    /// raw system call or edited a signal context.
     TrapBlocked {
         /// The thread's id.
         tid: i32,
@@ -244,7 +247,7 @@ impl fmt::Display for Error {
             Error::TrapBlocked { tid, name } => write!(
                 f,
                 "thread {tid} ({name}) blocks SIGTRAP, which the patching protocol's breakpoints \
-                 need; nothing was written"
+                 need (blocked without libc: a raw system call or an edited signal context)"
             ),
             Error::Reentrant { op } => write!(
                 f,

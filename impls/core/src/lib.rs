@@ -16,6 +16,7 @@ mod macros;
 pub mod maps;
 mod module;
 mod registry;
+pub mod signals;
 pub mod site;
 pub mod text;
 
