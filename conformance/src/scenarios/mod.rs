@@ -8,6 +8,7 @@ pub(crate) mod modules;
 mod ret0;
 pub use modules::build_shared_object;
 mod scale;
+mod signals;
 mod threads;
 mod tools;
 
@@ -30,6 +31,7 @@ use lifecycle::*;
 use modules::*;
 use ret0::*;
 use scale::*;
+use signals::*;
 use threads::*;
 use tools::*;
 
@@ -187,6 +189,9 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(fork_during_updates),
         sc!(update_in_signal_handler),
         sc!(sigtrap_blocked_thread),
+        sc!(sigfillset_handler),
+        sc!(parked_threads),
+        sc!(sigtrap_raw_syscall),
         sc!(foreign_traps),
         sc!(trap_handler_replaced),
         sc!(many_keys),
