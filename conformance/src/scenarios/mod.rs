@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod basic;
+mod batch;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
@@ -25,6 +26,7 @@ use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
 use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
+use batch::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
@@ -195,6 +197,9 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(foreign_traps),
         sc!(trap_handler_replaced),
         sc!(many_keys),
+        sc!(batch_basic),
+        sc!(batch_faults),
+        sc!(batch_torture),
         sc!(module_load_after_update),
         sc!(module_before_init),
         sc!(module_unload_then_update),

@@ -136,6 +136,18 @@ pub enum Error {
         /// The thread's name (`/proc/self/task/<tid>/comm`).
         name: String,
     },
+    /// The same key was given twice in one batch ([`Registry::batch`](crate::Registry::batch)).
+    /// Nothing was written.
+    BatchDuplicateKey {
+        /// Address of the key.
+        key: usize,
+    },
+    /// A batch was given a key of another implementation than the one
+    /// whose `batch` was called. Nothing was written.
+    BatchForeignKey {
+        /// Address of the key.
+        key: usize,
+    },
     /// A static-call operation was called on a thread that is already
     /// inside one: from a signal handler that interrupted an update, say.
     /// Waiting would deadlock; nothing was done.
@@ -248,6 +260,14 @@ impl fmt::Display for Error {
                 f,
                 "thread {tid} ({name}) blocks SIGTRAP, which the patching protocol's breakpoints \
                  need (blocked without libc: a raw system call or an edited signal context)"
+            ),
+            Error::BatchDuplicateKey { key } => write!(
+                f,
+                "key {key:#x} appears twice in one batch; nothing was written"
+            ),
+            Error::BatchForeignKey { key } => write!(
+                f,
+                "key {key:#x} belongs to another implementation than the batch's; nothing was written"
             ),
             Error::Reentrant { op } => write!(
                 f,
