@@ -194,6 +194,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(sigfillset_handler),
         sc!(parked_threads),
         sc!(sigtrap_raw_syscall),
+        sc!(sigmask_shared_objects, Mode::Parent),
+        sc!(sigmask_shared_objects_child, Mode::Hidden),
         sc!(foreign_traps),
         sc!(trap_handler_replaced),
         sc!(many_keys),

@@ -412,3 +412,76 @@ pub(crate) fn sigtrap_raw_syscall<A: Adapter>() -> ScenarioResult {
         )))
     }
 }
+
+/// Shared objects: the linker exports the library's definitions of the
+/// mask-setting functions from the executable without being asked (lld,
+/// Rust's default linker here, exports a definition that preempts one of a
+/// shared library on the link line, libc's), so `guard()` reports shared
+/// objects covered, a call through the global scope (what a shared
+/// library's PLT finds) keeps `SIGTRAP` unblocked, and so does a call from
+/// the code of the test shared object, which links its own copy of the
+/// library (its own definitions are preempted by the executable's).
+pub(crate) fn sigmask_shared_objects<A: Adapter>() -> ScenarioResult {
+    let so = build_shared_object()?;
+    spawn_cell(
+        A::NAME,
+        "sigmask_shared_objects_child",
+        &[],
+        &[("STATIC_CALL_TEST_SO", so.to_str().unwrap_or(""))],
+        Duration::from_secs(60),
+    )
+    .result()
+}
+
+pub(crate) fn sigmask_shared_objects_child<A: Adapter>() -> ScenarioResult {
+    let path = std::env::var("STATIC_CALL_TEST_SO").map_err(|_| "STATIC_CALL_TEST_SO unset")?;
+    let g = static_call_core::signals::guard();
+    ensure!(g.program && g.shared_objects, "guard: {g:?}");
+    // Through the global scope.
+    let global = std::thread::spawn(|| {
+        // SAFETY: looks pthread_sigmask up as a shared library's PLT would,
+        // and blocks SIGTRAP through it in this thread.
+        unsafe {
+            let f = libc::dlsym(libc::RTLD_DEFAULT, c"pthread_sigmask".as_ptr());
+            let f: extern "C" fn(
+                libc::c_int,
+                *const libc::sigset_t,
+                *mut libc::sigset_t,
+            ) -> libc::c_int = std::mem::transmute(f);
+            let set = sigset(&[libc::SIGTRAP]);
+            f(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        kernel_mask()
+    })
+    .join()
+    .map_err(|_| "thread panicked")?;
+    ensure!(
+        global & TRAP_BIT == 0,
+        "through RTLD_DEFAULT SIGTRAP was blocked: {global:#x}"
+    );
+    lib(A::init_with(InitPolicy::Track), "init")?;
+    // SAFETY: our own test module, built from this workspace.
+    let so = lib(
+        unsafe { A::load_shared_object(&path) },
+        "load_shared_object",
+    )?;
+    let f = so
+        .symbol(c"so_block_sigtrap_mask")
+        .ok_or("so_block_sigtrap_mask missing")?;
+    // SAFETY: the module defines it as extern "C" fn() -> u64.
+    let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(f) };
+    let m = f();
+    // SAFETY: nothing of the module is used after close.
+    lib(unsafe { so.close() }, "close")?;
+    ensure!(
+        m & (1 << (libc::SIGUSR2 - 1)) != 0,
+        "the module's call blocked nothing: {m:#x}"
+    );
+    ensure!(
+        m & TRAP_BIT == 0,
+        "the module's pthread_sigmask blocked SIGTRAP: {m:#x}"
+    );
+    Ok(Outcome::Pass(format!(
+        "guard {g:?}; pthread_sigmask through RTLD_DEFAULT and from the test shared object's own code (mask {m:#x}) left SIGTRAP unblocked"
+    )))
+}

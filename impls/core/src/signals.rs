@@ -31,10 +31,14 @@
 //!
 //! Where it takes effect: calls the program's own code makes (Rust code,
 //! `libc::…` calls, `std`, C code linked statically) bind at link time to
-//! these definitions. A shared library's calls bind at run time to the
-//! first definition the dynamic loader finds; it finds these only if the
-//! executable exports them (`-Wl,--export-dynamic-symbol=sigaction` and so
-//! on, see the README), else it finds libc's. [`guard`] says which holds.
+//! these definitions. A shared library's calls (a plugin's, even one that
+//! links its own copy of this library) bind at run time to the first
+//! definition in the global scope: the executable's, when it exports them.
+//! lld (Rust's default linker on x86-64 Linux) exports them without being
+//! asked, because libc, a shared library on the link line, defines the
+//! same names; another linker may need
+//! `-Wl,--export-dynamic-symbol=sigaction` and so on. [`guard`] says which
+//! holds.
 //! What cannot be covered — raw `rt_sigprocmask`/`rt_sigaction` system
 //! calls, a handler that edits `uc_sigmask` in its context, libc's own
 //! internal calls (`sigset`, `sighold`, `swapcontext`), a statically linked

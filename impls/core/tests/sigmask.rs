@@ -132,3 +132,26 @@ fn raw_system_call_is_not_taken() {
     .unwrap();
     assert_eq!(static_call_core::text::check_sigtrap_masks(), Ok(()));
 }
+
+#[test]
+fn shared_objects_find_these_definitions() {
+    // lld exports the definitions (libc defines the same names): a call
+    // through the global scope, as a shared library makes, is taken too.
+    let g = signals::guard();
+    assert!(g.shared_objects, "{g:?}");
+    let m = std::thread::spawn(|| {
+        // SAFETY: looks pthread_sigmask up as a shared library's PLT would
+        // and blocks SIGTRAP through it in this thread.
+        unsafe {
+            let f = libc::dlsym(libc::RTLD_DEFAULT, c"pthread_sigmask".as_ptr());
+            let f: extern "C" fn(i32, *const libc::sigset_t, *mut libc::sigset_t) -> i32 =
+                std::mem::transmute(f);
+            let set = set_of(&[libc::SIGTRAP]);
+            f(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        kernel_mask()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(m & trap_bit(), 0, "{m:#x}");
+}
