@@ -24,9 +24,10 @@
 #![warn(missing_docs)]
 
 pub use static_call_core::insn::Form;
+pub use static_call_core::signals::{SigmaskGuard, guard as sigmask_guard};
 pub use static_call_core::site::SiteTable;
 pub use static_call_core::text::exec::ExecMemory;
-pub use static_call_core::text::{EngineInfo, EngineStats};
+pub use static_call_core::text::{EngineInfo, EngineStats, check_sigtrap_masks};
 pub use static_call_core::{
     Batch, CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place,
     Result, ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
