@@ -12,8 +12,12 @@
 //! targets are stated in.
 
 use static_call_bench::threads::{
-    Samples, allowed_cpus, batch_vs_single, thread_impls, update_with_busy, update_with_parked,
+    Samples, ThreadImpl, allowed_cpus, batch_vs_single, thread_impls, update_with_busy,
+    update_with_parked,
 };
+
+/// One row of the table: what it measures for an implementation.
+type Row = Box<dyn Fn(&ThreadImpl) -> Result<Samples, String>>;
 
 fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
@@ -41,10 +45,7 @@ fn main() {
         .unwrap_or(301);
     let impls = thread_impls();
     let cpus = allowed_cpus().len();
-    let rows: Vec<(
-        String,
-        Box<dyn Fn(&static_call_bench::threads::ThreadImpl) -> Result<Samples, String>>,
-    )> = vec![
+    let rows: Vec<(String, Row)> = vec![
         (
             "0 threads".into(),
             Box::new(move |i| update_with_parked(i, 0, updates)),

@@ -158,10 +158,10 @@ unsafe extern "C" fn take_sigprocmask(
     let f: MaskFn = unsafe { std::mem::transmute(f) };
     // SAFETY: zeroed is a valid sigset_t.
     let mut buf: sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the caller passes a valid or null set.
     let set = if how == libc::SIG_UNBLOCK {
         set
     } else {
+        // SAFETY: the caller passes a valid or null set.
         unsafe { or_stripped(set, &mut buf) }
     };
     // SAFETY: forwarded with valid arguments.
@@ -185,10 +185,10 @@ unsafe extern "C" fn take_pthread_sigmask(
     let f: MaskFn = unsafe { std::mem::transmute(f) };
     // SAFETY: zeroed is a valid sigset_t.
     let mut buf: sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the caller passes a valid or null set.
     let set = if how == libc::SIG_UNBLOCK {
         set
     } else {
+        // SAFETY: the caller passes a valid or null set.
         unsafe { or_stripped(set, &mut buf) }
     };
     // SAFETY: forwarded with valid arguments.

@@ -44,10 +44,8 @@ fn pthread_sigmask_and_sigprocmask_keep_sigtrap() {
     std::thread::spawn(|| {
         let set = set_of(&[libc::SIGTRAP, libc::SIGUSR2]);
         // SAFETY: blocks two signals in this thread.
-        assert_eq!(
-            unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) },
-            0
-        );
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        assert_eq!(r, 0);
         let m = kernel_mask();
         assert_eq!(m & trap_bit(), 0, "SIGTRAP blocked: mask {m:#x}");
         assert_ne!(
