@@ -190,11 +190,32 @@ pub(crate) fn batch_faults<A: Adapter>() -> ScenarioResult {
     )))
 }
 
-/// One caller thread per key (eight; `STATIC_CALL_THREADS` caps it) while
-/// the main thread flips all eight keys between `add1` and `add2` in
-/// batches for 2 s: every call returns `x + 1` or `x + 2`.
+/// One caller thread per key (eight) while the main thread flips all eight
+/// keys between two targets in batches for 2 s: every call returns `x + 1`
+/// or `x + 2`. The targets are placed so that the `rel32` of every slot to
+/// one and to the other differ in all four bytes (as in `torture`), so a
+/// torn slot cannot pass for a whole one.
 pub(crate) fn batch_torture<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
+    let slots: Vec<usize> = A::many()
+        .into_iter()
+        .flat_map(places_of::<A, AddFn>)
+        .collect();
+    let t = place::flip_targets(slots[0])?;
+    for &s in &slots {
+        ensure!(
+            place::all_bytes_differ(s, t.a, t.b),
+            "rel32 from {s:#x} to the two targets share a byte"
+        );
+    }
+    // SAFETY: t.a and t.b are `lea rax, [rdi+n]; ret` — extern "C" fn(u64) -> u64.
+    let (fa, fb): (AddFn, AddFn) = unsafe {
+        (
+            <AddFn as Signature>::from_addr(t.a as *const u8),
+            <AddFn as Signature>::from_addr(t.b as *const u8),
+        )
+    };
+    lib(all_to::<A>(fa), "batch to the first target")?;
     let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = (0..8)
         .map(|i| {
@@ -219,11 +240,7 @@ pub(crate) fn batch_torture<A: Adapter>() -> ScenarioResult {
     let mut err = None;
     let traps0 = text::trap_stats();
     while t.elapsed() < Duration::from_secs(2) {
-        let f = if batches.is_multiple_of(2) {
-            add2
-        } else {
-            add1
-        };
+        let f = if batches.is_multiple_of(2) { fb } else { fa };
         if let Err(e) = all_to::<A>(f) {
             err = Some(e);
             break;
@@ -247,6 +264,7 @@ pub(crate) fn batch_torture<A: Adapter>() -> ScenarioResult {
     );
     let traps = text::trap_stats().emulated - traps0.emulated;
     Ok(Outcome::Pass(format!(
-        "{batches} batches of 8 keys in 2 s with 8 callers: {calls} calls, 0 wrong, {traps} breakpoint traps served"
+        "{batches} batches of 8 keys ({} slots, rel32 differing in every byte) in 2 s with 8 callers: {calls} calls, 0 wrong, {traps} breakpoint traps served",
+        slots.len()
     )))
 }
