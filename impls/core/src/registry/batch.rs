@@ -25,22 +25,29 @@ pub struct Batch<'r> {
 }
 
 impl Batch<'_> {
+    /// Adds one update. A key listed twice is found when the closure
+    /// returns (one sort, not a search per key), and refused then.
     fn push(&mut self, key: &'static RawKey, new: *const u8) -> Result<()> {
         if !std::ptr::eq(key.registry, self.registry) {
             return Err(Error::BatchForeignKey { key: key.addr() });
-        }
-        if self.entries.iter().any(|(k, _)| std::ptr::eq(*k, key)) {
-            return Err(Error::BatchDuplicateKey { key: key.addr() });
         }
         self.entries.push((key, new));
         Ok(())
     }
 
+    /// The first key (by address) listed more than once.
+    fn duplicate(&self) -> Option<usize> {
+        let mut keys: Vec<usize> = self.entries.iter().map(|(k, _)| k.addr()).collect();
+        keys.sort_unstable();
+        keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+    }
+
     /// Points `key` at `f` when the batch is written.
     ///
     /// # Errors
-    /// [`Error::BatchDuplicateKey`] if the batch already has `key`,
-    /// [`Error::BatchForeignKey`] for a key of another implementation.
+    /// [`Error::BatchForeignKey`] for a key of another implementation (a
+    /// key listed twice makes the whole batch fail with
+    /// [`Error::BatchDuplicateKey`] when the closure returns).
     pub fn update<F: Signature>(&mut self, key: &'static StaticCall<F>, f: F) -> Result<()> {
         self.push(key.raw_static(), f.addr())
     }
@@ -98,9 +105,12 @@ impl Registry {
     pub fn batch(&self, f: impl FnOnce(&mut Batch<'_>) -> Result<()>) -> Result<()> {
         let mut b = Batch {
             registry: self,
-            entries: Vec::new(),
+            entries: Vec::with_capacity(16),
         };
         f(&mut b)?;
+        if let Some(key) = b.duplicate() {
+            return Err(Error::BatchDuplicateKey { key });
+        }
         let mut g = self.lock_op("batch")?;
         let st = g.state_mut();
         let mut targets = Vec::with_capacity(b.entries.len());
