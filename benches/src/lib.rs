@@ -26,6 +26,7 @@ pub mod scale;
 pub mod subjects;
 pub mod symbols;
 pub mod targets;
+pub mod threads;
 
 /// Whether the quick mode was asked for (`STATIC_CALL_BENCH_QUICK=1`).
 pub fn quick() -> bool {

@@ -81,3 +81,34 @@ macro_rules! module_for {
 }
 
 static_call_implementations::implementations!(module_for);
+
+/// From a new thread of this shared object's own code, asks libc to block
+/// `SIGTRAP` (and `SIGUSR2`), and returns that thread's blocked mask as the
+/// kernel has it (raw `rt_sigprocmask`): shows whose `pthread_sigmask` a
+/// shared object's calls reach (this object links its own copy of the
+/// static-call library).
+#[unsafe(no_mangle)]
+pub extern "C" fn so_block_sigtrap_mask() -> u64 {
+    std::thread::spawn(|| {
+        // SAFETY: blocks two signals in this short-lived thread, then
+        // reads its mask with the raw system call.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTRAP);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let mut old = 0u64;
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                std::ptr::null::<u64>(),
+                &mut old,
+                8u64,
+            );
+            old
+        }
+    })
+    .join()
+    .unwrap_or(0)
+}

@@ -3,12 +3,14 @@
 mod bad_input;
 mod basic;
 mod edges;
+mod batch;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
 mod ret0;
 pub use modules::build_shared_object;
 mod scale;
+mod signals;
 mod threads;
 mod tools;
 
@@ -26,12 +28,14 @@ use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
 use edges::*;
+use batch::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
 use modules::*;
 use ret0::*;
 use scale::*;
+use signals::*;
 use threads::*;
 use tools::*;
 
@@ -189,9 +193,17 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(fork_during_updates),
         sc!(update_in_signal_handler),
         sc!(sigtrap_blocked_thread),
+        sc!(sigfillset_handler),
+        sc!(parked_threads),
+        sc!(sigtrap_raw_syscall),
+        sc!(sigmask_shared_objects, Mode::Parent),
+        sc!(sigmask_shared_objects_child, Mode::Hidden),
         sc!(foreign_traps),
         sc!(trap_handler_replaced),
         sc!(many_keys),
+        sc!(batch_basic),
+        sc!(batch_faults),
+        sc!(batch_torture),
         sc!(module_load_after_update),
         sc!(module_before_init),
         sc!(module_unload_then_update),

@@ -124,14 +124,29 @@ pub enum Error {
         found: usize,
     },
     /// A thread of the process blocks `SIGTRAP`: if it ran into a slot
-    /// while the update's breakpoint is there, the kernel would kill the
-    /// process. Nothing was written; unblock `SIGTRAP` in that thread (or
-    /// keep it away from static calls and update from elsewhere).
+    /// while an update's breakpoint is there, the kernel would kill the
+    /// process. Returned only by the opt-in diagnostic
+    /// [`check_sigtrap_masks`](crate::text::check_sigtrap_masks), never by
+    /// an update: no thread can block `SIGTRAP` through libc while the
+    /// library is linked (see [`crate::signals`]), so such a thread used a
+    /// raw system call or edited a signal context.
     TrapBlocked {
         /// The thread's id.
         tid: i32,
         /// The thread's name (`/proc/self/task/<tid>/comm`).
         name: String,
+    },
+    /// The same key was given twice in one batch ([`Registry::batch`](crate::Registry::batch)).
+    /// Nothing was written.
+    BatchDuplicateKey {
+        /// Address of the key.
+        key: usize,
+    },
+    /// A batch was given a key of another implementation than the one
+    /// whose `batch` was called. Nothing was written.
+    BatchForeignKey {
+        /// Address of the key.
+        key: usize,
     },
     /// A static-call operation was called on a thread that is already
     /// inside one: from a signal handler that interrupted an update, say.
@@ -244,7 +259,15 @@ impl fmt::Display for Error {
             Error::TrapBlocked { tid, name } => write!(
                 f,
                 "thread {tid} ({name}) blocks SIGTRAP, which the patching protocol's breakpoints \
-                 need; nothing was written"
+                 need (blocked without libc: a raw system call or an edited signal context)"
+            ),
+            Error::BatchDuplicateKey { key } => write!(
+                f,
+                "key {key:#x} appears twice in one batch; nothing was written"
+            ),
+            Error::BatchForeignKey { key } => write!(
+                f,
+                "key {key:#x} belongs to another implementation than the batch's; nothing was written"
             ),
             Error::Reentrant { op } => write!(
                 f,

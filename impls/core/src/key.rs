@@ -131,6 +131,11 @@ impl<F> StaticCall<F> {
     pub fn raw(&self) -> &RawKey {
         &self.raw
     }
+
+    /// The untyped key, for as long as the key lives.
+    pub(crate) fn raw_static(&'static self) -> &'static RawKey {
+        &self.raw
+    }
 }
 
 impl<F: Signature> StaticCall<F>

@@ -16,6 +16,7 @@ mod macros;
 pub mod maps;
 mod module;
 mod registry;
+pub mod signals;
 pub mod site;
 pub mod text;
 
@@ -26,7 +27,7 @@ pub use key::{
 };
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
-    Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
+    Batch, Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
     STUB_LEN, SiteInfo, Stats, near_stub, ret_stub, ret0_stub,
 };
 pub use text::valgrind::running_on_valgrind;

@@ -23,12 +23,13 @@
 #![warn(missing_docs)]
 
 pub use static_call_core::insn::Form;
+pub use static_call_core::signals::{SigmaskGuard, guard as sigmask_guard};
 pub use static_call_core::site::SiteTable;
 pub use static_call_core::text::exec::ExecMemory;
-pub use static_call_core::text::{EngineInfo, EngineStats};
+pub use static_call_core::text::{EngineInfo, EngineStats, check_sigtrap_masks};
 pub use static_call_core::{
-    CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place, Result,
-    ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
+    Batch, CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place,
+    Result, ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
     static_call, static_call_cond,
 };
 
@@ -165,6 +166,28 @@ macro_rules! module {
 }
 
 static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_trampoline");
+
+/// Updates many keys of this implementation in one round of the patching
+/// protocol (three core synchronisations in total, however many keys):
+///
+/// ```text
+/// sc::batch(|b| {
+///     b.update(&A, f)?;
+///     b.update_cond(&B, None)?;
+///     Ok(())
+/// })?;
+/// ```
+///
+/// Everything is checked before anything is written; all or nothing.
+///
+/// # Errors
+/// A key twice ([`Error::BatchDuplicateKey`]), a key of another
+/// implementation ([`Error::BatchForeignKey`]), an error of the closure, or
+/// any error one of the updates would return; every key then keeps its old
+/// target. See [`Registry::batch`](static_call_core::Registry::batch).
+pub fn batch(f: impl FnOnce(&mut Batch<'_>) -> Result<()>) -> Result<()> {
+    __private::REGISTRY.batch(f)
+}
 
 /// The README's examples, with this crate in place of the inline-patch one.
 #[cfg(doctest)]

@@ -15,6 +15,7 @@
 //! counts, and [`flavor`] says what each implementation writes. Code is
 //! written only through [`crate::text`], with the lock held.
 
+mod batch;
 mod flavor;
 mod image;
 mod intake;
@@ -32,6 +33,7 @@ use crate::insn::Form;
 use crate::key::RawKey;
 use crate::text::{self, SlotWrite};
 
+pub use batch::Batch;
 pub use flavor::Flavor;
 pub use plan::{STUB_LEN, near_stub, ret_stub, ret0_stub};
 pub use stats::{ModuleStats, Stats};
@@ -741,8 +743,29 @@ impl Registry {
         if cur == new {
             return Ok(());
         }
+        let writes = self.plan_update(st, key, cur, new)?;
+        // SAFETY: every slot was validated by `plan_update` and belongs to
+        // this key; the registry lock is held, so no other writer touches
+        // them.
+        unsafe { text::write_batch(&writes)? };
+        key.func.store(new, Ordering::Release);
+        st.register(key);
+        Ok(())
+    }
+
+    /// The checked writes that take `key` from `cur` to `new`: its
+    /// trampoline and (inline-patch, after `init()`) every live site. None
+    /// for an implementation that writes no code.
+    fn plan_update(
+        &self,
+        st: &mut State,
+        key: &'static RawKey,
+        cur: *mut u8,
+        new: *mut u8,
+    ) -> Result<Vec<SlotWrite>> {
+        let mut writes = Vec::new();
         if self.flavor.writes_trampoline() {
-            let mut writes = vec![plan_trampoline(&mut st.relays, key, cur, new)?];
+            writes.push(plan_trampoline(&mut st.relays, key, cur, new)?);
             if self.flavor.patches_sites() && st.initialized {
                 for (_, grp, e) in st.sites_of(key.addr()).filter(|(img, _, e)| !img.skips(e)) {
                     let site = e.site();
@@ -754,13 +777,8 @@ impl Registry {
                     )?);
                 }
             }
-            // SAFETY: every slot was validated above and belongs to this
-            // key; the registry lock is held, so no other writer touches them.
-            unsafe { text::write_batch(&writes)? };
         }
-        key.func.store(new, Ordering::Release);
-        st.register(key);
-        Ok(())
+        Ok(writes)
     }
 
     /// Aligns a key's recorded target with its trampoline's initial jump,

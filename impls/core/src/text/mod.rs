@@ -86,8 +86,6 @@ pub struct EngineInfo {
 
 struct Engine {
     mem: Option<File>,
-    /// `/proc/self/task`, to see which threads block `SIGTRAP`.
-    task: Option<File>,
     membarrier: bool,
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
@@ -194,13 +192,16 @@ impl Engine {
                     0,
                 )
             } == 0;
+        // The breakpoints below need every thread to take SIGTRAP: the
+        // library's definitions of the mask-setting libc functions keep it
+        // out of every mask (`crate::signals`); this keeps them linked.
+        debug_assert!(crate::signals::linked());
+        std::hint::black_box(crate::signals::linked());
         trap::install()?;
         let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
             .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
-        let task = std::fs::File::open("/proc/self/task").ok();
         Ok(Engine {
             mem,
-            task,
             membarrier,
             scratch,
             // SAFETY: getpid has no preconditions.
@@ -600,13 +601,9 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         // SAFETY: the caller guarantees every slot is mapped code.
         let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
         trap::check_installed()?;
+        // No thread is asked whether it blocks SIGTRAP: none can through
+        // libc (`crate::signals`), whatever the number of threads.
         let vg = valgrind::running_on_valgrind();
-        if !vg {
-            // (Under valgrind the kernel's masks are valgrind's own: it
-            // blocks signals in its threads and keeps the program's masks
-            // to itself. No breakpoint is written there anyway.)
-            check_threads_take_sigtrap(e.task.as_ref())?;
-        }
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else if vg {
@@ -632,112 +629,55 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
     })
 }
 
-/// Refuses a batch while another thread of the process blocks `SIGTRAP`:
-/// a breakpoint of the protocol met by such a thread would kill the
-/// process (the kernel forces a blocked trap signal to its default action).
-/// Lists the threads from the engine's open `/proc/self/task` directory
-/// (one `getdents64`; a single-threaded process stops there) and reads
-/// each other thread's blocked mask from its `stat`. Where `/proc` cannot be
-/// read the check is skipped (see the README). A thread that blocks
-/// `SIGTRAP` after this check is not caught.
-fn check_threads_take_sigtrap(task: Option<&File>) -> Result<()> {
-    const SIGTRAP_BIT: u64 = 1 << (libc::SIGTRAP - 1);
-    let Some(task) = task else { return Ok(()) };
-    let fd = task.as_raw_fd();
-    // SAFETY: gettid has no preconditions.
-    let me = unsafe { libc::gettid() };
-    let mut buf = [0u8; 1024];
-    // SAFETY: rewinds our own directory descriptor.
-    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
-        return Ok(());
-    }
-    loop {
-        // SAFETY: getdents64 fills at most `buf.len()` bytes of `buf`.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-        if n <= 0 {
-            return Ok(());
-        }
-        let mut off = 0usize;
-        while off + 19 <= n as usize {
-            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if reclen == 0 {
-                return Ok(());
-            }
-            let name = &buf[off + 19..(off + reclen).min(n as usize)];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            off += reclen;
-            let Some(tid) = std::str::from_utf8(name)
-                .ok()
-                .and_then(|t| t.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if tid != me && keeps_sigtrap_blocked(fd, tid, SIGTRAP_BIT) {
-                let name = read_at(fd, &format!("{tid}/comm"))
-                    .map(|n| n.trim().to_owned())
-                    .unwrap_or_default();
-                return Err(Error::TrapBlocked { tid, name });
-            }
-        }
-    }
-}
-
-/// Reads a small file relative to a directory descriptor.
-fn read_at(dir: libc::c_int, path: &str) -> Option<String> {
-    let c = std::ffi::CString::new(path).ok()?;
-    // SAFETY: opens a file under our own directory descriptor.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: `fd` was just opened and is owned here.
-    let mut f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let mut s = String::new();
-    std::io::Read::read_to_string(&mut f, &mut s).ok()?;
-    Some(s)
-}
-
-/// Whether thread `tid` blocks the signal of `bit` by its own mask.
+/// Looks for a thread that blocks `SIGTRAP` now: an opt-in diagnostic,
+/// never part of an update.
 ///
-/// glibc blocks every signal for a moment while a thread is created and
-/// while it exits, including its internal signals (32 and 33), which the
-/// program itself cannot block (`pthread_sigmask` leaves them out). A
-/// mask with those blocked is that transient state, not the program's
-/// choice: the thread runs no code of the program until glibc restores
-/// the mask its creator had (and a creator that blocks `SIGTRAP` is found
-/// itself). A mask without them is looked at again for up to 50 ms: an
-/// exiting thread has its application signals blocked by glibc too (a mask
-/// a program could also set), and on a busy machine it may wait a while
-/// for a CPU to finish exiting.
-fn keeps_sigtrap_blocked(dir: libc::c_int, tid: i32, bit: u64) -> bool {
-    // Signal 32 (glibc's SIGCANCEL) is the last one `stat` shows.
+/// No thread can block `SIGTRAP` through libc while this library is linked
+/// (see [`crate::signals`]); one that did so with a raw `rt_sigprocmask`
+/// system call, by editing `uc_sigmask` in a signal handler's context, or
+/// through a shared library the executable does not route to the library
+/// would be killed by a breakpoint of the patching protocol. This lists the
+/// threads in `/proc/self/task` and reads each one's full blocked mask
+/// (`SigBlk` in its `status`; `stat` shows only signals 1 to 31). A thread
+/// inside glibc's brief all-signals-blocked window (thread creation and
+/// exit, which run no code of the program) is recognised by signal 32,
+/// which programs cannot block, and passed over. The cost is about 12 µs
+/// per thread, which is why updates do not call it.
+///
+/// # Errors
+/// [`Error::TrapBlocked`] naming the first such thread;
+/// [`Error::Syscall`] when `/proc/self/task` cannot be read.
+pub fn check_sigtrap_masks() -> Result<()> {
+    const SIGTRAP_BIT: u64 = 1 << (libc::SIGTRAP - 1);
     const GLIBC_INTERNAL: u64 = 1 << 31;
-    let t = std::time::Instant::now();
-    loop {
-        match blocked_mask(dir, tid) {
-            Some(m) if m & bit != 0 && m & GLIBC_INTERNAL == 0 => {}
-            _ => return false,
+    let dir = std::fs::read_dir("/proc/self/task")
+        .map_err(|_| Error::last_os("opendir(/proc/self/task)", 0))?;
+    for entry in dir.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue; // exited meanwhile
+        };
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if blocked & SIGTRAP_BIT != 0 && blocked & GLIBC_INTERNAL == 0 {
+            let name = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Name:"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default();
+            return Err(Error::TrapBlocked { tid, name });
         }
-        if t.elapsed() > std::time::Duration::from_millis(50) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_micros(50));
     }
-}
-
-/// Thread `tid`'s blocked-signal mask, signals 1 to 32 (`None` for a
-/// thread that has exited meanwhile). Read from `stat`'s `blocked` field:
-/// the kernel formats `stat` much faster than `status` (which walks the
-/// memory map for its `Vm*` lines), and the first 32 signals are all this
-/// check needs.
-fn blocked_mask(dir: libc::c_int, tid: i32) -> Option<u64> {
-    let s = read_at(dir, &format!("{tid}/stat"))?;
-    // Fields after `(comm)`, which may itself hold spaces and parentheses,
-    // counted from 0 at `state`: pending signals are number 28, blocked
-    // 29, then ignored and caught (proc(5) numbers them 31 to 34 from pid).
-    let rest = &s[s.rfind(')')? + 1..];
-    rest.split_ascii_whitespace().nth(29)?.parse().ok()
+    Ok(())
 }
 
 /// Makes whole pages in `start..end` inaccessible (`PROT_NONE`).

@@ -86,8 +86,17 @@ pub(super) fn install() -> Result<()> {
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
     // SAFETY: zeroed is a valid sigaction to receive the old one.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // Every other signal is blocked while the handler runs: a handler of
+    // the program's that interrupted ours would run on our alternate stack
+    // (it is the current stack), and its own calls of keys would stack
+    // more breakpoint frames there, overflowing the small stack Rust gives
+    // each thread (a SIGSEGV, seen with a SIGUSR1 handler that calls keys
+    // at 10 kHz). The handler is short; the signals wait until it returns.
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
-    unsafe { libc::sigemptyset(&mut act.sa_mask) };
+    unsafe {
+        libc::sigfillset(&mut act.sa_mask);
+        libc::sigdelset(&mut act.sa_mask, libc::SIGTRAP);
+    }
     // We must store PREV before our handler can run, so we ask for the
     // current action with a null new action, then install.
     let failed = super::injected(super::FAULT_SIGACTION)
