@@ -2,6 +2,9 @@
 
 mod bad_input;
 mod basic;
+mod churn;
+mod debugger;
+mod foreign;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
@@ -24,6 +27,9 @@ use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
 use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
+use churn::*;
+use debugger::*;
+use foreign::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
@@ -218,6 +224,11 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(scale_wx_watch_caught, Mode::Parent),
         sc!(scale_wx_watch_fallback, Mode::Hidden),
         sc!(scale_wx_watcher, Mode::Hidden),
+        sc!(foreign_breakpoints),
+        sc!(foreign_writes),
+        sc!(module_churn),
+        sc!(debugger_gdb, Mode::Parent),
+        sc!(debugger_child, Mode::Hidden),
     ]
 }
 

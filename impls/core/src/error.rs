@@ -133,6 +133,17 @@ pub enum Error {
         /// The thread's name (`/proc/self/task/<tid>/comm`).
         name: String,
     },
+    /// A tracer (a debugger) is attached, so the update is written with no
+    /// breakpoint, every other thread parked by the engine's park signal
+    /// (`SIGRTMAX - 1`), and this thread did not park: it blocks that
+    /// signal, or the program replaced its handler. Nothing was written.
+    Traced {
+        /// The tracer's pid (`TracerPid`).
+        tracer: i32,
+        /// The thread that did not park (0: the threads could not be
+        /// listed).
+        tid: i32,
+    },
     /// A static-call operation was called on a thread that is already
     /// inside one: from a signal handler that interrupted an update, say.
     /// Waiting would deadlock; nothing was done.
@@ -240,6 +251,11 @@ impl fmt::Display for Error {
             Error::NoRoomNear { near, len } => write!(
                 f,
                 "no free place for {len} bytes within rel32 reach of {near:#x}"
+            ),
+            Error::Traced { tracer, tid } => write!(
+                f,
+                "a tracer (pid {tracer}) is attached, and thread {tid} did not stop for the \
+                 update (it blocks the engine's park signal, SIGRTMAX-1); nothing was written"
             ),
             Error::TrapBlocked { tid, name } => write!(
                 f,

@@ -42,6 +42,7 @@
 //!   slot that cannot be restored stays served by the trap handler (which
 //!   emulates its old instruction) for the life of the process.
 
+mod park;
 mod runs;
 mod trap;
 
@@ -86,8 +87,11 @@ pub struct EngineInfo {
 
 struct Engine {
     mem: Option<File>,
-    /// `/proc/self/task`, to see which threads block `SIGTRAP`.
+    /// `/proc/self/task`, to see which threads block `SIGTRAP` and to
+    /// park the other threads.
     task: Option<File>,
+    /// `/proc/self/status`, for `TracerPid`.
+    status: Option<File>,
     membarrier: bool,
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
@@ -194,13 +198,16 @@ impl Engine {
                     0,
                 )
             } == 0;
+        park::install();
         trap::install()?;
         let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
             .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
         let task = std::fs::File::open("/proc/self/task").ok();
+        let status = std::fs::File::open("/proc/self/status").ok();
         Ok(Engine {
             mem,
             task,
+            status,
             membarrier,
             scratch,
             // SAFETY: getpid has no preconditions.
@@ -349,17 +356,79 @@ impl Engine {
     /// `runs` come from `runs::plan` over `w`, under the engine lock held
     /// by the caller.
     unsafe fn protocol(&self, w: &[SlotWrite], runs: &[runs::Run]) -> Result<()> {
-        let mut buf = Vec::new();
+        // Reserved up front: nothing is allocated while threads are parked.
+        let mut buf = Vec::with_capacity(runs::MAX_RUN);
+        let mut lists = park::Lists::new(self.task.as_ref());
         for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
-            for r in runs {
+            // The other threads are parked from the copy of each run to
+            // its write, so a write another thread makes to the gap bytes
+            // lands wholly before the copy or wholly after the write.
+            let parked = park::park(self.task.as_ref(), &mut lists);
+            let r = runs.iter().try_for_each(|r| {
                 // SAFETY: as this function's contract.
-                if let Some(at) = unsafe { r.phase_bytes(w, phase, &mut buf) } {
-                    self.write(at, &buf)?;
+                match unsafe { r.phase_bytes(w, phase, &mut buf) } {
+                    Some(at) => r.pieces(w, at, &buf, |a, b| self.write(a, b)),
+                    None => Ok(()),
                 }
-            }
+            });
+            parked.release();
+            r?;
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Whether a tracer (a debugger, `strace`) is attached to the process
+    /// (`TracerPid` of `/proc/self/status`): its pid, or 0.
+    fn tracer(&self) -> i32 {
+        let Some(f) = &self.status else { return 0 };
+        let mut buf = [0u8; 4096];
+        // SAFETY: pread fills at most `buf.len()` bytes of `buf`.
+        let n = unsafe { libc::pread(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let Ok(n) = usize::try_from(n) else { return 0 };
+        let text = &buf[..n];
+        const TAG: &[u8] = b"\nTracerPid:";
+        let Some(i) = text.windows(TAG.len()).position(|w| w == TAG) else {
+            return 0;
+        };
+        text[i + TAG.len()..]
+            .iter()
+            .skip_while(|c| c.is_ascii_whitespace())
+            .take_while(|c| c.is_ascii_digit())
+            .fold(0i32, |n, c| n.wrapping_mul(10).wrapping_add(i32::from(c - b'0')))
+    }
+
+    /// The batch under a tracer: no breakpoint (a debugger would take it
+    /// for its own, and resume the thread inside the instruction). Every
+    /// other thread is parked for the whole batch, each slot is written
+    /// whole with one `pwrite` of its own bytes only (the debugger writes
+    /// its breakpoints while the process is stopped, possibly between a
+    /// copy and a write of ours, so no byte that is not a slot's is
+    /// written), the cores are synchronised, and the threads go on.
+    ///
+    /// # Errors
+    /// [`Error::Traced`] when a thread did not park (nothing written); a
+    /// failed write puts the slots already written back and returns it.
+    fn traced(&self, tracer: i32, w: &[SlotWrite]) -> Result<()> {
+        let mut lists = park::Lists::new(self.task.as_ref());
+        let parked = park::park(self.task.as_ref(), &mut lists);
+        if let Some(tid) = parked.missing {
+            parked.release();
+            return Err(Error::Traced { tracer, tid });
+        }
+        let mut r = Ok(());
+        for (i, s) in w.iter().enumerate() {
+            if let Err(e) = self.write(s.addr, &s.new) {
+                for b in w[..i].iter().rev() {
+                    let _ = self.write_any(b.addr, &b.old);
+                }
+                r = Err(e);
+                break;
+            }
+        }
+        let synced = self.sync_any();
+        parked.release();
+        r.and(synced)
     }
 
     /// Puts the old bytes back after the protocol failed part way, not
@@ -595,7 +664,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
-        if !vg {
+        let tracer = if vg { 0 } else { e.tracer() };
+        if !vg && tracer == 0 {
             // (Under valgrind the kernel's masks are valgrind's own: it
             // blocks signals in its threads and keeps the program's masks
             // to itself. No breakpoint is written there anyway.)
@@ -605,6 +675,8 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
             e.naive(&batch)
         } else if vg {
             e.serialised(&batch)
+        } else if tracer != 0 {
+            e.traced(tracer, &batch)
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
             // SAFETY: the runs were planned over `batch` under this lock.
@@ -807,6 +879,52 @@ pub fn use_fallbacks_for_tests(on: bool) {
     let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     FORCE_FALLBACKS.store(on, Ordering::SeqCst);
     *g = None;
+}
+
+/// Forgets the slots at `addrs` in the trap handler's table of every slot
+/// ever published (an unloaded module's sites), so that the table stays
+/// as large as the slots that exist, however many modules come and go.
+///
+/// Safe once no thread can still be about to take a trap of ours there.
+/// The unload batch that precedes this has removed every breakpoint; a
+/// thread that hit one before has a `SIGTRAP` pending or in progress. A
+/// completed parking round is the grace period: the park signal is
+/// blocked in the `SIGTRAP` handler and a pending `SIGTRAP` is delivered
+/// first, so a thread that parked has finished every trap it took. If a
+/// thread does not park (it blocks the park signal), nothing is forgotten.
+pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
+    with_engine(|e| {
+        let mut lists = park::Lists::new(e.task.as_ref());
+        let parked = park::park(e.task.as_ref(), &mut lists);
+        let complete = parked.complete();
+        parked.release();
+        if complete {
+            trap::forget(addrs);
+        }
+        Ok(())
+    })
+}
+
+/// The size of the trap handler's table of known slots (every slot
+/// address published and not forgotten): for tests of bounded memory.
+#[doc(hidden)]
+pub fn trap_table_len() -> usize {
+    with_engine(|_| Ok(trap::known_len())).unwrap_or(0)
+}
+
+/// The engine's park signal (`SIGRTMAX - 1`, 63 with glibc): the engine
+/// sends it to the process's other threads to stop them for a moment
+/// while it writes code. Under a debugger, let it through without
+/// stopping (`handle SIG63 nostop noprint pass` in gdb).
+pub fn park_signal() -> i32 {
+    park::signal()
+}
+
+/// (parking rounds with other threads, rounds in which a thread did not
+/// park) so far.
+#[doc(hidden)]
+pub fn park_stats() -> (u64, u64) {
+    park::stats()
 }
 
 /// How many breakpoint traps the handler has served so far.

@@ -122,6 +122,27 @@ pub(super) unsafe fn plan(batch: &[SlotWrite], gap: usize) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// How many `int3` bytes `b` holds (eight bytes at a time: the exact
+/// zero-byte test on the word XOR `0xcc…`).
+fn count_int3(b: &[u8]) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut n = 0usize;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_ne_bytes(w.try_into().expect("8 bytes")) ^ 0xcccc_cccc_cccc_cccc;
+        let t = !(((x & LOW7) + LOW7) | x | LOW7);
+        n += t.count_ones() as usize;
+    }
+    n + words.remainder().iter().filter(|&&c| c == INT3).count()
+}
+
+/// The offset of the first `int3` byte in `b`.
+fn find_int3(b: &[u8]) -> Option<usize> {
+    // SAFETY: memchr reads at most `b.len()` bytes of `b`.
+    let p = unsafe { libc::memchr(b.as_ptr().cast(), libc::c_int::from(INT3), b.len()) };
+    (!p.is_null()).then(|| p as usize - b.as_ptr() as usize)
+}
+
 /// Which bytes of its slots a phase of the protocol writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -192,6 +213,74 @@ impl Run {
             }
         }
         Some(at)
+    }
+
+    /// Calls `write(address, bytes)` for each piece of `buf` (the bytes
+    /// [`Run::phase_bytes`] put there for address `at`), cutting it around
+    /// every *foreign* `int3`: a `0xcc` byte that is not a byte of one of
+    /// the batch's slots. Such a byte is never written back: it can be a
+    /// breakpoint another writer (a debugger, a uprobe) owns and is about
+    /// to remove, and writing it back would revive it (see
+    /// `docs/DESIGN.md`, "The write path").
+    ///
+    /// # Errors
+    /// The first error `write` returns.
+    pub fn pieces(
+        &self,
+        batch: &[SlotWrite],
+        at: usize,
+        buf: &[u8],
+        mut write: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let slots = &batch[self.slots.clone()];
+        // The common case first: every `0xcc` of the buffer is inside a
+        // slot (a count over the whole buffer, which vectorises, against a
+        // count over the slots' bytes), so it is written in one piece.
+        let all = count_int3(buf);
+        let mut own = 0usize;
+        for s in slots {
+            match s.addr.checked_sub(at) {
+                Some(o) if o + SLOT_LEN <= buf.len() => {
+                    let w = &buf[o..o + SLOT_LEN];
+                    own += usize::from(w[0] == INT3)
+                        + usize::from(w[1] == INT3)
+                        + usize::from(w[2] == INT3)
+                        + usize::from(w[3] == INT3)
+                        + usize::from(w[4] == INT3);
+                }
+                // A slot the piece holds only part of (the first of a
+                // tails phase, the last of a heads phase).
+                _ => {
+                    let lo = s.addr.saturating_sub(at).min(buf.len());
+                    let hi = (s.addr + SLOT_LEN).saturating_sub(at).min(buf.len());
+                    own += buf[lo..hi].iter().filter(|&&b| b == INT3).count();
+                }
+            }
+        }
+        if all == own {
+            return write(at, buf);
+        }
+        let (mut k, mut p, mut from) = (0usize, 0usize, 0usize);
+        // Every `0xcc` of `buf`, in order, walked together with the slots
+        // (both sorted): one inside a slot is the batch's own, any other is
+        // foreign and cuts the write.
+        while let Some(q) = find_int3(&buf[p..]).map(|q| p + q) {
+            let a = at + q;
+            while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
+                k += 1;
+            }
+            if k >= slots.len() || slots[k].addr > a {
+                if q > from {
+                    write(at + from, &buf[from..q])?;
+                }
+                from = q + 1;
+            }
+            p = q + 1;
+        }
+        if buf.len() > from {
+            write(at + from, &buf[from..])?;
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +398,57 @@ mod tests {
         let at = unsafe { runs[0].phase_bytes(&batch, Phase::Heads, &mut buf) };
         assert_eq!(at, Some(base));
         assert_eq!((buf.len(), buf[0], buf[1], buf[12]), (13, 0xe9, 1, 0xe8));
+    }
+
+    #[test]
+    fn counts_int3() {
+        let mut b = vec![0u8; 67];
+        for i in [0, 7, 8, 9, 31, 63, 64, 66] {
+            b[i] = INT3;
+        }
+        b[10] = 0xcd;
+        b[11] = 0x4c;
+        assert_eq!(count_int3(&b), 8);
+        assert_eq!(count_int3(&[INT3; 16]), 16);
+        assert_eq!(count_int3(&[0x8c, 0xcc, 0xcd, 0x00, 0xcc, 0xff, 0x01, 0x4c, 0xcc]), 3);
+    }
+
+    #[test]
+    fn pieces_skip_foreign_int3_only() {
+        let mut mem = vec![0x90u8; 40];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        for at in [0, 20] {
+            mem[at..at + 5].copy_from_slice(&old);
+        }
+        mem[8] = INT3; // a debugger's breakpoint between the slots
+        mem[12] = INT3;
+        let batch = [
+            w(base, old, [0xe8, 9, 9, 9, 9]),
+            w(base + 20, old, [0xe8, 9, 9, 9, 9]),
+        ];
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        let mut buf = Vec::new();
+        // SAFETY: a run of `batch`, in live memory.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Breakpoints, &mut buf) }.unwrap();
+        let mut got = Vec::new();
+        runs[0]
+            .pieces(&batch, at, &buf, |a, b| {
+                got.push((a - base, b.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        // The slots' own int3s are written; the foreign ones at 8 and 12
+        // are left out.
+        assert_eq!(
+            got,
+            [
+                (0, vec![INT3, 1, 2, 3, 4, 0x90, 0x90, 0x90]),
+                (9, vec![0x90, 0x90, 0x90]),
+                (13, vec![0x90; 7].into_iter().chain([INT3]).collect()),
+            ]
+        );
     }
 
     #[test]
