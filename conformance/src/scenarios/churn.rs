@@ -29,7 +29,10 @@ fn reserve(addr: usize, len: usize) -> bool {
             addr as *mut _,
             len,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_FIXED_NOREPLACE
+                | libc::MAP_NORESERVE,
             -1,
             0,
         )
@@ -43,8 +46,7 @@ fn reserve(addr: usize, len: usize) -> bool {
 pub(crate) fn module_churn<A: Adapter>() -> ScenarioResult {
     if !A::caps().patches_sites {
         return Ok(Outcome::Skip(
-            "no module site is ever written here, so none is published to the trap handler"
-                .into(),
+            "no module site is ever written here, so none is published to the trap handler".into(),
         ));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
@@ -70,14 +72,14 @@ pub(crate) fn module_churn<A: Adapter>() -> ScenarioResult {
         );
         let t = Instant::now();
         let id = load::<A>(&m, "churn")?;
-        lib(
-            key.update(if i % 2 == 0 { add2 } else { add1 }),
-            "update",
-        )?;
+        lib(key.update(if i % 2 == 0 { add2 } else { add1 }), "update")?;
         let want = if i % 2 == 0 { 3 } else { 2 };
         // SAFETY: the module is loaded and mapped.
         let r = unsafe { m.funcs[i % SITES].call(1) };
-        ensure!(r == want, "module {i}: a function gave {r}, expected {want}");
+        ensure!(
+            r == want,
+            "module {i}: a function gave {r}, expected {want}"
+        );
         unload::<A>(id)?;
         let dt = t.elapsed();
         if i < n / 10 {

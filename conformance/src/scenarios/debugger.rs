@@ -80,7 +80,10 @@ pub(crate) fn debugger_child<A: Adapter>() -> ScenarioResult {
     };
     let id = m.as_ref().map(|m| load::<A>(m, "traced")).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let funcs: Vec<usize> = m.iter().flat_map(|m| m.funcs.iter().map(|f| f.addr)).collect();
+    let funcs: Vec<usize> = m
+        .iter()
+        .flat_map(|m| m.funcs.iter().map(|f| f.addr))
+        .collect();
     let caller = {
         let stop = stop.clone();
         std::thread::spawn(move || {

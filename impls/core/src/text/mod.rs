@@ -395,7 +395,9 @@ impl Engine {
             .iter()
             .skip_while(|c| c.is_ascii_whitespace())
             .take_while(|c| c.is_ascii_digit())
-            .fold(0i32, |n, c| n.wrapping_mul(10).wrapping_add(i32::from(c - b'0')))
+            .fold(0i32, |n, c| {
+                n.wrapping_mul(10).wrapping_add(i32::from(c - b'0'))
+            })
     }
 
     /// The batch under a tracer: no breakpoint (a debugger would take it
@@ -921,9 +923,9 @@ pub fn park_signal() -> i32 {
 }
 
 /// (parking rounds with other threads, rounds in which a thread did not
-/// park) so far.
+/// park, nanoseconds spent waiting for threads to park) so far.
 #[doc(hidden)]
-pub fn park_stats() -> (u64, u64) {
+pub fn park_stats() -> (u64, u64, u64) {
     park::stats()
 }
 

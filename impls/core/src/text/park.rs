@@ -22,18 +22,20 @@ use std::cell::Cell;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 /// Odd while a round is on; a round is `GEN` at its start.
 static GEN: AtomicU32 = AtomicU32::new(0);
 /// Threads that parked in the current round.
-static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+static ARRIVED: AtomicU32 = AtomicU32::new(0);
 /// Rounds that ended with a thread that did not park (it blocks the park
 /// signal, or did not run within [`WAIT`]).
 static INCOMPLETE: AtomicU64 = AtomicU64::new(0);
 /// Rounds with at least one other thread.
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds spent waiting for threads to park, over all rounds.
+static WAITED: AtomicU64 = AtomicU64::new(0);
 /// `Some(true)`: our handler is installed; `Some(false)`: the program had
 /// its own action for the signal, so parking is unavailable.
 static INSTALLED: Mutex<Option<bool>> = Mutex::new(None);
@@ -100,6 +102,15 @@ extern "C" fn on_park(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut
     // SAFETY: errno is thread-local; saved and restored around our calls.
     let errno = unsafe { *libc::__errno_location() };
     ARRIVED.fetch_add(1, SeqCst);
+    // SAFETY: wakes the writer if it waits on our own static word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            ARRIVED.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
     while GEN.load(SeqCst) == g {
         // SAFETY: FUTEX_WAIT on our own static word; returns at once if it
         // no longer holds `g`, or on a wake or a signal.
@@ -149,7 +160,9 @@ fn list(task: &File, me: i32, out: &mut Vec<i32>) -> bool {
             let mut ok = !name.is_empty();
             for &c in name {
                 ok &= c.is_ascii_digit();
-                tid = tid.wrapping_mul(10).wrapping_add(i32::from(c.wrapping_sub(b'0')));
+                tid = tid
+                    .wrapping_mul(10)
+                    .wrapping_add(i32::from(c.wrapping_sub(b'0')));
             }
             if ok && tid != me {
                 if out.len() == out.capacity() {
@@ -278,10 +291,11 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
         // ones, and signal any thread that appeared (one that was being
         // created when the round began).
         let want = lists.signalled.len();
-        if ARRIVED.load(SeqCst) >= want {
+        let waited = start.elapsed();
+        if ARRIVED.load(SeqCst) as usize >= want {
+            WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
             return parked;
         }
-        let waited = start.elapsed();
         if waited >= next_list {
             next_list = waited + Duration::from_millis(1);
             if !list(task, me, &mut lists.now) {
@@ -304,7 +318,8 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
             if parked.missing.is_some() {
                 break;
             }
-            if ARRIVED.load(SeqCst) >= lists.signalled.len() {
+            if ARRIVED.load(SeqCst) as usize >= lists.signalled.len() {
+                WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
                 return parked;
             }
         }
@@ -312,13 +327,36 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
             parked.missing = lists.signalled.first().copied().or(Some(0));
             break;
         }
-        std::thread::yield_now();
+        // Sleep until a thread arrives (or 200 us): the threads to park
+        // may need this CPU to run their handler.
+        let seen = ARRIVED.load(SeqCst);
+        if (seen as usize) < lists.signalled.len() {
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000,
+            };
+            // SAFETY: FUTEX_WAIT on our own static word with a timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    ARRIVED.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    seen,
+                    &ts as *const libc::timespec,
+                )
+            };
+        }
     }
     INCOMPLETE.fetch_add(1, SeqCst);
     parked
 }
 
-/// (rounds with another thread, rounds in which a thread did not park).
-pub(crate) fn stats() -> (u64, u64) {
-    (ROUNDS.load(SeqCst), INCOMPLETE.load(SeqCst))
+/// (rounds with another thread, rounds in which a thread did not park,
+/// nanoseconds spent waiting for threads to park).
+pub(crate) fn stats() -> (u64, u64, u64) {
+    (
+        ROUNDS.load(SeqCst),
+        INCOMPLETE.load(SeqCst),
+        WAITED.load(SeqCst),
+    )
 }

@@ -410,7 +410,10 @@ mod tests {
         b[11] = 0x4c;
         assert_eq!(count_int3(&b), 8);
         assert_eq!(count_int3(&[INT3; 16]), 16);
-        assert_eq!(count_int3(&[0x8c, 0xcc, 0xcd, 0x00, 0xcc, 0xff, 0x01, 0x4c, 0xcc]), 3);
+        assert_eq!(
+            count_int3(&[0x8c, 0xcc, 0xcd, 0x00, 0xcc, 0xff, 0x01, 0x4c, 0xcc]),
+            3
+        );
     }
 
     #[test]
