@@ -26,11 +26,18 @@
 //!   So every execution sees either the whole old instruction, the `int3`
 //!   (emulated as the new one), or the whole new instruction — never a torn
 //!   one. The synchronisation is paid three times per batch, not per slot.
-//! * **Few system calls per batch.** The slots are sorted by address and
-//!   grouped into runs (gaps shorter than a page, `text/runs.rs`); each
-//!   phase writes each run with one `pwrite`, the bytes between and around
-//!   the slots written back exactly as read under the engine lock (the
-//!   safety argument is in `docs/DESIGN.md`, "The write path").
+//! * **Few system calls per batch.** The slots of a batch of more than a
+//!   few are sorted by address and grouped into runs (gaps shorter than a
+//!   page, `text/runs.rs`); each phase writes each run with one `pwrite`,
+//!   the bytes between the slots written back as copied right before,
+//!   with the process's other threads parked from the copy to the write
+//!   (`text/park.rs`), and cut around any `0xcc` that is not a slot's
+//!   (the safety argument and its limits are in `docs/DESIGN.md`, "The
+//!   write path").
+//! * **Under a tracer no breakpoint is written**: the other threads are
+//!   parked for the whole batch and each slot is written whole.
+//! * **The trap handler's table stays bounded**: an unloaded module's
+//!   slots are forgotten after a parking round (the grace period).
 //! * **One writer at a time.** A process-wide mutex serialises batches.
 //! * **Valgrind sees the change.** After a batch, the engine issues
 //!   `VALGRIND_DISCARD_TRANSLATIONS` for each written run (a no-op when not
@@ -359,11 +366,18 @@ impl Engine {
         // Reserved up front: nothing is allocated while threads are parked.
         let mut buf = Vec::with_capacity(runs::MAX_RUN);
         let mut lists = park::Lists::new(self.task.as_ref());
+        // Runs that bridge no gap write only the batch's own bytes: no
+        // round is needed for them.
+        let gaps = runs.iter().any(|r| r.len > r.slots.len() * SLOT_LEN);
         for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
             // The other threads are parked from the copy of each run to
             // its write, so a write another thread makes to the gap bytes
             // lands wholly before the copy or wholly after the write.
-            let parked = park::park(self.task.as_ref(), &mut lists);
+            let parked = if gaps {
+                park::park(self.task.as_ref(), &mut lists)
+            } else {
+                park::Parked::none()
+            };
             let r = runs.iter().try_for_each(|r| {
                 // SAFETY: as this function's contract.
                 match unsafe { r.phase_bytes(w, phase, &mut buf) } {
@@ -663,7 +677,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
     with_engine(|e| {
         // SAFETY: the caller guarantees every slot is mapped code.
-        let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
+        let runs = unsafe { runs::plan(&batch, runs::gap_for(batch.len(), page_size()))? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
         let tracer = if vg { 0 } else { e.tracer() };

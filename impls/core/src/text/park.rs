@@ -27,8 +27,20 @@ use std::time::{Duration, Instant};
 
 /// Odd while a round is on; a round is `GEN` at its start.
 static GEN: AtomicU32 = AtomicU32::new(0);
-/// Threads that parked in the current round.
+/// Threads that parked in the current round (low 16 bits), tagged with
+/// the round (high 16 bits: `GEN / 2`), so that a handler of an earlier
+/// round that counts itself late is not taken for a thread of this one.
 static ARRIVED: AtomicU32 = AtomicU32::new(0);
+
+/// The tag of round `g` in [`ARRIVED`].
+fn tag(g: u32) -> u32 {
+    (g >> 1) << 16
+}
+
+/// Threads counted in [`ARRIVED`] for the current round.
+fn arrived() -> usize {
+    (ARRIVED.load(SeqCst) & 0xffff) as usize
+}
 /// Rounds that ended with a thread that did not park (it blocks the park
 /// signal, or did not run within [`WAIT`]).
 static INCOMPLETE: AtomicU64 = AtomicU64::new(0);
@@ -101,7 +113,20 @@ extern "C" fn on_park(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut
     }
     // SAFETY: errno is thread-local; saved and restored around our calls.
     let errno = unsafe { *libc::__errno_location() };
-    ARRIVED.fetch_add(1, SeqCst);
+    // Count in, only for round `g` (a handler that ran late, after its
+    // round ended, does not count in the next one; it leaves at once).
+    let mut a = ARRIVED.load(SeqCst);
+    loop {
+        if a & !0xffff != tag(g) || GEN.load(SeqCst) != g {
+            // SAFETY: as above.
+            unsafe { *libc::__errno_location() = errno };
+            return;
+        }
+        match ARRIVED.compare_exchange(a, a + 1, SeqCst, SeqCst) {
+            Ok(_) => break,
+            Err(now) => a = now,
+        }
+    }
     // SAFETY: wakes the writer if it waits on our own static word.
     unsafe {
         libc::syscall(
@@ -183,6 +208,14 @@ pub(super) struct Parked {
 }
 
 impl Parked {
+    /// No round (nothing to park for).
+    pub fn none() -> Parked {
+        Parked {
+            round: None,
+            missing: None,
+        }
+    }
+
     /// Whether every other thread is parked (or there is none).
     pub fn complete(&self) -> bool {
         self.missing.is_none()
@@ -271,8 +304,9 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
             missing: Some(lists.signalled[0]),
         };
     }
-    ARRIVED.store(0, SeqCst);
-    let g = GEN.fetch_add(1, SeqCst).wrapping_add(1);
+    let g = GEN.load(SeqCst).wrapping_add(1);
+    ARRIVED.store(tag(g), SeqCst);
+    GEN.store(g, SeqCst);
     let mut parked = Parked {
         round: Some(g),
         missing: None,
@@ -292,7 +326,7 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
         // created when the round began).
         let want = lists.signalled.len();
         let waited = start.elapsed();
-        if ARRIVED.load(SeqCst) as usize >= want {
+        if arrived() >= want {
             WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
             return parked;
         }
@@ -318,7 +352,7 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
             if parked.missing.is_some() {
                 break;
             }
-            if ARRIVED.load(SeqCst) as usize >= lists.signalled.len() {
+            if arrived() >= lists.signalled.len() {
                 WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
                 return parked;
             }
@@ -330,7 +364,7 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
         // Sleep until a thread arrives (or 200 us): the threads to park
         // may need this CPU to run their handler.
         let seen = ARRIVED.load(SeqCst);
-        if (seen as usize) < lists.signalled.len() {
+        if ((seen & 0xffff) as usize) < lists.signalled.len() {
             let ts = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 200_000,

@@ -12,9 +12,13 @@
 //! * every byte of a run lies on a page that holds a slot of the batch (a
 //!   gap shorter than a page cannot contain a whole page), so the run is
 //!   mapped code of an image whose sites the caller owns for patching;
-//! * the buffer is read under the engine lock, and nothing but the engine
-//!   (under that lock) writes such code, so the bytes written back are the
-//!   bytes that are there.
+//! * the buffer is read under the engine lock, right before it is
+//!   written, while the caller keeps the process's other threads parked,
+//!   so a byte another thread writes is either in the copy or written
+//!   after it; and [`Run::pieces`] leaves out every `0xcc` that is not a
+//!   slot's, so a breakpoint another process removes is never revived.
+//!
+//! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all.
 //!
 //! Only this module's caller (`text/mod.rs`) writes executable memory;
 //! here buffers are only read from code and edited in memory.
@@ -46,6 +50,19 @@ pub(super) const MAX_RUN: usize = 64 * 1024;
 /// a page, so no page lies wholly inside a gap.
 pub(super) fn max_gap(page: usize) -> usize {
     page - 1
+}
+
+/// Batches of at most this many slots are not coalesced across gaps:
+/// each slot is written on its own (3 `pwrite`s per slot, about 10 µs),
+/// which writes no byte that is not the batch's and so needs no parking
+/// round (which waits until every other thread has run: milliseconds on a
+/// machine with more runnable threads than cores).
+pub(super) const SMALL_BATCH: usize = 8;
+
+/// The gap runs may bridge for a batch of `n` slots: none for a small
+/// batch, else [`max_gap`].
+pub(super) fn gap_for(n: usize, page: usize) -> usize {
+    if n <= SMALL_BATCH { 0 } else { max_gap(page) }
 }
 
 /// Sorts a batch by address and drops exact duplicates (a table that lists
