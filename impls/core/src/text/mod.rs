@@ -362,10 +362,14 @@ impl Engine {
     /// # Safety
     /// `runs` come from `runs::plan` over `w`, under the engine lock held
     /// by the caller.
-    unsafe fn protocol(&self, w: &[SlotWrite], runs: &[runs::Run]) -> Result<()> {
+    unsafe fn protocol(
+        &self,
+        w: &[SlotWrite],
+        runs: &[runs::Run],
+        lists: &mut park::Lists,
+    ) -> Result<()> {
         // Reserved up front: nothing is allocated while threads are parked.
         let mut buf = Vec::with_capacity(runs::MAX_RUN);
-        let mut lists = park::Lists::new(self.task.as_ref());
         // Runs that bridge no gap write only the batch's own bytes: no
         // round is needed for them.
         let gaps = runs.iter().any(|r| r.len > r.slots.len() * SLOT_LEN);
@@ -374,7 +378,7 @@ impl Engine {
             // its write, so a write another thread makes to the gap bytes
             // lands wholly before the copy or wholly after the write.
             let parked = if gaps {
-                park::park(self.task.as_ref(), &mut lists)
+                park::park(self.task.as_ref(), lists)
             } else {
                 park::Parked::none()
             };
@@ -676,8 +680,12 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         .slots
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
     with_engine(|e| {
+        // Who else runs: a process with no other thread needs no parking
+        // round, and coalesces every batch.
+        let mut lists = park::Lists::new(e.task.as_ref());
+        let gap = runs::gap_for(batch.len(), lists.alone(), page_size());
         // SAFETY: the caller guarantees every slot is mapped code.
-        let runs = unsafe { runs::plan(&batch, runs::gap_for(batch.len(), page_size()))? };
+        let runs = unsafe { runs::plan(&batch, gap)? };
         trap::check_installed()?;
         let vg = valgrind::running_on_valgrind();
         let tracer = if vg { 0 } else { e.tracer() };
@@ -696,7 +704,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
             // SAFETY: the runs were planned over `batch` under this lock.
-            match unsafe { e.protocol(&batch, &runs) } {
+            match unsafe { e.protocol(&batch, &runs, &mut lists) } {
                 Ok(()) => {
                     drop(published);
                     Ok(())

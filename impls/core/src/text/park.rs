@@ -249,6 +249,11 @@ pub(super) struct Lists {
 }
 
 impl Lists {
+    /// Whether the process had no other thread when listed.
+    pub fn alone(&self) -> bool {
+        self.alone
+    }
+
     /// Lists the threads once (`task`: `/proc/self/task`).
     pub fn new(task: Option<&File>) -> Lists {
         let mut l = Lists {

@@ -18,7 +18,8 @@
 //!   after it; and [`Run::pieces`] leaves out every `0xcc` that is not a
 //!   slot's, so a breakpoint another process removes is never revived.
 //!
-//! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all.
+//! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all in a
+//! process with other threads.
 //!
 //! Only this module's caller (`text/mod.rs`) writes executable memory;
 //! here buffers are only read from code and edited in memory.
@@ -52,17 +53,23 @@ pub(super) fn max_gap(page: usize) -> usize {
     page - 1
 }
 
-/// Batches of at most this many slots are not coalesced across gaps:
-/// each slot is written on its own (3 `pwrite`s per slot, about 10 µs),
-/// which writes no byte that is not the batch's and so needs no parking
-/// round (which waits until every other thread has run: milliseconds on a
-/// machine with more runnable threads than cores).
+/// In a process with other threads, batches of at most this many slots
+/// are not coalesced across gaps: each slot is written on its own (3
+/// `pwrite`s per slot, about 10 µs), which writes no byte that is not the
+/// batch's and so needs no parking round (which waits until every other
+/// thread has run: milliseconds on a machine with more runnable threads
+/// than cores). A process with no other thread needs no round anyway.
 pub(super) const SMALL_BATCH: usize = 8;
 
-/// The gap runs may bridge for a batch of `n` slots: none for a small
-/// batch, else [`max_gap`].
-pub(super) fn gap_for(n: usize, page: usize) -> usize {
-    if n <= SMALL_BATCH { 0 } else { max_gap(page) }
+/// The gap runs may bridge for a batch of `n` slots (`alone`: the process
+/// has no other thread): none for a small batch among threads, else
+/// [`max_gap`].
+pub(super) fn gap_for(n: usize, alone: bool, page: usize) -> usize {
+    if n <= SMALL_BATCH && !alone {
+        0
+    } else {
+        max_gap(page)
+    }
 }
 
 /// Sorts a batch by address and drops exact duplicates (a table that lists
