@@ -4,6 +4,7 @@ mod bad_input;
 mod basic;
 mod churn;
 mod debugger;
+mod engines;
 mod foreign;
 pub(crate) mod init;
 mod lifecycle;
@@ -29,6 +30,7 @@ use bad_input::*;
 use basic::*;
 use churn::*;
 use debugger::*;
+use engines::*;
 use foreign::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
@@ -229,6 +231,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(module_churn),
         sc!(debugger_gdb, Mode::Parent),
         sc!(debugger_child, Mode::Hidden),
+        sc!(engine_copies, Mode::Parent),
+        sc!(engine_copies_child, Mode::Hidden),
     ]
 }
 

@@ -1005,4 +1005,5 @@ pub fn engine_stats() -> EngineStats {
 }
 
 pub mod exec;
+pub mod rendezvous;
 pub mod valgrind;
