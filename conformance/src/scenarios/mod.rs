@@ -233,6 +233,8 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(debugger_child, Mode::Hidden),
         sc!(engine_copies, Mode::Parent),
         sc!(engine_copies_child, Mode::Hidden),
+        sc!(engine_refused, Mode::Parent),
+        sc!(engine_refused_child, Mode::Hidden),
     ]
 }
 

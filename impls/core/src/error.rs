@@ -133,6 +133,15 @@ pub enum Error {
         /// The thread's name (`/proc/self/task/<tid>/comm`).
         name: String,
     },
+    /// Another copy of this library in the process (the program's, when a
+    /// plugin links the crates itself) runs the process's engine, and
+    /// engines are not shared between copies yet: this copy writes no
+    /// code (a second engine would rewrite the same pages without the
+    /// first one's lock and replace its `SIGTRAP` handler).
+    EngineElsewhere {
+        /// The object that holds the engine's copy (its path).
+        object: String,
+    },
     /// A tracer (a debugger) is attached, so the update is written with no
     /// breakpoint, every other thread parked by the engine's park signal
     /// (`SIGRTMAX - 1`), and this thread did not park: it blocks that
@@ -251,6 +260,11 @@ impl fmt::Display for Error {
             Error::NoRoomNear { near, len } => write!(
                 f,
                 "no free place for {len} bytes within rel32 reach of {near:#x}"
+            ),
+            Error::EngineElsewhere { object } => write!(
+                f,
+                "another copy of static-call-core ({object}) runs this process's engine, and \
+                 engines are not shared between copies yet; nothing was written"
             ),
             Error::Traced { tracer, tid } => write!(
                 f,

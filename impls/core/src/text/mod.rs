@@ -186,6 +186,9 @@ fn page_size() -> usize {
 
 impl Engine {
     fn open() -> Result<Engine> {
+        // One engine per process: a later copy of the crate refuses to
+        // start a second one (`text/rendezvous.rs`).
+        rendezvous::check_first()?;
         let fallbacks = FORCE_FALLBACKS.load(Ordering::SeqCst);
         let mem = std::fs::OpenOptions::new()
             .read(true)

@@ -93,3 +93,33 @@ pub fn engine_copies() -> Vec<usize> {
 pub fn own_anchor() -> usize {
     &ANCHOR as *const AtomicPtr<u8> as usize
 }
+
+/// `Err` with the path of the object that holds the first copy of the
+/// engine when that copy is not this one. Until engines are shared, only
+/// the first copy in `dl_iterate_phdr` order (the program's, when it
+/// links the crates) may run an engine: a later copy (a plugin with keys
+/// of its own) refuses to, rather than install a second `SIGTRAP` handler
+/// over the first one's.
+pub(crate) fn check_first() -> Result<(), crate::Error> {
+    let copies = engine_copies();
+    match copies.first() {
+        Some(&first) if first != own_anchor() => {
+            // SAFETY: dladdr only reads the loader's tables; `info` is
+            // written by it.
+            let object = unsafe {
+                let mut info: libc::Dl_info = std::mem::zeroed();
+                if libc::dladdr(first as *const libc::c_void, &mut info) != 0
+                    && !info.dli_fname.is_null()
+                {
+                    std::ffi::CStr::from_ptr(info.dli_fname)
+                        .to_string_lossy()
+                        .into_owned()
+                } else {
+                    format!("anchor {first:#x}")
+                }
+            };
+            Err(crate::Error::EngineElsewhere { object })
+        }
+        _ => Ok(()),
+    }
+}

@@ -284,25 +284,46 @@ impl Run {
         if all == own {
             return write(at, buf);
         }
-        let (mut k, mut p, mut from) = (0usize, 0usize, 0usize);
         // Every `0xcc` of `buf`, in order, walked together with the slots
         // (both sorted): one inside a slot is the batch's own, any other is
-        // foreign and cuts the write.
-        while let Some(q) = find_int3(&buf[p..]).map(|q| p + q) {
-            let a = at + q;
-            while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
-                k += 1;
-            }
-            if k >= slots.len() || slots[k].addr > a {
-                if q > from {
-                    write(at + from, &buf[from..q])?;
+        // foreign and cuts the write. First count the pieces: where foreign
+        // `0xcc`s are many (compiler padding between functions), writing
+        // each slot's bytes on its own takes fewer calls, and writes no
+        // foreign byte either.
+        let cut = |emit: &mut dyn FnMut(usize, usize) -> Result<()>| -> Result<()> {
+            let (mut k, mut p, mut from) = (0usize, 0usize, 0usize);
+            while let Some(q) = find_int3(&buf[p..]).map(|q| p + q) {
+                let a = at + q;
+                while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
+                    k += 1;
                 }
-                from = q + 1;
+                if k >= slots.len() || slots[k].addr > a {
+                    if q > from {
+                        emit(from, q)?;
+                    }
+                    from = q + 1;
+                }
+                p = q + 1;
             }
-            p = q + 1;
+            if buf.len() > from {
+                emit(from, buf.len())?;
+            }
+            Ok(())
+        };
+        let mut n = 0usize;
+        cut(&mut |_, _| {
+            n += 1;
+            Ok(())
+        })?;
+        if n <= slots.len() {
+            return cut(&mut |lo, hi| write(at + lo, &buf[lo..hi]));
         }
-        if buf.len() > from {
-            write(at + from, &buf[from..])?;
+        for s in slots {
+            let lo = s.addr.saturating_sub(at).min(buf.len());
+            let hi = (s.addr + SLOT_LEN).saturating_sub(at).min(buf.len());
+            if hi > lo {
+                write(at + lo, &buf[lo..hi])?;
+            }
         }
         Ok(())
     }
@@ -449,7 +470,6 @@ mod tests {
             mem[at..at + 5].copy_from_slice(&old);
         }
         mem[8] = INT3; // a debugger's breakpoint between the slots
-        mem[12] = INT3;
         let batch = [
             w(base, old, [0xe8, 9, 9, 9, 9]),
             w(base + 20, old, [0xe8, 9, 9, 9, 9]),
@@ -466,15 +486,50 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        // The slots' own int3s are written; the foreign ones at 8 and 12
-        // are left out.
+        // The slots' own int3s are written; the foreign one at 8 is left
+        // out.
         assert_eq!(
             got,
             [
                 (0, vec![INT3, 1, 2, 3, 4, 0x90, 0x90, 0x90]),
-                (9, vec![0x90, 0x90, 0x90]),
-                (13, vec![0x90; 7].into_iter().chain([INT3]).collect()),
+                (9, vec![0x90; 11].into_iter().chain([INT3]).collect()),
             ]
+        );
+    }
+
+    #[test]
+    fn pieces_fall_back_to_slots_among_padding() {
+        // Two slots with int3 padding all around them: writing the slots
+        // alone takes fewer calls than the pieces between the int3s.
+        let mut mem = vec![INT3; 40];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        for at in [4, 20] {
+            mem[at..at + 5].copy_from_slice(&old);
+        }
+        for at in [10, 12, 14] {
+            mem[at] = 0x90;
+        }
+        let batch = [
+            w(base + 4, old, [0xe8, 9, 9, 9, 9]),
+            w(base + 20, old, [0xe8, 9, 9, 9, 9]),
+        ];
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        let mut buf = Vec::new();
+        // SAFETY: a run of `batch`, in live memory.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Tails, &mut buf) }.unwrap();
+        let mut got = Vec::new();
+        runs[0]
+            .pieces(&batch, at, &buf, |a, b| {
+                got.push((a - base, b.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            got,
+            [(5, vec![9, 9, 9, 9]), (20, vec![0xe8, 9, 9, 9, 9])],
+            "{got:?}"
         );
     }
 
