@@ -100,7 +100,15 @@ pub fn own_anchor() -> usize {
 /// links the crates) may run an engine: a later copy (a plugin with keys
 /// of its own) refuses to, rather than install a second `SIGTRAP` handler
 /// over the first one's.
+///
+/// Once this copy was found first it stays first (objects loaded later
+/// come later in the order), so the answer is kept: a forked child does
+/// not walk the loader's list again.
 pub(crate) fn check_first() -> Result<(), crate::Error> {
+    static FIRST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if FIRST.load(std::sync::atomic::Ordering::Acquire) {
+        return Ok(());
+    }
     let copies = engine_copies();
     match copies.first() {
         Some(&first) if first != own_anchor() => {
@@ -120,6 +128,9 @@ pub(crate) fn check_first() -> Result<(), crate::Error> {
             };
             Err(crate::Error::EngineElsewhere { object })
         }
-        _ => Ok(()),
+        _ => {
+            FIRST.store(true, std::sync::atomic::Ordering::Release);
+            Ok(())
+        }
     }
 }
