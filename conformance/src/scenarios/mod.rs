@@ -2,8 +2,12 @@
 
 mod bad_input;
 mod basic;
-mod edges;
 mod batch;
+mod churn;
+mod debugger;
+mod edges;
+mod engines;
+mod foreign;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
@@ -27,8 +31,12 @@ use crate::targets::{HOOK_CALLS, HOOK_SUM, add1, add2, add3, hook};
 use crate::{Adapter, AddFn, Unpatched, place};
 use bad_input::*;
 use basic::*;
-use edges::*;
 use batch::*;
+use churn::*;
+use debugger::*;
+use edges::*;
+use engines::*;
+use foreign::*;
 use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
@@ -238,6 +246,15 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(scale_wx_watch_caught, Mode::Parent),
         sc!(scale_wx_watch_fallback, Mode::Hidden),
         sc!(scale_wx_watcher, Mode::Hidden),
+        sc!(foreign_breakpoints),
+        sc!(foreign_writes),
+        sc!(module_churn),
+        sc!(debugger_gdb, Mode::Parent),
+        sc!(debugger_child, Mode::Hidden),
+        sc!(engine_copies, Mode::Parent),
+        sc!(engine_copies_child, Mode::Hidden),
+        sc!(engine_refused, Mode::Parent),
+        sc!(engine_refused_child, Mode::Hidden),
     ]
 }
 

@@ -148,6 +148,26 @@ pub enum Error {
         /// Address of the key.
         key: usize,
     },
+    /// Another copy of this library in the process (the program's, when a
+    /// plugin links the crates itself) runs the process's engine, and
+    /// engines are not shared between copies yet: this copy writes no
+    /// code (a second engine would rewrite the same pages without the
+    /// first one's lock and replace its `SIGTRAP` handler).
+    EngineElsewhere {
+        /// The object that holds the engine's copy (its path).
+        object: String,
+    },
+    /// A tracer (a debugger) is attached, so the update is written with no
+    /// breakpoint, every other thread parked by the engine's park signal
+    /// (`SIGRTMAX - 1`), and this thread did not park: it blocks that
+    /// signal, or the program replaced its handler. Nothing was written.
+    Traced {
+        /// The tracer's pid (`TracerPid`).
+        tracer: i32,
+        /// The thread that did not park (0: the threads could not be
+        /// listed).
+        tid: i32,
+    },
     /// A static-call operation was called on a thread that is already
     /// inside one: from a signal handler that interrupted an update, say.
     /// Waiting would deadlock; nothing was done.
@@ -255,6 +275,16 @@ impl fmt::Display for Error {
             Error::NoRoomNear { near, len } => write!(
                 f,
                 "no free place for {len} bytes within rel32 reach of {near:#x}"
+            ),
+            Error::EngineElsewhere { object } => write!(
+                f,
+                "another copy of static-call-core ({object}) runs this process's engine, and \
+                 engines are not shared between copies yet; nothing was written"
+            ),
+            Error::Traced { tracer, tid } => write!(
+                f,
+                "a tracer (pid {tracer}) is attached, and thread {tid} did not stop for the \
+                 update (it blocks the engine's park signal, SIGRTMAX-1); nothing was written"
             ),
             Error::TrapBlocked { tid, name } => write!(
                 f,

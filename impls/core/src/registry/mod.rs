@@ -716,6 +716,15 @@ impl Registry {
         }
         // SAFETY: the module's own sites, mapped; lock held.
         unsafe { text::write_batch(&writes)? };
+        // The trap handler no longer needs to know these slots (it would
+        // otherwise keep every slot address ever published).
+        // (Every site of the image: sites of released init text were
+        // published while they were patched.) A failure leaves them known,
+        // which costs memory, not correctness.
+        if self.flavor.patches_sites() {
+            let addrs: Vec<usize> = img.table.entries().iter().map(|e| e.site()).collect();
+            let _ = text::forget_slots(&addrs);
+        }
         for (key, _) in runs {
             if let Some(rec) = st.keys.get_mut(&key.addr()) {
                 rec.groups.retain(|g| g.image != id);

@@ -26,11 +26,18 @@
 //!   So every execution sees either the whole old instruction, the `int3`
 //!   (emulated as the new one), or the whole new instruction — never a torn
 //!   one. The synchronisation is paid three times per batch, not per slot.
-//! * **Few system calls per batch.** The slots are sorted by address and
-//!   grouped into runs (gaps shorter than a page, `text/runs.rs`); each
-//!   phase writes each run with one `pwrite`, the bytes between and around
-//!   the slots written back exactly as read under the engine lock (the
-//!   safety argument is in `docs/DESIGN.md`, "The write path").
+//! * **Few system calls per batch.** The slots of a batch of more than a
+//!   few are sorted by address and grouped into runs (gaps shorter than a
+//!   page, `text/runs.rs`); each phase writes each run with one `pwrite`,
+//!   the bytes between the slots written back as copied right before,
+//!   with the process's other threads parked from the copy to the write
+//!   (`text/park.rs`), and cut around any `0xcc` that is not a slot's
+//!   (the safety argument and its limits are in `docs/DESIGN.md`, "The
+//!   write path").
+//! * **Under a tracer no breakpoint is written**: the other threads are
+//!   parked for the whole batch and each slot is written whole.
+//! * **The trap handler's table stays bounded**: an unloaded module's
+//!   slots are forgotten after a parking round (the grace period).
 //! * **One writer at a time.** A process-wide mutex serialises batches.
 //! * **Valgrind sees the change.** After a batch, the engine issues
 //!   `VALGRIND_DISCARD_TRANSLATIONS` for each written run (a no-op when not
@@ -42,6 +49,7 @@
 //!   slot that cannot be restored stays served by the trap handler (which
 //!   emulates its old instruction) for the life of the process.
 
+mod park;
 mod runs;
 mod trap;
 
@@ -86,6 +94,10 @@ pub struct EngineInfo {
 
 struct Engine {
     mem: Option<File>,
+    /// `/proc/self/task`, to list the other threads for a parking round.
+    task: Option<File>,
+    /// `/proc/self/status`, for `TracerPid`.
+    status: Option<File>,
     membarrier: bool,
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
@@ -173,6 +185,9 @@ fn page_size() -> usize {
 
 impl Engine {
     fn open() -> Result<Engine> {
+        // One engine per process: a later copy of the crate refuses to
+        // start a second one (`text/rendezvous.rs`).
+        rendezvous::check_first()?;
         let fallbacks = FORCE_FALLBACKS.load(Ordering::SeqCst);
         let mem = std::fs::OpenOptions::new()
             .read(true)
@@ -197,11 +212,16 @@ impl Engine {
         // out of every mask (`crate::signals`); this keeps them linked.
         debug_assert!(crate::signals::linked());
         std::hint::black_box(crate::signals::linked());
+        park::install();
         trap::install()?;
         let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
             .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
+        let task = std::fs::File::open("/proc/self/task").ok();
+        let status = std::fs::File::open("/proc/self/status").ok();
         Ok(Engine {
             mem,
+            task,
+            status,
             membarrier,
             scratch,
             // SAFETY: getpid has no preconditions.
@@ -349,18 +369,93 @@ impl Engine {
     /// # Safety
     /// `runs` come from `runs::plan` over `w`, under the engine lock held
     /// by the caller.
-    unsafe fn protocol(&self, w: &[SlotWrite], runs: &[runs::Run]) -> Result<()> {
-        let mut buf = Vec::new();
+    unsafe fn protocol(
+        &self,
+        w: &[SlotWrite],
+        runs: &[runs::Run],
+        lists: &mut park::Lists,
+    ) -> Result<()> {
+        // Reserved up front: nothing is allocated while threads are parked.
+        let mut buf = Vec::with_capacity(runs::MAX_RUN);
+        // Runs that bridge no gap write only the batch's own bytes: no
+        // round is needed for them.
+        let gaps = runs.iter().any(|r| r.len > r.slots.len() * SLOT_LEN);
         for phase in [Phase::Breakpoints, Phase::Tails, Phase::Heads] {
-            for r in runs {
+            // The other threads are parked from the copy of each run to
+            // its write, so a write another thread makes to the gap bytes
+            // lands wholly before the copy or wholly after the write.
+            let parked = if gaps {
+                park::park(self.task.as_ref(), lists)
+            } else {
+                park::Parked::none()
+            };
+            let r = runs.iter().try_for_each(|r| {
                 // SAFETY: as this function's contract.
-                if let Some(at) = unsafe { r.phase_bytes(w, phase, &mut buf) } {
-                    self.write(at, &buf)?;
+                match unsafe { r.phase_bytes(w, phase, &mut buf) } {
+                    Some(at) => r.pieces(w, at, &buf, |a, b| self.write(a, b)),
+                    None => Ok(()),
                 }
-            }
+            });
+            parked.release();
+            r?;
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Whether a tracer (a debugger, `strace`) is attached to the process
+    /// (`TracerPid` of `/proc/self/status`): its pid, or 0.
+    fn tracer(&self) -> i32 {
+        let Some(f) = &self.status else { return 0 };
+        let mut buf = [0u8; 4096];
+        // SAFETY: pread fills at most `buf.len()` bytes of `buf`.
+        let n = unsafe { libc::pread(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let Ok(n) = usize::try_from(n) else { return 0 };
+        let text = &buf[..n];
+        const TAG: &[u8] = b"\nTracerPid:";
+        let Some(i) = text.windows(TAG.len()).position(|w| w == TAG) else {
+            return 0;
+        };
+        text[i + TAG.len()..]
+            .iter()
+            .skip_while(|c| c.is_ascii_whitespace())
+            .take_while(|c| c.is_ascii_digit())
+            .fold(0i32, |n, c| {
+                n.wrapping_mul(10).wrapping_add(i32::from(c - b'0'))
+            })
+    }
+
+    /// The batch under a tracer: no breakpoint (a debugger would take it
+    /// for its own, and resume the thread inside the instruction). Every
+    /// other thread is parked for the whole batch, each slot is written
+    /// whole with one `pwrite` of its own bytes only (the debugger writes
+    /// its breakpoints while the process is stopped, possibly between a
+    /// copy and a write of ours, so no byte that is not a slot's is
+    /// written), the cores are synchronised, and the threads go on.
+    ///
+    /// # Errors
+    /// [`Error::Traced`] when a thread did not park (nothing written); a
+    /// failed write puts the slots already written back and returns it.
+    fn traced(&self, tracer: i32, w: &[SlotWrite]) -> Result<()> {
+        let mut lists = park::Lists::new(self.task.as_ref());
+        let parked = park::park(self.task.as_ref(), &mut lists);
+        if let Some(tid) = parked.missing {
+            parked.release();
+            return Err(Error::Traced { tracer, tid });
+        }
+        let mut r = Ok(());
+        for (i, s) in w.iter().enumerate() {
+            if let Err(e) = self.write(s.addr, &s.new) {
+                for b in w[..i].iter().rev() {
+                    let _ = self.write_any(b.addr, &b.old);
+                }
+                r = Err(e);
+                break;
+            }
+        }
+        let synced = self.sync_any();
+        parked.release();
+        r.and(synced)
     }
 
     /// Puts the old bytes back after the protocol failed part way, not
@@ -598,20 +693,27 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         .slots
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
     with_engine(|e| {
+        // Who else runs: a process with no other thread needs no parking
+        // round, and coalesces every batch.
+        let mut lists = park::Lists::new(e.task.as_ref());
+        let gap = runs::gap_for(batch.len(), lists.alone(), page_size());
         // SAFETY: the caller guarantees every slot is mapped code.
-        let runs = unsafe { runs::plan(&batch, runs::max_gap(page_size()))? };
+        let runs = unsafe { runs::plan(&batch, gap)? };
         trap::check_installed()?;
         // No thread is asked whether it blocks SIGTRAP: none can through
         // libc (`crate::signals`), whatever the number of threads.
         let vg = valgrind::running_on_valgrind();
+        let tracer = if vg { 0 } else { e.tracer() };
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else if vg {
             e.serialised(&batch)
+        } else if tracer != 0 {
+            e.traced(tracer, &batch)
         } else {
             let published = trap::publish(batch.iter().map(|s| (s.addr, s.form)));
             // SAFETY: the runs were planned over `batch` under this lock.
-            match unsafe { e.protocol(&batch, &runs) } {
+            match unsafe { e.protocol(&batch, &runs, &mut lists) } {
                 Ok(()) => {
                     drop(published);
                     Ok(())
@@ -755,6 +857,52 @@ pub fn use_fallbacks_for_tests(on: bool) {
     *g = None;
 }
 
+/// Forgets the slots at `addrs` in the trap handler's table of every slot
+/// ever published (an unloaded module's sites), so that the table stays
+/// as large as the slots that exist, however many modules come and go.
+///
+/// Safe once no thread can still be about to take a trap of ours there.
+/// The unload batch that precedes this has removed every breakpoint; a
+/// thread that hit one before has a `SIGTRAP` pending or in progress. A
+/// completed parking round is the grace period: the park signal is
+/// blocked in the `SIGTRAP` handler and a pending `SIGTRAP` is delivered
+/// first, so a thread that parked has finished every trap it took. If a
+/// thread does not park (it blocks the park signal), nothing is forgotten.
+pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
+    with_engine(|e| {
+        let mut lists = park::Lists::new(e.task.as_ref());
+        let parked = park::park(e.task.as_ref(), &mut lists);
+        let complete = parked.complete();
+        parked.release();
+        if complete {
+            trap::forget(addrs);
+        }
+        Ok(())
+    })
+}
+
+/// The size of the trap handler's table of known slots (every slot
+/// address published and not forgotten): for tests of bounded memory.
+#[doc(hidden)]
+pub fn trap_table_len() -> usize {
+    with_engine(|_| Ok(trap::known_len())).unwrap_or(0)
+}
+
+/// The engine's park signal (`SIGRTMAX - 1`, 63 with glibc): the engine
+/// sends it to the process's other threads to stop them for a moment
+/// while it writes code. Under a debugger, let it through without
+/// stopping (`handle SIG63 nostop noprint pass` in gdb).
+pub fn park_signal() -> i32 {
+    park::signal()
+}
+
+/// (parking rounds with other threads, rounds in which a thread did not
+/// park, nanoseconds spent waiting for threads to park) so far.
+#[doc(hidden)]
+pub fn park_stats() -> (u64, u64, u64) {
+    park::stats()
+}
+
 /// How many breakpoint traps the handler has served so far.
 pub fn trap_stats() -> TrapStats {
     trap::stats()
@@ -809,4 +957,5 @@ pub fn engine_stats() -> EngineStats {
 }
 
 pub mod exec;
+pub mod rendezvous;
 pub mod valgrind;

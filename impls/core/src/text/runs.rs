@@ -12,9 +12,14 @@
 //! * every byte of a run lies on a page that holds a slot of the batch (a
 //!   gap shorter than a page cannot contain a whole page), so the run is
 //!   mapped code of an image whose sites the caller owns for patching;
-//! * the buffer is read under the engine lock, and nothing but the engine
-//!   (under that lock) writes such code, so the bytes written back are the
-//!   bytes that are there.
+//! * the buffer is read under the engine lock, right before it is
+//!   written, while the caller keeps the process's other threads parked,
+//!   so a byte another thread writes is either in the copy or written
+//!   after it; and [`Run::pieces`] leaves out every `0xcc` that is not a
+//!   slot's, so a breakpoint another process removes is never revived.
+//!
+//! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all in a
+//! process with other threads.
 //!
 //! Only this module's caller (`text/mod.rs`) writes executable memory;
 //! here buffers are only read from code and edited in memory.
@@ -46,6 +51,25 @@ pub(super) const MAX_RUN: usize = 64 * 1024;
 /// a page, so no page lies wholly inside a gap.
 pub(super) fn max_gap(page: usize) -> usize {
     page - 1
+}
+
+/// In a process with other threads, batches of at most this many slots
+/// are not coalesced across gaps: each slot is written on its own (3
+/// `pwrite`s per slot, about 10 µs), which writes no byte that is not the
+/// batch's and so needs no parking round (which waits until every other
+/// thread has run: milliseconds on a machine with more runnable threads
+/// than cores). A process with no other thread needs no round anyway.
+pub(super) const SMALL_BATCH: usize = 8;
+
+/// The gap runs may bridge for a batch of `n` slots (`alone`: the process
+/// has no other thread): none for a small batch among threads, else
+/// [`max_gap`].
+pub(super) fn gap_for(n: usize, alone: bool, page: usize) -> usize {
+    if n <= SMALL_BATCH && !alone {
+        0
+    } else {
+        max_gap(page)
+    }
 }
 
 /// Sorts a batch by address and drops exact duplicates (a table that lists
@@ -122,6 +146,47 @@ pub(super) unsafe fn plan(batch: &[SlotWrite], gap: usize) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// Whether `buf` (code for address `at`) holds a `0xcc` outside every
+/// slot of `slots` (sorted). Finds the `0xcc` bytes 16 at a time with
+/// SSE2 (every x86-64 core has it) and walks them together with the
+/// slots: the cost is the buffer's length over 16 plus one step per
+/// `0xcc`, not a pass over every slot.
+fn has_foreign_int3(slots: &[SlotWrite], at: usize, buf: &[u8]) -> bool {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    let mut k = 0usize;
+    let mut foreign = |q: usize| {
+        let a = at + q;
+        while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
+            k += 1;
+        }
+        k >= slots.len() || slots[k].addr > a
+    };
+    let chunks = buf.chunks_exact(16);
+    let tail = buf.len() - chunks.remainder().len();
+    for (i, c) in chunks.enumerate() {
+        // SAFETY: SSE2 is part of the x86-64 baseline; the load reads the
+        // 16 bytes of this chunk of `buf` (unaligned).
+        let mut m = unsafe {
+            let v = _mm_loadu_si128(c.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(INT3 as i8))) as u32
+        };
+        while m != 0 {
+            if foreign(i * 16 + m.trailing_zeros() as usize) {
+                return true;
+            }
+            m &= m - 1;
+        }
+    }
+    (tail..buf.len()).any(|q| buf[q] == INT3 && foreign(q))
+}
+
+/// The offset of the first `int3` byte in `b`.
+fn find_int3(b: &[u8]) -> Option<usize> {
+    // SAFETY: memchr reads at most `b.len()` bytes of `b`.
+    let p = unsafe { libc::memchr(b.as_ptr().cast(), libc::c_int::from(INT3), b.len()) };
+    (!p.is_null()).then(|| p as usize - b.as_ptr() as usize)
+}
+
 /// Which bytes of its slots a phase of the protocol writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -192,6 +257,73 @@ impl Run {
             }
         }
         Some(at)
+    }
+
+    /// Calls `write(address, bytes)` for each piece of `buf` (the bytes
+    /// [`Run::phase_bytes`] put there for address `at`), cutting it around
+    /// every *foreign* `int3`: a `0xcc` byte that is not a byte of one of
+    /// the batch's slots. Such a byte is never written back: it can be a
+    /// breakpoint another writer (a debugger, a uprobe) owns and is about
+    /// to remove, and writing it back would revive it (see
+    /// `docs/DESIGN.md`, "The write path").
+    ///
+    /// # Errors
+    /// The first error `write` returns.
+    pub fn pieces(
+        &self,
+        batch: &[SlotWrite],
+        at: usize,
+        buf: &[u8],
+        mut write: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let slots = &batch[self.slots.clone()];
+        // The common case first: every `0xcc` of the buffer is inside a
+        // slot, so it is written in one piece.
+        if !has_foreign_int3(slots, at, buf) {
+            return write(at, buf);
+        }
+        // Every `0xcc` of `buf`, in order, walked together with the slots
+        // (both sorted): one inside a slot is the batch's own, any other is
+        // foreign and cuts the write. First count the pieces: where foreign
+        // `0xcc`s are many (compiler padding between functions), writing
+        // each slot's bytes on its own takes fewer calls, and writes no
+        // foreign byte either.
+        let cut = |emit: &mut dyn FnMut(usize, usize) -> Result<()>| -> Result<()> {
+            let (mut k, mut p, mut from) = (0usize, 0usize, 0usize);
+            while let Some(q) = find_int3(&buf[p..]).map(|q| p + q) {
+                let a = at + q;
+                while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
+                    k += 1;
+                }
+                if k >= slots.len() || slots[k].addr > a {
+                    if q > from {
+                        emit(from, q)?;
+                    }
+                    from = q + 1;
+                }
+                p = q + 1;
+            }
+            if buf.len() > from {
+                emit(from, buf.len())?;
+            }
+            Ok(())
+        };
+        let mut n = 0usize;
+        cut(&mut |_, _| {
+            n += 1;
+            Ok(())
+        })?;
+        if n <= slots.len() {
+            return cut(&mut |lo, hi| write(at + lo, &buf[lo..hi]));
+        }
+        for s in slots {
+            let lo = s.addr.saturating_sub(at).min(buf.len());
+            let hi = (s.addr + SLOT_LEN).saturating_sub(at).min(buf.len());
+            if hi > lo {
+                write(at + lo, &buf[lo..hi])?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +441,97 @@ mod tests {
         let at = unsafe { runs[0].phase_bytes(&batch, Phase::Heads, &mut buf) };
         assert_eq!(at, Some(base));
         assert_eq!((buf.len(), buf[0], buf[1], buf[12]), (13, 0xe9, 1, 0xe8));
+    }
+
+    #[test]
+    fn finds_foreign_int3() {
+        let mut b = vec![0x90u8; 67];
+        let slots = [
+            w(100 + 7, [0; 5], [0; 5]),
+            w(100 + 30, [0; 5], [0; 5]),
+            w(100 + 60, [0; 5], [0; 5]),
+        ];
+        for i in [7, 9, 11, 30, 34, 60, 64] {
+            b[i] = INT3; // inside the slots
+        }
+        assert!(!has_foreign_int3(&slots, 100, &b));
+        for i in [0, 15, 16, 29, 35, 66] {
+            let mut c = b.clone();
+            c[i] = INT3;
+            assert!(has_foreign_int3(&slots, 100, &c), "at {i}");
+        }
+    }
+
+    #[test]
+    fn pieces_skip_foreign_int3_only() {
+        let mut mem = vec![0x90u8; 40];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        for at in [0, 20] {
+            mem[at..at + 5].copy_from_slice(&old);
+        }
+        mem[8] = INT3; // a debugger's breakpoint between the slots
+        let batch = [
+            w(base, old, [0xe8, 9, 9, 9, 9]),
+            w(base + 20, old, [0xe8, 9, 9, 9, 9]),
+        ];
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        let mut buf = Vec::new();
+        // SAFETY: a run of `batch`, in live memory.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Breakpoints, &mut buf) }.unwrap();
+        let mut got = Vec::new();
+        runs[0]
+            .pieces(&batch, at, &buf, |a, b| {
+                got.push((a - base, b.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        // The slots' own int3s are written; the foreign one at 8 is left
+        // out.
+        assert_eq!(
+            got,
+            [
+                (0, vec![INT3, 1, 2, 3, 4, 0x90, 0x90, 0x90]),
+                (9, vec![0x90; 11].into_iter().chain([INT3]).collect()),
+            ]
+        );
+    }
+
+    #[test]
+    fn pieces_fall_back_to_slots_among_padding() {
+        // Two slots with int3 padding all around them: writing the slots
+        // alone takes fewer calls than the pieces between the int3s.
+        let mut mem = vec![INT3; 40];
+        let base = mem.as_mut_ptr() as usize;
+        let old = [0xe8, 1, 2, 3, 4];
+        for at in [4, 20] {
+            mem[at..at + 5].copy_from_slice(&old);
+        }
+        for at in [10, 12, 14] {
+            mem[at] = 0x90;
+        }
+        let batch = [
+            w(base + 4, old, [0xe8, 9, 9, 9, 9]),
+            w(base + 20, old, [0xe8, 9, 9, 9, 9]),
+        ];
+        // SAFETY: the slots lie in `mem`, which is live.
+        let runs = unsafe { plan(&batch, 4095) }.unwrap();
+        let mut buf = Vec::new();
+        // SAFETY: a run of `batch`, in live memory.
+        let at = unsafe { runs[0].phase_bytes(&batch, Phase::Tails, &mut buf) }.unwrap();
+        let mut got = Vec::new();
+        runs[0]
+            .pieces(&batch, at, &buf, |a, b| {
+                got.push((a - base, b.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            got,
+            [(5, vec![9, 9, 9, 9]), (20, vec![0xe8, 9, 9, 9, 9])],
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub(super) fn install() -> Result<()> {
     // at 10 kHz). The handler is short; the signals wait until it returns.
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
     unsafe {
+        // Every other signal waits until the handler is done (see
+        // docs/DESIGN.md): the engine's park signal among them, so a thread
+        // that parks has finished every trap it took before (the grace
+        // period `forget` relies on), and is never parked while it reads a
+        // published array.
         libc::sigfillset(&mut act.sa_mask);
         libc::sigdelset(&mut act.sa_mask, libc::SIGTRAP);
     }
@@ -246,6 +251,42 @@ fn remember(p: *const Published) {
         // loaded it is still running.
         drop(unsafe { Box::from_raw(old) });
     }
+}
+
+/// Forgets the slots in `addrs` (sorted or not): a trap there is no
+/// longer the handler's. Callers hold the engine lock and guarantee that
+/// no thread can still trap on a breakpoint of ours there (see
+/// `text::forget_slots`).
+pub(super) fn forget(addrs: &[usize]) {
+    let old = KNOWN.load(SeqCst);
+    if old.is_null() || addrs.is_empty() {
+        return;
+    }
+    let mut gone = addrs.to_vec();
+    gone.sort_unstable();
+    // SAFETY: `old` is only freed below, by the one writer.
+    let known = unsafe { &(*old).slots };
+    let kept: Vec<(usize, Form)> = known
+        .iter()
+        .filter(|s| gone.binary_search(&s.0).is_err())
+        .copied()
+        .collect();
+    if kept.len() == known.len() {
+        return;
+    }
+    KNOWN.store(boxed(kept.into_iter()), SeqCst);
+    quiesce();
+    // SAFETY: no longer reachable through KNOWN, and no handler that
+    // loaded it is still running.
+    drop(unsafe { Box::from_raw(old) });
+}
+
+/// How many slot addresses the handler knows (the size of its table).
+pub(super) fn known_len() -> usize {
+    let p = KNOWN.load(SeqCst);
+    // SAFETY: only the engine-lock holder frees KNOWN's array; callers
+    // hold that lock.
+    unsafe { p.as_ref() }.map_or(0, |k| k.slots.len())
 }
 
 /// Whether `at` is a slot some batch published.

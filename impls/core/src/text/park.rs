@@ -1,0 +1,401 @@
+//! Parking the process's other threads for a moment: each is sent the
+//! engine's park signal ([`signal`], `SIGRTMAX - 1`), whose handler counts
+//! itself in and waits on a futex until the writer releases the round.
+//!
+//! Used for three things (see `docs/DESIGN.md`, "The write path" and
+//! "Under a debugger"):
+//! * while a phase of a batch copies a run's bytes and writes them back,
+//!   no other thread of the process runs, so a write another thread makes
+//!   to code (through `/proc/self/mem`, as a debugger or a JIT does) lands
+//!   wholly before the copy or wholly after the write: never undone;
+//! * under a tracer, a batch is written with every other thread parked and
+//!   no breakpoint at all;
+//! * a completed round is a grace period for the trap handler: the park
+//!   signal is blocked while the `SIGTRAP` handler runs, and a pending
+//!   `SIGTRAP` (synchronous) is delivered before it, so a thread that has
+//!   parked has finished every trap it took before the round began.
+//!
+//! While parked (between [`park`] and [`Parked::release`]) the writer must
+//! not allocate: a parked thread may hold an allocator lock.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+/// Odd while a round is on; a round is `GEN` at its start.
+static GEN: AtomicU32 = AtomicU32::new(0);
+/// Threads that parked in the current round (low 16 bits), tagged with
+/// the round (high 16 bits: `GEN / 2`), so that a handler of an earlier
+/// round that counts itself late is not taken for a thread of this one.
+static ARRIVED: AtomicU32 = AtomicU32::new(0);
+
+/// The tag of round `g` in [`ARRIVED`].
+fn tag(g: u32) -> u32 {
+    (g >> 1) << 16
+}
+
+/// Threads counted in [`ARRIVED`] for the current round.
+fn arrived() -> usize {
+    (ARRIVED.load(SeqCst) & 0xffff) as usize
+}
+/// Rounds that ended with a thread that did not park (it blocks the park
+/// signal, or did not run within [`WAIT`]).
+static INCOMPLETE: AtomicU64 = AtomicU64::new(0);
+/// Rounds with at least one other thread.
+static ROUNDS: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds spent waiting for threads to park, over all rounds.
+static WAITED: AtomicU64 = AtomicU64::new(0);
+/// `Some(true)`: our handler is installed; `Some(false)`: the program had
+/// its own action for the signal, so parking is unavailable.
+static INSTALLED: Mutex<Option<bool>> = Mutex::new(None);
+
+thread_local! {
+    /// The last round this thread parked in (a real-time signal is queued,
+    /// so a thread can be sent two for one round; it counts once).
+    static LAST: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How long the writer waits for every thread to park.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// The engine's park signal.
+pub(crate) fn signal() -> libc::c_int {
+    libc::SIGRTMAX() - 1
+}
+
+/// Installs the park handler (once). Leaves a program's own action for
+/// the signal alone, and parking unavailable then.
+pub(super) fn install() {
+    let mut g = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_some() {
+        return;
+    }
+    // SAFETY: zeroed is a valid sigaction to receive the current one.
+    let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying only.
+    if unsafe { libc::sigaction(signal(), std::ptr::null(), &mut cur) } != 0
+        || cur.sa_sigaction != libc::SIG_DFL
+    {
+        *g = Some(false);
+        return;
+    }
+    // SAFETY: a zeroed sigaction is "no handler, empty mask"; filled below.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_park as *const () as usize;
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
+    // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
+    unsafe { libc::sigemptyset(&mut act.sa_mask) };
+    // SAFETY: installs a valid `extern "C"` handler.
+    let ok = unsafe { libc::sigaction(signal(), &act, std::ptr::null_mut()) } == 0;
+    *g = Some(ok);
+}
+
+/// Whether the park handler is still the signal's action.
+fn available() -> bool {
+    if *INSTALLED.lock().unwrap_or_else(|e| e.into_inner()) != Some(true) {
+        return false;
+    }
+    // SAFETY: zeroed is a valid sigaction to receive the current one.
+    let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying only.
+    (unsafe { libc::sigaction(signal(), std::ptr::null(), &mut cur) }) == 0
+        && cur.sa_sigaction == on_park as *const () as usize
+}
+
+extern "C" fn on_park(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let g = GEN.load(SeqCst);
+    if g & 1 == 0 || LAST.with(|l| l.replace(g)) == g {
+        // No round on (a late signal), or counted in this round already.
+        return;
+    }
+    // SAFETY: errno is thread-local; saved and restored around our calls.
+    let errno = unsafe { *libc::__errno_location() };
+    // Count in, only for round `g` (a handler that ran late, after its
+    // round ended, does not count in the next one; it leaves at once).
+    let mut a = ARRIVED.load(SeqCst);
+    loop {
+        if a & !0xffff != tag(g) || GEN.load(SeqCst) != g {
+            // SAFETY: as above.
+            unsafe { *libc::__errno_location() = errno };
+            return;
+        }
+        match ARRIVED.compare_exchange(a, a + 1, SeqCst, SeqCst) {
+            Ok(_) => break,
+            Err(now) => a = now,
+        }
+    }
+    // SAFETY: wakes the writer if it waits on our own static word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            ARRIVED.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
+    while GEN.load(SeqCst) == g {
+        // SAFETY: FUTEX_WAIT on our own static word; returns at once if it
+        // no longer holds `g`, or on a wake or a signal.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                GEN.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                g,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// The other threads of the process, listed from `task` into `out`
+/// (cleared first). Allocates only if `out` lacks capacity.
+fn list(task: &File, me: i32, out: &mut Vec<i32>) -> bool {
+    out.clear();
+    let fd = task.as_raw_fd();
+    let mut buf = [0u8; 2048];
+    // SAFETY: rewinds our own directory descriptor.
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+        return false;
+    }
+    loop {
+        // SAFETY: getdents64 fills at most `buf.len()` bytes of `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+        let mut off = 0usize;
+        while off + 19 <= n as usize {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if reclen == 0 {
+                return true;
+            }
+            let name = &buf[off + 19..(off + reclen).min(n as usize)];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            off += reclen;
+            let mut tid = 0i32;
+            let mut ok = !name.is_empty();
+            for &c in name {
+                ok &= c.is_ascii_digit();
+                tid = tid
+                    .wrapping_mul(10)
+                    .wrapping_add(i32::from(c.wrapping_sub(b'0')));
+            }
+            if ok && tid != me {
+                if out.len() == out.capacity() {
+                    return false;
+                }
+                out.push(tid);
+            }
+        }
+    }
+}
+
+/// A parking round in progress (or none, when there was no other thread).
+#[must_use = "a parked round must be released"]
+pub(super) struct Parked {
+    round: Option<u32>,
+    /// A thread that did not park, if any.
+    pub missing: Option<i32>,
+}
+
+impl Parked {
+    /// No round (nothing to park for).
+    pub fn none() -> Parked {
+        Parked {
+            round: None,
+            missing: None,
+        }
+    }
+
+    /// Whether every other thread is parked (or there is none).
+    pub fn complete(&self) -> bool {
+        self.missing.is_none()
+    }
+
+    /// Lets the parked threads go on.
+    pub fn release(self) {
+        if let Some(g) = self.round {
+            GEN.store(g.wrapping_add(1), SeqCst);
+            // SAFETY: wakes every waiter on our own static word.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    GEN.as_ptr(),
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    i32::MAX,
+                )
+            };
+        }
+    }
+}
+
+/// Buffers for [`park`], reserved before a batch so that a round does
+/// not allocate.
+pub(super) struct Lists {
+    signalled: Vec<i32>,
+    now: Vec<i32>,
+    /// The process had no other thread when the batch began: no round is
+    /// needed (only the writer runs, and it creates no thread meanwhile).
+    alone: bool,
+}
+
+impl Lists {
+    /// Whether the process had no other thread when listed.
+    pub fn alone(&self) -> bool {
+        self.alone
+    }
+
+    /// Lists the threads once (`task`: `/proc/self/task`).
+    pub fn new(task: Option<&File>) -> Lists {
+        let mut l = Lists {
+            signalled: Vec::with_capacity(256),
+            now: Vec::with_capacity(256),
+            alone: false,
+        };
+        if let Some(task) = task {
+            // SAFETY: gettid has no preconditions.
+            let me = unsafe { libc::gettid() };
+            l.alone = list(task, me, &mut l.now) && l.now.is_empty();
+        }
+        l
+    }
+}
+
+/// Parks every other thread of the process (listed from `task`). Waits up
+/// to [`WAIT`]; a thread that has not parked by then (it blocks the park
+/// signal, or the handler is not ours) is named in `missing`. Callers hold
+/// the engine lock. Does not allocate.
+pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
+    if lists.alone {
+        return Parked {
+            round: None,
+            missing: None,
+        };
+    }
+    // SAFETY: gettid/getpid have no preconditions.
+    let (me, pid) = unsafe { (libc::gettid(), libc::getpid()) };
+    let Some(task) = task else {
+        return Parked {
+            round: None,
+            missing: Some(0),
+        };
+    };
+    if !list(task, me, &mut lists.signalled) {
+        return Parked {
+            round: None,
+            missing: Some(0),
+        };
+    }
+    if lists.signalled.is_empty() {
+        return Parked {
+            round: None,
+            missing: None,
+        };
+    }
+    ROUNDS.fetch_add(1, SeqCst);
+    if !available() {
+        INCOMPLETE.fetch_add(1, SeqCst);
+        return Parked {
+            round: None,
+            missing: Some(lists.signalled[0]),
+        };
+    }
+    let g = GEN.load(SeqCst).wrapping_add(1);
+    ARRIVED.store(tag(g), SeqCst);
+    GEN.store(g, SeqCst);
+    let mut parked = Parked {
+        round: Some(g),
+        missing: None,
+    };
+    let send = |tid: i32| {
+        // SAFETY: a signal to a thread of our own process.
+        unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) };
+    };
+    for &t in &lists.signalled {
+        send(t);
+    }
+    let start = Instant::now();
+    let mut next_list = Duration::from_micros(200);
+    loop {
+        // Threads that exited meanwhile never arrive: count only the live
+        // ones, and signal any thread that appeared (one that was being
+        // created when the round began).
+        let want = lists.signalled.len();
+        let waited = start.elapsed();
+        if arrived() >= want {
+            WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
+            return parked;
+        }
+        if waited >= next_list {
+            next_list = waited + Duration::from_millis(1);
+            if !list(task, me, &mut lists.now) {
+                parked.missing = Some(0);
+                break;
+            }
+            for i in 0..lists.now.len() {
+                let t = lists.now[i];
+                if !lists.signalled.contains(&t) {
+                    if lists.signalled.len() == lists.signalled.capacity() {
+                        parked.missing = Some(t);
+                        break;
+                    }
+                    lists.signalled.push(t);
+                    send(t);
+                }
+            }
+            let now = &lists.now;
+            lists.signalled.retain(|t| now.contains(t));
+            if parked.missing.is_some() {
+                break;
+            }
+            if arrived() >= lists.signalled.len() {
+                WAITED.fetch_add(waited.as_nanos() as u64, SeqCst);
+                return parked;
+            }
+        }
+        if waited > WAIT {
+            parked.missing = lists.signalled.first().copied().or(Some(0));
+            break;
+        }
+        // Sleep until a thread arrives (or 200 us): the threads to park
+        // may need this CPU to run their handler.
+        let seen = ARRIVED.load(SeqCst);
+        if ((seen & 0xffff) as usize) < lists.signalled.len() {
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000,
+            };
+            // SAFETY: FUTEX_WAIT on our own static word with a timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    ARRIVED.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    seen,
+                    &ts as *const libc::timespec,
+                )
+            };
+        }
+    }
+    INCOMPLETE.fetch_add(1, SeqCst);
+    parked
+}
+
+/// (rounds with another thread, rounds in which a thread did not park,
+/// nanoseconds spent waiting for threads to park).
+pub(crate) fn stats() -> (u64, u64, u64) {
+    (
+        ROUNDS.load(SeqCst),
+        INCOMPLETE.load(SeqCst),
+        WAITED.load(SeqCst),
+    )
+}
