@@ -23,7 +23,7 @@ use static_call_bench::subjects::{
 };
 use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{SITE_COUNTS, prove, quick, scale};
-use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
+use static_call_bundle::{Figure, Instrument, Metric, Per, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("perf benchmarks: {what}");
@@ -133,6 +133,10 @@ fn hardware(part: &mut Part) {
                         "difference of two loop lengths over {calls} calls{}",
                         if c.kernel { "" } else { "; user space only" }
                     )),
+                    statistic: Some(Statistic::Single),
+                    raw: Vec::new(),
+                    first: None,
+                    ratio: None,
                 });
             }
         }
@@ -164,6 +168,10 @@ fn software_figures(
                     ", user space only (perf_event_paranoid)"
                 }
             )),
+            statistic: Some(Statistic::Mean),
+            raw: Vec::new(),
+            first: None,
+            ratio: None,
         });
     }
 }
@@ -272,6 +280,10 @@ fn memory(part: &mut Part) {
                 interval: None,
                 samples: Some(1),
                 note: Some(note),
+                statistic: Some(Statistic::Single),
+                raw: Vec::new(),
+                first: None,
+                ratio: None,
             };
             part.figures.push(fig(
                 Per::Site,
