@@ -45,6 +45,23 @@ const BIG: u64 = 10_000;
 fn call_wall(b: &BenchBundle, s: &str) -> Cell {
     let m = Measure::call_wall(HOT1);
     match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
+        (Some(f), Some(d)) if f.ratio.is_some() => {
+            let r = f.ratio.as_ref().expect("checked");
+            Cell::Value(
+                format!(
+                    "{} [{} – {}]",
+                    fmt::ratio(r.value),
+                    fmt::bare_ratio(r.interval.low),
+                    fmt::bare_ratio(r.interval.high)
+                ),
+                format!(
+                    "median of {} per-round ratios; {} vs {} (medians)",
+                    r.raw.len(),
+                    fmt::time_ns(f.value),
+                    fmt::time_ns(d.value)
+                ),
+            )
+        }
         (Some(f), Some(d)) if d.value > 0.0 => Cell::Value(
             fmt::ratio(f.value / d.value),
             format!("{} vs {}", fmt::time_ns(f.value), fmt::time_ns(d.value)),
@@ -150,12 +167,27 @@ fn conformance(input: &Input, s: &str) -> Cell {
 /// A target's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Met, with what was measured.
+    /// Met (the whole interval meets it), with what was measured.
     Met(String),
-    /// Missed, with what was measured.
+    /// Missed (the whole interval misses it), with what was measured.
     Missed(String),
+    /// The interval straddles the target: this run cannot tell.
+    Inconclusive(String),
     /// Not measured, and why.
     Unknown(String),
+}
+
+/// The verdict of "at most `limit`" on an interval: met when its upper
+/// end meets the target, missed when its lower end misses it, otherwise
+/// inconclusive.
+fn on_interval(low: f64, high: f64, limit: f64, text: String) -> Verdict {
+    if high <= limit {
+        Verdict::Met(text)
+    } else if low > limit {
+        Verdict::Missed(text)
+    } else {
+        Verdict::Inconclusive(text)
+    }
 }
 
 /// One of the project's targets, for one implementation.
@@ -208,12 +240,23 @@ fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
         };
         return Verdict::Unknown(m.why(b, Some(who)));
     };
-    let r = f.value / d.value;
-    verdict(
-        r <= 1.03,
+    let Some(r) = &f.ratio else {
+        return Verdict::Unknown(format!(
+            "no per-round ratio in this bundle (schema {}): a point estimate ({}) cannot be judged",
+            b.version,
+            fmt::ratio(f.value / d.value)
+        ));
+    };
+    on_interval(
+        r.interval.low,
+        r.interval.high,
+        1.03,
         format!(
-            "{} ({} vs {})",
-            fmt::ratio(r),
+            "{} [{} – {}] (median of {} per-round ratios; {} vs {})",
+            fmt::ratio(r.value),
+            fmt::bare_ratio(r.interval.low),
+            fmt::bare_ratio(r.interval.high),
+            r.raw.len(),
             fmt::time_ns(f.value),
             fmt::time_ns(d.value)
         ),
@@ -222,7 +265,24 @@ fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
 
 fn at_most(b: &BenchBundle, s: &str, m: Measure, sites: u64, limit_ns: f64) -> Verdict {
     match m.get(b, s, Some(sites)) {
-        Some(f) => verdict(f.value <= limit_ns, fmt::time_ns(f.value)),
+        Some(f) => match (f.statistic, f.interval) {
+            (Some(st), Some(iv)) => on_interval(
+                iv.low,
+                iv.high,
+                limit_ns,
+                format!(
+                    "{} {} [{} – {}]",
+                    st.name(),
+                    fmt::time_ns(f.value),
+                    fmt::time_ns(iv.low),
+                    fmt::time_ns(iv.high)
+                ),
+            ),
+            _ => verdict(
+                f.value <= limit_ns,
+                format!("{} (criterion's mean)", fmt::time_ns(f.value)),
+            ),
+        },
         None => {
             let mut why = m.why(b, Some(s));
             if let Some(l) = m.largest(b, s).and_then(|f| f.sites) {
@@ -398,6 +458,10 @@ fn verdict_cell(v: &Verdict) -> String {
             r#"<td class="missed"><span class="badge missed">missed</span> {}</td>"#,
             esc(t)
         ),
+        Verdict::Inconclusive(t) => format!(
+            r#"<td class="inconclusive"><span class="badge inconclusive">inconclusive</span> {}</td>"#,
+            esc(t)
+        ),
         Verdict::Unknown(r) => format!(
             r#"<td class="na"><span class="badge unknown">not measured</span> <small>{}</small></td>"#,
             esc(r)
@@ -416,11 +480,12 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let rows = target_rows(subjects);
     for (k, input) in inputs.iter().enumerate() {
         let b = &input.bench;
-        let (mut met, mut missed, mut unknown) = (0, 0, 0);
+        let (mut met, mut missed, mut open, mut unknown) = (0, 0, 0, 0);
         for (t, sub) in &rows {
             match evaluate(t, b, sub) {
                 Verdict::Met(_) => met += 1,
                 Verdict::Missed(_) => missed += 1,
+                Verdict::Inconclusive(_) => open += 1,
                 Verdict::Unknown(_) => unknown += 1,
             }
         }
@@ -436,7 +501,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         );
         let _ = write!(
             s,
-            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
+            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge inconclusive">{open} inconclusive</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
         );
         let upd = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
         let load = Measure::wall(scenario::MODULE_LOAD, Per::Load);
@@ -486,6 +551,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 esc(&refs.join(", "))
             );
         }
+        s.push_str(&noise_floor(b));
     }
     // Targets, machine by machine.
     s.push_str(r#"<h3 id="targets">Targets</h3><table class="targets"><thead><tr><th>target</th><th>implementation</th>"#);
@@ -509,7 +575,31 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
-    s.push_str(r#"<p class="note">Verdicts compare point estimates (criterion's mean, callgrind's exact count) with the target; the intervals are in the tables below.</p>"#);
+    s.push_str(r#"<p class="note">A wall-time verdict is judged on the 95% interval, never on a point estimate: <b>met</b> when the whole interval meets the target, <b>missed</b> when the whole interval misses it, <b>inconclusive</b> when the interval straddles it. Inconclusive means this run cannot tell the difference from noise: compare it with the A/A noise floor, and rerun with more rounds (<code>STATIC_CALL_BENCH_ROUNDS</code>) or on a quieter machine before reading anything into it. Instruction counts are exact and compared as they are; a version 1 bundle's latencies (criterion's mean, no per-update samples) are compared as point estimates and say so.</p>"#);
     s.push_str("</section>");
     s
+}
+
+/// The run's noise floor: the A/A control's ratio to the direct call, per
+/// call scenario, with its interval.
+pub fn noise_floor(b: &BenchBundle) -> String {
+    let mut parts = Vec::new();
+    for (sc, _) in scenario::ALL {
+        let m = Measure::call_wall(sc);
+        if let Some(r) = m.get(b, control::DIRECT_AA, None).and_then(|f| f.ratio.as_ref()) {
+            parts.push(format!(
+                "{sc} {} [{} – {}]",
+                fmt::ratio(r.value),
+                fmt::bare_ratio(r.interval.low),
+                fmt::bare_ratio(r.interval.high)
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return r#"<p class="note noise">Noise floor: not measured in this bundle (no A/A control: a version 1 bundle).</p>"#.to_owned();
+    }
+    format!(
+        r#"<p class="note noise"><b>Noise floor</b> (A/A: the direct call's loop compiled twice, measured in the same rounds; its ratio would be 1.000× with no noise): {}. A ratio whose interval overlaps this spread around 1 is not a difference this run can show.</p>"#,
+        esc(&parts.join("; "))
+    )
 }
