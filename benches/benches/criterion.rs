@@ -180,8 +180,15 @@ fn calls(ctx: &mut Ctx) {
     match rounds::with_indirect_speculation_disabled(move || {
         rounds::measure(&CALL_SCENARIOS[0], id, n, batch, s)
     }) {
-        Ok(m) => {
-            eprintln!("call rounds: {id} ({n} rounds)");
+        Ok((mut m, state)) => {
+            eprintln!("call rounds: {id} ({n} rounds); the thread's control: {state}");
+            for f in &mut m.figures {
+                if let Some(note) = &mut f.note {
+                    note.push_str(&format!(
+                        "; on a thread after prctl(PR_SET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH, PR_SPEC_FORCE_DISABLE), which then reported {state}"
+                    ));
+                }
+            }
             ctx.part.figures.extend(m.figures);
             ctx.part.rounds.extend(m.rounds);
         }

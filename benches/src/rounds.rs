@@ -251,7 +251,8 @@ fn reference_of(subs: &[(&'static str, fn(u64) -> u64)]) -> &'static str {
 /// Runs `f` on a new thread that first disables indirect-branch
 /// speculation for itself (`prctl(PR_SET_SPECULATION_CTRL,
 /// PR_SPEC_INDIRECT_BRANCH, PR_SPEC_FORCE_DISABLE)`); the calling thread
-/// is unaffected.
+/// is unaffected. Returns `f`'s result and what
+/// `PR_GET_SPECULATION_CTRL` says on that thread afterwards.
 ///
 /// # Errors
 /// The kernel's refusal, with the current control state, when the prctl
@@ -259,7 +260,7 @@ fn reference_of(subs: &[(&'static str, fn(u64) -> u64)]) -> &'static str {
 /// the CPU is not affected or has no control).
 pub fn with_indirect_speculation_disabled<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<(T, String), String> {
     std::thread::spawn(move || {
         // SAFETY: a prctl with integer arguments; affects this thread only.
         let r = unsafe {
@@ -278,7 +279,8 @@ pub fn with_indirect_speculation_disabled<T: Send + 'static>(
                 crate::machine::indirect_branch_spec_ctrl()
             ));
         }
-        Ok(f())
+        let state = crate::machine::indirect_branch_spec_ctrl();
+        Ok((f(), state))
     })
     .join()
     .map_err(|_| "the measuring thread panicked".to_owned())?
