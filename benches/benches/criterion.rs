@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
 use static_call_bench::targets::{add1, flip_target};
-use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
 use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Statistic, scenario};
 
@@ -103,7 +103,9 @@ fn record(
                         .unwrap_or(0.95),
                 }),
                 samples,
-                note: Some("criterion's mean, flat sampling, with its bootstrap 95% interval".into()),
+                note: Some(
+                    "criterion's mean, flat sampling, with its bootstrap 95% interval".into(),
+                ),
                 statistic: Some(Statistic::Mean),
                 raw: Vec::new(),
                 first: None,
@@ -385,8 +387,11 @@ fn foreign(ctx: &mut Ctx) {
                 None
             };
             let total = (imp.stats)().sites;
-            let (first, v) =
-                sample_updates(imp.lone, static_call_bench::latency_samples(1), &mut counter);
+            let (first, v) = sample_updates(
+                imp.lone,
+                static_call_bench::latency_samples(1),
+                &mut counter,
+            );
             // The one site still reaches the key's target.
             let want = imp.lone.query().map_or(0, |f| f(5));
             if (imp.call_lone)(5) != want {

@@ -68,7 +68,10 @@ fn cpuinfo_field(info: &str, name: &str) -> String {
     info.lines()
         .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
         .and_then(|l| l.split_once(':'))
-        .map_or_else(|| format!("unknown (no `{name}`)"), |(_, v)| v.trim().to_owned())
+        .map_or_else(
+            || format!("unknown (no `{name}`)"),
+            |(_, v)| v.trim().to_owned(),
+        )
 }
 
 /// The CPU flags that bear on indirect calls and their mitigations.

@@ -368,8 +368,7 @@ fn load_in_loop(insns: &[Instruction], at: usize) -> Result<usize, String> {
     let (start, _) = loop_around(insns, at)
         .ok_or_else(|| format!("`{}` is not inside a loop", format_insn(call)))?;
     let from_memory = |i: &Instruction, op: u32| {
-        i.op_kind(op) == iced_x86::OpKind::Memory
-            && !matches!(i.memory_base(), R::RSP | R::RBP)
+        i.op_kind(op) == iced_x86::OpKind::Memory && !matches!(i.memory_base(), R::RSP | R::RBP)
     };
     if call.op0_kind() == iced_x86::OpKind::Memory {
         return if from_memory(call, 0) {
@@ -551,7 +550,10 @@ fn prove_control(
         }
         other => return Err(format!("no proof written for control {other}")),
     };
-    let (from, to) = (insns[first].ip() as usize, insns[calls[0]].next_ip() as usize);
+    let (from, to) = (
+        insns[first].ip() as usize,
+        insns[calls[0]].next_ip() as usize,
+    );
     let b = &bytes[from - addr..to - addr];
     Ok(vec![dump(s.name, name, phase, "loop", from, b, &form)])
 }

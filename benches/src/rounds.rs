@@ -201,7 +201,10 @@ pub fn measure(
             steal_ticks: steal,
         });
     }
-    let ri = subs.iter().position(|(n, _)| *n == reference).expect("present");
+    let ri = subs
+        .iter()
+        .position(|(n, _)| *n == reference)
+        .expect("present");
     for (k, (name, _)) in subs.iter().enumerate() {
         let values = per[k].clone();
         let ratio = (k != ri).then(|| {
@@ -299,7 +302,10 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), 100.0);
         let mut rng = Rng::new(7);
         let i = bootstrap_median(&v, &mut rng);
-        assert!(i.low < 50.5 && 50.5 < i.high && i.high - i.low < 30.0, "{i:?}");
+        assert!(
+            i.low < 50.5 && 50.5 < i.high && i.high - i.low < 30.0,
+            "{i:?}"
+        );
         // A constant sample has a point interval.
         let i = bootstrap_median(&[2.0; 12], &mut rng);
         assert_eq!((i.low, i.high), (2.0, 2.0));

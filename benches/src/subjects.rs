@@ -316,7 +316,8 @@ pub mod slots {
     /// The 1-argument target.
     pub static ONE: AtomicPtr<()> = AtomicPtr::new(crate::targets::add1 as super::AddFn as *mut ());
     /// The 6-argument target.
-    pub static SIX: AtomicPtr<()> = AtomicPtr::new(crate::targets::add6 as super::Add6Fn as *mut ());
+    pub static SIX: AtomicPtr<()> =
+        AtomicPtr::new(crate::targets::add6 as super::Add6Fn as *mut ());
 
     /// Writes the slots at run time (once; [`super::run_checked`] calls it
     /// before the first loop runs).

@@ -22,7 +22,10 @@ fn parts_of_two_builds_are_refused() {
     let err = join(vec![a.clone(), b.clone()]).expect_err("two builds");
     eprintln!("join refuses: {err}");
     assert!(err.contains("refusing to assemble"), "{err}");
-    assert!(err.contains(&a.build) && err.contains("0123456789ab"), "{err}");
+    assert!(
+        err.contains(&a.build) && err.contains("0123456789ab"),
+        "{err}"
+    );
     // So is a dirty build of the same commit.
     b.build = format!("{}-dirty.0badf00d", a.build.split('-').next().unwrap_or(""));
     join(vec![a, b]).expect_err("a dirty build of the same commit");

@@ -91,7 +91,10 @@ fn a_devirtualised_or_hoisted_control_fails_the_proof() {
     use static_call_bench::subjects::{Loops, Subject};
     use static_call_bundle::{SubjectKind, control};
     for (what, f) in [
-        ("today's fn-pointer control", devirtualised::hot1 as fn(u64) -> u64),
+        (
+            "today's fn-pointer control",
+            devirtualised::hot1 as fn(u64) -> u64,
+        ),
         ("a pointer hoisted out of the loop", devirtualised::hoisted),
     ] {
         let s = Subject {

@@ -111,7 +111,10 @@ fn header(s: &mut String, inputs: &[Input]) {
         s.push_str(&ms.join("; "));
     }
     s.push_str(".</p>\n");
-    let mut commits: Vec<&str> = inputs.iter().map(|i| i.bench.machine.commit.as_str()).collect();
+    let mut commits: Vec<&str> = inputs
+        .iter()
+        .map(|i| i.bench.machine.commit.as_str())
+        .collect();
     commits.sort_unstable();
     commits.dedup();
     if commits.len() > 1 {
@@ -486,7 +489,10 @@ fn ratio_table(inputs: &[Input], subjects: &[Subject], sc: &'static str) -> Stri
     s.push_str("</tr></thead><tbody>");
     let mut any_row = false;
     for sub in subjects {
-        if !inputs.iter().any(|i| m.get(&i.bench, &sub.name, None).is_some()) {
+        if !inputs
+            .iter()
+            .any(|i| m.get(&i.bench, &sub.name, None).is_some())
+        {
             continue;
         }
         any_row = true;
@@ -794,15 +800,27 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "memory",
-        "Heap bytes the registry holds, from its own statistics, divided by the sites of a key and by the (key, module) pairs. Nothing is allocated per site, so the figure per site falls as sites grow.",
+        "Heap bytes, measured by a counting global allocator in the benchmark binary (version 2 bundles): per site and per module while modules of N sites load (the registry's nodes and, where a load patches its sites, the trap handler's table of published slots). The registry's own count per (key, module), capacity × size_of, is a formula and named so; version 1 bundles have only their registry's count. Code bytes and text made private by patching are in the All figures tables (memory/code, memory/private-text).",
     );
     s.push_str(r#"<div class="pair">"#);
-    for (per, id, title) in [
-        (Per::Site, "memory-site", "memory/registry: bytes per site"),
+    for (per, inst, id, title) in [
+        (
+            Per::Site,
+            Instrument::Memory,
+            "memory-site",
+            "memory/registry: heap bytes per site (counting allocator)",
+        ),
+        (
+            Per::Load,
+            Instrument::Memory,
+            "memory-load",
+            "memory/registry: heap bytes per module load (counting allocator)",
+        ),
         (
             Per::KeyModule,
+            Instrument::Registry,
             "memory-key-module",
-            "memory/registry: bytes per (key, module)",
+            "memory/registry: bytes per (key, module), the registry's own count (formula)",
         ),
     ] {
         s.push_str(&sites_figure(
@@ -811,12 +829,7 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
             Lines {
                 id,
                 title,
-                m: Measure::new(
-                    scenario::MEMORY,
-                    Metric::RegistryBytes,
-                    per,
-                    Instrument::Registry,
-                ),
+                m: Measure::new(scenario::MEMORY, Metric::RegistryBytes, per, inst),
                 targets: vec![],
                 log: false,
             },
@@ -1644,7 +1657,10 @@ fn machines(inputs: &[Input]) -> String {
         }
         s.push_str("</tr>");
     }
-    type Detail = (&'static str, fn(&static_call_bundle::MachineDetails) -> String);
+    type Detail = (
+        &'static str,
+        fn(&static_call_bundle::MachineDetails) -> String,
+    );
     let details: &[Detail] = &[
         ("CPU vendor", |d| d.cpu_vendor.clone()),
         ("family / model / stepping", |d| {
@@ -1733,7 +1749,11 @@ fn rounds_text(b: &BenchBundle) -> String {
     if b.rounds.is_empty() {
         return "no rounds recorded".into();
     }
-    let mut cpus: Vec<i32> = b.rounds.iter().flat_map(|r| r.cpus.iter().copied()).collect();
+    let mut cpus: Vec<i32> = b
+        .rounds
+        .iter()
+        .flat_map(|r| r.cpus.iter().copied())
+        .collect();
     cpus.sort_unstable();
     cpus.dedup();
     let migrated = b.rounds.iter().filter(|r| r.cpus.len() > 1).count();
@@ -1741,7 +1761,10 @@ fn rounds_text(b: &BenchBundle) -> String {
     format!(
         "{} rounds on CPUs {}; {} of them migrated; steal {}",
         b.rounds.len(),
-        cpus.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
+        cpus.iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         migrated,
         steal.map_or("not readable".to_owned(), |t| format!("{t} ticks in all"))
     )

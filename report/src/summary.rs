@@ -505,13 +505,22 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         );
         let upd = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
         let load = Measure::wall(scenario::MODULE_LOAD, Per::Load);
-        let mem = Measure::new(
-            scenario::MEMORY,
-            static_call_bundle::Metric::RegistryBytes,
-            Per::Site,
-            static_call_bundle::Instrument::Registry,
-        );
-        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
+        // Measured heap (version 2), else the registry's own count.
+        let mem_of = |inst| {
+            Measure::new(
+                scenario::MEMORY,
+                static_call_bundle::Metric::RegistryBytes,
+                Per::Site,
+                inst,
+            )
+        };
+        let measured = mem_of(static_call_bundle::Instrument::Memory);
+        let mem = if b.figures.iter().any(|f| measured.holds(f)) {
+            measured
+        } else {
+            mem_of(static_call_bundle::Instrument::Registry)
+        };
+        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>heap bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
         for imp in &imps {
             let n = imp.name.as_str();
             let _ = write!(
@@ -586,7 +595,10 @@ pub fn noise_floor(b: &BenchBundle) -> String {
     let mut parts = Vec::new();
     for (sc, _) in scenario::ALL {
         let m = Measure::call_wall(sc);
-        if let Some(r) = m.get(b, control::DIRECT_AA, None).and_then(|f| f.ratio.as_ref()) {
+        if let Some(r) = m
+            .get(b, control::DIRECT_AA, None)
+            .and_then(|f| f.ratio.as_ref())
+        {
             parts.push(format!(
                 "{sc} {} [{} – {}]",
                 fmt::ratio(r.value),

@@ -147,7 +147,8 @@ pub fn markdown(input: &Input) -> String {
                             time(f.value),
                             time(quantile(&f.raw, 0.99)),
                             time(quantile(&f.raw, 1.0)),
-                            f.first.map_or(String::new(), |x| format!("; first {}", time(x)))
+                            f.first
+                                .map_or(String::new(), |x| format!("; first {}", time(x)))
                         )
                     }
                 })
