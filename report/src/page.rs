@@ -882,7 +882,7 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "tables",
-        "Every figure of every bundle, by scenario: value, its confidence interval where the instrument gives one, and its ratio to the direct call (same scenario, metric and instrument). A machine without a figure says why.",
+        "Every figure of every bundle, by scenario: value and which statistic it is (median, mean, exact count, single measurement, formula), its confidence interval where there is one, and its ratio to the direct call (same scenario, metric and instrument; for call cost, the median of the per-round ratios). A latency's footnote gives its p99, max and first (cold) update. A machine without a figure says why.",
     );
     for sc in model::scenarios(inputs) {
         let keys = row_keys(inputs, subjects, &sc);
@@ -987,7 +987,11 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                             });
                             let _ = write!(v, "<sup>{}</sup>", idx + 1);
                         }
-                        let _ = write!(s, r#"<td class="num">{v}</td>"#);
+                        let _ = write!(
+                            s,
+                            r#"<td class="num">{v} <small class="stat">{}</small></td>"#,
+                            esc(statistic_of(f))
+                        );
                         if has_ci {
                             let iv = match (f.interval, f.samples) {
                                 (Some(iv), n) => format!(
@@ -1742,6 +1746,21 @@ fn machines(inputs: &[Input]) -> String {
     s.push_str(METHOD);
     s.push_str("</section>");
     s
+}
+
+/// Which statistic a figure is: as it says (version 2), or what its
+/// instrument gave in version 1.
+fn statistic_of(f: &Figure) -> &'static str {
+    match f.statistic {
+        Some(st) => st.name(),
+        None => match f.instrument {
+            Instrument::Criterion => "mean",
+            Instrument::Callgrind => "exact count",
+            Instrument::PerfEvent => "mean",
+            Instrument::Registry => "registry's count",
+            Instrument::Timer | Instrument::Memory => "single measurement",
+        },
+    }
 }
 
 /// What the rounds of a bundle ran on.

@@ -344,8 +344,59 @@ pub fn foreign_pair<'a>(b: &'a BenchBundle, s: &str) -> Result<Foreign<'a>, Stri
     }
 }
 
+/// A bootstrap 95% interval of `median(a) / median(b)`, resampling each
+/// sample on its own (a fixed seed: the page is reproducible).
+pub fn ratio_of_medians_interval(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+    };
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let mut r: Vec<f64> = (0..2000)
+        .map(|_| {
+            let mut ra: Vec<f64> = (0..a.len()).map(|_| a[next(a.len())]).collect();
+            let mut rb: Vec<f64> = (0..b.len()).map(|_| b[next(b.len())]).collect();
+            median(&mut ra) / median(&mut rb)
+        })
+        .collect();
+    r.sort_by(f64::total_cmp);
+    Some((r[49], r[1949]))
+}
+
 fn foreign(b: &BenchBundle, s: &str) -> Verdict {
     match foreign_pair(b, s) {
+        Ok(p) if !p.with.raw.is_empty() && !p.alone.raw.is_empty() => {
+            let (lo, hi) =
+                ratio_of_medians_interval(&p.with.raw, &p.alone.raw).expect("both have samples");
+            on_interval(
+                lo,
+                hi,
+                1.2,
+                format!(
+                    "{} [{} – {}] (medians {} vs {} for {}; bootstrap 95% interval)",
+                    fmt::ratio(p.ratio()),
+                    fmt::bare_ratio(lo),
+                    fmt::bare_ratio(hi),
+                    fmt::time_ns(p.with.value),
+                    fmt::time_ns(p.alone.value),
+                    p.alone_is
+                ),
+            )
+        }
         Ok(p) => verdict(
             p.ratio() <= 1.2,
             format!(
