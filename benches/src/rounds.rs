@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Ratio, Round, Statistic};
 
-use crate::subjects::{self, CallScenario, SUBJECTS};
+use crate::subjects::{self, CallScenario, LoopFn, SUBJECTS};
 
 /// Bootstrap resamples.
 pub const RESAMPLES: usize = 2_000;
@@ -142,7 +142,7 @@ pub fn measure(
     batch_ns: u64,
     seed: u64,
 ) -> Measured {
-    let subs: Vec<(&'static str, fn(u64) -> u64)> = SUBJECTS
+    let subs: Vec<(&'static str, LoopFn)> = SUBJECTS
         .iter()
         .filter_map(|s| (sc.pick)(&s.loops).map(|f| (s.name, f)))
         .collect();
@@ -241,7 +241,7 @@ pub fn measure(
 }
 
 /// The subject every ratio of a scenario is taken against.
-fn reference_of(subs: &[(&'static str, fn(u64) -> u64)]) -> &'static str {
+fn reference_of(subs: &[(&'static str, LoopFn)]) -> &'static str {
     use static_call_bundle::control;
     for want in [control::DIRECT, control::OPTION_FN] {
         if subs.iter().any(|(n, _)| *n == want) {

@@ -306,7 +306,7 @@ pub mod direct_aa {
 }
 
 /// Function-pointer slots the controls load their target from at every
-/// call. They are written at run time ([`set_slots`], before anything is
+/// call. They are written at run time ([`slots::set_slots`], before anything is
 /// measured), so that no optimiser can treat them as constants, and the
 /// Rust controls read them with a volatile load, which it may neither
 /// hoist out of the loop nor drop.
