@@ -104,7 +104,7 @@ pub fn latency_samples(sites: u64) -> usize {
 /// The benchmark settings, as the bundle records them.
 pub fn settings() -> String {
     format!(
-        "{} mode; call cost: {} interleaved rounds in shuffled order, one batch of about {} ms per subject and round, 2000 bootstrap resamples; latency: {} / {} single-update samples (< / >= 1,000 sites) after one cold update; criterion (module load/unload, shared object): flat sampling, 10 samples, warm-up {} ms, measurement {} ms",
+        "{} mode; call cost: {} interleaved rounds in shuffled order, per subject and round the minimum of 3 batches of about {} ms together, 2000 bootstrap resamples; latency: {} / {} single-update samples (< / >= 1,000 sites) after one cold update; criterion (module load/unload, shared object): flat sampling, 10 samples, warm-up {} ms, measurement {} ms",
         if quick() { "quick" } else { "full" },
         rounds(),
         batch_ns() / 1_000_000,

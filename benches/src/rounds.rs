@@ -25,6 +25,12 @@ use crate::subjects::{self, CallScenario, LoopFn, SUBJECTS};
 /// Bootstrap resamples.
 pub const RESAMPLES: usize = 2_000;
 
+/// Batches per subject and round; the round's value is their minimum. On a
+/// shared machine a batch is sometimes preempted or slowed by a neighbour;
+/// the minimum of a few short batches is the subject's cost in that round
+/// with such interruptions filtered out, the same way for every subject.
+pub const BATCHES_PER_ROUND: u32 = 3;
+
 /// A small deterministic generator (xorshift64*): the shuffles and the
 /// bootstrap need no cryptographic quality, and a seed reproduces them.
 #[derive(Debug, Clone)]
@@ -132,8 +138,10 @@ pub struct Measured {
 }
 
 /// Measures every subject of `sc` in `rounds` interleaved rounds, in a
-/// shuffled order each round, `units` loop units per batch (calibrated so
-/// that the direct call's batch takes about `batch_ns`). `scenario_id`
+/// shuffled order each round: [`BATCHES_PER_ROUND`] batches per subject,
+/// the round's value their minimum; `units` loop units per batch
+/// (calibrated so that the direct call's batches of a round take about
+/// `batch_ns` together). `scenario_id`
 /// names the figures (the scenario's own id, or a variant's).
 pub fn measure(
     sc: &CallScenario,
@@ -160,7 +168,9 @@ pub fn measure(
         subjects::run_checked(sc, reference, rf, units);
         let ns = t.elapsed().as_nanos() as u64;
         if ns >= batch_ns / 4 || units > 1 << 40 {
-            units = (units as u128 * batch_ns as u128 / ns.max(1) as u128).max(1) as u64;
+            units = (units as u128 * batch_ns as u128
+                / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
+            .max(1) as u64;
             break;
         }
         units *= 4;
@@ -180,7 +190,9 @@ pub fn measure(
         for &k in &order {
             let (n, f) = subs[k];
             let c0 = cpu();
-            let v = batch(sc, n, f, units);
+            let v = (0..BATCHES_PER_ROUND)
+                .map(|_| batch(sc, n, f, units))
+                .fold(f64::INFINITY, f64::min);
             let c1 = cpu();
             for c in [c0, c1] {
                 if !cpus.contains(&c) {
@@ -227,7 +239,7 @@ pub fn measure(
             interval: Some(bootstrap_median(&values, &mut rng)),
             samples: Some(values.len() as u64),
             note: Some(format!(
-                "median of {} interleaved rounds (shuffled order), {} calls per round; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval",
+                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval",
                 values.len(),
                 units * sc.calls_per_unit
             )),

@@ -247,18 +247,40 @@ fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
             fmt::ratio(f.value / d.value)
         ));
     };
+    // The noise floor: how far the A/A control's interval reaches from 1.
+    // A difference of code placement between two copies of the same loop
+    // is stable within a build, so the rounds cannot average it out; the
+    // interval judged is widened by it.
+    let floor = m
+        .get(b, control::DIRECT_AA, None)
+        .and_then(|a| a.ratio.as_ref())
+        .map(|a| {
+            (a.interval.low - 1.0)
+                .abs()
+                .max((a.interval.high - 1.0).abs())
+        });
+    let w = floor.unwrap_or(0.0);
     on_interval(
-        r.interval.low,
-        r.interval.high,
+        r.interval.low - w,
+        r.interval.high + w,
         1.03,
         format!(
-            "{} [{} – {}] (median of {} per-round ratios; {} vs {})",
+            "{} [{} – {}] (median of {} per-round ratios; {} vs {}){}",
             fmt::ratio(r.value),
             fmt::bare_ratio(r.interval.low),
             fmt::bare_ratio(r.interval.high),
             r.raw.len(),
             fmt::time_ns(f.value),
-            fmt::time_ns(d.value)
+            fmt::time_ns(d.value),
+            match floor {
+                Some(w) => format!(
+                    "; judged on [{} – {}], widened by the A/A noise floor ±{}",
+                    fmt::bare_ratio(r.interval.low - w),
+                    fmt::bare_ratio(r.interval.high + w),
+                    fmt::bare_ratio(w)
+                ),
+                None => "; no A/A control in this bundle".to_owned(),
+            }
         ),
     )
 }
@@ -635,7 +657,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
-    s.push_str(r#"<p class="note">A wall-time verdict is judged on the 95% interval, never on a point estimate: <b>met</b> when the whole interval meets the target, <b>missed</b> when the whole interval misses it, <b>inconclusive</b> when the interval straddles it. Inconclusive means this run cannot tell the difference from noise: compare it with the A/A noise floor, and rerun with more rounds (<code>STATIC_CALL_BENCH_ROUNDS</code>) or on a quieter machine before reading anything into it. Instruction counts are exact and compared as they are; a version 1 bundle's latencies (criterion's mean, no per-update samples) are compared as point estimates and say so.</p>"#);
+    s.push_str(r#"<p class="note">A wall-time verdict is judged on the 95% interval, never on a point estimate: <b>met</b> when the whole interval meets the target, <b>missed</b> when the whole interval misses it, <b>inconclusive</b> when the interval straddles it. A call-cost ratio's interval is first widened by the run's noise floor (how far the A/A control's interval reaches from 1: two copies of one loop can differ by code placement, which no number of rounds averages out). Inconclusive means this run cannot tell the difference from noise: compare it with the A/A noise floor, and rerun with more rounds (<code>STATIC_CALL_BENCH_ROUNDS</code>) or on a quieter machine before reading anything into it. Instruction counts are exact and compared as they are; a version 1 bundle's latencies (criterion's mean, no per-update samples) are compared as point estimates and say so.</p>"#);
     s.push_str("</section>");
     s
 }

@@ -72,10 +72,15 @@ fn targets_are_marked_honestly() {
     };
     let wall = row("wall-inline-inline-patch");
     // machine-a (version 2): the per-round ratios' interval [0.995, 1.015]
-    // lies under 1.03 (met); machine-b (version 1) has only two means, a
-    // point estimate, which is not judged.
+    // lies under 1.03, but widened by the A/A noise floor (its interval
+    // reaches 0.021 from 1) it is [0.974, 1.036]: inconclusive. machine-b
+    // (version 1) has only two means, a point estimate, which is not judged.
     assert!(
-        wall.contains("badge met") && wall.contains("no per-round ratio"),
+        wall.contains("badge inconclusive") && wall.contains("no per-round ratio"),
+        "{wall}"
+    );
+    assert!(
+        wall.contains("widened by the A/A noise floor ±0.021"),
         "{wall}"
     );
     assert!(!wall.contains("badge missed"), "{wall}");
@@ -207,6 +212,19 @@ fn wall_verdicts_follow_the_interval() {
     let verdict = |low: f64, high: f64| {
         let mut inputs = common::fixture_inputs();
         inputs.truncate(1);
+        // The A/A control's interval reaches 0.01 from 1.
+        let aa = inputs[0]
+            .bench
+            .figures
+            .iter_mut()
+            .find(|f| {
+                f.scenario == "call/hot-1arg"
+                    && f.subject == "direct-aa"
+                    && f.metric == Metric::WallTime
+            })
+            .unwrap();
+        let r = aa.ratio.as_mut().unwrap();
+        (r.interval.low, r.interval.high) = (0.995, 1.01);
         let f = inputs[0]
             .bench
             .figures
@@ -228,9 +246,12 @@ fn wall_verdicts_follow_the_interval() {
         html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
     };
     assert!(verdict(0.98, 1.02).contains("badge met"));
-    assert!(verdict(1.04, 1.10).contains("badge missed"));
+    assert!(verdict(1.045, 1.10).contains("badge missed"));
     let open = verdict(1.00, 1.06);
     assert!(open.contains("badge inconclusive"), "{open}");
+    // Under the target on its own, over it once widened by the noise floor.
+    let widened = verdict(1.00, 1.025);
+    assert!(widened.contains("badge inconclusive"), "{widened}");
     let html = render(&common::fixture_inputs());
     assert!(html.contains("Noise floor"), "the A/A noise floor is shown");
     assert!(
