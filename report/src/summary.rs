@@ -633,6 +633,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 esc(&refs.join(", "))
             );
         }
+        s.push_str(&machine_indirect(b, &imps));
         s.push_str(&noise_floor(b));
     }
     // Targets, machine by machine.
@@ -686,5 +687,50 @@ pub fn noise_floor(b: &BenchBundle) -> String {
     format!(
         r#"<p class="note noise"><b>Noise floor</b> (A/A: the direct call's loop compiled twice, measured in the same rounds; its ratio would be 1.000× with no noise): {}. A ratio whose interval overlaps this spread around 1 is not a difference this run can show.</p>"#,
         esc(&parts.join("; "))
+    )
+}
+
+/// The indirect call this machine's kernel uses for its own indirect calls,
+/// from its `spectre_v2` line: the generic retpoline (`indirect`), the
+/// lfence one, or a plain indirect call (Enhanced IBRS and the rest).
+pub fn kernel_indirect(spectre_v2: &str) -> &'static str {
+    let l = spectre_v2.to_ascii_lowercase();
+    if l.contains("lfence") {
+        control::LFENCE_INDIRECT
+    } else if l.contains("retpoline") {
+        "indirect"
+    } else {
+        control::PLAIN_INDIRECT
+    }
+}
+
+/// Each implementation against the indirect call this machine really uses:
+/// the median of the per-round quotients of their ratios to direct.
+fn machine_indirect(b: &BenchBundle, imps: &[&Subject]) -> String {
+    let m = Measure::call_wall(HOT1);
+    let which = kernel_indirect(&b.machine.spectre_v2);
+    let Some(ind) = m.get(b, which, None).and_then(|f| f.ratio.as_ref()) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for imp in imps.iter().filter(|i| i.name != which) {
+        if let Some(r) = m.get(b, &imp.name, None).and_then(|f| f.ratio.as_ref())
+            && r.raw.len() == ind.raw.len()
+        {
+            let mut q: Vec<f64> = r.raw.iter().zip(&ind.raw).map(|(a, c)| a / c).collect();
+            q.sort_by(f64::total_cmp);
+            let n = q.len();
+            let med = if n % 2 == 1 {
+                q[n / 2]
+            } else {
+                (q[n / 2 - 1] + q[n / 2]) / 2.0
+            };
+            parts.push(format!("{} {}", imp.name, fmt::ratio(med)));
+        }
+    }
+    format!(
+        r#"<p class="note">Against the indirect call this machine's kernel uses — <b>{which}</b>, by its spectre_v2 line “{}” — per call, call/hot-1arg (median of the per-round quotients): {}.</p>"#,
+        esc(&b.machine.spectre_v2),
+        esc(&parts.join(", "))
     )
 }

@@ -259,3 +259,29 @@ fn wall_verdicts_follow_the_interval() {
         "bundles of different commits are flagged"
     );
 }
+
+/// The summary compares each implementation with the indirect call the
+/// machine's kernel uses, chosen by its `spectre_v2` line.
+#[test]
+fn the_indirect_call_this_machine_uses() {
+    use static_call_report::summary::kernel_indirect;
+    assert_eq!(
+        kernel_indirect("Mitigation: Retpolines; IBPB: conditional; STIBP: disabled"),
+        "indirect"
+    );
+    assert_eq!(
+        kernel_indirect("Mitigation: LFENCE; IBPB: conditional"),
+        "lfence-indirect"
+    );
+    assert_eq!(
+        kernel_indirect(
+            "Mitigation: Enhanced / Automatic IBRS; IBPB: conditional; RSB filling; PBRSB-eIBRS: SW sequence"
+        ),
+        "plain-indirect"
+    );
+    let html = render(&common::fixture_inputs());
+    assert!(
+        html.contains("Against the indirect call this machine's kernel uses — <b>indirect</b>"),
+        "machine-a (retpolines) is compared with the retpoline"
+    );
+}
