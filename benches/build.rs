@@ -1,8 +1,22 @@
-//! Records the toolchain and commit the benchmarks were built from (a
-//! bundle made on a machine without cargo or git still names them), and
-//! exports the conformance adapter's keys dynamically so that the test
-//! shared object can bind to them.
+//! Records the toolchain, profile, flags and the build the benchmarks were
+//! made from (a bundle made on a machine without cargo or git still names
+//! them), and exports the conformance adapter's keys dynamically so that
+//! the test shared object can bind to them.
+//!
+//! The build is `<commit>` for a clean checkout, or
+//! `<commit>-dirty.<fingerprint>` when tracked files differ from the commit
+//! or untracked (not ignored) files exist: the fingerprint hashes `git diff
+//! HEAD` and the untracked files' names and contents, so two dirty builds
+//! of different changes differ. `STATIC_CALL_COMMIT` passes the build in
+//! where there is no git (a device, a tarball); it wins over git.
+//!
+//! The script reruns when the commit moves (HEAD, the branch's ref, the
+//! packed refs, the index) and when any source of the workspace changes
+//! (cargo scans the directories named below), so the recorded build is
+//! never the one before.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
@@ -12,14 +26,106 @@ fn run(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+fn raw(cmd: &str, args: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+/// The build string from git, and the files whose change moves it.
+fn from_git(root: &Path) -> Option<(String, Vec<PathBuf>)> {
+    let r = root.to_str()?;
+    let commit = run("git", &["-C", r, "rev-parse", "--short=12", "HEAD"])?;
+    let mut watch = Vec::new();
+    for (flag, files) in [
+        ("--git-dir", &["HEAD", "index"][..]),
+        ("--git-common-dir", &["packed-refs"][..]),
+    ] {
+        if let Some(d) = run("git", &["-C", r, "rev-parse", flag]) {
+            let d = root.join(d);
+            watch.extend(files.iter().map(|f| d.join(f)));
+        }
+    }
+    if let Some(head_ref) = run("git", &["-C", r, "symbolic-ref", "-q", "HEAD"])
+        && let Some(common) = run("git", &["-C", r, "rev-parse", "--git-common-dir"])
+    {
+        watch.push(root.join(common).join(head_ref));
+    }
+    let diff = raw("git", &["-C", r, "diff", "HEAD", "--binary"]).unwrap_or_default();
+    let untracked = run(
+        "git",
+        &["-C", r, "ls-files", "--others", "--exclude-standard"],
+    )
+    .unwrap_or_default();
+    if diff.is_empty() && untracked.is_empty() {
+        return Some((commit, watch));
+    }
+    let mut h = DefaultHasher::new();
+    diff.hash(&mut h);
+    for f in untracked.lines() {
+        f.hash(&mut h);
+        std::fs::read(root.join(f)).unwrap_or_default().hash(&mut h);
+    }
+    Some((format!("{commit}-dirty.{:08x}", h.finish() as u32), watch))
+}
+
 fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = run(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=STATIC_CALL_BUILD_RUSTC={version}");
-    let commit =
-        run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=STATIC_CALL_BUILD_COMMIT={commit}");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest.parent().expect("in the workspace").to_owned();
+    println!("cargo:rerun-if-env-changed=STATIC_CALL_COMMIT");
+    let build = match std::env::var("STATIC_CALL_COMMIT") {
+        Ok(c) if !c.trim().is_empty() => format!("{} (STATIC_CALL_COMMIT)", c.trim()),
+        _ => match from_git(&root) {
+            Some((b, watch)) => {
+                for w in watch.iter().filter(|w| w.exists()) {
+                    println!("cargo:rerun-if-changed={}", w.display());
+                }
+                b
+            }
+            None => "unknown (no git and no STATIC_CALL_COMMIT)".into(),
+        },
+    };
+    println!("cargo:rustc-env=STATIC_CALL_BUILD_COMMIT={build}");
+    // Every source of the workspace (a change there makes the build dirty).
+    for d in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "impls",
+        "benches/src",
+        "benches/benches",
+        "benches/tests",
+        "benches/examples",
+        "benches/Cargo.toml",
+        "bundle",
+        "conformance",
+        "sctool",
+        "report/src",
+        "README.md",
+        "docs",
+        "results",
+        "ci",
+    ] {
+        let p = root.join(d);
+        if p.exists() {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
+    let profile = std::env::var("PROFILE").unwrap_or_default();
+    let opt = std::env::var("OPT_LEVEL").unwrap_or_default();
+    let debug_assertions = std::env::var("CARGO_CFG_DEBUG_ASSERTIONS").is_ok();
+    println!(
+        "cargo:rustc-env=STATIC_CALL_BUILD_PROFILE={profile} (opt-level {opt}, debug assertions {})",
+        if debug_assertions { "on" } else { "off" }
+    );
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS")
+        .map(|f| f.replace('\x1f', " "))
+        .unwrap_or_default();
+    println!(
+        "cargo:rustc-env=STATIC_CALL_BUILD_RUSTFLAGS={}",
+        if flags.is_empty() { "(none)" } else { &flags }
+    );
     println!("cargo:rustc-link-arg-benches=-Wl,--export-dynamic-symbol=static_call_key_*");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=../.git/HEAD");
 }

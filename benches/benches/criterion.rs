@@ -1,8 +1,17 @@
-//! Wall time with criterion: call cost (hot, 6 arguments, 1,024 sites,
-//! conditional none), update latency against the key's site count (idle
-//! and with two threads calling), a 1-site update among 100,000 foreign
-//! sites, module load and unload, and the test shared object's open and
-//! close. Every site is decoded and checked before anything is measured.
+//! Wall time: call cost (hot, 6 arguments, 1,024 sites, conditional
+//! none; and hot-1arg again on a thread with indirect-branch speculation
+//! disabled) in interleaved rounds with an A/A control
+//! ([`static_call_bench::rounds`]); update latency against the key's site
+//! count (idle and with two threads calling) and a 1-site update among
+//! 100,000 foreign sites as single updates timed one by one (median, p99,
+//! max, and the first, cold update apart); module load and unload and the
+//! test shared object's open and close with criterion (its mean). Every
+//! site is decoded and checked before anything is measured.
+//!
+//! Each figure is what this run measured: criterion's estimate files are
+//! deleted before each benchmark and read only if it wrote them again, and
+//! a filter (`cargo bench -- call-hot-1arg`) leaves the other figures out
+//! of the part instead of carrying old ones forward.
 //!
 //! `STATIC_CALL_BENCH_QUICK=1` for the quick mode.
 
@@ -12,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
 use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
-use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, scenario};
+use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("criterion benchmarks: {what}");
@@ -30,7 +40,31 @@ struct Ctx {
     part: Part,
 }
 
-/// Reads criterion's estimate of the mean for one benchmark, scaled.
+/// Criterion's output directory of one benchmark.
+fn bench_path(dir: &str, fun: &str, param: Option<u64>) -> std::path::PathBuf {
+    let mut p = static_call_bench::target_dir()
+        .join("criterion")
+        .join(dir)
+        .join(fun);
+    if let Some(n) = param {
+        p = p.join(n.to_string());
+    }
+    p
+}
+
+/// Deletes criterion's estimates of one benchmark, so that [`record`]
+/// reads only what this run writes.
+fn forget(dir: &str, fun: &str, param: Option<u64>) {
+    let p = bench_path(dir, fun, param).join("new");
+    if let Err(e) = std::fs::remove_dir_all(&p)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        fail(&format!("{}: {e}", p.display()));
+    }
+}
+
+/// Reads criterion's estimate of the mean for one benchmark, scaled (only
+/// if this run wrote it: [`forget`] deleted the old one first).
 fn record(
     ctx: &mut Ctx,
     dir: &str,
@@ -39,13 +73,7 @@ fn record(
     (scenario, subject, metric, per): (&str, &str, Metric, Per),
     scale: f64,
 ) {
-    let mut p = static_call_bench::target_dir()
-        .join("criterion")
-        .join(dir)
-        .join(fun);
-    if let Some(n) = param {
-        p = p.join(n.to_string());
-    }
+    let p = bench_path(dir, fun, param);
     let est = p.join("new/estimates.json");
     let sample = p.join("new/sample.json");
     let read = |f: &std::path::Path| -> Result<serde_json::Value, String> {
@@ -75,14 +103,20 @@ fn record(
                         .unwrap_or(0.95),
                 }),
                 samples,
-                note: None,
+                note: Some(
+                    "criterion's mean, flat sampling, with its bootstrap 95% interval".into(),
+                ),
+                statistic: Some(Statistic::Mean),
+                raw: Vec::new(),
+                first: None,
+                ratio: None,
             });
         }
         Err(e) => ctx.part.missing(
             scenario,
             Some(subject),
             metric,
-            format!("criterion wrote no estimate: {e}"),
+            format!("not measured in this run (filtered out, or criterion wrote no estimate): {e}"),
         ),
     }
 }
@@ -109,47 +143,58 @@ fn warm_up() {
     }
 }
 
+/// The filter given on the command line (`cargo bench -- <filter>`), if
+/// any: scenarios whose directory name does not contain it are skipped.
+fn filter() -> Option<String> {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .filter(|a| !a.is_empty())
+}
+
+fn selected(dir: &str) -> bool {
+    filter().is_none_or(|f| dir.contains(&f))
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
 fn calls(ctx: &mut Ctx) {
     warm_up();
+    let (n, batch) = (static_call_bench::rounds(), static_call_bench::batch_ns());
     for sc in &CALL_SCENARIOS {
-        let dir = dir_name(sc.id);
-        {
-            let mut g = ctx.c.benchmark_group(&dir);
-            if quick() {
-                g.warm_up_time(Duration::from_millis(200))
-                    .measurement_time(Duration::from_millis(600))
-                    .sample_size(20);
-            } else {
-                g.warm_up_time(Duration::from_millis(500))
-                    .measurement_time(Duration::from_secs(2))
-                    .sample_size(50);
-            }
-            for s in SUBJECTS {
-                let Some(f) = (sc.pick)(&s.loops) else {
-                    continue;
-                };
-                g.bench_function(s.name, |b| {
-                    b.iter_custom(|iters| {
-                        let t = Instant::now();
-                        subjects::run_checked(sc, s.name, f, iters);
-                        t.elapsed()
-                    })
-                });
-            }
-            g.finish();
+        if !selected(&dir_name(sc.id)) {
+            continue;
         }
-        for s in SUBJECTS {
-            if (sc.pick)(&s.loops).is_some() {
-                record(
-                    ctx,
-                    &dir,
-                    s.name,
-                    None,
-                    (sc.id, s.name, Metric::WallTime, Per::Call),
-                    sc.calls_per_unit as f64,
-                );
+        let m = rounds::measure(sc, sc.id, n, batch, seed());
+        eprintln!("call rounds: {} ({n} rounds)", sc.id);
+        ctx.part.figures.extend(m.figures);
+        ctx.part.rounds.extend(m.rounds);
+    }
+    let id = scenario::CALL_HOT_1_IB_OFF;
+    if !selected(&dir_name(id)) {
+        return;
+    }
+    let s = seed();
+    match rounds::with_indirect_speculation_disabled(move || {
+        rounds::measure(&CALL_SCENARIOS[0], id, n, batch, s)
+    }) {
+        Ok((mut m, state)) => {
+            eprintln!("call rounds: {id} ({n} rounds); the thread's control: {state}");
+            for f in &mut m.figures {
+                if let Some(note) = &mut f.note {
+                    note.push_str(&format!(
+                        "; on a thread after prctl(PR_SET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH, PR_SPEC_FORCE_DISABLE), which then reported {state}"
+                    ));
+                }
             }
+            ctx.part.figures.extend(m.figures);
+            ctx.part.rounds.extend(m.rounds);
         }
+        Err(e) => ctx.part.missing(id, None, Metric::WallTime, e),
     }
 }
 
@@ -161,18 +206,58 @@ fn flip(key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
     }
 }
 
-/// Timed updates of `key`, flipping between two targets.
-fn timed_updates(
+/// Single updates of `key`, each timed on its own, flipping between two
+/// targets: the first (cold: the key's first update since its sites were
+/// loaded) apart, then `samples` more.
+fn sample_updates(
     key: &'static static_call_core::StaticCall<subjects::AddFn>,
-    iters: u64,
+    samples: usize,
     counter: &mut u64,
-) -> Duration {
-    let t = Instant::now();
-    for _ in 0..iters {
+) -> (f64, Vec<f64>) {
+    let mut one = || {
+        let t = Instant::now();
         flip(key, *counter);
+        let ns = t.elapsed().as_nanos() as f64;
         *counter += 1;
+        ns
+    };
+    let first = one();
+    let v = (0..samples).map(|_| one()).collect();
+    (first, v)
+}
+
+/// A latency figure from single-update samples: the median with a
+/// bootstrap interval; p99, max and the first (cold) update in the note
+/// (and recomputable from `raw`).
+fn latency_figure(
+    (sc, subject, sites): (&str, &str, Option<u64>),
+    first: f64,
+    v: Vec<f64>,
+    extra: &str,
+) -> Figure {
+    let mut rng = rounds::Rng::new(seed());
+    Figure {
+        scenario: sc.into(),
+        subject: subject.into(),
+        sites,
+        metric: Metric::WallTime,
+        per: Per::Update,
+        instrument: Instrument::Timer,
+        value: median(&v),
+        interval: Some(bootstrap_median(&v, &mut rng)),
+        samples: Some(v.len() as u64),
+        note: Some(format!(
+            "median of {} single updates timed one by one (bootstrap 95% interval); p99 {:.0} ns, max {:.0} ns; first (cold) update {:.0} ns, not among the samples{extra}",
+            v.len(),
+            quantile(&v, 0.99),
+            quantile(&v, 1.0),
+            first
+        )),
+        statistic: Some(Statistic::Median),
+        raw: v,
+        first: Some(first),
+        ratio: None,
     }
-    t.elapsed()
 }
 
 fn slow_group<'a>(
@@ -198,7 +283,9 @@ fn updates(ctx: &mut Ctx) {
         } else {
             scenario::UPDATE_IDLE
         };
-        let dir = dir_name(sc);
+        if !selected(&dir_name(sc)) {
+            continue;
+        }
         for (s, imp) in implementations() {
             for &n in &SITE_COUNTS {
                 let m =
@@ -241,13 +328,11 @@ fn updates(ctx: &mut Ctx) {
                     })
                     .collect();
                 let mut counter = 0u64;
-                {
-                    let mut g = slow_group(&mut ctx.c, &dir);
-                    g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
-                        b.iter_custom(|iters| timed_updates(imp.scale, iters, &mut counter))
-                    });
-                    g.finish();
-                }
+                let (first, v) = sample_updates(
+                    imp.scale,
+                    static_call_bench::latency_samples(n),
+                    &mut counter,
+                );
                 stop.store(true, Ordering::Relaxed);
                 for c in callers {
                     c.join()
@@ -267,20 +352,17 @@ fn updates(ctx: &mut Ctx) {
                 scale::check_calls(&m, add1, 1)
                     .unwrap_or_else(|e| fail(&format!("{} {sc}: {e}", s.name)));
                 scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
-                record(
-                    ctx,
-                    &dir,
-                    s.name,
-                    Some(n),
-                    (sc, s.name, Metric::WallTime, Per::Update),
-                    1.0,
-                );
-                if busy && let Some(f) = ctx.part.figures.last_mut() {
-                    f.note = Some(format!(
-                        "2 threads made {} calls during the measurement, 0 wrong",
+                let extra = if busy {
+                    format!(
+                        "; 2 threads made {} calls during the measurement, 0 wrong",
                         calls.load(Ordering::Relaxed)
-                    ));
-                }
+                    )
+                } else {
+                    String::new()
+                };
+                ctx.part
+                    .figures
+                    .push(latency_figure((sc, s.name, Some(n)), first, v, &extra));
             }
         }
     }
@@ -289,7 +371,9 @@ fn updates(ctx: &mut Ctx) {
 /// A 1-site key alone, then among 100,000 sites of another key.
 fn foreign(ctx: &mut Ctx) {
     let sc = scenario::UPDATE_FOREIGN;
-    let dir = dir_name(sc);
+    if !selected(&dir_name(sc)) {
+        return;
+    }
     for (s, imp) in implementations() {
         prove::prove_lone(s, imp).unwrap_or_else(|e| fail(&e));
         let mut counter = 0u64;
@@ -303,13 +387,11 @@ fn foreign(ctx: &mut Ctx) {
                 None
             };
             let total = (imp.stats)().sites;
-            {
-                let mut g = slow_group(&mut ctx.c, &dir);
-                g.bench_with_input(BenchmarkId::new(s.name, foreign), &foreign, |b, _| {
-                    b.iter_custom(|iters| timed_updates(imp.lone, iters, &mut counter))
-                });
-                g.finish();
-            }
+            let (first, v) = sample_updates(
+                imp.lone,
+                static_call_bench::latency_samples(1),
+                &mut counter,
+            );
             // The one site still reaches the key's target.
             let want = imp.lone.query().map_or(0, |f| f(5));
             if (imp.call_lone)(5) != want {
@@ -322,19 +404,12 @@ fn foreign(ctx: &mut Ctx) {
                 scale::check_calls(&m, add1, 997).unwrap_or_else(|e| fail(&e));
                 scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
             }
-            record(
-                ctx,
-                &dir,
-                s.name,
-                Some(foreign),
-                (sc, s.name, Metric::WallTime, Per::Update),
-                1.0,
-            );
-            if let Some(f) = ctx.part.figures.last_mut() {
-                f.note = Some(format!(
-                    "{foreign} foreign sites on another key; {total} sites in the registry"
-                ));
-            }
+            ctx.part.figures.push(latency_figure(
+                (sc, s.name, Some(foreign)),
+                first,
+                v,
+                &format!("; {foreign} foreign sites on another key, {total} sites in the registry"),
+            ));
         }
     }
 }
@@ -370,6 +445,10 @@ fn modules(ctx: &mut Ctx) {
                 (scenario::MODULE_UNLOAD, Per::Unload),
             ] {
                 let dir = dir_name(sc);
+                forget(&dir, s.name, Some(n));
+                if !selected(&dir) {
+                    continue;
+                }
                 {
                     let mut g = slow_group(&mut ctx.c, &dir);
                     g.bench_with_input(BenchmarkId::new(s.name, n), &n, |b, _| {
@@ -423,6 +502,10 @@ fn shared_objects(ctx: &mut Ctx) {
             (scenario::SO_CLOSE, Per::Unload),
         ] {
             let dir = dir_name(sc);
+            forget(&dir, s.name, None);
+            if !selected(&dir) {
+                continue;
+            }
             let mut sites = 0u64;
             {
                 let mut g = slow_group(&mut ctx.c, &dir);

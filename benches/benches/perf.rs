@@ -6,8 +6,14 @@
 //!   run goes on.
 //! * Software counters (task clock, context switches, page faults) around
 //!   updates and module loads, whose cost is mostly system calls.
-//! * Registry memory per site and per (key, module), from `stats()` and
-//!   `module_stats()`, for generated modules of 1 to 10,000 sites.
+//! * Memory, measured: the registry's heap per site and per module load
+//!   (a counting global allocator in this binary), the heap the first
+//!   update keeps (the trap handler's table), code bytes per site and per
+//!   key (decoded; stubs and relays from the library's constants, named as
+//!   formulas), and text made private by patching (`Private_Dirty` of the
+//!   executable mappings before and after each `init()` and around updates
+//!   of 10 to 10,000 sites). The registry's own count per (key, module),
+//!   capacity x size_of, is kept and named a formula.
 //!
 //! The crate is `perf-event2`, the maintained fork of `perf-event`: it
 //! builds against current kernels' headers and is released regularly,
@@ -23,7 +29,7 @@ use static_call_bench::subjects::{
 };
 use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{SITE_COUNTS, prove, quick, scale};
-use static_call_bundle::{Figure, Instrument, Metric, Per, scenario};
+use static_call_bundle::{Figure, Instrument, Metric, Per, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("perf benchmarks: {what}");
@@ -133,6 +139,10 @@ fn hardware(part: &mut Part) {
                         "difference of two loop lengths over {calls} calls{}",
                         if c.kernel { "" } else { "; user space only" }
                     )),
+                    statistic: Some(Statistic::Single),
+                    raw: Vec::new(),
+                    first: None,
+                    ratio: None,
                 });
             }
         }
@@ -164,6 +174,10 @@ fn software_figures(
                     ", user space only (perf_event_paranoid)"
                 }
             )),
+            statistic: Some(Statistic::Mean),
+            raw: Vec::new(),
+            first: None,
+            ratio: None,
         });
     }
 }
@@ -247,73 +261,322 @@ fn updates(imp: &Implementation, reps: u64) {
         .unwrap_or_else(|e| fail(&e.to_string()));
 }
 
-fn memory(part: &mut Part) {
+/// Modules loaded side by side per site count in the memory figures.
+const MEMORY_COPIES: usize = 8;
+
+/// A global allocator that counts the bytes live on the heap, so that the
+/// registry's heap is measured, not computed from capacities.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator with the same
+// layout; the counter is only arithmetic on the side.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { std::alloc::System.alloc(l) };
+        if !p.is_null() {
+            LIVE.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        // SAFETY: `p` came from `alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        // SAFETY: forwarded; `p` came from this allocator with layout `l`.
+        let q = unsafe { std::alloc::System.realloc(p, l, new) };
+        if !q.is_null() {
+            LIVE.fetch_add(
+                new as isize - l.size() as isize,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Bytes live on the heap now.
+fn live() -> isize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `Private_Dirty` of the executable mappings, bytes (`/proc/self/smaps`).
+fn private_text() -> Result<u64, String> {
+    let s = std::fs::read_to_string("/proc/self/smaps")
+        .map_err(|e| format!("unavailable: /proc/self/smaps: {e}"))?;
+    let mut exec = false;
+    let mut kb = 0u64;
+    for l in s.lines() {
+        let mut w = l.split_whitespace();
+        let first = w.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            exec = w.next().is_some_and(|p| p.contains('x'));
+        } else if exec && first == "Private_Dirty:" {
+            kb += w.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    Ok(kb * 1024)
+}
+
+fn mem_figure(
+    (sc, subject, sites): (&str, &str, Option<u64>),
+    (metric, per, statistic): (Metric, Per, Statistic),
+    value: f64,
+    note: String,
+) -> Figure {
+    Figure {
+        scenario: sc.into(),
+        subject: subject.into(),
+        sites,
+        metric,
+        per,
+        instrument: if statistic == Statistic::Formula {
+            Instrument::Registry
+        } else {
+            Instrument::Memory
+        },
+        value,
+        interval: None,
+        samples: Some(1),
+        note: Some(note),
+        statistic: Some(statistic),
+        raw: Vec::new(),
+        first: None,
+        ratio: None,
+    }
+}
+
+/// Registry heap (counting allocator), the registry's own count (a
+/// formula), the heap the first update keeps (the trap handler's table of
+/// published slots), code bytes, and text made private by patching.
+fn memory(part: &mut Part, text_before_init: &[(String, Result<u64, String>)]) {
+    let reg = scenario::MEMORY;
     for (s, imp) in implementations() {
+        // Modules stay loaded until the implementation is done, so every
+        // module's sites have addresses no batch published before (the
+        // trap handler's table only grows on new addresses).
+        let mut loaded = Vec::new();
         for &n in &SITE_COUNTS {
-            let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
-            let before = (imp.stats)();
-            let id = scale::load(imp, &m, "scale").unwrap_or_else(|e| fail(&e));
-            let after = (imp.stats)();
+            let mods: Vec<_> = (0..MEMORY_COPIES)
+                .map(|_| {
+                    scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e))
+                })
+                .collect();
+            let heap0 = live();
+            let ids: Vec<_> = mods
+                .iter()
+                .map(|m| scale::load(imp, m, "scale").unwrap_or_else(|e| fail(&e)))
+                .collect();
+            let heap1 = live();
             let ms = imp
                 .registry
-                .module_stats(id)
+                .module_stats(ids[0])
                 .unwrap_or_else(|e| fail(&e.to_string()));
-            scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
-            let grown = after.registry_bytes.saturating_sub(before.registry_bytes) as f64;
+            // The first update that publishes these sites: what it keeps
+            // on the heap (the trap handler's table of every slot address
+            // ever published grows by the new slots; none under valgrind).
+            // The key also has the sites of the modules of smaller counts,
+            // already published.
+            let text0 = private_text();
+            imp.scale
+                .update(flip_target(0))
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            let heap2 = live();
+            imp.scale
+                .update(add1)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            let text1 = private_text();
+            // The modules' memory stays mapped while they are loaded.
+            loaded.push((mods, ids));
+            let copies = MEMORY_COPIES as f64;
+            let grown = (heap1 - heap0) as f64;
+            let new_slots = copies * n as f64;
             let keys = ms.sites_per_key.len().max(1) as f64;
-            let fig = |per: Per, value: f64, note: String| Figure {
-                scenario: scenario::MEMORY.into(),
-                subject: s.name.into(),
-                sites: Some(n),
-                metric: Metric::RegistryBytes,
-                per,
-                instrument: Instrument::Registry,
-                value,
-                interval: None,
-                samples: Some(1),
-                note: Some(note),
-            };
-            part.figures.push(fig(
-                Per::Site,
-                grown / n as f64,
-                format!("registry grew {grown} bytes for {n} sites (the 8-byte table entries live in the module, not the registry)"),
+            let key = (reg, s.name, Some(n));
+            part.figures.push(mem_figure(
+                key,
+                (Metric::RegistryBytes, Per::Site, Statistic::Single),
+                grown / new_slots,
+                format!("counting allocator: the heap grew {grown} bytes while {MEMORY_COPIES} modules of {n} sites loaded (all kept loaded), / {new_slots} sites: the registry's nodes and, where the load patches the sites (inline-patch), the trap handler's table of published slot addresses; the 8-byte table entries live in each module's own memory"),
             ));
-            part.figures.push(fig(
-                Per::KeyModule,
+            part.figures.push(mem_figure(
+                key,
+                (Metric::RegistryBytes, Per::Load, Statistic::Single),
+                grown / copies,
+                format!("counting allocator: live heap bytes after loading {MEMORY_COPIES} modules of {n} sites less before, per module (one key each)"),
+            ));
+            part.figures.push(mem_figure(
+                key,
+                (Metric::RegistryBytes, Per::KeyModule, Statistic::Formula),
                 ms.registry_bytes as f64 / keys,
                 format!(
-                    "module_stats: {} bytes over {keys} key(s)",
+                    "formula: module_stats().registry_bytes (capacity x size_of, the registry's own count) = {} bytes over {keys} key(s)",
                     ms.registry_bytes
                 ),
             ));
-            part.figures.push(fig(
-                Per::Total,
-                grown,
-                "stats().registry_bytes after load less before".into(),
+            part.figures.push(mem_figure(
+                key,
+                (Metric::RegistryBytes, Per::Update, Statistic::Single),
+                (heap2 - heap1) as f64 / new_slots,
+                format!("counting allocator: heap kept by the update that first published {new_slots} new sites ({} bytes), per site: the trap handler's table of published slot addresses (0 under valgrind, which takes another path)", heap2 - heap1),
             ));
+            match (text0, text1) {
+                (Ok(a), Ok(b)) => part.figures.push(mem_figure(
+                    (scenario::MEMORY_TEXT, s.name, Some(n)),
+                    (Metric::PrivateTextBytes, Per::Update, Statistic::Single),
+                    b as f64 - a as f64,
+                    format!("Private_Dirty of executable mappings after two updates of a key with {n} sites in each of {MEMORY_COPIES} generated modules, less before ({a} -> {b} bytes; generated code is anonymous memory, private from the start)"),
+                )),
+                (Err(e), _) | (_, Err(e)) => {
+                    part.missing(scenario::MEMORY_TEXT, Some(s.name), Metric::PrivateTextBytes, e)
+                }
+            }
         }
+        for (mods, ids) in loaded {
+            for id in ids {
+                scale::unload(imp, id).unwrap_or_else(|e| fail(&e));
+            }
+            drop(mods);
+        }
+        // Text made private by patching the program's own text: the MANY
+        // key's 1,024 sites.
+        let a = private_text();
+        imp.many
+            .update(static_call_bench::targets::add2)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+        imp.many
+            .update(add1)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+        match (a, private_text()) {
+            (Ok(a), Ok(b)) => part.figures.push(mem_figure(
+                (scenario::MEMORY_TEXT, s.name, Some(static_call_bench::MANY_SITES)),
+                (Metric::PrivateTextBytes, Per::Update, Statistic::Single),
+                b as f64 - a as f64,
+                format!("Private_Dirty of executable mappings after two updates of MANY (1,024 sites in the program's own text), less before ({a} -> {b} bytes)"),
+            )),
+            (Err(e), _) | (_, Err(e)) => {
+                part.missing(scenario::MEMORY_TEXT, Some(s.name), Metric::PrivateTextBytes, e)
+            }
+        }
+        code_bytes(part, s.name, imp);
+    }
+    for (subject, v) in text_before_init {
+        match v {
+            Ok(v) => part.figures.push(mem_figure(
+                (scenario::MEMORY_TEXT, subject, Some(0)),
+                (Metric::PrivateTextBytes, Per::Total, Statistic::Single),
+                *v as f64,
+                "Private_Dirty of executable mappings grown by this implementation's init() (sites = 0: the program's own text, no update yet)".into(),
+            )),
+            Err(e) => part.missing(
+                scenario::MEMORY_TEXT,
+                Some(subject),
+                Metric::PrivateTextBytes,
+                e.clone(),
+            ),
+        }
+    }
+}
+
+/// Code bytes per site (decoded), per key (the trampoline's symbol size),
+/// and the per-(key, shared object) stub and per-far-target relay (the
+/// library's constants: formulas).
+fn code_bytes(part: &mut Part, name: &str, imp: &Implementation) {
+    let key = imp.hot1.raw();
+    let sites = imp.registry.sites_of(key);
+    let Some(&(site, _)) = sites.first() else {
+        part.missing(
+            scenario::MEMORY_CODE,
+            Some(name),
+            Metric::CodeBytes,
+            "HOT1 has no site",
+        );
+        return;
+    };
+    let indirect = imp.registry.flavor() == static_call_core::Flavor::Indirect;
+    let start = if indirect { site - 7 } else { site };
+    // SAFETY: a recorded site of this program (and, for indirect, its
+    // 7-byte load before it), mapped and readable.
+    let bytes = unsafe { prove::read_code(start, 12) };
+    let insns = prove::decode(&bytes, start);
+    let take = if indirect { 2 } else { 1 };
+    let len: usize = insns.iter().take(take).map(|i| i.len()).sum();
+    let asm: Vec<String> = insns.iter().take(take).map(prove::format_insn).collect();
+    let c = scenario::MEMORY_CODE;
+    part.figures.push(mem_figure(
+        (c, name, None),
+        (Metric::CodeBytes, Per::Site, Statistic::Single),
+        len as f64,
+        format!("decoded at a site of HOT1: `{}`", asm.join("; ")),
+    ));
+    let tramp = match key.trampoline() {
+        Some(t) => static_call_bench::symbols::Symbols::get()
+            .ok()
+            .and_then(|s| s.containing(t).map(|x| (x.size, x.name.clone())))
+            .map(|(size, n)| (size as f64, format!("the trampoline's symbol `{n}`: {size} bytes (slot, signature, back-reference)"))),
+        None => Some((0.0, "no trampoline: sites load the key and call a retpoline thunk shared by every key".into())),
+    };
+    if let Some((v, note)) = tramp {
+        part.figures.push(mem_figure(
+            (c, name, None),
+            (Metric::CodeBytes, Per::Key, Statistic::Single),
+            v,
+            note,
+        ));
+    }
+    part.figures.push(mem_figure(
+        (c, name, None),
+        (Metric::CodeBytes, Per::KeyModule, Statistic::Formula),
+        static_call_core::STUB_LEN as f64,
+        "formula: STUB_LEN, the near stub per (key, shared object) a far module's sites call, plus an 8-byte key slot".into(),
+    ));
+    if !indirect {
+        part.figures.push(mem_figure(
+            (c, name, None),
+            (Metric::CodeBytes, Per::Total, Statistic::Formula),
+            16.0,
+            "formula: one 16-byte relay (`jmp [rip+0]; .quad f`) per far target and 2 GiB region, shared by every trampoline in reach, never freed".into(),
+        ));
     }
 }
 
 fn main() {
     let start = Instant::now();
+    // Text made private by init(): Private_Dirty before and after each
+    // implementation's init (nothing has patched anything before this).
+    let mut text_by_init = Vec::new();
     for (s, imp) in implementations() {
+        let a = private_text();
         (imp.init)().unwrap_or_else(|e| fail(&format!("{}: init: {e}", s.name)));
+        let v = match (a, private_text()) {
+            (Ok(a), Ok(b)) => Ok(b.saturating_sub(a)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        text_by_init.push((s.name.to_owned(), v));
     }
     if let Err(e) = prove::prove_all() {
         fail(&format!("not measuring what the name says: {e}"));
     }
+    // Memory first: no module has been loaded or updated in this process
+    // yet, so the heap and the trap handler's table start from nothing.
+    let t = Instant::now();
+    let mut mem = Part::new(Instrument::Registry);
+    memory(&mut mem, &text_by_init);
+    mem.seconds = t.elapsed().as_secs_f64();
     let mut part = Part::new(Instrument::PerfEvent);
     hardware(&mut part);
     software(&mut part);
-    part.seconds = start.elapsed().as_secs_f64();
+    part.seconds = start.elapsed().as_secs_f64() - mem.seconds;
     if let Err(e) = static_call_bench::parts::write_part(&part) {
         fail(&e);
     }
-    let t = Instant::now();
-    let mut mem = Part::new(Instrument::Registry);
-    memory(&mut mem);
-    mem.seconds = t.elapsed().as_secs_f64();
     match write_and_assemble(&mem) {
         Ok(p) => eprintln!(
             "perf benchmarks: {} counter figures, {} missing, {} memory figures in {:.1} s; bundle {}",

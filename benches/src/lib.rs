@@ -22,6 +22,7 @@
 pub mod machine;
 pub mod parts;
 pub mod prove;
+pub mod rounds;
 pub mod scale;
 pub mod subjects;
 pub mod symbols;
@@ -74,4 +75,43 @@ pub fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("the crate lives in the workspace")
         .to_owned()
+}
+
+/// Rounds of the interleaved call-cost measurement
+/// (`STATIC_CALL_BENCH_ROUNDS` overrides; at least 10).
+pub fn rounds() -> u32 {
+    std::env::var("STATIC_CALL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick() { 12 } else { 40 })
+        .max(10)
+}
+
+/// Target wall time of one subject's batch of calls in a round, ns.
+pub fn batch_ns() -> u64 {
+    if quick() { 2_000_000 } else { 5_000_000 }
+}
+
+/// Single-update samples per latency figure (after the first, cold one).
+pub fn latency_samples(sites: u64) -> usize {
+    match (quick(), sites >= 1_000) {
+        (true, true) => 30,
+        (true, false) => 100,
+        (false, true) => 200,
+        (false, false) => 1_000,
+    }
+}
+
+/// The benchmark settings, as the bundle records them.
+pub fn settings() -> String {
+    format!(
+        "{} mode; call cost: {} interleaved rounds in shuffled order, per subject and round the minimum of 3 batches of about {} ms together, 2000 bootstrap resamples; latency: {} / {} single-update samples (< / >= 1,000 sites) after one cold update; criterion (module load/unload, shared object): flat sampling, 10 samples, warm-up {} ms, measurement {} ms",
+        if quick() { "quick" } else { "full" },
+        rounds(),
+        batch_ns() / 1_000_000,
+        latency_samples(1),
+        latency_samples(10_000),
+        if quick() { 50 } else { 300 },
+        if quick() { 300 } else { 1500 },
+    )
 }

@@ -1,6 +1,6 @@
 //! What machine a run was made on.
 
-use static_call_bundle::Machine;
+use static_call_bundle::{Machine, MachineDetails};
 
 fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new(cmd).args(args).output().ok()?;
@@ -49,20 +49,160 @@ pub fn spectre_v2() -> String {
         .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
-/// The commit of the work tree (with `-dirty` for local changes), or the
-/// one the binary was built from when git or the checkout is not there.
+/// The build of this binary: its commit, with `-dirty.<fingerprint>`
+/// when the sources differed from it (tracked changes or untracked files),
+/// embedded at build time (`build.rs`; `STATIC_CALL_COMMIT` where there is
+/// no git). Never the work tree's state at run time, which may have moved
+/// since the binary was built.
 pub fn commit() -> String {
-    let root = crate::workspace_root();
-    let root = root.to_string_lossy();
-    match first_line("git", &["-C", &root, "rev-parse", "--short=12", "HEAD"]) {
-        Some(c) => {
-            let dirty = std::process::Command::new("git")
-                .args(["-C", &root, "status", "--porcelain", "--untracked-files=no"])
-                .output()
-                .is_ok_and(|o| !o.stdout.is_empty());
-            if dirty { format!("{c}-dirty") } else { c }
+    env!("STATIC_CALL_BUILD_COMMIT").to_owned()
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|e| format!("unknown ({path}: {e})"))
+}
+
+fn cpuinfo_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(
+            || format!("unknown (no `{name}`)"),
+            |(_, v)| v.trim().to_owned(),
+        )
+}
+
+/// The CPU flags that bear on indirect calls and their mitigations.
+pub const FLAGS_OF_INTEREST: &[&str] = &[
+    "hypervisor",
+    "ibrs_enhanced",
+    "ibrs",
+    "ibpb",
+    "stibp",
+    "ssbd",
+    "retpoline",
+    "retpoline_amd",
+    "retpoline_lfence",
+    "ibt",
+    "rsb_ctxsw",
+    "use_ibpb",
+    "amd_ibpb",
+    "amd_ibrs",
+    "amd_stibp",
+    "autoibrs",
+    "spec_ctrl",
+    "arch_capabilities",
+    "md_clear",
+];
+
+/// `prctl(PR_GET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH)`, decoded.
+pub fn indirect_branch_spec_ctrl() -> String {
+    // SAFETY: a query; no pointers are passed.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_GET_SPECULATION_CTRL,
+            libc::PR_SPEC_INDIRECT_BRANCH,
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return format!("unavailable: {}", std::io::Error::last_os_error());
+    }
+    let r = r as libc::c_ulong;
+    let mut v = Vec::new();
+    for (bit, name) in [
+        (libc::PR_SPEC_PRCTL, "prctl"),
+        (libc::PR_SPEC_ENABLE, "enable"),
+        (libc::PR_SPEC_DISABLE, "disable"),
+        (libc::PR_SPEC_FORCE_DISABLE, "force-disable"),
+        (libc::PR_SPEC_DISABLE_NOEXEC, "disable-noexec"),
+    ] {
+        if r & bit as libc::c_ulong != 0 {
+            v.push(name);
         }
-        None => format!("{} (built from)", env!("STATIC_CALL_BUILD_COMMIT")),
+    }
+    if v.is_empty() {
+        format!("{r:#x} (not affected / no control)")
+    } else {
+        format!("{r:#x} ({})", v.join(", "))
+    }
+}
+
+/// The CPUs this process may run on.
+pub fn affinity() -> Vec<u32> {
+    let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
+    // SAFETY: `set` is a zeroed cpu_set_t of the size passed.
+    let r = unsafe {
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set.as_mut_ptr())
+    };
+    if r != 0 {
+        return Vec::new();
+    }
+    // SAFETY: filled by the kernel above.
+    let set = unsafe { set.assume_init() };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `i` is below CPU_SETSIZE.
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .map(|i| i as u32)
+        .collect()
+}
+
+/// What it takes to reproduce a run; `settings` describes the benchmark
+/// settings.
+pub fn details(settings: String) -> MachineDetails {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = cpuinfo_field(&info, "flags");
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let mut vulnerabilities = Vec::new();
+    if let Ok(d) = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities") {
+        for e in d.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v = std::fs::read_to_string(e.path())
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            vulnerabilities.push((name, v));
+        }
+    }
+    vulnerabilities.sort();
+    let turbo = if std::path::Path::new("/sys/devices/system/cpu/intel_pstate/no_turbo").exists() {
+        format!(
+            "intel_pstate no_turbo = {}",
+            read_trim("/sys/devices/system/cpu/intel_pstate/no_turbo")
+        )
+    } else {
+        format!(
+            "cpufreq boost = {}",
+            read_trim("/sys/devices/system/cpu/cpufreq/boost")
+        )
+    };
+    MachineDetails {
+        cpu_vendor: cpuinfo_field(&info, "vendor_id"),
+        cpu_family_model_stepping: format!(
+            "family {}, model {}, stepping {}",
+            cpuinfo_field(&info, "cpu family"),
+            cpuinfo_field(&info, "model"),
+            cpuinfo_field(&info, "stepping")
+        ),
+        microcode: cpuinfo_field(&info, "microcode"),
+        flags_of_interest: FLAGS_OF_INTEREST
+            .iter()
+            .filter(|f| flags.contains(f))
+            .map(|f| (*f).to_owned())
+            .collect(),
+        vulnerabilities,
+        kernel_cmdline: read_trim("/proc/cmdline"),
+        governor: read_trim("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        turbo,
+        smt: read_trim("/sys/devices/system/cpu/smt/control"),
+        affinity: affinity(),
+        build_profile: env!("STATIC_CALL_BUILD_PROFILE").to_owned(),
+        rustflags: env!("STATIC_CALL_BUILD_RUSTFLAGS").to_owned(),
+        settings,
+        indirect_branch_spec_ctrl: indirect_branch_spec_ctrl(),
     }
 }
 
@@ -139,6 +279,7 @@ pub fn this_machine() -> Machine {
         date: now(),
         engine: engine(),
         valgrind: first_line("valgrind", &["--version"]),
+        details: Some(details(crate::settings())),
     }
 }
 

@@ -3,13 +3,19 @@
 //! parts into the bundle, `target/results/bench.json`. Every binary
 //! assembles after writing its part, so the bundle is whole whichever runs
 //! last, and a binary run alone refreshes its own part of it.
+//!
+//! Every part carries the build of the binary that wrote it
+//! ([`crate::machine::commit`]: commit, dirty flag and fingerprint,
+//! embedded at build time). [`assemble`] refuses parts of different builds
+//! or modes; [`write_part`] first removes the parts another build or mode
+//! left behind (saying so), so a bundle only ever joins parts of one build.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use static_call_bundle::{
     BENCH_SCHEMA, BENCH_VERSION, BenchBundle, Figure, Instrument, Machine, Missing, Mode, PartInfo,
-    RunInfo, SiteDump, Subject,
+    Round, RunInfo, SiteDump, Subject,
 };
 
 /// One instrument's results.
@@ -29,6 +35,11 @@ pub struct Part {
     pub missing: Vec<Missing>,
     /// Decoded sites.
     pub sites: Vec<SiteDump>,
+    /// The build of the binary that wrote it.
+    pub build: String,
+    /// Rounds of the interleaved call measurements.
+    #[serde(default)]
+    pub rounds: Vec<Round>,
 }
 
 impl Part {
@@ -42,6 +53,8 @@ impl Part {
             figures: Vec::new(),
             missing: Vec::new(),
             sites: Vec::new(),
+            build: crate::machine::commit(),
+            rounds: Vec::new(),
         }
     }
 
@@ -83,13 +96,56 @@ fn part_path(i: Instrument) -> PathBuf {
     parts_dir().join(format!("{name}.json"))
 }
 
-/// Writes a part to `target/results/bench-parts/`.
+fn read_parts() -> Result<Vec<(PathBuf, Part)>, String> {
+    let dir = parts_dir();
+    let mut parts = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let part: Part = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not a part of this build's format: {e}", p.display()))?;
+            parts.push((p, part));
+        }
+    }
+    Ok(parts)
+}
+
+/// Writes a part to `target/results/bench-parts/`, after removing the
+/// parts that another build or mode left there (each named on stderr): a
+/// bundle joins only parts of one build.
 ///
 /// # Errors
-/// A file that cannot be written.
+/// A file that cannot be written or removed.
 pub fn write_part(part: &Part) -> Result<(), String> {
     let dir = parts_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let old = std::fs::read_to_string(&p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Part>(&t).ok());
+        let stale = match &old {
+            Some(o) => o.build != part.build || o.mode != part.mode,
+            None => true,
+        };
+        if stale {
+            eprintln!(
+                "bench-parts: removing {} ({}): not of this build ({}, {:?} mode)",
+                p.display(),
+                old.map_or_else(
+                    || "unreadable or of an older format".to_owned(),
+                    |o| format!("build {}, {:?} mode", o.build, o.mode)
+                ),
+                part.build,
+                part.mode
+            );
+            std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
     let path = part_path(part.instrument);
     let text = serde_json::to_string_pretty(part).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
@@ -106,29 +162,63 @@ pub fn write_and_assemble(part: &Part) -> Result<PathBuf, String> {
 
 /// Joins every part into `target/results/bench.json`.
 ///
-/// The machine and the mode come from the newest part; a part from
-/// another mode or machine label than the newest is left out, with a note
-/// on stderr.
+/// # Errors
+/// A part that cannot be read, parts of different builds or modes
+/// (refused, naming each), or the bundle cannot be written.
+pub fn assemble() -> Result<PathBuf, String> {
+    let parts = read_parts()?;
+    let bundle = join(parts.into_iter().map(|(_, p)| p).collect())?;
+    let path = crate::results_dir().join("bench.json");
+    std::fs::write(&path, bundle.to_json()).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!(
+        "bench.json: {} figures, {} missing, from {} ({}, build {}) -> {}",
+        bundle.figures.len(),
+        bundle.missing.len(),
+        bundle
+            .run
+            .parts
+            .iter()
+            .map(|p| p.instrument.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        bundle.machine.label,
+        bundle.machine.commit,
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Joins parts into a bundle. The machine comes from the newest part.
 ///
 /// # Errors
-/// A part that cannot be read, or the bundle cannot be written.
-pub fn assemble() -> Result<PathBuf, String> {
-    let dir = parts_dir();
-    let mut parts = Vec::new();
-    for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let p = e.map_err(|e| e.to_string())?.path();
-        if p.extension().is_some_and(|x| x == "json") {
-            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let part: Part =
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-            parts.push(part);
-        }
-    }
+/// No part, or parts of different builds, modes or machines: the message
+/// names every part's instrument, build, mode and machine.
+pub fn join(mut parts: Vec<Part>) -> Result<BenchBundle, String> {
     parts.sort_by(|a, b| a.machine.date.cmp(&b.machine.date));
     let newest = parts
         .last()
         .ok_or("no benchmark parts to assemble")?
         .clone();
+    let mixed = parts.iter().any(|p| {
+        p.build != newest.build || p.mode != newest.mode || p.machine.label != newest.machine.label
+    });
+    if mixed {
+        return Err(format!(
+            "refusing to assemble parts of different builds, modes or machines into one bundle: {}; rerun the benchmarks of one build (cargo bench) so that every part is of it",
+            parts
+                .iter()
+                .map(|p| format!(
+                    "{} = build {} ({:?} mode, {}, {})",
+                    p.instrument.name(),
+                    p.build,
+                    p.mode,
+                    p.machine.label,
+                    p.machine.date
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     let mut bundle = BenchBundle {
         schema: BENCH_SCHEMA.into(),
         version: BENCH_VERSION,
@@ -148,45 +238,20 @@ pub fn assemble() -> Result<PathBuf, String> {
         figures: Vec::new(),
         missing: Vec::new(),
         sites: Vec::new(),
+        rounds: Vec::new(),
     };
     parts.sort_by_key(|p| p.instrument);
     for p in parts {
-        if p.mode != newest.mode || p.machine.label != newest.machine.label {
-            eprintln!(
-                "bench.json: leaving out the {} part of {} ({:?} mode, {}): the newest part is {:?} mode on {}",
-                p.instrument.name(),
-                p.machine.date,
-                p.mode,
-                p.machine.label,
-                newest.mode,
-                newest.machine.label
-            );
-            continue;
-        }
         bundle.run.parts.push(PartInfo {
             instrument: p.instrument,
             seconds: p.seconds,
             date: p.machine.date.clone(),
+            build: Some(p.build.clone()),
         });
         bundle.figures.extend(p.figures);
         bundle.missing.extend(p.missing);
         bundle.sites.extend(p.sites);
+        bundle.rounds.extend(p.rounds);
     }
-    let path = crate::results_dir().join("bench.json");
-    std::fs::write(&path, bundle.to_json()).map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!(
-        "bench.json: {} figures, {} missing, from {} ({}) -> {}",
-        bundle.figures.len(),
-        bundle.missing.len(),
-        bundle
-            .run
-            .parts
-            .iter()
-            .map(|p| p.instrument.name())
-            .collect::<Vec<_>>()
-            .join(", "),
-        bundle.machine.label,
-        path.display()
-    );
-    Ok(path)
+    Ok(bundle)
 }

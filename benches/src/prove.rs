@@ -6,8 +6,15 @@
 //!   `jmp <target>` (`ret` for none);
 //! * indirect: `mov rax, [rip + <key>]` then `call <retpoline thunk>`;
 //! * direct: the loop calls the target with `call rel32`, and nothing else;
-//! * function pointer, `dyn Trait`, `Option<fn>`: the loop makes one
-//!   indirect `call` per call and no direct one.
+//!   its A/A copy likewise, and it is a distinct function with the same
+//!   instructions;
+//! * plain indirect: `call qword ptr [rip + slot]`; lfence: `mov reg,
+//!   [rip + slot]; lfence; call reg`;
+//! * function pointer, `dyn Trait`, `Option<fn>`: one indirect `call` per
+//!   call, each either `call qword ptr [mem]` or a `call reg` whose
+//!   register is loaded from memory (not a stack slot) inside the loop,
+//!   after the loop's head: a pointer loaded once before the loop and
+//!   called from a register (a devirtualised or hoisted control) fails.
 //!
 //! Every site must lie inside the loop the benchmark runs, and there must
 //! be exactly as many as the scenario says. Any mismatch is an error, and
@@ -272,6 +279,144 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
     }
 }
 
+/// The innermost loop of `insns` that contains the instruction at index
+/// `at`: the span `[start, end]` of indices from a backward branch's target
+/// to the branch.
+fn loop_around(insns: &[Instruction], at: usize) -> Option<(usize, usize)> {
+    let ip = insns[at].ip();
+    let mut best: Option<(usize, usize)> = None;
+    for (j, b) in insns.iter().enumerate() {
+        let is_branch = b.op_count() == 1
+            && b.op0_kind() == iced_x86::OpKind::NearBranch64
+            && b.mnemonic() != iced_x86::Mnemonic::Call;
+        if !is_branch || b.near_branch_target() == 0 {
+            continue;
+        }
+        let t = b.near_branch_target();
+        if t <= ip && ip < b.ip() {
+            let Some(start) = insns.iter().position(|i| i.ip() == t) else {
+                continue;
+            };
+            if best.is_none_or(|(s, e)| e - s > j - start) {
+                best = Some((start, j));
+            }
+        }
+    }
+    best
+}
+
+/// The 64-bit register a 64- or 32-bit general register is part of.
+fn full(r: iced_x86::Register) -> iced_x86::Register {
+    use iced_x86::Register as R;
+    const PAIRS: [(R, R); 16] = [
+        (R::RAX, R::EAX),
+        (R::RCX, R::ECX),
+        (R::RDX, R::EDX),
+        (R::RBX, R::EBX),
+        (R::RSP, R::ESP),
+        (R::RBP, R::EBP),
+        (R::RSI, R::ESI),
+        (R::RDI, R::EDI),
+        (R::R8, R::R8D),
+        (R::R9, R::R9D),
+        (R::R10, R::R10D),
+        (R::R11, R::R11D),
+        (R::R12, R::R12D),
+        (R::R13, R::R13D),
+        (R::R14, R::R14D),
+        (R::R15, R::R15D),
+    ];
+    PAIRS
+        .iter()
+        .find(|(q, d)| *q == r || *d == r)
+        .map_or(r, |(q, _)| *q)
+}
+
+/// Registers a call clobbers (the C ABI's caller-saved registers).
+fn caller_saved(r: iced_x86::Register) -> bool {
+    use iced_x86::Register as R;
+    matches!(
+        r,
+        R::RAX | R::RCX | R::RDX | R::RSI | R::RDI | R::R8 | R::R9 | R::R10 | R::R11
+    )
+}
+
+/// Whether `i` writes register `r` (its first operand, for the instructions
+/// a compiler puts between a load and a call; compares and tests only read).
+fn writes(i: &Instruction, r: iced_x86::Register) -> bool {
+    use iced_x86::Mnemonic as M;
+    i.op_count() > 0
+        && i.op0_kind() == iced_x86::OpKind::Register
+        && full(i.op0_register()) == r
+        && !matches!(i.mnemonic(), M::Cmp | M::Test | M::Bt | M::Push)
+}
+
+/// The load that makes the indirect call at index `at` indirect: the call
+/// itself when it is `call qword ptr [mem]`, else the `mov reg, [mem]` that
+/// last wrote the called register, which must lie inside the loop around
+/// the call (after its head, with no call in between that clobbers it).
+/// Stack slots do not count: a spilled copy of a pointer loaded once
+/// before the loop is the pointer hoisted out of the loop.
+///
+/// Returns the index of the load.
+///
+/// # Errors
+/// What the loop does instead.
+fn load_in_loop(insns: &[Instruction], at: usize) -> Result<usize, String> {
+    use iced_x86::Register as R;
+    let call = &insns[at];
+    let (start, _) = loop_around(insns, at)
+        .ok_or_else(|| format!("`{}` is not inside a loop", format_insn(call)))?;
+    let from_memory = |i: &Instruction, op: u32| {
+        i.op_kind(op) == iced_x86::OpKind::Memory && !matches!(i.memory_base(), R::RSP | R::RBP)
+    };
+    if call.op0_kind() == iced_x86::OpKind::Memory {
+        return if from_memory(call, 0) {
+            Ok(at)
+        } else {
+            Err(format!(
+                "`{}` calls through a stack slot, not the pointer's memory",
+                format_insn(call)
+            ))
+        };
+    }
+    let mut reg = full(call.op0_register());
+    for j in (start..at).rev() {
+        let i = &insns[j];
+        if i.mnemonic() == iced_x86::Mnemonic::Call && caller_saved(reg) {
+            return Err(format!(
+                "`{}` calls {reg:?}, which the call at {:#x} clobbers before it is loaded",
+                format_insn(call),
+                i.ip()
+            ));
+        }
+        if !writes(i, reg) {
+            continue;
+        }
+        if i.mnemonic() == iced_x86::Mnemonic::Mov && i.op_count() == 2 {
+            if from_memory(i, 1) {
+                return Ok(j);
+            }
+            if i.op1_kind() == iced_x86::OpKind::Register {
+                // A register copy: follow the source.
+                reg = full(i.op1_register());
+                continue;
+            }
+        }
+        return Err(format!(
+            "`{}` calls a register last written by `{}` at {:#x}, not by a load from memory",
+            format_insn(call),
+            format_insn(i),
+            i.ip()
+        ));
+    }
+    Err(format!(
+        "`{}` at {:#x} calls a register that is not loaded inside the loop (the load was hoisted out of it: the call is not an indirect call through memory at every call)",
+        format_insn(call),
+        call.ip()
+    ))
+}
+
 fn prove_control(
     s: &Subject,
     sc: &CallScenario,
@@ -284,14 +429,22 @@ fn prove_control(
     // SAFETY: the loop function's own bytes, per the symbol table.
     let bytes = unsafe { read_code(addr, size) };
     let insns = decode(&bytes, addr);
-    let calls: Vec<&Instruction> = insns
+    let calls: Vec<usize> = insns
         .iter()
-        .filter(|i| i.mnemonic() == iced_x86::Mnemonic::Call)
+        .enumerate()
+        .filter(|(_, i)| i.mnemonic() == iced_x86::Mnemonic::Call)
+        .map(|(k, _)| k)
         .collect();
-    let body = if sc.id == static_call_bundle::scenario::CALL_HOT_6 {
+    let six = sc.id == static_call_bundle::scenario::CALL_HOT_6;
+    let body = if six {
         crate::targets::add6 as *const () as usize
     } else {
         crate::targets::add1 as *const () as usize
+    };
+    let slot = if six {
+        crate::subjects::slots::SIX.as_ptr() as usize
+    } else {
+        crate::subjects::slots::ONE.as_ptr() as usize
     };
     let direct_to_body = |i: &Instruction| {
         i.code() == Code::Call_rel32_64 && {
@@ -299,43 +452,138 @@ fn prove_control(
             t == body || name_of(t) == name_of(body)
         }
     };
-    let indirect = |i: &Instruction| {
-        matches!(i.code(), Code::Call_rm64) // call reg / call [mem]
-    };
-    let (ok, form) = match s.name {
-        control::DIRECT => (
-            calls.iter().all(|i| direct_to_body(i)),
-            format!("call {}", name_of(body)),
-        ),
-        control::FN_POINTER => (
-            calls.iter().all(|i| indirect(i)),
-            "call <register> (plain indirect call)".into(),
-        ),
-        control::DYN_TRAIT | control::OPTION_FN => (
-            calls.iter().all(|i| indirect(i)),
-            "call <register or vtable slot> (plain indirect call)".into(),
-        ),
-        other => return Err(format!("no proof written for control {other}")),
-    };
-    if !ok || calls.len() as u64 != sc.calls_per_unit {
-        return Err(format!(
-            "{} {}: the loop `{name}` makes {} calls ({}), expected {} of the form `{form}`",
+    let context = |what: String| {
+        format!(
+            "{} {}: the loop `{name}`: {what} (calls: {})",
             s.name,
             sc.id,
-            calls.len(),
             calls
                 .iter()
                 .take(3)
-                .map(|i| format_insn(i))
+                .map(|&k| format_insn(&insns[k]))
                 .collect::<Vec<_>>()
-                .join("; "),
+                .join("; ")
+        )
+    };
+    if calls.len() as u64 != sc.calls_per_unit {
+        return Err(context(format!(
+            "makes {} calls, expected {}",
+            calls.len(),
             sc.calls_per_unit
+        )));
+    }
+    // The first instruction of the dump: the call, or the load before it.
+    let mut first = calls[0];
+    let form = match s.name {
+        control::DIRECT | control::DIRECT_AA => {
+            if let Some(&k) = calls.iter().find(|&&k| !direct_to_body(&insns[k])) {
+                return Err(context(format!(
+                    "`{}` is not `call {}`",
+                    format_insn(&insns[k]),
+                    name_of(body)
+                )));
+            }
+            if s.name == control::DIRECT_AA {
+                aa_is_a_copy(sc, addr, &insns).map_err(context)?;
+            }
+            format!("call {}", name_of(body))
+        }
+        control::PLAIN_INDIRECT => {
+            for &k in &calls {
+                let i = &insns[k];
+                if !(i.code() == Code::Call_rm64
+                    && i.is_ip_rel_memory_operand()
+                    && i.ip_rel_memory_address() as usize == slot)
+                {
+                    return Err(context(format!(
+                        "`{}` is not `call qword ptr [rip + {slot:#x}]`",
+                        format_insn(i)
+                    )));
+                }
+            }
+            "call qword ptr [rip + slot] (plain indirect call through memory)".into()
+        }
+        control::LFENCE_INDIRECT => {
+            for &k in &calls {
+                let i = &insns[k];
+                let fence = k
+                    .checked_sub(1)
+                    .is_some_and(|p| insns[p].mnemonic() == iced_x86::Mnemonic::Lfence);
+                let load = k.checked_sub(2).map(|p| &insns[p]).is_some_and(|m| {
+                    m.code() == Code::Mov_r64_rm64
+                        && m.is_ip_rel_memory_operand()
+                        && m.ip_rel_memory_address() as usize == slot
+                        && i.op0_kind() == iced_x86::OpKind::Register
+                        && m.op0_register() == i.op0_register()
+                });
+                if !(fence && load) {
+                    return Err(context(format!(
+                        "`{}` is not preceded by `mov reg, [rip + {slot:#x}]; lfence`",
+                        format_insn(i)
+                    )));
+                }
+            }
+            first = calls[0] - 2;
+            "mov rax, [rip + slot]; lfence; call rax (AMD-style lfence retpoline)".into()
+        }
+        control::FN_POINTER | control::DYN_TRAIT | control::OPTION_FN => {
+            for (n, &k) in calls.iter().enumerate() {
+                let i = &insns[k];
+                if i.code() != Code::Call_rm64 {
+                    return Err(context(format!(
+                        "`{}` is not an indirect call",
+                        format_insn(i)
+                    )));
+                }
+                let load = load_in_loop(&insns, k).map_err(context)?;
+                if n == 0 {
+                    first = load;
+                }
+            }
+            if s.name == control::FN_POINTER {
+                "the pointer loaded from memory in the loop, then called (plain indirect call)"
+                    .into()
+            } else {
+                "the target loaded from memory (vtable slot or pointer) in the loop, then called"
+                    .into()
+            }
+        }
+        other => return Err(format!("no proof written for control {other}")),
+    };
+    let (from, to) = (
+        insns[first].ip() as usize,
+        insns[calls[0]].next_ip() as usize,
+    );
+    let b = &bytes[from - addr..to - addr];
+    Ok(vec![dump(s.name, name, phase, "loop", from, b, &form)])
+}
+
+/// The A/A loop must be a distinct function (not merged with the direct
+/// loop) with the same instructions as the direct loop of the scenario.
+fn aa_is_a_copy(sc: &CallScenario, addr: usize, insns: &[Instruction]) -> Result<(), String> {
+    let direct = crate::subjects::SUBJECTS
+        .iter()
+        .find(|s| s.name == static_call_bundle::control::DIRECT)
+        .and_then(|s| (sc.pick)(&s.loops))
+        .ok_or("no direct loop to compare with")?;
+    let d = Symbols::get()?
+        .containing(direct as *const () as usize)
+        .ok_or("no symbol for the direct loop")?;
+    if d.addr == addr {
+        return Err("the A/A loop is the direct loop itself (the two were merged)".into());
+    }
+    // SAFETY: the direct loop's own bytes, per the symbol table.
+    let db = unsafe { read_code(d.addr, d.size) };
+    let di = decode(&db, d.addr);
+    let codes = |v: &[Instruction]| v.iter().map(|i| i.code()).collect::<Vec<_>>();
+    if codes(&di) != codes(insns) {
+        return Err(format!(
+            "the A/A loop's {} instructions differ from the direct loop's {}",
+            insns.len(),
+            di.len()
         ));
     }
-    let first = calls[0];
-    let at = first.ip() as usize;
-    let b = &bytes[at - addr..at - addr + first.len()];
-    Ok(vec![dump(s.name, name, phase, "loop", at, b, &form)])
+    Ok(())
 }
 
 /// For the report's "sites, decoded": the site of `HOT1` and its

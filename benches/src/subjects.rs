@@ -10,7 +10,7 @@
 use static_call_bundle::{SubjectKind, control};
 use static_call_core::{Registry, Result, SharedObject, StaticCall, Stats};
 
-use crate::targets::{ADD6_STEP, add1, add6, hook};
+use crate::targets::{ADD6_STEP, hook};
 #[allow(unused_imports)]
 use static_call_core::{Arg, Ret};
 
@@ -278,24 +278,85 @@ pub mod direct {
     }
 }
 
-/// A call through a plain function pointer (no retpoline), read from a
-/// static at every call as the indirect implementation reads its key:
-/// `mov rax, [rip + P]; call rax`.
-pub mod fn_pointer {
+/// The A/A control: the direct call's loops compiled a second time, in
+/// their own functions. Its ratio to [`direct`] measures nothing but the
+/// noise of the run (code placement, frequency, the other tenants of the
+/// machine): the noise floor every other ratio is read against.
+///
+/// The asm template carries a comment the direct control's lacks, so that
+/// LLVM's function merging cannot fold the two loops into one (the proof
+/// checks that the two loops are distinct functions with the same bytes).
+pub mod direct_aa {
+    /// `call add1`, a second copy.
+    pub mod one {
+        static_call_core::__static_call_fn! {
+            { "call {f} /* a/a copy */", f = sym crate::targets::add1, } (u64) -> u64
+        }
+    }
+    /// `call add6`, a second copy.
+    pub mod six {
+        static_call_core::__static_call_fn! {
+            { "call {f} /* a/a copy */", f = sym crate::targets::add6, } (u64, u32, u16, u8, bool, *const u8) -> u64
+        }
+    }
+    call_loops! {
+        one(x) => one::__call(x);
+        six(x) => six::__call(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// Function-pointer slots the controls load their target from at every
+/// call. They are written at run time ([`slots::set_slots`], before anything is
+/// measured), so that no optimiser can treat them as constants, and the
+/// Rust controls read them with a volatile load, which it may neither
+/// hoist out of the loop nor drop.
+pub mod slots {
     use std::sync::atomic::{AtomicPtr, Ordering};
 
+    /// The 1-argument target.
+    pub static ONE: AtomicPtr<()> = AtomicPtr::new(crate::targets::add1 as super::AddFn as *mut ());
+    /// The 6-argument target.
+    pub static SIX: AtomicPtr<()> =
+        AtomicPtr::new(crate::targets::add6 as super::Add6Fn as *mut ());
+
+    /// Writes the slots at run time (once; [`super::run_checked`] calls it
+    /// before the first loop runs).
+    pub fn set_slots() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(store);
+    }
+
+    fn store() {
+        ONE.store(
+            crate::targets::add1 as super::AddFn as *mut (),
+            Ordering::SeqCst,
+        );
+        SIX.store(
+            crate::targets::add6 as super::Add6Fn as *mut (),
+            Ordering::SeqCst,
+        );
+        super::dyn_trait::set_object();
+    }
+}
+
+/// A call through a plain function pointer (no retpoline), loaded from a
+/// slot written at run time at every call: `mov rax, [rip + slot]; call
+/// rax` (or `call [rip + slot]`).
+pub mod fn_pointer {
     use super::*;
 
-    static ONE: AtomicPtr<()> = AtomicPtr::new(add1 as AddFn as *mut ());
-    static SIX: AtomicPtr<()> = AtomicPtr::new(add6 as Add6Fn as *mut ());
-
     fn one() -> AddFn {
-        // SAFETY: `ONE` only ever holds an `AddFn`.
-        unsafe { std::mem::transmute::<*mut (), AddFn>(ONE.load(Ordering::Relaxed)) }
+        // SAFETY: the slot is an aligned static that only ever holds an
+        // `AddFn`.
+        let p = unsafe { std::ptr::read_volatile(slots::ONE.as_ptr()) };
+        // SAFETY: as above, the pointer is an `AddFn`.
+        unsafe { std::mem::transmute::<*mut (), AddFn>(p) }
     }
     fn six() -> Add6Fn {
-        // SAFETY: `SIX` only ever holds an `Add6Fn`.
-        unsafe { std::mem::transmute::<*mut (), Add6Fn>(SIX.load(Ordering::Relaxed)) }
+        // SAFETY: as in `one`, for an `Add6Fn`.
+        let p = unsafe { std::ptr::read_volatile(slots::SIX.as_ptr()) };
+        // SAFETY: as above, the pointer is an `Add6Fn`.
+        unsafe { std::mem::transmute::<*mut (), Add6Fn>(p) }
     }
     call_loops! {
         one(x) => one()(x);
@@ -303,8 +364,57 @@ pub mod fn_pointer {
     }
 }
 
-/// A `dyn Trait` method call.
+/// A plain indirect call through memory, written as the kernel emits it
+/// with Enhanced IBRS: `call qword ptr [rip + slot]` (inline assembly, so
+/// the load is in the instruction itself, at every call).
+pub mod plain_indirect {
+    /// `call [rip + ONE]`.
+    pub mod one {
+        static_call_core::__static_call_fn! {
+            { "call qword ptr [rip + {s}]", s = sym super::super::slots::ONE, } (u64) -> u64
+        }
+    }
+    /// `call [rip + SIX]`.
+    pub mod six {
+        static_call_core::__static_call_fn! {
+            { "call qword ptr [rip + {s}]", s = sym super::super::slots::SIX, } (u64, u32, u16, u8, bool, *const u8) -> u64
+        }
+    }
+    call_loops! {
+        one(x) => one::__call(x);
+        six(x) => six::__call(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// The AMD-style retpoline (`retpoline,lfence`): load the pointer, fence
+/// speculation, call the register: `mov rax, [rip + slot]; lfence; call
+/// rax`.
+pub mod lfence_indirect {
+    /// `mov rax, [rip + ONE]; lfence; call rax`.
+    pub mod one {
+        static_call_core::__static_call_fn! {
+            { "mov rax, qword ptr [rip + {s}]", "lfence", "call rax", s = sym super::super::slots::ONE, } (u64) -> u64
+        }
+    }
+    /// `mov rax, [rip + SIX]; lfence; call rax`.
+    pub mod six {
+        static_call_core::__static_call_fn! {
+            { "mov rax, qword ptr [rip + {s}]", "lfence", "call rax", s = sym super::super::slots::SIX, } (u64, u32, u16, u8, bool, *const u8) -> u64
+        }
+    }
+    call_loops! {
+        one(x) => one::__call(x);
+        six(x) => six::__call(x, 1, 2, 3, true, 4 as *const u8);
+    }
+}
+
+/// A `dyn Trait` method call whose object (data and vtable pointer) is
+/// loaded from a slot at every call, as a `Box<dyn Op>` field behind a
+/// pointer would be: the vtable entry is then loaded at every call too
+/// (`call [vtable + offset]`), and the optimiser cannot devirtualise it.
 pub mod dyn_trait {
+    use std::cell::UnsafeCell;
+
     /// The trait behind the call.
     pub trait Op {
         /// `x + 1`.
@@ -325,14 +435,24 @@ pub mod dyn_trait {
             crate::targets::add6_body(a, b, c, d, e, f)
         }
     }
-    static OBJECT: &(dyn Op + Sync) = &Adder;
-    static SLOT: std::sync::atomic::AtomicPtr<&'static (dyn Op + Sync)> =
-        std::sync::atomic::AtomicPtr::new(&OBJECT as *const _ as *mut _);
-    /// The object, read from a static at every call (as a `Box<dyn Op>`
-    /// field would be), so the optimiser cannot devirtualise the call.
-    fn op() -> &'static dyn Op {
-        // SAFETY: `SLOT` only ever points at `OBJECT`.
-        unsafe { *SLOT.load(std::sync::atomic::Ordering::Relaxed) }
+    /// A `Box<dyn Op>`-like slot, read with a volatile load per call.
+    struct Slot(UnsafeCell<&'static (dyn Op + Sync)>);
+    // SAFETY: written only by `set_object` (one aligned store of the same
+    // value, before any benchmark runs), otherwise only read.
+    unsafe impl Sync for Slot {}
+    static ADDER: Adder = Adder;
+    static SLOT: Slot = Slot(UnsafeCell::new(&ADDER));
+
+    /// Stores the object into the slot at run time.
+    pub(super) fn set_object() {
+        // SAFETY: the slot is aligned and valid; this stores the value it
+        // already holds, before the benchmarks' threads start.
+        unsafe { std::ptr::write_volatile(SLOT.0.get(), &ADDER) };
+    }
+
+    fn op() -> &'static (dyn Op + Sync) {
+        // SAFETY: the slot is aligned and always holds a valid reference.
+        unsafe { std::ptr::read_volatile(SLOT.0.get()) }
     }
     call_loops! {
         one(x) => op().one(x);
@@ -377,15 +497,52 @@ pub mod option_fn {
 }
 
 /// Every subject, in display order: implementations first, then controls.
-pub static SUBJECTS: [&Subject; 7] = [
+pub static SUBJECTS: [&Subject; 10] = [
     &inline_patch::SUBJECT,
     &trampoline::SUBJECT,
     &indirect::SUBJECT,
     &DIRECT,
+    &DIRECT_AA,
+    &PLAIN_INDIRECT,
+    &LFENCE_INDIRECT,
     &FN_POINTER,
     &DYN_TRAIT,
     &OPTION_FN,
 ];
+
+/// The three loops of a control that has them all but the conditional one.
+macro_rules! control_loops {
+    ($m:ident) => {
+        Loops {
+            hot1: Some($m::hot1),
+            hot6: Some($m::hot6),
+            many: Some($m::many),
+            cond_none: None,
+        }
+    };
+}
+
+static DIRECT_AA: Subject = Subject {
+    name: control::DIRECT_AA,
+    kind: SubjectKind::Control,
+    description: "the A/A control: the direct call's loops compiled a second time; its ratio to direct is the run's noise floor",
+    loops: control_loops!(direct_aa),
+    imp: None,
+};
+static PLAIN_INDIRECT: Subject = Subject {
+    name: control::PLAIN_INDIRECT,
+    kind: SubjectKind::Control,
+    description: "a plain indirect call through memory, `call qword ptr [rip + slot]` (what an Enhanced-IBRS kernel emits)",
+    loops: control_loops!(plain_indirect),
+    imp: None,
+};
+static LFENCE_INDIRECT: Subject = Subject {
+    name: control::LFENCE_INDIRECT,
+    kind: SubjectKind::Control,
+    description: "`mov rax, [rip + slot]; lfence; call rax` (the AMD-style lfence retpoline)",
+    loops: control_loops!(lfence_indirect),
+    imp: None,
+};
 
 static DIRECT: Subject = Subject {
     name: control::DIRECT,
@@ -402,7 +559,7 @@ static DIRECT: Subject = Subject {
 static FN_POINTER: Subject = Subject {
     name: control::FN_POINTER,
     kind: SubjectKind::Control,
-    description: "a call through a plain function pointer read from a static (no retpoline)",
+    description: "a call through a plain function pointer loaded from a run-time-written static at every call (no retpoline)",
     loops: Loops {
         hot1: Some(fn_pointer::hot1),
         hot6: Some(fn_pointer::hot6),
@@ -414,7 +571,7 @@ static FN_POINTER: Subject = Subject {
 static DYN_TRAIT: Subject = Subject {
     name: control::DYN_TRAIT,
     kind: SubjectKind::Control,
-    description: "a dyn Trait method call (object read from a static)",
+    description: "a dyn Trait method call, object and vtable entry loaded at every call",
     loops: Loops {
         hot1: Some(dyn_trait::hot1),
         hot6: Some(dyn_trait::hot6),
@@ -488,6 +645,7 @@ pub const CALL_SCENARIOS: [CallScenario; 4] = [
 /// # Panics
 /// When the result is wrong: the benchmark must not go on measuring.
 pub fn run_checked(sc: &CallScenario, subject: &str, f: fn(u64) -> u64, n: u64) -> u64 {
+    slots::set_slots();
     let before = crate::targets::HOOK_CALLS.load(std::sync::atomic::Ordering::Relaxed);
     let got = f(std::hint::black_box(n));
     let want = (sc.expect)(n);

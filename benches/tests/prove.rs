@@ -44,3 +44,81 @@ fn controls_prove_in_optimised_builds() {
         }
     }
 }
+
+/// The function-pointer control as it was before the proof required the
+/// load: a private static nothing writes, read with a plain load. LLVM
+/// treats it as a constant, loads the address once before the loop and
+/// calls a register (`call r14`) or the function directly: not an indirect
+/// call through memory at every call.
+mod devirtualised {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    use static_call_bench::subjects::AddFn;
+    use static_call_bench::targets::add1;
+
+    static ONE: AtomicPtr<()> = AtomicPtr::new(add1 as AddFn as *mut ());
+
+    fn one() -> AddFn {
+        // SAFETY: `ONE` only ever holds an `AddFn`.
+        unsafe { std::mem::transmute::<*mut (), AddFn>(ONE.load(Ordering::Relaxed)) }
+    }
+
+    /// `n` calls; returns `n`.
+    #[inline(never)]
+    pub fn hot1(n: u64) -> u64 {
+        let mut x = std::hint::black_box(0u64);
+        for _ in 0..n {
+            x = one()(x);
+        }
+        x
+    }
+
+    /// The pointer loaded once, before the loop, then called from a
+    /// register: the load is hoisted by construction.
+    #[inline(never)]
+    pub fn hoisted(n: u64) -> u64 {
+        let f = std::hint::black_box(one());
+        let mut x = std::hint::black_box(0u64);
+        for _ in 0..n {
+            x = f(x);
+        }
+        x
+    }
+}
+
+#[test]
+fn a_devirtualised_or_hoisted_control_fails_the_proof() {
+    use static_call_bench::subjects::{Loops, Subject};
+    use static_call_bundle::{SubjectKind, control};
+    for (what, f) in [
+        (
+            "today's fn-pointer control",
+            devirtualised::hot1 as fn(u64) -> u64,
+        ),
+        ("a pointer hoisted out of the loop", devirtualised::hoisted),
+    ] {
+        let s = Subject {
+            name: control::FN_POINTER,
+            kind: SubjectKind::Control,
+            description: "",
+            loops: Loops {
+                hot1: Some(f),
+                hot6: None,
+                many: None,
+                cond_none: None,
+            },
+            imp: None,
+        };
+        assert_eq!(f(10), 10, "{what}: the loop itself works");
+        let err = prove(&s, &CALL_SCENARIOS[0]).expect_err(what);
+        eprintln!("{what}: the proof says: {err}");
+        if !cfg!(debug_assertions) {
+            assert!(
+                err.contains("not loaded inside the loop")
+                    || err.contains("is not an indirect call")
+                    || err.contains("stack slot"),
+                "{what}: {err}"
+            );
+        }
+    }
+}

@@ -30,8 +30,12 @@ use serde::{Deserialize, Serialize};
 pub const BENCH_SCHEMA: &str = "static-call-bench";
 /// The newest benchmark-bundle version this crate reads and writes.
 ///
-/// History: 1 — first version.
-pub const BENCH_VERSION: u32 = 1;
+/// History: 1 — first version. 2 — figures name their statistic and keep
+/// their raw values (per-round values, per-update samples) and their
+/// per-round ratio to the direct call; the bundle keeps its rounds (order,
+/// CPU, steal time), the machine its reproduction details and the build
+/// it was made by. Version 1 bundles still read (the new fields are empty).
+pub const BENCH_VERSION: u32 = 2;
 
 /// The gungraun runner (`gungraun-runner`) version the callgrind
 /// benchmarks are built against; the runner must match it exactly.
@@ -60,6 +64,11 @@ pub mod scenario {
     pub const UPDATE_IDLE: &str = "update/idle";
     /// One update of a key with `sites` sites while two threads call it.
     pub const UPDATE_BUSY: &str = "update/busy";
+    /// One update of a 1-site key on the engine's *valgrind path*, counted
+    /// under callgrind: there each slot is one store in an `mprotect`
+    /// window (no `int3`, no `membarrier`, no scan of the threads' signal
+    /// masks), so the count is not the native update's.
+    pub const UPDATE_VALGRIND_PATH: &str = "update/valgrind-path";
     /// One update of a 1-site key, alone and while 100,000 sites exist on
     /// another key. Here a figure's `sites` is the number of *foreign*
     /// sites present (0 or 100,000); the key itself always has one.
@@ -72,8 +81,22 @@ pub mod scenario {
     pub const SO_OPEN: &str = "shared-object/open";
     /// Unregistration + `dlclose` of the test shared object.
     pub const SO_CLOSE: &str = "shared-object/close";
-    /// Registry memory, from `stats()` / `module_stats()`.
+    /// Registry memory, from `stats()` / `module_stats()` (version 1
+    /// bundles), and, from version 2, the heap the registry allocates as
+    /// a counting global allocator in the benchmark binary saw it.
     pub const MEMORY: &str = "memory/registry";
+    /// `call/hot-1arg` again, measured on a thread that asked the kernel to
+    /// disable indirect-branch speculation for itself
+    /// (`prctl(PR_SET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH,
+    /// PR_SPEC_FORCE_DISABLE)`: STIBP/IBPB for the task).
+    pub const CALL_HOT_1_IB_OFF: &str = "call/hot-1arg-ib-spec-off";
+    /// Code bytes each implementation puts in executable memory per site
+    /// and per key (site, trampoline, stub, relay), as decoded.
+    pub const MEMORY_CODE: &str = "memory/code";
+    /// Text made private by patching: `Private_Dirty` of the executable
+    /// mappings (`/proc/self/smaps`), before `init()`, after `init()` and
+    /// after updates of keys with N sites.
+    pub const MEMORY_TEXT: &str = "memory/private-text";
 
     /// Every scenario, in report order, with a one-line description.
     pub const ALL: &[(&str, &str)] = &[
@@ -93,6 +116,10 @@ pub mod scenario {
             UPDATE_FOREIGN,
             "one update of a 1-site key among 100,000 foreign sites",
         ),
+        (
+            UPDATE_VALGRIND_PATH,
+            "one update of a 1-site key on the valgrind path (a store per slot in an mprotect window; not the native path)",
+        ),
         (MODULE_LOAD, "load a generated module with N sites"),
         (MODULE_UNLOAD, "unload a generated module with N sites"),
         (SO_OPEN, "open (dlopen + register) the test shared object"),
@@ -100,7 +127,22 @@ pub mod scenario {
             SO_CLOSE,
             "close (unregister + dlclose) the test shared object",
         ),
-        (MEMORY, "registry bytes, from stats() and module_stats()"),
+        (
+            MEMORY,
+            "registry heap bytes (counting allocator), and the registry's own count",
+        ),
+        (
+            CALL_HOT_1_IB_OFF,
+            "call/hot-1arg on a thread with indirect-branch speculation disabled (prctl)",
+        ),
+        (
+            MEMORY_CODE,
+            "code bytes per site and per key (site, trampoline, stub, relay)",
+        ),
+        (
+            MEMORY_TEXT,
+            "Private_Dirty of executable mappings: before/after init, after updates",
+        ),
     ];
 
     /// The description of a scenario, if it is known.
@@ -120,6 +162,15 @@ pub mod control {
     pub const DYN_TRAIT: &str = "dyn-trait";
     /// `if let Some(f) = opt { f(x) }` on an `Option<fn>`.
     pub const OPTION_FN: &str = "option-fn";
+    /// The A/A control: a second, separately compiled copy of the direct
+    /// call's loops. Its ratio to [`DIRECT`] is the run's noise floor.
+    pub const DIRECT_AA: &str = "direct-aa";
+    /// A plain indirect call through memory, `call qword ptr [rip + slot]`:
+    /// what a kernel with Enhanced IBRS (and no retpoline) emits.
+    pub const PLAIN_INDIRECT: &str = "plain-indirect";
+    /// `mov rax, [rip + slot]; lfence; call rax`: the AMD-style
+    /// (`retpoline,lfence`) indirect call.
+    pub const LFENCE_INDIRECT: &str = "lfence-indirect";
 }
 
 /// One benchmark run: every figure, the machine, the decoded sites.
@@ -144,6 +195,29 @@ pub struct BenchBundle {
     /// Sites and trampolines as the benchmarks decoded them.
     #[serde(default)]
     pub sites: Vec<SiteDump>,
+    /// The rounds of the call-cost measurements (version 2).
+    #[serde(default)]
+    pub rounds: Vec<Round>,
+}
+
+/// One round of the interleaved call-cost measurement: every subject of a
+/// scenario measured once, in a shuffled order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    /// The scenario.
+    pub scenario: String,
+    /// Its index, from 0.
+    pub index: u32,
+    /// The subjects in the order they were measured.
+    pub order: Vec<String>,
+    /// The CPUs (`sched_getcpu`) the round's measurements ran on, in
+    /// order of first appearance; more than one means it migrated.
+    pub cpus: Vec<i32>,
+    /// Steal time during the round, in clock ticks of `/proc/stat`
+    /// (`None`: not readable).
+    #[serde(default)]
+    pub steal_ticks: Option<u64>,
 }
 
 /// The machine a bundle comes from.
@@ -174,6 +248,48 @@ pub struct Machine {
     /// `valgrind --version`, when valgrind was found.
     #[serde(default)]
     pub valgrind: Option<String>,
+    /// What it takes to reproduce the run (version 2; absent before).
+    #[serde(default)]
+    pub details: Option<MachineDetails>,
+}
+
+/// The details of a machine and build that a reader needs to reproduce a
+/// run. Every field says what could not be read instead of guessing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineDetails {
+    /// `vendor_id` of `/proc/cpuinfo`.
+    pub cpu_vendor: String,
+    /// `cpu family`, `model`, `stepping` of `/proc/cpuinfo`.
+    pub cpu_family_model_stepping: String,
+    /// `microcode` of `/proc/cpuinfo`.
+    pub microcode: String,
+    /// The CPU flags that bear on indirect calls (`ibrs_enhanced`,
+    /// `retpoline`-related, `hypervisor`, …) that `/proc/cpuinfo` lists.
+    pub flags_of_interest: Vec<String>,
+    /// Every file of `/sys/devices/system/cpu/vulnerabilities/`, name and
+    /// contents.
+    pub vulnerabilities: Vec<(String, String)>,
+    /// `/proc/cmdline`.
+    pub kernel_cmdline: String,
+    /// The cpufreq governor of CPU 0, or why it is unknown.
+    pub governor: String,
+    /// Turbo / boost state, or why it is unknown.
+    pub turbo: String,
+    /// `/sys/devices/system/cpu/smt/control`, or why it is unknown.
+    pub smt: String,
+    /// The CPUs this process may run on (`sched_getaffinity`).
+    pub affinity: Vec<u32>,
+    /// The cargo profile the benchmarks were built with, and whether
+    /// debug assertions were on.
+    pub build_profile: String,
+    /// `RUSTFLAGS` / `CARGO_ENCODED_RUSTFLAGS` at build time.
+    pub rustflags: String,
+    /// The benchmark settings: rounds, batch length, criterion's warm-up,
+    /// measurement time and sample size.
+    pub settings: String,
+    /// What `prctl(PR_GET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH)` said.
+    pub indirect_branch_spec_ctrl: String,
 }
 
 /// Quick or full.
@@ -206,6 +322,10 @@ pub struct PartInfo {
     pub seconds: f64,
     /// When the part ended, RFC 3339 UTC.
     pub date: String,
+    /// The build of the binary that wrote the part (commit, `-dirty` and a
+    /// fingerprint of the changes); every part of a bundle has the same.
+    #[serde(default)]
+    pub build: Option<String>,
 }
 
 /// An implementation or a control.
@@ -243,6 +363,12 @@ pub enum Instrument {
     PerfEvent,
     /// The registry's own statistics.
     Registry,
+    /// The suite's own timer (version 2): interleaved rounds of call
+    /// loops, single updates timed one by one.
+    Timer,
+    /// A counting global allocator and `/proc/self/smaps` in the benchmark
+    /// binary, and decoded code (version 2).
+    Memory,
 }
 
 impl Instrument {
@@ -253,6 +379,8 @@ impl Instrument {
             Instrument::Callgrind => "gungraun (callgrind)",
             Instrument::PerfEvent => "perf-event",
             Instrument::Registry => "registry stats",
+            Instrument::Timer => "timer (interleaved rounds, single updates)",
+            Instrument::Memory => "counting allocator, smaps, decoded code",
         }
     }
 }
@@ -277,6 +405,10 @@ pub enum Metric {
     PageFaults,
     /// Heap bytes the registry holds.
     RegistryBytes,
+    /// Bytes of code (version 2).
+    CodeBytes,
+    /// Bytes of `Private_Dirty` executable mappings (version 2).
+    PrivateTextBytes,
 }
 
 impl Metric {
@@ -289,7 +421,7 @@ impl Metric {
             Metric::BranchMisses => "misses",
             Metric::ContextSwitches => "switches",
             Metric::PageFaults => "faults",
-            Metric::RegistryBytes => "bytes",
+            Metric::RegistryBytes | Metric::CodeBytes | Metric::PrivateTextBytes => "bytes",
         }
     }
 
@@ -304,6 +436,8 @@ impl Metric {
             Metric::ContextSwitches => "context switches",
             Metric::PageFaults => "page faults",
             Metric::RegistryBytes => "registry bytes",
+            Metric::CodeBytes => "code bytes",
+            Metric::PrivateTextBytes => "private text bytes",
         }
     }
 }
@@ -326,6 +460,8 @@ pub enum Per {
     KeyModule,
     /// The whole registry or module, in total.
     Total,
+    /// One key (version 2).
+    Key,
 }
 
 impl Per {
@@ -339,6 +475,7 @@ impl Per {
             Per::Site => "site",
             Per::KeyModule => "(key, module)",
             Per::Total => "total",
+            Per::Key => "key",
         }
     }
 }
@@ -373,10 +510,12 @@ pub struct Figure {
     pub per: Per,
     /// What took it.
     pub instrument: Instrument,
-    /// The value, in [`Metric::unit`] per [`Per`]: criterion's point
-    /// estimate of the mean time per iteration (scaled to one call, update
-    /// or load); callgrind's exact count per call (the difference of two
-    /// loop lengths); perf-event's count per operation; registry bytes.
+    /// The value, in [`Metric::unit`] per [`Per`], as [`Figure::statistic`]
+    /// says: the median of per-round values (call cost) or of single
+    /// updates (latency); criterion's point estimate of the mean time per
+    /// iteration (module loads; every wall time of a version 1 bundle);
+    /// callgrind's exact count per call (the difference of two loop
+    /// lengths); perf-event's mean per operation; bytes.
     pub value: f64,
     /// Its confidence interval, when the instrument gives one.
     #[serde(default)]
@@ -387,6 +526,78 @@ pub struct Figure {
     /// How it was taken, when that needs saying.
     #[serde(default)]
     pub note: Option<String>,
+    /// Which statistic [`Figure::value`] is (version 2; `None` in version 1
+    /// bundles, whose wall times are criterion's means).
+    #[serde(default)]
+    pub statistic: Option<Statistic>,
+    /// The values the statistic was computed from, in the figure's unit:
+    /// the per-round values of a call-cost figure, the single-update
+    /// samples of a latency figure (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw: Vec<f64>,
+    /// For a latency: the first (cold) operation, measured on its own and
+    /// not among [`Figure::raw`].
+    #[serde(default)]
+    pub first: Option<f64>,
+    /// For a call-cost figure: its ratio to the direct call, the median of
+    /// the per-round ratios with a bootstrap interval.
+    #[serde(default)]
+    pub ratio: Option<Ratio>,
+}
+
+/// Which statistic a figure's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// The median of [`Figure::raw`]; its interval a bootstrap 95%
+    /// interval of the median.
+    Median,
+    /// A mean (criterion's, with its bootstrap interval; perf-event's mean
+    /// over operations).
+    Mean,
+    /// The 99th percentile of [`Figure::raw`] (nearest rank).
+    P99,
+    /// The largest of [`Figure::raw`].
+    Max,
+    /// The first (cold) operation alone.
+    First,
+    /// An exact count (callgrind; two runs give the same number).
+    Exact,
+    /// One measurement (a byte count read once).
+    Single,
+    /// Computed by a formula from other numbers, not measured; the
+    /// figure's note gives the formula.
+    Formula,
+}
+
+impl Statistic {
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Statistic::Median => "median",
+            Statistic::Mean => "mean",
+            Statistic::P99 => "p99",
+            Statistic::Max => "max",
+            Statistic::First => "first (cold)",
+            Statistic::Exact => "exact count",
+            Statistic::Single => "single measurement",
+            Statistic::Formula => "formula",
+        }
+    }
+}
+
+/// A figure's ratio to a reference subject, round by round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ratio {
+    /// The reference subject (`direct`).
+    pub reference: String,
+    /// The median of the per-round ratios.
+    pub value: f64,
+    /// Bootstrap 95% interval of that median (resampling rounds).
+    pub interval: Interval,
+    /// The per-round ratios.
+    pub raw: Vec<f64>,
 }
 
 /// A figure that could not be taken.
@@ -680,6 +891,7 @@ mod tests {
                 date: "2026-11-26T00:00:00Z".into(),
                 engine: "proc_mem + membarrier".into(),
                 valgrind: None,
+                details: None,
             },
             run: RunInfo {
                 mode: Mode::Quick,
@@ -697,9 +909,14 @@ mod tests {
                 interval: None,
                 samples: Some(10),
                 note: None,
+                statistic: Some(Statistic::Median),
+                raw: vec![1.4, 1.5, 1.6],
+                first: None,
+                ratio: None,
             }],
             missing: vec![],
             sites: vec![],
+            rounds: vec![],
         }
     }
 

@@ -162,6 +162,11 @@ pub fn ratio(r: f64) -> String {
     format!("{r:.3}×")
 }
 
+/// A ratio without its sign, for interval bounds: `0.981`.
+pub fn bare_ratio(r: f64) -> String {
+    format!("{r:.3}")
+}
+
 /// A signed difference of counts: `+1`, `-0.50`, `±0`.
 pub fn delta(d: f64) -> String {
     if d.abs() < 1e-9 {

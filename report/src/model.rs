@@ -70,12 +70,15 @@ impl Measure {
             .find(|f| self.holds(f) && f.subject == subject && f.sites == sites)
     }
 
-    /// Whether a figure is of this measure.
+    /// Whether a figure is of this measure. A wall time of the suite's own
+    /// timer (version 2 bundles: interleaved rounds, single updates) stands
+    /// where a version 1 bundle has criterion's.
     pub fn holds(&self, f: &Figure) -> bool {
         f.scenario == self.scenario
             && f.metric == self.metric
             && f.per == self.per
-            && f.instrument == self.instrument
+            && (f.instrument == self.instrument
+                || (self.instrument == Instrument::Criterion && f.instrument == Instrument::Timer))
     }
 
     /// Every figure of this measure for one subject, by site count.
@@ -187,6 +190,9 @@ pub fn color(name: &str) -> &'static str {
         control::FN_POINTER => "#0ca678",
         control::DYN_TRAIT => "#e64980",
         control::OPTION_FN => "#f59f00",
+        control::DIRECT_AA => "#868e96",
+        control::PLAIN_INDIRECT => "#2b8a3e",
+        control::LFENCE_INDIRECT => "#5f3dc4",
         other => {
             const MORE: [&str; 5] = ["#5c940d", "#c2255c", "#1098ad", "#862e9c", "#e8590c"];
             let h = other
@@ -213,10 +219,16 @@ pub fn scenarios(inputs: &[Input]) -> Vec<String> {
 }
 
 /// The value of a figure divided by the direct call's, same measure and
-/// site count.
+/// site count: the median of the per-round ratios where the figure has
+/// them (version 2), else the quotient of the two figures.
 pub fn ratio_to_direct(b: &BenchBundle, f: &Figure) -> Option<f64> {
     if f.subject == control::DIRECT {
         return None;
+    }
+    if let Some(r) = &f.ratio
+        && r.reference == control::DIRECT
+    {
+        return Some(r.value);
     }
     let d = b.figures.iter().find(|d| {
         d.subject == control::DIRECT

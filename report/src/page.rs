@@ -110,7 +110,25 @@ fn header(s: &mut String, inputs: &[Input]) {
             .collect();
         s.push_str(&ms.join("; "));
     }
-    s.push_str(".</p>\n<nav>");
+    s.push_str(".</p>\n");
+    let mut commits: Vec<&str> = inputs
+        .iter()
+        .map(|i| i.bench.machine.commit.as_str())
+        .collect();
+    commits.sort_unstable();
+    commits.dedup();
+    if commits.len() > 1 {
+        let _ = write!(
+            s,
+            r#"<p class="warn" id="commit-warning"><b>These bundles come from different commits</b> ({}): a difference between columns may be a change of the code, not of the machine.</p>"#,
+            esc(&inputs
+                .iter()
+                .map(|i| format!("{}: {}", i.label, i.bench.machine.commit))
+                .collect::<Vec<_>>()
+                .join("; "))
+        );
+    }
+    s.push_str("<nav>");
     for (id, name) in SECTIONS {
         let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
     }
@@ -412,7 +430,7 @@ fn calls(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "calls",
-        "What one call costs, per implementation and control: wall time (point: criterion's mean; whiskers: its 95% confidence interval) and exact instruction counts under callgrind. The dashed line is the direct call on the first machine. Figures include the benchmark loop's own increment-compare-branch, the same for every subject.",
+        "What one call costs, per implementation and control: wall time (point: the median of the per-round values of interleaved rounds; whiskers: its bootstrap 95% interval; a version 1 bundle: criterion's mean and its interval) and exact instruction counts under callgrind. The dashed line is the direct call on the first machine. Figures include the benchmark loop's own increment-compare-branch, the same for every subject. Beside each chart, the ratio to the direct call: the median of the per-round ratios with its bootstrap 95% interval; <code>direct-aa</code>, the direct loop compiled a second time, is the noise floor. <code>plain-indirect</code> (<code>call [rip + slot]</code>) is the indirect call an Enhanced-IBRS kernel makes, <code>lfence-indirect</code> the AMD-style retpoline, <code>indirect</code> the generic retpoline: which one this machine's kernel uses is its <code>spectre_v2</code> line (under Machines).",
     );
     for sc in [
         scenario::CALL_HOT_1,
@@ -442,8 +460,98 @@ fn calls(inputs: &[Input], subjects: &[Subject]) -> String {
             &format!("{sc}: instructions per call (callgrind)"),
         ));
         s.push_str("</div>");
+        s.push_str(&ratio_table(inputs, subjects, sc));
     }
+    let sc = scenario::CALL_HOT_1_IB_OFF;
+    let _ = write!(
+        s,
+        r#"<h3 id="call-hot-1arg-ib-spec-off">{} <small>— {}</small></h3>"#,
+        esc(sc),
+        fmt::esc_code(scenario::describe(sc).unwrap_or(""))
+    );
+    s.push_str(&ratio_table(inputs, subjects, sc));
     s.push_str("</section>");
+    s
+}
+
+/// Ratios to the direct call, round by round: median and interval, per
+/// subject and machine.
+fn ratio_table(inputs: &[Input], subjects: &[Subject], sc: &'static str) -> String {
+    let m = Measure::call_wall(sc);
+    let mut s = format!(
+        r#"<table class="point ratios" id="ratios-{}"><caption>{}: wall time per call (median of rounds) and ratio to the reference (median of per-round ratios, bootstrap 95% interval)</caption><thead><tr><th>subject</th>"#,
+        sc.replace('/', "-"),
+        esc(sc)
+    );
+    for i in inputs {
+        let _ = write!(s, "<th>{}</th>", esc(&i.label));
+    }
+    s.push_str("</tr></thead><tbody>");
+    let mut any_row = false;
+    for sub in subjects {
+        if !inputs
+            .iter()
+            .any(|i| m.get(&i.bench, &sub.name, None).is_some())
+        {
+            continue;
+        }
+        any_row = true;
+        let _ = write!(
+            s,
+            r#"<tr{}><th><span class="key" style="background:{}"></span>{}</th>"#,
+            if sub.name == control::DIRECT_AA {
+                r#" class="noise""#
+            } else {
+                ""
+            },
+            color(&sub.name),
+            esc(&sub.name)
+        );
+        for i in inputs {
+            match m.get(&i.bench, &sub.name, None) {
+                Some(f) => {
+                    let r = match &f.ratio {
+                        Some(r) => format!(
+                            "{} [{} – {}] <small>÷ {}</small>",
+                            esc(&fmt::ratio(r.value)),
+                            esc(&fmt::bare_ratio(r.interval.low)),
+                            esc(&fmt::bare_ratio(r.interval.high)),
+                            esc(&r.reference)
+                        ),
+                        None if f.statistic.is_none() => {
+                            "<small>no per-round ratio (version 1 bundle)</small>".to_owned()
+                        }
+                        None => "<small>the reference</small>".to_owned(),
+                    };
+                    let _ = write!(
+                        s,
+                        r#"<td>{}<br><small>{}{}</small></td>"#,
+                        r,
+                        esc(&fmt::value(f.metric, f.value)),
+                        esc(&interval_text(f))
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        s,
+                        r#"<td class="na"><small>{}</small></td>"#,
+                        esc(&m.why(&i.bench, Some(&sub.name)))
+                    );
+                }
+            }
+        }
+        s.push_str("</tr>");
+    }
+    if !any_row {
+        s.push_str(r#"<tr><td class="na" colspan="99"><small>"#);
+        s.push_str(&esc(&inputs
+            .iter()
+            .map(|i| format!("{}: {}", i.label, m.why(&i.bench, None)))
+            .collect::<Vec<_>>()
+            .join("; ")));
+        s.push_str("</small></td></tr>");
+    }
+    s.push_str("</tbody></table>");
     s
 }
 
@@ -584,7 +692,7 @@ fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "updates",
-        "The latency of one update (criterion, per update) against the number of sites of the key, log–log. inline-patch rewrites every site, so it grows with them; trampoline rewrites one <code>jmp</code>; indirect stores one pointer. Dashed levels mark the targets.",
+        "The latency of one update against the number of sites of the key, log–log: the median of single updates timed one by one, whiskers its bootstrap 95% interval (p99, max and the first, cold update are in the All figures tables; a version 1 bundle: criterion's mean). inline-patch rewrites every site, so it grows with them; trampoline rewrites one <code>jmp</code>; indirect stores one pointer. Dashed levels mark the targets.",
     );
     s.push_str(r#"<div class="pair">"#);
     for (sc, id, title) in [
@@ -625,13 +733,13 @@ fn updates(inputs: &[Input], subjects: &[Subject]) -> String {
         inputs,
         subjects,
         Measure::new(
-            scenario::UPDATE_IDLE,
+            scenario::UPDATE_VALGRIND_PATH,
             Metric::Instructions,
             Per::Update,
             Instrument::Callgrind,
         ),
         Some(1),
-        "update/idle, 1 site: instructions per update (callgrind)",
+        "update/valgrind-path, 1 site: instructions per update under callgrind — the engine's valgrind path (one store per slot in an mprotect window; no int3, no membarrier, no thread scan), not the native update",
     ));
     s.push_str("</div></section>");
     s
@@ -692,15 +800,27 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "memory",
-        "Heap bytes the registry holds, from its own statistics, divided by the sites of a key and by the (key, module) pairs. Nothing is allocated per site, so the figure per site falls as sites grow.",
+        "Heap bytes, measured by a counting global allocator in the benchmark binary (version 2 bundles): per site and per module while modules of N sites load (the registry's nodes and, where a load patches its sites, the trap handler's table of published slots). The registry's own count per (key, module), capacity × size_of, is a formula and named so; version 1 bundles have only their registry's count. Code bytes and text made private by patching are in the All figures tables (memory/code, memory/private-text).",
     );
     s.push_str(r#"<div class="pair">"#);
-    for (per, id, title) in [
-        (Per::Site, "memory-site", "memory/registry: bytes per site"),
+    for (per, inst, id, title) in [
+        (
+            Per::Site,
+            Instrument::Memory,
+            "memory-site",
+            "memory/registry: heap bytes per site (counting allocator)",
+        ),
+        (
+            Per::Load,
+            Instrument::Memory,
+            "memory-load",
+            "memory/registry: heap bytes per module load (counting allocator)",
+        ),
         (
             Per::KeyModule,
+            Instrument::Registry,
             "memory-key-module",
-            "memory/registry: bytes per (key, module)",
+            "memory/registry: bytes per (key, module), the registry's own count (formula)",
         ),
     ] {
         s.push_str(&sites_figure(
@@ -709,12 +829,7 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
             Lines {
                 id,
                 title,
-                m: Measure::new(
-                    scenario::MEMORY,
-                    Metric::RegistryBytes,
-                    per,
-                    Instrument::Registry,
-                ),
+                m: Measure::new(scenario::MEMORY, Metric::RegistryBytes, per, inst),
                 targets: vec![],
                 log: false,
             },
@@ -767,7 +882,7 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
     section_head(
         &mut s,
         "tables",
-        "Every figure of every bundle, by scenario: value, its confidence interval where the instrument gives one, and its ratio to the direct call (same scenario, metric and instrument). A machine without a figure says why.",
+        "Every figure of every bundle, by scenario: value and which statistic it is (median, mean, exact count, single measurement, formula), its confidence interval where there is one, and its ratio to the direct call (same scenario, metric and instrument; for call cost, the median of the per-round ratios). A latency's footnote gives its p99, max and first (cold) update. A machine without a figure says why.",
     );
     for sc in model::scenarios(inputs) {
         let keys = row_keys(inputs, subjects, &sc);
@@ -872,7 +987,11 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                             });
                             let _ = write!(v, "<sup>{}</sup>", idx + 1);
                         }
-                        let _ = write!(s, r#"<td class="num">{v}</td>"#);
+                        let _ = write!(
+                            s,
+                            r#"<td class="num">{v} <small class="stat">{}</small></td>"#,
+                            esc(statistic_of(f))
+                        );
                         if has_ci {
                             let iv = match (f.interval, f.samples) {
                                 (Some(iv), n) => format!(
@@ -1512,7 +1631,7 @@ fn machines(inputs: &[Input]) -> String {
         ("kernel", |i| i.bench.machine.kernel.clone()),
         ("spectre_v2", |i| i.bench.machine.spectre_v2.clone()),
         ("rustc", |i| i.bench.machine.rustc.clone()),
-        ("commit", |i| i.bench.machine.commit.clone()),
+        ("commit (build)", |i| i.bench.machine.commit.clone()),
         ("date", |i| fmt::date(&i.bench.machine.date)),
         ("engine", |i| i.bench.machine.engine.clone()),
         ("valgrind", |i| {
@@ -1542,11 +1661,70 @@ fn machines(inputs: &[Input]) -> String {
         }
         s.push_str("</tr>");
     }
+    type Detail = (
+        &'static str,
+        fn(&static_call_bundle::MachineDetails) -> String,
+    );
+    let details: &[Detail] = &[
+        ("CPU vendor", |d| d.cpu_vendor.clone()),
+        ("family / model / stepping", |d| {
+            d.cpu_family_model_stepping.clone()
+        }),
+        ("microcode", |d| d.microcode.clone()),
+        ("CPU flags of interest", |d| d.flags_of_interest.join(" ")),
+        ("vulnerabilities", |d| {
+            d.vulnerabilities
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        ("indirect-branch spec ctrl (prctl)", |d| {
+            d.indirect_branch_spec_ctrl.clone()
+        }),
+        ("kernel command line", |d| d.kernel_cmdline.clone()),
+        ("governor", |d| d.governor.clone()),
+        ("turbo", |d| d.turbo.clone()),
+        ("SMT", |d| d.smt.clone()),
+        ("CPU affinity", |d| {
+            d.affinity
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+        ("build profile", |d| d.build_profile.clone()),
+        ("RUSTFLAGS", |d| d.rustflags.clone()),
+        ("settings", |d| d.settings.clone()),
+    ];
+    if inputs.iter().any(|i| i.bench.machine.details.is_some()) {
+        for (name, get) in details {
+            let _ = write!(s, "<tr><th>{name}</th>");
+            for i in inputs {
+                match &i.bench.machine.details {
+                    Some(d) => {
+                        let _ = write!(s, r#"<td class="detail">{}</td>"#, esc(&get(d)));
+                    }
+                    None => s.push_str(
+                        r#"<td class="na"><small>not recorded (version 1 bundle)</small></td>"#,
+                    ),
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("<tr><th>rounds: CPUs seen, migrations, steal</th>");
+        for i in inputs {
+            let _ = write!(s, "<td>{}</td>", esc(&rounds_text(&i.bench)));
+        }
+        s.push_str("</tr>");
+    }
     for inst in [
+        Instrument::Timer,
         Instrument::Criterion,
         Instrument::Callgrind,
         Instrument::PerfEvent,
         Instrument::Registry,
+        Instrument::Memory,
     ] {
         let _ = write!(s, "<tr><th>time: {}</th>", esc(inst.name()));
         for i in inputs {
@@ -1570,17 +1748,62 @@ fn machines(inputs: &[Input]) -> String {
     s
 }
 
+/// Which statistic a figure is: as it says (version 2), or what its
+/// instrument gave in version 1.
+fn statistic_of(f: &Figure) -> &'static str {
+    match f.statistic {
+        Some(st) => st.name(),
+        None => match f.instrument {
+            Instrument::Criterion => "mean",
+            Instrument::Callgrind => "exact count",
+            Instrument::PerfEvent => "mean",
+            Instrument::Registry => "registry's count",
+            Instrument::Timer | Instrument::Memory => "single measurement",
+        },
+    }
+}
+
+/// What the rounds of a bundle ran on.
+fn rounds_text(b: &BenchBundle) -> String {
+    if b.rounds.is_empty() {
+        return "no rounds recorded".into();
+    }
+    let mut cpus: Vec<i32> = b
+        .rounds
+        .iter()
+        .flat_map(|r| r.cpus.iter().copied())
+        .collect();
+    cpus.sort_unstable();
+    cpus.dedup();
+    let migrated = b.rounds.iter().filter(|r| r.cpus.len() > 1).count();
+    let steal: Option<u64> = b.rounds.iter().map(|r| r.steal_ticks).sum();
+    format!(
+        "{} rounds on CPUs {}; {} of them migrated; steal {}",
+        b.rounds.len(),
+        cpus.iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        migrated,
+        steal.map_or("not readable".to_owned(), |t| format!("{t} ticks in all"))
+    )
+}
+
 const METHOD: &str = r#"<h3 id="method">How each figure was measured</h3>
 <dl class="method">
-<dt>criterion — wall time</dt>
-<dd>Each benchmark times a loop of calls (or one update, load or unload per iteration) over many samples. A call figure is criterion's point estimate of the mean time per call, with its 95% bootstrap confidence interval; a latency figure is the median of its samples, with the interval the benchmark recorded. The loop's own increment-compare-branch is in every call figure, the same for every subject, so compare a subject with the direct call of the same scenario rather than reading a figure alone.</dd>
+<dt>timer — call cost in interleaved rounds, single updates</dt>
+<dd>Call cost: every round measures every subject of a scenario once (one batch of calls each), in a freshly shuffled order; a subject's figure is the <b>median</b> of its per-round time per call, with a bootstrap 95% interval of that median, and its ratio to the direct call is the <b>median of the per-round ratios</b>, with a bootstrap interval (rounds resampled). The A/A control, <code>direct-aa</code>, is the direct loop compiled a second time: its ratio is the run's noise floor. Each round records the CPUs it ran on and the steal time. Updates: single updates timed one by one; the figure is their <b>median</b> with a bootstrap interval, and the bundle keeps every sample, the <b>p99</b>, the <b>max</b> and the <b>first (cold)</b> update apart. The loop's own increment-compare-branch is in every call figure, the same for every subject.</dd>
+<dt>criterion — wall time of module loads and shared objects</dt>
+<dd>Criterion's <b>mean</b> per load or unload, flat sampling, with its bootstrap 95% interval. A version 1 bundle's wall times are all criterion means.</dd>
 <dt>gungraun (formerly iai-callgrind) — instruction counts</dt>
 <dd>Exact counts of executed instructions (callgrind's <code>Ir</code>), run under valgrind by gungraun. No noise, so no interval. A per-call figure is the difference between two runs of different loop lengths, divided by the difference in iterations: setup, process start and loop entry cancel out, and what remains is one call plus one turn of the loop. inline-patch equal to direct means the patched site is a plain <code>call</code>; trampoline one more means one <code>jmp</code>.</dd>
 <dt>perf-event — counters</dt>
 <dd>Counters opened with <code>perf_event_open</code> for the benchmark thread and read around the measured loops: cycles, instructions and branch misses per call; task clock, context switches and page faults per update and per load. Hardware counters need a PMU the kernel exposes; virtual machines often have none, and then the figure is missing with the error the call returned.</dd>
+<dt>gungraun — the update count is the valgrind path</dt>
+<dd>Under valgrind the engine replaces each slot with one store in a brief mprotect window (valgrind runs one thread at a time): no int3, no membarrier, no scan of the threads' signal masks. The instruction count of an update (<code>update/valgrind-path</code>) is therefore that path's, not the native update's.</dd>
 <dt>registry stats — memory</dt>
 <dd>The registry's own accounting (<code>stats()</code>, <code>module_stats()</code>): heap bytes held for keys, site groups and modules, divided by the sites of the key or by the (key, module) pairs. Site tables live in the binary's own sections, so nothing is allocated per site.</dd>
 <dt>ratios and targets</dt>
-<dd>A ratio divides a figure by the direct call's figure of the same scenario, metric, instrument and site count, on the same machine. Targets compare point estimates; a target is "not measured" when its figure is absent, with the bundle's stated reason.</dd>
+<dd>A call-cost ratio is the median of the per-round ratios to the direct call (version 1 bundles: the quotient of two means). A wall-time target is judged on the interval: met when the whole interval meets it, missed when the whole interval misses it, inconclusive when it straddles the target. Instruction counts are exact and compared as they are; a version 1 bundle's latencies are compared as point estimates. A target is "not measured" when its figure is absent, with the bundle's stated reason.</dd>
 </dl>
 "#;

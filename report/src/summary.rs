@@ -45,6 +45,23 @@ const BIG: u64 = 10_000;
 fn call_wall(b: &BenchBundle, s: &str) -> Cell {
     let m = Measure::call_wall(HOT1);
     match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
+        (Some(f), Some(d)) if f.ratio.is_some() => {
+            let r = f.ratio.as_ref().expect("checked");
+            Cell::Value(
+                format!(
+                    "{} [{} – {}]",
+                    fmt::ratio(r.value),
+                    fmt::bare_ratio(r.interval.low),
+                    fmt::bare_ratio(r.interval.high)
+                ),
+                format!(
+                    "median of {} per-round ratios; {} vs {} (medians)",
+                    r.raw.len(),
+                    fmt::time_ns(f.value),
+                    fmt::time_ns(d.value)
+                ),
+            )
+        }
         (Some(f), Some(d)) if d.value > 0.0 => Cell::Value(
             fmt::ratio(f.value / d.value),
             format!("{} vs {}", fmt::time_ns(f.value), fmt::time_ns(d.value)),
@@ -150,12 +167,27 @@ fn conformance(input: &Input, s: &str) -> Cell {
 /// A target's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Met, with what was measured.
+    /// Met (the whole interval meets it), with what was measured.
     Met(String),
-    /// Missed, with what was measured.
+    /// Missed (the whole interval misses it), with what was measured.
     Missed(String),
+    /// The interval straddles the target: this run cannot tell.
+    Inconclusive(String),
     /// Not measured, and why.
     Unknown(String),
+}
+
+/// The verdict of "at most `limit`" on an interval: met when its upper
+/// end meets the target, missed when its lower end misses it, otherwise
+/// inconclusive.
+fn on_interval(low: f64, high: f64, limit: f64, text: String) -> Verdict {
+    if high <= limit {
+        Verdict::Met(text)
+    } else if low > limit {
+        Verdict::Missed(text)
+    } else {
+        Verdict::Inconclusive(text)
+    }
 }
 
 /// One of the project's targets, for one implementation.
@@ -208,21 +240,71 @@ fn wall_ratio(b: &BenchBundle, s: &str) -> Verdict {
         };
         return Verdict::Unknown(m.why(b, Some(who)));
     };
-    let r = f.value / d.value;
-    verdict(
-        r <= 1.03,
+    let Some(r) = &f.ratio else {
+        return Verdict::Unknown(format!(
+            "no per-round ratio in this bundle (schema {}): a point estimate ({}) cannot be judged",
+            b.version,
+            fmt::ratio(f.value / d.value)
+        ));
+    };
+    // The noise floor: how far the A/A control's interval reaches from 1.
+    // A difference of code placement between two copies of the same loop
+    // is stable within a build, so the rounds cannot average it out; the
+    // interval judged is widened by it.
+    let floor = m
+        .get(b, control::DIRECT_AA, None)
+        .and_then(|a| a.ratio.as_ref())
+        .map(|a| {
+            (a.interval.low - 1.0)
+                .abs()
+                .max((a.interval.high - 1.0).abs())
+        });
+    let w = floor.unwrap_or(0.0);
+    on_interval(
+        r.interval.low - w,
+        r.interval.high + w,
+        1.03,
         format!(
-            "{} ({} vs {})",
-            fmt::ratio(r),
+            "{} [{} – {}] (median of {} per-round ratios; {} vs {}){}",
+            fmt::ratio(r.value),
+            fmt::bare_ratio(r.interval.low),
+            fmt::bare_ratio(r.interval.high),
+            r.raw.len(),
             fmt::time_ns(f.value),
-            fmt::time_ns(d.value)
+            fmt::time_ns(d.value),
+            match floor {
+                Some(w) => format!(
+                    "; judged on [{} – {}], widened by the A/A noise floor ±{}",
+                    fmt::bare_ratio(r.interval.low - w),
+                    fmt::bare_ratio(r.interval.high + w),
+                    fmt::bare_ratio(w)
+                ),
+                None => "; no A/A control in this bundle".to_owned(),
+            }
         ),
     )
 }
 
 fn at_most(b: &BenchBundle, s: &str, m: Measure, sites: u64, limit_ns: f64) -> Verdict {
     match m.get(b, s, Some(sites)) {
-        Some(f) => verdict(f.value <= limit_ns, fmt::time_ns(f.value)),
+        Some(f) => match (f.statistic, f.interval) {
+            (Some(st), Some(iv)) => on_interval(
+                iv.low,
+                iv.high,
+                limit_ns,
+                format!(
+                    "{} {} [{} – {}]",
+                    st.name(),
+                    fmt::time_ns(f.value),
+                    fmt::time_ns(iv.low),
+                    fmt::time_ns(iv.high)
+                ),
+            ),
+            _ => verdict(
+                f.value <= limit_ns,
+                format!("{} (criterion's mean)", fmt::time_ns(f.value)),
+            ),
+        },
         None => {
             let mut why = m.why(b, Some(s));
             if let Some(l) = m.largest(b, s).and_then(|f| f.sites) {
@@ -284,8 +366,59 @@ pub fn foreign_pair<'a>(b: &'a BenchBundle, s: &str) -> Result<Foreign<'a>, Stri
     }
 }
 
+/// A bootstrap 95% interval of `median(a) / median(b)`, resampling each
+/// sample on its own (a fixed seed: the page is reproducible).
+pub fn ratio_of_medians_interval(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+    };
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let mut r: Vec<f64> = (0..2000)
+        .map(|_| {
+            let mut ra: Vec<f64> = (0..a.len()).map(|_| a[next(a.len())]).collect();
+            let mut rb: Vec<f64> = (0..b.len()).map(|_| b[next(b.len())]).collect();
+            median(&mut ra) / median(&mut rb)
+        })
+        .collect();
+    r.sort_by(f64::total_cmp);
+    Some((r[49], r[1949]))
+}
+
 fn foreign(b: &BenchBundle, s: &str) -> Verdict {
     match foreign_pair(b, s) {
+        Ok(p) if !p.with.raw.is_empty() && !p.alone.raw.is_empty() => {
+            let (lo, hi) =
+                ratio_of_medians_interval(&p.with.raw, &p.alone.raw).expect("both have samples");
+            on_interval(
+                lo,
+                hi,
+                1.2,
+                format!(
+                    "{} [{} – {}] (medians {} vs {} for {}; bootstrap 95% interval)",
+                    fmt::ratio(p.ratio()),
+                    fmt::bare_ratio(lo),
+                    fmt::bare_ratio(hi),
+                    fmt::time_ns(p.with.value),
+                    fmt::time_ns(p.alone.value),
+                    p.alone_is
+                ),
+            )
+        }
         Ok(p) => verdict(
             p.ratio() <= 1.2,
             format!(
@@ -398,6 +531,10 @@ fn verdict_cell(v: &Verdict) -> String {
             r#"<td class="missed"><span class="badge missed">missed</span> {}</td>"#,
             esc(t)
         ),
+        Verdict::Inconclusive(t) => format!(
+            r#"<td class="inconclusive"><span class="badge inconclusive">inconclusive</span> {}</td>"#,
+            esc(t)
+        ),
         Verdict::Unknown(r) => format!(
             r#"<td class="na"><span class="badge unknown">not measured</span> <small>{}</small></td>"#,
             esc(r)
@@ -416,11 +553,12 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let rows = target_rows(subjects);
     for (k, input) in inputs.iter().enumerate() {
         let b = &input.bench;
-        let (mut met, mut missed, mut unknown) = (0, 0, 0);
+        let (mut met, mut missed, mut open, mut unknown) = (0, 0, 0, 0);
         for (t, sub) in &rows {
             match evaluate(t, b, sub) {
                 Verdict::Met(_) => met += 1,
                 Verdict::Missed(_) => missed += 1,
+                Verdict::Inconclusive(_) => open += 1,
                 Verdict::Unknown(_) => unknown += 1,
             }
         }
@@ -436,17 +574,27 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         );
         let _ = write!(
             s,
-            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
+            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge inconclusive">{open} inconclusive</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
         );
         let upd = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
         let load = Measure::wall(scenario::MODULE_LOAD, Per::Load);
-        let mem = Measure::new(
-            scenario::MEMORY,
-            static_call_bundle::Metric::RegistryBytes,
-            Per::Site,
-            static_call_bundle::Instrument::Registry,
-        );
-        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
+        // Measured heap (version 2), else the registry's own count.
+        let mem_of = |inst| {
+            Measure::new(
+                scenario::MEMORY,
+                static_call_bundle::Metric::RegistryBytes,
+                Per::Site,
+                inst,
+            )
+        };
+        let measured = mem_of(static_call_bundle::Instrument::Memory);
+        let heap_measured = b.figures.iter().any(|f| measured.holds(f));
+        let mem = if heap_measured {
+            measured
+        } else {
+            mem_of(static_call_bundle::Instrument::Registry)
+        };
+        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>heap bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
         for imp in &imps {
             let n = imp.name.as_str();
             let _ = write!(
@@ -462,7 +610,12 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 at_sites(b, upd, n, Some(1)),
                 at_sites(b, upd, n, None),
                 at_sites(b, load, n, None),
-                memory(b, mem, n),
+                match memory(b, mem, n) {
+                    Cell::Value(v, sub) if !heap_measured => {
+                        Cell::Value(v, format!("{sub}; the registry's own count (version 1)"))
+                    }
+                    c => c,
+                },
                 conformance(input, n),
             ] {
                 s.push_str(&c.html());
@@ -486,6 +639,8 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 esc(&refs.join(", "))
             );
         }
+        s.push_str(&machine_indirect(b, &imps));
+        s.push_str(&noise_floor(b));
     }
     // Targets, machine by machine.
     s.push_str(r#"<h3 id="targets">Targets</h3><table class="targets"><thead><tr><th>target</th><th>implementation</th>"#);
@@ -509,7 +664,79 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
-    s.push_str(r#"<p class="note">Verdicts compare point estimates (criterion's mean, callgrind's exact count) with the target; the intervals are in the tables below.</p>"#);
+    s.push_str(r#"<p class="note">A wall-time verdict is judged on the 95% interval, never on a point estimate: <b>met</b> when the whole interval meets the target, <b>missed</b> when the whole interval misses it, <b>inconclusive</b> when the interval straddles it. A call-cost ratio's interval is first widened by the run's noise floor (how far the A/A control's interval reaches from 1: two copies of one loop can differ by code placement, which no number of rounds averages out). Inconclusive means this run cannot tell the difference from noise: compare it with the A/A noise floor, and rerun with more rounds (<code>STATIC_CALL_BENCH_ROUNDS</code>) or on a quieter machine before reading anything into it. Instruction counts are exact and compared as they are; a version 1 bundle's latencies (criterion's mean, no per-update samples) are compared as point estimates and say so.</p>"#);
     s.push_str("</section>");
     s
+}
+
+/// The run's noise floor: the A/A control's ratio to the direct call, per
+/// call scenario, with its interval.
+pub fn noise_floor(b: &BenchBundle) -> String {
+    let mut parts = Vec::new();
+    for (sc, _) in scenario::ALL {
+        let m = Measure::call_wall(sc);
+        if let Some(r) = m
+            .get(b, control::DIRECT_AA, None)
+            .and_then(|f| f.ratio.as_ref())
+        {
+            parts.push(format!(
+                "{sc} {} [{} – {}]",
+                fmt::ratio(r.value),
+                fmt::bare_ratio(r.interval.low),
+                fmt::bare_ratio(r.interval.high)
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return r#"<p class="note noise">Noise floor: not measured in this bundle (no A/A control: a version 1 bundle).</p>"#.to_owned();
+    }
+    format!(
+        r#"<p class="note noise"><b>Noise floor</b> (A/A: the direct call's loop compiled twice, measured in the same rounds; its ratio would be 1.000× with no noise): {}. A ratio whose interval overlaps this spread around 1 is not a difference this run can show.</p>"#,
+        esc(&parts.join("; "))
+    )
+}
+
+/// The indirect call this machine's kernel uses for its own indirect calls,
+/// from its `spectre_v2` line: the generic retpoline (`indirect`), the
+/// lfence one, or a plain indirect call (Enhanced IBRS and the rest).
+pub fn kernel_indirect(spectre_v2: &str) -> &'static str {
+    let l = spectre_v2.to_ascii_lowercase();
+    if l.contains("lfence") {
+        control::LFENCE_INDIRECT
+    } else if l.contains("retpoline") {
+        "indirect"
+    } else {
+        control::PLAIN_INDIRECT
+    }
+}
+
+/// Each implementation against the indirect call this machine really uses:
+/// the median of the per-round quotients of their ratios to direct.
+fn machine_indirect(b: &BenchBundle, imps: &[&Subject]) -> String {
+    let m = Measure::call_wall(HOT1);
+    let which = kernel_indirect(&b.machine.spectre_v2);
+    let Some(ind) = m.get(b, which, None).and_then(|f| f.ratio.as_ref()) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for imp in imps.iter().filter(|i| i.name != which) {
+        if let Some(r) = m.get(b, &imp.name, None).and_then(|f| f.ratio.as_ref())
+            && r.raw.len() == ind.raw.len()
+        {
+            let mut q: Vec<f64> = r.raw.iter().zip(&ind.raw).map(|(a, c)| a / c).collect();
+            q.sort_by(f64::total_cmp);
+            let n = q.len();
+            let med = if n % 2 == 1 {
+                q[n / 2]
+            } else {
+                (q[n / 2 - 1] + q[n / 2]) / 2.0
+            };
+            parts.push(format!("{} {}", imp.name, fmt::ratio(med)));
+        }
+    }
+    format!(
+        r#"<p class="note">Against the indirect call this machine's kernel uses — <b>{which}</b>, by its spectre_v2 line “{}” — per call, call/hot-1arg (median of the per-round quotients): {}.</p>"#,
+        esc(&b.machine.spectre_v2),
+        esc(&parts.join(", "))
+    )
 }

@@ -10,6 +10,16 @@ use crate::Input;
 use crate::model::{self, Measure};
 use crate::summary::{self, Verdict};
 
+/// The `q` quantile by nearest rank.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = (q * s.len() as f64).ceil().max(1.0) as usize;
+    s.get(rank.min(s.len()).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
 fn time(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
@@ -46,8 +56,15 @@ pub fn markdown(input: &Input) -> String {
     ];
     let _ = writeln!(
         s,
-        "Call cost per call: wall time (criterion) and instructions (callgrind), × the direct call \
-         (for cond-none: × `if let Some(f)` on an `Option<fn>`).\n"
+        "Call cost per call: wall time and instructions (callgrind, exact), × the direct call \
+         (for cond-none: × `if let Some(f)` on an `Option<fn>`). Wall time: {}.\n",
+        if b.version >= 2 {
+            "the median of per-round values of interleaved rounds; the ratio is the median of the \
+             per-round ratios, with its bootstrap 95% interval in brackets; `direct-aa` (the direct \
+             loop compiled twice) is the noise floor"
+        } else {
+            "criterion's mean; the ratio is the quotient of the means (a version 1 bundle)"
+        }
     );
     let _ = write!(s, "| subject |");
     for c in calls {
@@ -69,7 +86,17 @@ pub fn markdown(input: &Input) -> String {
             for (measure, unit) in [(Measure::call_wall(c), "ns"), (Measure::call_instr(c), "")] {
                 let value = |subject: &str| measure.get(b, subject, None).map(|f| f.value);
                 let (v, d) = (value(&subj.name), value(base));
+                let ratio = measure
+                    .get(b, &subj.name, None)
+                    .and_then(|f| f.ratio.as_ref());
                 let cell = match (v, d) {
+                    (Some(v), Some(_)) if ratio.is_some() => {
+                        let r = ratio.expect("checked");
+                        format!(
+                            " {v:.3} {unit} ({:.3}× [{:.3}–{:.3}]) |",
+                            r.value, r.interval.low, r.interval.high
+                        )
+                    }
                     (Some(v), Some(d)) if d > 0.0 => {
                         format!(
                             " {v:.3}{} ({:.3}×) |",
@@ -91,9 +118,16 @@ pub fn markdown(input: &Input) -> String {
     }
     let _ = writeln!(
         s,
-        "\nLatencies (criterion means) and registry memory.\n\n\
+        "\n{}\n\n\
          | implementation | update 1 site | update 10,000 sites | update 1 site, 2 callers | update 10,000, 2 callers | 1-site update among 100k foreign / alone | module load 10,000 | module unload 10,000 | registry bytes per (key, module) |\n\
-         |---|---|---|---|---|---|---|---|---|"
+         |---|---|---|---|---|---|---|---|---|",
+        if b.version >= 2 {
+            "Latencies: updates as median / p99 / max of single updates, with the first (cold) \
+             update after a slash; module loads and unloads criterion's mean. Registry memory: \
+             the registry's own count per (key, module)."
+        } else {
+            "Latencies (criterion means) and registry memory."
+        }
     );
     for subj in b
         .subjects
@@ -104,7 +138,20 @@ pub fn markdown(input: &Input) -> String {
         let t = |sc: &'static str, per: Per, sites: u64| {
             Measure::wall(sc, per)
                 .get(b, n, Some(sites))
-                .map_or("–".to_owned(), |f| time(f.value))
+                .map_or("–".to_owned(), |f| {
+                    if f.raw.is_empty() {
+                        time(f.value)
+                    } else {
+                        format!(
+                            "{} / {} / {}{}",
+                            time(f.value),
+                            time(quantile(&f.raw, 0.99)),
+                            time(quantile(&f.raw, 1.0)),
+                            f.first
+                                .map_or(String::new(), |x| format!("; first {}", time(x)))
+                        )
+                    }
+                })
         };
         let foreign =
             summary::foreign_pair(b, n).map_or("–".to_owned(), |f| format!("{:.3}", f.ratio()));
@@ -136,6 +183,7 @@ pub fn markdown(input: &Input) -> String {
         let v = match summary::evaluate(t, b, &subject) {
             Verdict::Met(x) => format!("met: {x}"),
             Verdict::Missed(x) => format!("**missed**: {x}"),
+            Verdict::Inconclusive(x) => format!("inconclusive: {x}"),
             Verdict::Unknown(x) => format!("not measured: {x}"),
         };
         let _ = writeln!(s, "| {} | {subject} | {v} |", t.text);

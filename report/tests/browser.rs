@@ -137,6 +137,7 @@ fn renders_in_chromium() {
         "module-load",
         "module-unload",
         "memory-site",
+        "memory-load",
         "memory-key-module",
     ];
     for id in want {

@@ -18,6 +18,9 @@ fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("report-cli")
         .join(name);
+    // Start empty: a page an earlier run left here must not pass for one
+    // this run wrote (or fail "no page written").
+    let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }

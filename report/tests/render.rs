@@ -34,14 +34,17 @@ fn every_section_and_chart_of_the_fixture() {
         );
     }
     let c = charts(&html);
-    assert_eq!(c.len(), 14, "{c:?}");
+    // 15: memory has three charts from version 2 (heap per site and per
+    // load, measured; the registry's count per (key, module), a formula).
+    assert_eq!(c.len(), 15, "{c:?}");
     for (id, n) in &c {
         assert!(*n > 0, "chart {id} has no point");
     }
-    // Points: 6 subjects × 2 machines in call/hot-1arg wall time.
+    // Points: 6 subjects × 2 machines in call/hot-1arg wall time, and
+    // machine-a's A/A control (a version 2 bundle; machine-b is version 1).
     assert_eq!(
         c.iter().find(|x| x.0 == "call-hot-1arg-wall").unwrap().1,
-        12
+        13
     );
     // Instructions only on machine-a (machine-b has no valgrind).
     assert_eq!(
@@ -68,11 +71,19 @@ fn targets_are_marked_honestly() {
         html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
     };
     let wall = row("wall-inline-inline-patch");
-    // machine-a: 1.22 / 1.21 = 1.008 (met); machine-b: 0.75 / 0.72 = 1.042 (missed).
+    // machine-a (version 2): the per-round ratios' interval [0.995, 1.015]
+    // lies under 1.03, but widened by the A/A noise floor (its interval
+    // reaches 0.021 from 1) it is [0.974, 1.036]: inconclusive. machine-b
+    // (version 1) has only two means, a point estimate, which is not judged.
     assert!(
-        wall.contains("badge met") && wall.contains("badge missed"),
+        wall.contains("badge inconclusive") && wall.contains("no per-round ratio"),
         "{wall}"
     );
+    assert!(
+        wall.contains("widened by the A/A noise floor ±0.021"),
+        "{wall}"
+    );
+    assert!(!wall.contains("badge missed"), "{wall}");
     let instr = row("instr-inline-inline-patch");
     assert!(
         instr.contains("badge met") && instr.contains("not measured"),
@@ -192,4 +203,85 @@ fn text_from_bundles_is_escaped() {
 fn no_input_no_panic() {
     let html = render(&[]);
     assert!(html.contains("No bundle was given."));
+}
+
+/// A wall-time verdict is judged on the interval: met below the target,
+/// missed above it, inconclusive across it.
+#[test]
+fn wall_verdicts_follow_the_interval() {
+    let verdict = |low: f64, high: f64| {
+        let mut inputs = common::fixture_inputs();
+        inputs.truncate(1);
+        // The A/A control's interval reaches 0.01 from 1.
+        let aa = inputs[0]
+            .bench
+            .figures
+            .iter_mut()
+            .find(|f| {
+                f.scenario == "call/hot-1arg"
+                    && f.subject == "direct-aa"
+                    && f.metric == Metric::WallTime
+            })
+            .unwrap();
+        let r = aa.ratio.as_mut().unwrap();
+        (r.interval.low, r.interval.high) = (0.995, 1.01);
+        let f = inputs[0]
+            .bench
+            .figures
+            .iter_mut()
+            .find(|f| {
+                f.scenario == "call/hot-1arg"
+                    && f.subject == "inline-patch"
+                    && f.metric == Metric::WallTime
+            })
+            .unwrap();
+        let r = f.ratio.as_mut().unwrap();
+        r.value = (low + high) / 2.0;
+        r.interval.low = low;
+        r.interval.high = high;
+        let html = render(&inputs);
+        let start = html
+            .find(r#"<tr id="target-wall-inline-inline-patch">"#)
+            .unwrap();
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(verdict(0.98, 1.02).contains("badge met"));
+    assert!(verdict(1.045, 1.10).contains("badge missed"));
+    let open = verdict(1.00, 1.06);
+    assert!(open.contains("badge inconclusive"), "{open}");
+    // Under the target on its own, over it once widened by the noise floor.
+    let widened = verdict(1.00, 1.025);
+    assert!(widened.contains("badge inconclusive"), "{widened}");
+    let html = render(&common::fixture_inputs());
+    assert!(html.contains("Noise floor"), "the A/A noise floor is shown");
+    assert!(
+        html.contains(r#"id="commit-warning""#),
+        "bundles of different commits are flagged"
+    );
+}
+
+/// The summary compares each implementation with the indirect call the
+/// machine's kernel uses, chosen by its `spectre_v2` line.
+#[test]
+fn the_indirect_call_this_machine_uses() {
+    use static_call_report::summary::kernel_indirect;
+    assert_eq!(
+        kernel_indirect("Mitigation: Retpolines; IBPB: conditional; STIBP: disabled"),
+        "indirect"
+    );
+    assert_eq!(
+        kernel_indirect("Mitigation: LFENCE; IBPB: conditional"),
+        "lfence-indirect"
+    );
+    assert_eq!(
+        kernel_indirect(
+            "Mitigation: Enhanced / Automatic IBRS; IBPB: conditional; RSB filling; PBRSB-eIBRS: SW sequence"
+        ),
+        "plain-indirect"
+    );
+    let html = render(&common::fixture_inputs());
+    assert!(
+        html.contains("Against the indirect call this machine's kernel uses — <b>indirect</b>"),
+        "machine-a (retpolines) is compared with the retpoline"
+    );
 }

@@ -1,0 +1,339 @@
+//! The call-cost measurement: interleaved rounds, per-round ratios, a
+//! bootstrap interval, and the A/A noise floor.
+//!
+//! Why not criterion here: criterion measures one benchmark as one
+//! contiguous block, so a subject measured while the machine was slow (a
+//! neighbour's build, a frequency step) carries that into its figure, and
+//! its interval only covers the spread inside the block. Here every round
+//! measures every subject of a scenario once, in a freshly shuffled order,
+//! and a subject's ratio to the direct call is taken *within* each round;
+//! the figure is the median of those per-round ratios with a bootstrap 95%
+//! interval (rounds resampled). The A/A control (a second, separately
+//! compiled copy of the direct loop) is one of the subjects, so its ratio
+//! and interval are the noise floor of the same run. A small hand-written
+//! runner is enough for this; criterion has no notion of rounds.
+//!
+//! Each round records the CPUs its measurements ran on (`sched_getcpu`)
+//! and the steal time `/proc/stat` reports over it.
+
+use std::time::Instant;
+
+use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Ratio, Round, Statistic};
+
+use crate::subjects::{self, CallScenario, LoopFn, SUBJECTS};
+
+/// Bootstrap resamples.
+pub const RESAMPLES: usize = 2_000;
+
+/// Batches per subject and round; the round's value is their minimum. On a
+/// shared machine a batch is sometimes preempted or slowed by a neighbour;
+/// the minimum of a few short batches is the subject's cost in that round
+/// with such interruptions filtered out, the same way for every subject.
+pub const BATCHES_PER_ROUND: u32 = 3;
+
+/// A small deterministic generator (xorshift64*): the shuffles and the
+/// bootstrap need no cryptographic quality, and a seed reproduces them.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A number below `n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// Shuffles `v` in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// The median (the mean of the two middle values for an even count);
+/// NaN for no values.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// The `q` quantile by nearest rank (`q` in 0..=1; p99 is `0.99`).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = (q * s.len() as f64).ceil().max(1.0) as usize;
+    s[rank.min(s.len()) - 1]
+}
+
+/// A percentile-bootstrap 95% interval of the median of `v`.
+pub fn bootstrap_median(v: &[f64], rng: &mut Rng) -> Interval {
+    let mut meds = Vec::with_capacity(RESAMPLES);
+    let mut buf = vec![0.0; v.len()];
+    for _ in 0..RESAMPLES {
+        for b in buf.iter_mut() {
+            *b = v[rng.below(v.len())];
+        }
+        meds.push(median(&buf));
+    }
+    Interval {
+        low: quantile(&meds, 0.025),
+        high: quantile(&meds, 0.975),
+        level: 0.95,
+    }
+}
+
+/// The CPU this thread runs on now.
+pub fn cpu() -> i32 {
+    // SAFETY: no arguments; returns -1 on error.
+    unsafe { libc::sched_getcpu() }
+}
+
+/// Total steal time in clock ticks (the `cpu` line of `/proc/stat`), if
+/// readable.
+pub fn steal_ticks() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().find(|l| l.starts_with("cpu "))?;
+    line.split_whitespace().nth(8)?.parse().ok()
+}
+
+/// One measured batch: per-call nanoseconds.
+fn batch(sc: &CallScenario, name: &str, f: fn(u64) -> u64, units: u64) -> f64 {
+    let t = Instant::now();
+    subjects::run_checked(sc, name, f, units);
+    t.elapsed().as_nanos() as f64 / (units * sc.calls_per_unit) as f64
+}
+
+/// The result of one scenario's rounds.
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// One figure per subject (value: median per-call ns).
+    pub figures: Vec<Figure>,
+    /// The rounds.
+    pub rounds: Vec<Round>,
+}
+
+/// Measures every subject of `sc` in `rounds` interleaved rounds, in a
+/// shuffled order each round: [`BATCHES_PER_ROUND`] batches per subject,
+/// the round's value their minimum; `units` loop units per batch
+/// (calibrated so that the direct call's batches of a round take about
+/// `batch_ns` together). `scenario_id`
+/// names the figures (the scenario's own id, or a variant's).
+pub fn measure(
+    sc: &CallScenario,
+    scenario_id: &str,
+    rounds: u32,
+    batch_ns: u64,
+    seed: u64,
+) -> Measured {
+    let subs: Vec<(&'static str, LoopFn)> = SUBJECTS
+        .iter()
+        .filter_map(|s| (sc.pick)(&s.loops).map(|f| (s.name, f)))
+        .collect();
+    // Calibrate on the reference: the direct call, or (cond-none) the
+    // `Option<fn>` control, or the first subject.
+    let reference = reference_of(&subs);
+    let rf = subs
+        .iter()
+        .find(|(n, _)| *n == reference)
+        .map(|(_, f)| *f)
+        .expect("the reference is a subject");
+    let mut units = 1_000u64.div_ceil(sc.calls_per_unit);
+    loop {
+        let t = Instant::now();
+        subjects::run_checked(sc, reference, rf, units);
+        let ns = t.elapsed().as_nanos() as u64;
+        if ns >= batch_ns / 4 || units > 1 << 40 {
+            units = (units as u128 * batch_ns as u128
+                / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
+            .max(1) as u64;
+            break;
+        }
+        units *= 4;
+    }
+    // Warm every loop once.
+    for (n, f) in &subs {
+        batch(sc, n, *f, units / 4 + 1);
+    }
+    let mut rng = Rng::new(seed);
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); subs.len()];
+    let mut out = Measured::default();
+    for r in 0..rounds {
+        let mut order: Vec<usize> = (0..subs.len()).collect();
+        rng.shuffle(&mut order);
+        let steal0 = steal_ticks();
+        let mut cpus = Vec::new();
+        for &k in &order {
+            let (n, f) = subs[k];
+            let c0 = cpu();
+            let v = (0..BATCHES_PER_ROUND)
+                .map(|_| batch(sc, n, f, units))
+                .fold(f64::INFINITY, f64::min);
+            let c1 = cpu();
+            for c in [c0, c1] {
+                if !cpus.contains(&c) {
+                    cpus.push(c);
+                }
+            }
+            per[k].push(v);
+        }
+        let steal = match (steal0, steal_ticks()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        out.rounds.push(Round {
+            scenario: scenario_id.into(),
+            index: r,
+            order: order.iter().map(|&k| subs[k].0.to_owned()).collect(),
+            cpus,
+            steal_ticks: steal,
+        });
+    }
+    let ri = subs
+        .iter()
+        .position(|(n, _)| *n == reference)
+        .expect("present");
+    for (k, (name, f)) in subs.iter().enumerate() {
+        let values = per[k].clone();
+        // Code placement matters at this scale (two copies of one loop can
+        // differ by a cycle per call): say where the loop function starts.
+        let placement = *f as usize % 64;
+        let ratio = (k != ri).then(|| {
+            let raw: Vec<f64> = values.iter().zip(&per[ri]).map(|(a, b)| a / b).collect();
+            Ratio {
+                reference: reference.to_owned(),
+                value: median(&raw),
+                interval: bootstrap_median(&raw, &mut rng),
+                raw,
+            }
+        });
+        out.figures.push(Figure {
+            scenario: scenario_id.into(),
+            subject: (*name).into(),
+            sites: None,
+            metric: Metric::WallTime,
+            per: Per::Call,
+            instrument: Instrument::Timer,
+            value: median(&values),
+            interval: Some(bootstrap_median(&values, &mut rng)),
+            samples: Some(values.len() as u64),
+            note: Some(format!(
+                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval; the loop function starts at byte {placement} of a 64-byte line",
+                values.len(),
+                units * sc.calls_per_unit
+            )),
+            statistic: Some(Statistic::Median),
+            raw: values,
+            first: None,
+            ratio,
+        });
+    }
+    out
+}
+
+/// The subject every ratio of a scenario is taken against.
+fn reference_of(subs: &[(&'static str, LoopFn)]) -> &'static str {
+    use static_call_bundle::control;
+    for want in [control::DIRECT, control::OPTION_FN] {
+        if subs.iter().any(|(n, _)| *n == want) {
+            return want;
+        }
+    }
+    subs[0].0
+}
+
+/// Runs `f` on a new thread that first disables indirect-branch
+/// speculation for itself (`prctl(PR_SET_SPECULATION_CTRL,
+/// PR_SPEC_INDIRECT_BRANCH, PR_SPEC_FORCE_DISABLE)`); the calling thread
+/// is unaffected. Returns `f`'s result and what
+/// `PR_GET_SPECULATION_CTRL` says on that thread afterwards.
+///
+/// # Errors
+/// The kernel's refusal, with the current control state, when the prctl
+/// fails (`EPERM`: the mitigation mode does not let a task choose; `ENXIO`:
+/// the CPU is not affected or has no control).
+pub fn with_indirect_speculation_disabled<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<(T, String), String> {
+    std::thread::spawn(move || {
+        // SAFETY: a prctl with integer arguments; affects this thread only.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_SPECULATION_CTRL,
+                libc::PR_SPEC_INDIRECT_BRANCH,
+                libc::PR_SPEC_FORCE_DISABLE,
+                0,
+                0,
+            )
+        };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!(
+                "refused: prctl(PR_SET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH, PR_SPEC_FORCE_DISABLE): {e}; PR_GET_SPECULATION_CTRL says {}",
+                crate::machine::indirect_branch_spec_ctrl()
+            ));
+        }
+        let state = crate::machine::indirect_branch_spec_ctrl();
+        Ok((f(), state))
+    })
+    .join()
+    .map_err(|_| "the measuring thread panicked".to_owned())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        let mut rng = Rng::new(7);
+        let i = bootstrap_median(&v, &mut rng);
+        assert!(
+            i.low < 50.5 && 50.5 < i.high && i.high - i.low < 30.0,
+            "{i:?}"
+        );
+        // A constant sample has a point interval.
+        let i = bootstrap_median(&[2.0; 12], &mut rng);
+        assert_eq!((i.low, i.high), (2.0, 2.0));
+    }
+
+    #[test]
+    fn shuffles_are_permutations() {
+        let mut rng = Rng::new(1);
+        let mut v: Vec<u32> = (0..10).collect();
+        rng.shuffle(&mut v);
+        let mut s = v.clone();
+        s.sort();
+        assert_eq!(s, (0..10).collect::<Vec<_>>());
+        assert_ne!(v, (0..10).collect::<Vec<_>>());
+    }
+}
