@@ -26,7 +26,7 @@ pub use key::{
 };
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
-    Flavor, Group, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
+    CALL_RAX, Design, Flavor, Group, LOAD_RAX, LOAD_RAX_RAX, NoneTarget, SiteShape, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Registry,
     STUB_LEN, SiteInfo, Stats, near_stub, ret_stub, ret0_stub,
 };
 pub use text::valgrind::running_on_valgrind;

@@ -77,9 +77,9 @@ pub struct ModuleStats {
 impl Registry {
     /// Which form a registered site holds now, by the registry's account.
     fn classify(&self, st: &State, img: &Image, site: usize, key: usize, s: &mut ModuleStats) {
-        let f = self.flavor;
-        if !f.patches_sites() {
-            if f.writes_trampoline() {
+        let f = self.design;
+        if !f.patches_sites {
+            if f.trampoline {
                 s.via_trampoline += 1;
             } else {
                 s.indirect += 1;
