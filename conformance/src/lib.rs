@@ -29,7 +29,7 @@ pub mod place;
 pub mod runner;
 pub mod scenarios;
 
-use static_call_core::{Flavor, InitPolicy, Registry, Result, StaticCall, Stats};
+use static_call_core::{Design, InitPolicy, Registry, Result, SiteShape, StaticCall, Stats};
 
 /// Signature of the arithmetic keys: `x -> x + n`.
 pub type AddFn = extern "C" fn(u64) -> u64;
@@ -126,6 +126,9 @@ pub enum Unpatched {
     Trampoline,
     /// The retpoline thunk, with the target loaded from the key.
     RetpolineThunk,
+    /// Nothing: the site loads the key's pointer and calls it
+    /// (`mov rax, [rip + key]; call rax`).
+    ThroughKey,
 }
 
 /// What an implementation does, as far as scenarios need to know: they ask
@@ -142,15 +145,15 @@ pub struct Caps {
 }
 
 impl Caps {
-    /// The capabilities of one of this workspace's designs.
-    pub fn of(f: Flavor) -> Caps {
+    /// The capabilities of a design, from its description.
+    pub fn of(d: &Design) -> Caps {
         Caps {
-            patches_sites: f.patches_sites(),
-            has_trampoline: f.writes_trampoline(),
-            unpatched: if f.writes_trampoline() {
-                Unpatched::Trampoline
-            } else {
-                Unpatched::RetpolineThunk
+            patches_sites: d.patches_sites,
+            has_trampoline: d.trampoline,
+            unpatched: match d.site {
+                SiteShape::CallTrampoline => Unpatched::Trampoline,
+                SiteShape::CallThunk => Unpatched::RetpolineThunk,
+                SiteShape::LoadCallRax => Unpatched::ThroughKey,
             },
         }
     }
@@ -253,15 +256,15 @@ pub trait Adapter: 'static {
     /// The ident-safe name used in exported symbols (`inline_patch`, …).
     const SYMBOL_PREFIX: &'static str;
 
-    /// The flavor, from the registry.
-    fn flavor() -> Flavor {
-        Self::registry().flavor()
+    /// The design's description, from the registry.
+    fn design() -> &'static Design {
+        Self::registry().design()
     }
 
     /// What the implementation does (what scenarios ask instead of its
     /// name).
     fn caps() -> Caps {
-        Caps::of(Self::flavor())
+        Caps::of(Self::design())
     }
 }
 

@@ -477,6 +477,7 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
         ensure!(!s.released, "released before free_init: {s:?}");
         let decoded = match s.form {
             Some(static_call_core::insn::Form::Call(t)) => Insn::Call(t),
+            Some(static_call_core::insn::Form::CallVia(p)) => Insn::CallVia(p),
             other => return Err(format!("site {:#x} listed as {other:?}", s.addr)),
         };
         ensure!(
@@ -491,7 +492,7 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
             unpatched
         };
         ensure!(
-            decoded == Insn::Call(want),
+            decoded == home_insn::<A>(want),
             "site {:#x} calls {decoded:?}, expected {want:#x}",
             s.addr
         );

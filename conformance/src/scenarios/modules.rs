@@ -44,6 +44,7 @@ pub(crate) fn make<A: Adapter>(
             Where::Near(near)
         },
         thunk: thunk_bytes::<A>(),
+        through_key: A::caps().unpatched == crate::Unpatched::ThroughKey,
         corrupt_site: corrupt,
     })
 }
@@ -95,7 +96,7 @@ fn check_module<A: Adapter>(
         let form = if patched && static_call_core::insn::in_range(f.site, target) {
             Insn::Call(target)
         } else {
-            Insn::Call(m.homes[k])
+            crate::scenarios::home_insn::<A>(m.homes[k])
         };
         expect_at(f.site, &form, "module site")?;
     }
@@ -200,7 +201,11 @@ pub(crate) fn module_reload<A: Adapter>() -> ScenarioResult {
         unload::<A>(id)?;
         // Unloaded sites are back to their stub call.
         for fun in &m.funcs {
-            expect_at(fun.site, &Insn::Call(m.homes[0]), "unloaded site")?;
+            expect_at(
+                fun.site,
+                &crate::scenarios::home_insn::<A>(m.homes[0]),
+                "unloaded site",
+            )?;
         }
     }
     let after = A::stats();

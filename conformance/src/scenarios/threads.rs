@@ -317,7 +317,7 @@ pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
 pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     use static_call_core::text::Fault;
     if !A::caps().writes_code() {
-        return Ok(Outcome::Skip("the baseline writes no code".into()));
+        return Ok(Outcome::Skip("this design writes no code".into()));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
     let key = A::spin();
@@ -555,10 +555,10 @@ pub(crate) fn sigtrap_blocked_thread<A: Adapter>() -> ScenarioResult {
     release.store(true, Ordering::Relaxed);
     blocker.join().map_err(|_| "the blocking thread panicked")?;
     if !A::caps().writes_code() {
-        lib(r, "update (the baseline writes no code)")?;
+        lib(r, "update (this design writes no code)")?;
         lib(A::add().update(add1), "back")?;
         return Ok(Outcome::Pass(
-            "the baseline writes no code: a thread blocking SIGTRAP does not matter".into(),
+            "this design writes no code: a thread blocking SIGTRAP does not matter".into(),
         ));
     }
     match r {
