@@ -183,7 +183,7 @@ impl Design {
                 let slot = (at + 7).wrapping_add_signed(d as isize);
                 if b[7..9] == CALL_RAX {
                     Some(Form::CallVia(slot))
-                } else if b[7..10] == LOAD_RAX_RAX && bytes.get(10..12)? == CALL_RAX {
+                } else if bytes.get(7..10)? == LOAD_RAX_RAX && bytes.get(10..12)? == CALL_RAX {
                     Some(Form::CallVia(slot))
                 } else {
                     None
