@@ -288,10 +288,14 @@ pub(crate) fn cross_crate_key<A: Adapter>() -> ScenarioResult {
     lib(A::cross().update(add2), "update")?;
     ensure!(A::call_cross(2) == 4, "after update");
     expect_patched::<A, _>(A::cross(), Some(addr_of(add2)))?;
-    Ok(Outcome::Pass(
-        "key defined in static_call_conformance::cross, called and patched in the test binary"
-            .into(),
-    ))
+    let defined = if A::LISTED {
+        "static_call_conformance::cross"
+    } else {
+        "the adapter's module (an implementation on no list has no key in the suite's crate)"
+    };
+    Ok(Outcome::Pass(format!(
+        "key defined in {defined}, called and patched in the test binary"
+    )))
 }
 
 /// Six arguments of mixed types and a `bool` return reach the target

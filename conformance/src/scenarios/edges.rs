@@ -62,6 +62,12 @@ fn readme_plugin_block(readme: &str) -> Option<&str> {
 /// function calls its init-text site), follows an update, releases its
 /// init page and closes.
 pub(crate) fn readme_plugin<A: Adapter>() -> ScenarioResult {
+    if !A::LISTED {
+        return Ok(Outcome::Skip(format!(
+            "needs a copy built from the workspace's implementations list, and {} is not on it",
+            A::NAME
+        )));
+    }
     if !has_readme_copy::<A>() {
         return Ok(Outcome::Skip(format!(
             "the README's plugin is built for the three designs the README names, not for {}",

@@ -713,6 +713,12 @@ fn released_init_pages(ms: &static_call_core::ModuleStats, pages: bool) -> Resul
 /// The README's minimal plugin (`module!(init = …)`, no `init_text!`),
 /// built in debug and in release, loads, follows updates and unloads.
 pub(crate) fn shared_object_minimal<A: Adapter>() -> ScenarioResult {
+    if !A::LISTED {
+        return Ok(Outcome::Skip(format!(
+            "needs a copy built from the workspace's implementations list, and {} is not on it",
+            A::NAME
+        )));
+    }
     let mut notes = Vec::new();
     for release in [false, true] {
         let so = build_cdylib(
@@ -768,6 +774,12 @@ pub(crate) fn shared_object_minimal_child<A: Adapter>() -> ScenarioResult {
 }
 
 pub(crate) fn shared_object<A: Adapter>() -> ScenarioResult {
+    if !A::LISTED {
+        return Ok(Outcome::Skip(format!(
+            "needs a copy built from the workspace's implementations list, and {} is not on it",
+            A::NAME
+        )));
+    }
     let so = build_shared_object()?;
     spawn_cell(
         A::NAME,
