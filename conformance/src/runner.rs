@@ -265,30 +265,6 @@ pub fn selects(f: &str, impls: &[&str], im: &str, sc: &str) -> bool {
     }
 }
 
-#[cfg(test)]
-mod filter_tests {
-    use super::selects;
-
-    const IMPLS: [&str; 3] = ["inline-patch", "indirect", "plain-indirect"];
-
-    #[test]
-    fn implementation_names_match_whole() {
-        assert!(selects("indirect/", &IMPLS, "indirect", "torture"));
-        assert!(!selects("indirect/", &IMPLS, "plain-indirect", "torture"));
-        assert!(selects("indirect", &IMPLS, "indirect", "basic"));
-        assert!(!selects("indirect", &IMPLS, "plain-indirect", "basic"));
-        assert!(selects("plain-indirect/tor", &IMPLS, "plain-indirect", "torture"));
-        assert!(!selects("direct/", &IMPLS, "indirect", "basic"));
-    }
-
-    #[test]
-    fn scenarios_match_by_substring() {
-        assert!(selects("tort", &IMPLS, "indirect", "torture"));
-        assert!(selects("/tort", &IMPLS, "plain-indirect", "torture"));
-        assert!(!selects("tort", &IMPLS, "indirect", "basic"));
-    }
-}
-
 /// Runs the suite (or, in a child, one cell) and returns the exit code.
 ///
 /// Filters: non-flag command-line arguments and `STATIC_CALL_FILTER`
@@ -512,4 +488,33 @@ fn write_json(
     s += "\n  ]\n}\n";
     std::fs::write(&path, s)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::selects;
+
+    const IMPLS: [&str; 3] = ["inline-patch", "indirect", "plain-indirect"];
+
+    #[test]
+    fn implementation_names_match_whole() {
+        assert!(selects("indirect/", &IMPLS, "indirect", "torture"));
+        assert!(!selects("indirect/", &IMPLS, "plain-indirect", "torture"));
+        assert!(selects("indirect", &IMPLS, "indirect", "basic"));
+        assert!(!selects("indirect", &IMPLS, "plain-indirect", "basic"));
+        assert!(selects(
+            "plain-indirect/tor",
+            &IMPLS,
+            "plain-indirect",
+            "torture"
+        ));
+        assert!(!selects("direct/", &IMPLS, "indirect", "basic"));
+    }
+
+    #[test]
+    fn scenarios_match_by_substring() {
+        assert!(selects("tort", &IMPLS, "indirect", "torture"));
+        assert!(selects("/tort", &IMPLS, "plain-indirect", "torture"));
+        assert!(!selects("tort", &IMPLS, "indirect", "basic"));
+    }
 }

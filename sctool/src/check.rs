@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
+use static_call_core::insn::Form;
 use static_call_core::insn::{RET5, SLOT_LEN, TRAMPOLINE_LEN, TRAMPOLINE_SIGNATURE};
 use static_call_core::site::{INIT, KEYREF, TAIL};
-use static_call_core::insn::Form;
 use static_call_core::{Design, SiteShape};
 
 use crate::decode::{Slot, classify, decode, format_insn, hex};
@@ -568,7 +568,8 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
     };
     let all = Implementation::all();
     for sec in &img.sections {
-        if sec.name.starts_with(SITES_PREFIX) && !all.iter().any(|i| i.sites_section() == sec.name) {
+        if sec.name.starts_with(SITES_PREFIX) && !all.iter().any(|i| i.sites_section() == sec.name)
+        {
             c.find(
                 Severity::Error,
                 Check::UnknownTable,
@@ -914,7 +915,7 @@ fn check_entry(
     let via = if keyref { Some(field) } else { key_addr };
     s.form = match target {
         _ if shape == SiteShape::LoadCallRax => {
-            match (imp.design().decode_site(site as usize, &bytes), via) {
+            match (imp.design().decode_site(site as usize, &bytes, keyref), via) {
                 (Some(Form::CallVia(p)), Some(v)) if p as u64 == v => SiteForm::CallThroughKey,
                 _ => SiteForm::Unexpected,
             }
@@ -934,7 +935,10 @@ fn check_entry(
                 Some(v) if keyref => format!(
                     "`mov rax, [rip + {v:#x}]; mov rax, [rax]; call rax` (through key slot {v:#x})"
                 ),
-                Some(v) => format!("`mov rax, [rip + {v:#x}]; call rax` (through key {})", c.name(v)),
+                Some(v) => format!(
+                    "`mov rax, [rip + {v:#x}]; call rax` (through key {})",
+                    c.name(v)
+                ),
                 None => "a call through the key (which does not resolve)".to_owned(),
             },
             (false, _) => "`call` a retpoline thunk".to_owned(),

@@ -325,7 +325,9 @@ fn a_plain_indirect_site_that_loads_elsewhere() {
         let s = r
             .sites
             .iter()
-            .find(|s| s.key.ends_with("plain_indirect::ADD") && s.form == sctool::SiteForm::CallThroughKey)
+            .find(|s| {
+                s.key.ends_with("plain_indirect::ADD") && s.form == sctool::SiteForm::CallThroughKey
+            })
             .expect("a plain-indirect site");
         site = s.addr;
         let b = img.bytes(s.addr, 7).expect("site bytes");

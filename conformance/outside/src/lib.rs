@@ -173,7 +173,6 @@ macro_rules! module {
 
 static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_outside");
 
-
 /// The assembler directives of one site-table entry in this
 /// implementation's section, for hand-written sites (test inputs).
 #[doc(hidden)]

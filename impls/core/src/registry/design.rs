@@ -164,12 +164,13 @@ impl Design {
     }
 
     /// Decodes the site at `at` from its bytes (at least
-    /// [`Design::site_len`] of them): [`Form::Call`] for a design whose
+    /// [`Design::site_len`] of them; `keyref`: a module's site, which
+    /// reaches its key through a key slot): [`Form::Call`] for a design whose
     /// sites call a home or a patched target, [`Form::CallVia`] with the
     /// address of the pointer it calls through (the key, or for a module's
     /// site its key slot) for [`SiteShape::LoadCallRax`]. `None` when the
     /// bytes are no form of this design.
-    pub fn decode_site(&self, at: usize, bytes: &[u8]) -> Option<Form> {
+    pub fn decode_site(&self, at: usize, bytes: &[u8], keyref: bool) -> Option<Form> {
         match self.site {
             SiteShape::CallTrampoline | SiteShape::CallThunk => {
                 Form::decode(at, bytes.get(..SLOT_LEN)?.try_into().ok()?)
@@ -181,13 +182,15 @@ impl Design {
                 }
                 let d = i32::from_le_bytes(b[3..7].try_into().ok()?);
                 let slot = (at + 7).wrapping_add_signed(d as isize);
-                if b[7..9] == CALL_RAX {
-                    Some(Form::CallVia(slot))
-                } else if bytes.get(7..10)? == LOAD_RAX_RAX && bytes.get(10..12)? == CALL_RAX {
-                    Some(Form::CallVia(slot))
+                // `call rax` right after the load (of the key), or for a
+                // module's site after a second load through its key slot.
+                let ok = if keyref {
+                    bytes.get(7..10) == Some(&LOAD_RAX_RAX[..])
+                        && bytes.get(10..12) == Some(&CALL_RAX[..])
                 } else {
-                    None
-                }
+                    b[7..9] == CALL_RAX
+                };
+                ok.then_some(Form::CallVia(slot))
             }
         }
     }

@@ -269,9 +269,13 @@ impl Registry {
     /// ([`SiteShape::LoadCallRax`]): it loads the key itself or, in a
     /// module, the entry's key slot.
     fn check_call_via(&self, key: &RawKey, e: &Checked) -> Result<()> {
-        let want = if e.keyref() { e.0.key_field() } else { key.addr() };
+        let want = if e.keyref() {
+            e.0.key_field()
+        } else {
+            key.addr()
+        };
         let found = e.read_site(self.design);
-        match self.design.decode_site(e.site(), &found) {
+        match self.design.decode_site(e.site(), &found, e.keyref()) {
             Some(Form::CallVia(p)) if p == want => Ok(()),
             _ => Err(Error::UnexpectedBytes {
                 place: Place::Site,

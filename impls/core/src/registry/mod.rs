@@ -512,7 +512,10 @@ impl Registry {
                     init: e.is_init(),
                     released,
                     form: (!released)
-                        .then(|| self.design.decode_site(e.site(), &e.read_site(self.design)))
+                        .then(|| {
+                            self.design
+                                .decode_site(e.site(), &e.read_site(self.design), e.keyref())
+                        })
                         .flatten(),
                     home: grp.home,
                 }
