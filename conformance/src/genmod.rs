@@ -21,7 +21,7 @@ use iced_x86::BlockEncoderOptions;
 use iced_x86::code_asm::*;
 
 use static_call_core::text::exec::{ExecMemory, Placement};
-use static_call_core::{ImageSections, RawKey};
+use static_call_core::{ImageSections, RawKey, SiteShape};
 
 /// Where to put a generated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +48,12 @@ pub struct GenSpec {
     /// through the key's trampoline), or the bytes of the implementation's
     /// retpoline thunk, copied into the module, with the target loaded
     /// from the key first.
+    /// Ignored when the keys' design calls through the key
+    /// ([`SiteShape::LoadCallRax`], asked of the first key's registry):
+    /// its sites are `mov rax, [rip + slot]; mov rax, [rax]; call rax`,
+    /// labelled at the first `mov`, with no stub and no thunk, and each
+    /// key's home is its slot.
     pub thunk: Option<Vec<u8>>,
-    /// The sites call through the key instead (a design whose sites are
-    /// `mov rax, [rip + key]; call rax`): `mov rax, [rip + slot]; mov rax,
-    /// [rax]; call rax`, labelled at the first `mov`; no stub, no thunk.
-    /// Each key's home is then its slot.
-    pub through_key: bool,
     /// Make site number `n` (counting all ordinary sites) hold a 5-byte NOP
     /// instead of its call: a corrupt module.
     pub corrupt_site: Option<usize>,
@@ -168,13 +168,13 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     let mut slot_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut stub_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut thunk_label = a.create_label();
-    let indirect = spec.thunk.is_some() && !spec.through_key;
+    let indirect = spec.thunk.is_some() && !through_key(spec);
     // Key slots first: the block starts page-aligned, so they are 8-aligned.
     for (label, key) in slot_labels.iter_mut().zip(&spec.keys) {
         a.set_label(label).map_err(asm_err)?;
         a.dq(&[key.addr() as u64]).map_err(asm_err)?;
     }
-    if spec.through_key {
+    if through_key(spec) {
         // No stubs: the sites load the key themselves.
     } else if indirect {
         a.set_label(&mut thunk_label).map_err(asm_err)?;
@@ -202,7 +202,7 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
             a.set_label(&mut s).map_err(asm_err)?;
             if spec.corrupt_site == Some(n) {
                 a.db(&[0x0f, 0x1f, 0x44, 0x00, 0x00]).map_err(asm_err)?;
-            } else if spec.through_key {
+            } else if through_key(spec) {
                 a.mov(rax, qword_ptr(slot_labels[k])).map_err(asm_err)?;
                 a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
                 a.call(rax).map_err(asm_err)?;
@@ -225,7 +225,7 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     for (k, f, s) in &fn_labels {
         funcs.push((*k, lip(f)?, lip(s)?));
     }
-    let homes = if spec.through_key {
+    let homes = if through_key(spec) {
         slot_labels.iter().map(lip).collect::<Result<_, _>>()?
     } else if indirect {
         vec![lip(&thunk_label)?; spec.keys.len()]
@@ -249,7 +249,7 @@ fn assemble_init(
     homes: &[usize],
     slots: &[usize],
 ) -> Result<Block, String> {
-    if spec.through_key {
+    if through_key(spec) {
         return through_key_init(spec, ip as usize, slots);
     }
     let mut a = CodeAssembler::new(64).map_err(asm_err)?;
@@ -297,6 +297,14 @@ fn assemble_init(
         homes: Vec::new(),
         slots: Vec::new(),
     })
+}
+
+/// Whether the keys' design calls through the key (its description says
+/// so; the generator never asks which design it serves).
+fn through_key(spec: &GenSpec) -> bool {
+    spec.keys
+        .first()
+        .is_some_and(|k| k.registry().design().site == SiteShape::LoadCallRax)
 }
 
 /// The init block of a module whose sites call through the key, laid out

@@ -44,7 +44,6 @@ pub(crate) fn make<A: Adapter>(
             Where::Near(near)
         },
         thunk: thunk_bytes::<A>(),
-        through_key: A::caps().unpatched == crate::Unpatched::ThroughKey,
         corrupt_site: corrupt,
     })
 }
