@@ -103,11 +103,13 @@ pub struct SiteInfo {
     /// Its init text was released: it is no longer read or written (and
     /// no longer executable).
     pub released: bool,
-    /// What its slot holds now, decoded (`None` when released, or when
-    /// the bytes are no form this library writes).
+    /// What its slot holds now, decoded by the design
+    /// ([`Design::decode_site`]; `None` when released, or when the bytes
+    /// are no form of the design).
     pub form: Option<Form>,
     /// What an unpatched site of this key calls here: the trampoline, a
-    /// near stub, or the retpoline thunk.
+    /// near stub, or the retpoline thunk; for a design whose sites call
+    /// through the key, the key (or a module's key slot).
     pub home: usize,
 }
 
