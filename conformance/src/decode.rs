@@ -17,6 +17,10 @@ pub enum Insn {
     Xor5,
     /// `xor eax, eax; ret`: a trampoline on RET0.
     XorRet,
+    /// `mov rax, [rip + p]; call rax`, or `mov rax, [rip + p]; mov rax,
+    /// [rax]; call rax` (a module's site): a call through the pointer at
+    /// `p` (the key) or through the pointer `p` holds (a key slot).
+    CallVia(usize),
     /// Anything else, formatted.
     Other(String),
 }
@@ -50,6 +54,26 @@ pub unsafe fn insn_at(addr: usize) -> Insn {
         }
         (Mnemonic::Nop, 5) => Insn::Nop5,
         (Mnemonic::Ret, 1) => Insn::Ret,
+        (Mnemonic::Mov, 7)
+            if i.op0_register() == Register::RAX
+                && i.memory_base() == Register::RIP
+                && i.memory_size() == iced_x86::MemorySize::UInt64 =>
+        {
+            let p = i.memory_displacement64() as usize;
+            let mut next = d.decode();
+            if next.mnemonic() == Mnemonic::Mov
+                && next.op0_register() == Register::RAX
+                && next.memory_base() == Register::RAX
+                && next.memory_displacement64() == 0
+            {
+                next = d.decode();
+            }
+            if next.mnemonic() == Mnemonic::Call && next.op0_register() == Register::RAX {
+                Insn::CallVia(p)
+            } else {
+                Insn::Other(format!("{i}; {next}"))
+            }
+        }
         (Mnemonic::Xor, n)
             if i.op0_register() == Register::EAX && i.op1_register() == Register::EAX =>
         {

@@ -7,8 +7,9 @@
 //!
 //! ```text
 //! base:           per key: slot       .quad &key
-//!                 per key: near stub  mov r11,[rip+slot]; jmp [r11+8]   (or one retpoline thunk copy)
+//!                 per key: near stub  mov r11,[rip+slot]; jmp [r11+8]   (or one retpoline thunk copy, or nothing)
 //!                 per site: function  sub rsp,8; [mov rax,[rip+slot]; mov rax,[rax]]; call home; add rsp,8; ret
+//!                 (through the key:   sub rsp,8; mov rax,[rip+slot]; mov rax,[rax]; call rax; add rsp,8; ret)
 //! init (page-aligned, whole pages): the init sites' functions, same shape
 //! ```
 //!
@@ -20,7 +21,7 @@ use iced_x86::BlockEncoderOptions;
 use iced_x86::code_asm::*;
 
 use static_call_core::text::exec::{ExecMemory, Placement};
-use static_call_core::{ImageSections, RawKey};
+use static_call_core::{ImageSections, RawKey, SiteShape};
 
 /// Where to put a generated module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,11 @@ pub struct GenSpec {
     /// through the key's trampoline), or the bytes of the implementation's
     /// retpoline thunk, copied into the module, with the target loaded
     /// from the key first.
+    /// Ignored when the keys' design calls through the key
+    /// ([`SiteShape::LoadCallRax`], asked of the first key's registry):
+    /// its sites are `mov rax, [rip + slot]; mov rax, [rax]; call rax`,
+    /// labelled at the first `mov`, with no stub and no thunk, and each
+    /// key's home is its slot.
     pub thunk: Option<Vec<u8>>,
     /// Make site number `n` (counting all ordinary sites) hold a 5-byte NOP
     /// instead of its call: a corrupt module.
@@ -162,13 +168,15 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     let mut slot_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut stub_labels: Vec<CodeLabel> = spec.keys.iter().map(|_| a.create_label()).collect();
     let mut thunk_label = a.create_label();
-    let indirect = spec.thunk.is_some();
+    let indirect = spec.thunk.is_some() && !through_key(spec);
     // Key slots first: the block starts page-aligned, so they are 8-aligned.
     for (label, key) in slot_labels.iter_mut().zip(&spec.keys) {
         a.set_label(label).map_err(asm_err)?;
         a.dq(&[key.addr() as u64]).map_err(asm_err)?;
     }
-    if indirect {
+    if through_key(spec) {
+        // No stubs: the sites load the key themselves.
+    } else if indirect {
         a.set_label(&mut thunk_label).map_err(asm_err)?;
         a.db(spec.thunk.as_deref().unwrap_or_default())
             .map_err(asm_err)?;
@@ -194,6 +202,10 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
             a.set_label(&mut s).map_err(asm_err)?;
             if spec.corrupt_site == Some(n) {
                 a.db(&[0x0f, 0x1f, 0x44, 0x00, 0x00]).map_err(asm_err)?;
+            } else if through_key(spec) {
+                a.mov(rax, qword_ptr(slot_labels[k])).map_err(asm_err)?;
+                a.mov(rax, qword_ptr(rax)).map_err(asm_err)?;
+                a.call(rax).map_err(asm_err)?;
             } else if indirect {
                 a.call(thunk_label).map_err(asm_err)?;
             } else {
@@ -213,7 +225,9 @@ fn assemble_main(spec: &GenSpec, ip: u64) -> Result<Block, String> {
     for (k, f, s) in &fn_labels {
         funcs.push((*k, lip(f)?, lip(s)?));
     }
-    let homes = if indirect {
+    let homes = if through_key(spec) {
+        slot_labels.iter().map(lip).collect::<Result<_, _>>()?
+    } else if indirect {
         vec![lip(&thunk_label)?; spec.keys.len()]
     } else {
         stub_labels.iter().map(lip).collect::<Result<_, _>>()?
@@ -235,6 +249,9 @@ fn assemble_init(
     homes: &[usize],
     slots: &[usize],
 ) -> Result<Block, String> {
+    if through_key(spec) {
+        return through_key_init(spec, ip as usize, slots);
+    }
     let mut a = CodeAssembler::new(64).map_err(asm_err)?;
     let mut fn_labels = Vec::new();
     for k in 0..spec.keys.len() {
@@ -276,6 +293,43 @@ fn assemble_init(
     }
     Ok(Block {
         bytes: r.inner.code_buffer,
+        funcs,
+        homes: Vec::new(),
+        slots: Vec::new(),
+    })
+}
+
+/// Whether the keys' design calls through the key (its description says
+/// so; the generator never asks which design it serves).
+fn through_key(spec: &GenSpec) -> bool {
+    spec.keys
+        .first()
+        .is_some_and(|k| k.registry().design().site == SiteShape::LoadCallRax)
+}
+
+/// The init block of a module whose sites call through the key, laid out
+/// by hand (the load is relative to `rip`, and the slots lie in another
+/// block): per function `sub rsp, 8; mov rax, [rip + slot]; mov rax,
+/// [rax]; call rax; add rsp, 8; ret`.
+fn through_key_init(spec: &GenSpec, ip: usize, slots: &[usize]) -> Result<Block, String> {
+    const FN_LEN: usize = 21;
+    let mut bytes = Vec::new();
+    let mut funcs = Vec::new();
+    for (k, &slot) in slots.iter().enumerate().take(spec.keys.len()) {
+        for _ in 0..spec.init_sites_per_key {
+            let f = ip + bytes.len();
+            let site = f + 4;
+            let disp = i32::try_from(slot as i128 - (site as i128 + 7))
+                .map_err(|_| format!("key slot {slot:#x} out of reach of {site:#x}"))?;
+            bytes.extend_from_slice(&[0x48, 0x83, 0xec, 0x08, 0x48, 0x8b, 0x05]);
+            bytes.extend_from_slice(&disp.to_le_bytes());
+            bytes.extend_from_slice(&[0x48, 0x8b, 0x00, 0xff, 0xd0, 0x48, 0x83, 0xc4, 0x08, 0xc3]);
+            debug_assert_eq!(bytes.len() % FN_LEN, 0);
+            funcs.push((k, f, site));
+        }
+    }
+    Ok(Block {
+        bytes,
         funcs,
         homes: Vec::new(),
         slots: Vec::new(),

@@ -29,7 +29,7 @@ pub mod place;
 pub mod runner;
 pub mod scenarios;
 
-use static_call_core::{Flavor, InitPolicy, Registry, Result, StaticCall, Stats};
+use static_call_core::{Design, InitPolicy, Registry, Result, SiteShape, StaticCall, Stats};
 
 /// Signature of the arithmetic keys: `x -> x + n`.
 pub type AddFn = extern "C" fn(u64) -> u64;
@@ -126,6 +126,9 @@ pub enum Unpatched {
     Trampoline,
     /// The retpoline thunk, with the target loaded from the key.
     RetpolineThunk,
+    /// Nothing: the site loads the key's pointer and calls it
+    /// (`mov rax, [rip + key]; call rax`).
+    ThroughKey,
 }
 
 /// What an implementation does, as far as scenarios need to know: they ask
@@ -142,15 +145,15 @@ pub struct Caps {
 }
 
 impl Caps {
-    /// The capabilities of one of this workspace's designs.
-    pub fn of(f: Flavor) -> Caps {
+    /// The capabilities of a design, from its description.
+    pub fn of(d: &Design) -> Caps {
         Caps {
-            patches_sites: f.patches_sites(),
-            has_trampoline: f.writes_trampoline(),
-            unpatched: if f.writes_trampoline() {
-                Unpatched::Trampoline
-            } else {
-                Unpatched::RetpolineThunk
+            patches_sites: d.patches_sites,
+            has_trampoline: d.trampoline,
+            unpatched: match d.site {
+                SiteShape::CallTrampoline => Unpatched::Trampoline,
+                SiteShape::CallThunk => Unpatched::RetpolineThunk,
+                SiteShape::LoadCallRax => Unpatched::ThroughKey,
             },
         }
     }
@@ -252,16 +255,22 @@ pub trait Adapter: 'static {
     ) -> static_call_core::Result<static_call_core::SharedObject>;
     /// The ident-safe name used in exported symbols (`inline_patch`, …).
     const SYMBOL_PREFIX: &'static str;
+    /// Whether the implementation is on the workspace's one list
+    /// (`static_call_implementations`), so that the artifacts built from
+    /// the list (the crafted binary, the test shared objects, the README
+    /// plugin) have a copy for it. The scenarios that need one skip
+    /// otherwise, saying so.
+    const LISTED: bool = true;
 
-    /// The flavor, from the registry.
-    fn flavor() -> Flavor {
-        Self::registry().flavor()
+    /// The design's description, from the registry.
+    fn design() -> &'static Design {
+        Self::registry().design()
     }
 
     /// What the implementation does (what scenarios ask instead of its
     /// name).
     fn caps() -> Caps {
-        Caps::of(Self::flavor())
+        Caps::of(Self::design())
     }
 }
 
@@ -270,14 +279,34 @@ pub trait Adapter: 'static {
 ///
 /// ```text
 /// static_call_conformance::adapter!(pub mod inline_patch = static_call_inline_patch, "inline-patch");
+/// // An implementation that is not on this workspace's list (see [`run`]):
+/// static_call_conformance::adapter!(outside mod mine = my_static_calls, "mine");
 /// ```
 #[macro_export]
 macro_rules! adapter {
     ($vis:vis mod $m:ident = $krate:ident, $name:literal) => {
+        $crate::adapter! {
+            @ $vis mod $m = $krate, $name,
+            [$crate::cross::$m::CROSS] [static_call_conformance::cross::$m::CROSS] true {}
+        }
+    };
+    // An implementation that is not on the workspace's list (its own
+    // repository's): its cross-crate key is defined here, and the
+    // scenarios that need copies built from the list skip.
+    (outside $vis:vis mod $m:ident = $krate:ident, $name:literal) => {
+        $crate::adapter! {
+            @ $vis mod $m = $krate, $name, [CROSS] [CROSS] false {
+                sc::define_static_call!(pub static CROSS: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
+            }
+        }
+    };
+    (@ $vis:vis mod $m:ident = $krate:ident, $name:literal, [$($cross:tt)*] [$($cross_call:tt)*]
+     $listed:literal { $($extra:tt)* }) => {
         $vis mod $m {
             use $crate::{AddFn, HookFn};
             use $krate as sc;
             use static_call_core::{InitPolicy, Registry, Result, StaticCall, Stats};
+            $($extra)*
 
             sc::define_static_call!(
                 /// Exported for the test shared object.
@@ -417,13 +446,13 @@ macro_rules! adapter {
                     sc::static_call!(SMALL(x))
                 }
                 fn cross() -> &'static StaticCall<AddFn> {
-                    &$crate::cross::$m::CROSS
+                    &$($cross)*
                 }
                 #[inline(never)]
                 fn call_cross(x: u64) -> u64 {
                     // A full path through another crate (the adapter is
                     // only expanded in crates that depend on this one).
-                    sc::static_call!(static_call_conformance::cross::$m::CROSS(x))
+                    sc::static_call!($($cross_call)*(x))
                 }
                 fn many() -> [&'static StaticCall<AddFn>; 8] {
                     [&K0, &K1, &K2, &K3, &K4, &K5, &K6, &K7]
@@ -458,7 +487,36 @@ macro_rules! adapter {
                     unsafe { sc::load_shared_object(path) }
                 }
                 const SYMBOL_PREFIX: &'static str = stringify!($m);
+                const LISTED: bool = $listed;
             }
         }
     };
+}
+
+/// Runs the whole conformance catalogue on one implementation, as the
+/// `main` of a test target with `harness = false`, and returns its exit
+/// code: the way an implementation in its own repository runs the suite
+/// on itself (see docs/IMPLEMENTING.md).
+///
+/// ```text
+/// // tests/conformance.rs of the implementation's crate ([[test]] harness = false)
+/// static_call_conformance::adapter!(outside mod mine = my_static_calls, "mine");
+/// fn main() -> std::process::ExitCode {
+///     static_call_conformance::run::<mine::Impl>()
+/// }
+/// ```
+///
+/// Filters work as in this workspace's suite (`STATIC_CALL_FILTER`, or
+/// arguments). The scenarios that need copies built from this workspace's
+/// implementations list skip unless [`Adapter::LISTED`].
+pub fn run<A: Adapter>() -> std::process::ExitCode {
+    runner::main(
+        runner::Config {
+            crafted_bin: std::path::PathBuf::new(),
+        },
+        vec![runner::Implementation {
+            name: A::NAME,
+            scenarios: scenarios::catalogue::<A>(),
+        }],
+    )
 }

@@ -253,11 +253,24 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Whether filter `f` selects cell `im/sc` (`impls`: every implementation
+/// name). `imp/scen`: implementation `imp` exactly (any, when empty) and
+/// scenarios containing `scen`. Without a `/`: the implementation of that
+/// exact name, or else every scenario containing `f`.
+pub fn selects(f: &str, impls: &[&str], im: &str, sc: &str) -> bool {
+    match f.split_once('/') {
+        Some((fi, fs)) => (fi.is_empty() || fi == im) && sc.contains(fs),
+        None if impls.contains(&f) => f == im,
+        None => sc.contains(f),
+    }
+}
+
 /// Runs the suite (or, in a child, one cell) and returns the exit code.
 ///
 /// Filters: non-flag command-line arguments and `STATIC_CALL_FILTER`
-/// (comma-separated) select cells whose `implementation/scenario` name
-/// contains any of them.
+/// (comma-separated) select cells as [`selects`] says: implementation
+/// names match whole (`indirect/` never selects `plain-indirect/`),
+/// scenario names by substring.
 pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
     let _ = CONFIG.set(config);
     if let Ok(cell) = std::env::var(CELL_ENV) {
@@ -282,8 +295,11 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
     if let Ok(f) = std::env::var("STATIC_CALL_FILTER") {
         filters.extend(f.split(',').filter(|s| !s.is_empty()).map(String::from));
     }
-    let selected =
-        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let names: Vec<&str> = impls.iter().map(|i| i.name).collect();
+    let selected = |name: &str| {
+        let (im, sc) = name.split_once('/').unwrap_or((name, ""));
+        filters.is_empty() || filters.iter().any(|f| selects(f, &names, im, sc))
+    };
 
     let started = Instant::now();
     let timeout = Duration::from_secs(120 * soak_factor());
@@ -472,4 +488,33 @@ fn write_json(
     s += "\n  ]\n}\n";
     std::fs::write(&path, s)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::selects;
+
+    const IMPLS: [&str; 3] = ["inline-patch", "indirect", "plain-indirect"];
+
+    #[test]
+    fn implementation_names_match_whole() {
+        assert!(selects("indirect/", &IMPLS, "indirect", "torture"));
+        assert!(!selects("indirect/", &IMPLS, "plain-indirect", "torture"));
+        assert!(selects("indirect", &IMPLS, "indirect", "basic"));
+        assert!(!selects("indirect", &IMPLS, "plain-indirect", "basic"));
+        assert!(selects(
+            "plain-indirect/tor",
+            &IMPLS,
+            "plain-indirect",
+            "torture"
+        ));
+        assert!(!selects("direct/", &IMPLS, "indirect", "basic"));
+    }
+
+    #[test]
+    fn scenarios_match_by_substring() {
+        assert!(selects("tort", &IMPLS, "indirect", "torture"));
+        assert!(selects("/tort", &IMPLS, "plain-indirect", "torture"));
+        assert!(!selects("tort", &IMPLS, "indirect", "basic"));
+    }
 }

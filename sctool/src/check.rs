@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
+use static_call_core::insn::Form;
 use static_call_core::insn::{RET5, SLOT_LEN, TRAMPOLINE_LEN, TRAMPOLINE_SIGNATURE};
 use static_call_core::site::{INIT, KEYREF, TAIL};
+use static_call_core::{Design, SiteShape};
 
 use crate::decode::{Slot, classify, decode, format_insn, hex};
 use crate::elf::{Image, Word};
@@ -31,67 +33,87 @@ pub const RETPOLINE: [u8; 17] = [
 /// A cache line, for the crossing check.
 pub const CACHE_LINE: u64 = 64;
 
-/// The three implementations and where each keeps its tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Implementation {
-    /// `static-call-inline-patch`.
-    InlinePatch,
-    /// `static-call-trampoline`.
-    Trampoline,
-    /// `static-call-indirect`.
-    Indirect,
+/// An implementation, as its design's description ([`Design`]) tells
+/// where it keeps its tables and what its sites and keys hold. Ordered and
+/// serialised by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Implementation(&'static Design);
+
+impl Serialize for Implementation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl PartialOrd for Implementation {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Implementation {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.name, self.0.sites_section).cmp(&(other.0.name, other.0.sites_section))
+    }
+}
+
+/// The designs sctool checks: every implementation in the workspace's one
+/// list (`static_call_implementations::implementations!`), each through
+/// the description its registry carries.
+fn known_designs() -> Vec<&'static Design> {
+    macro_rules! designs {
+        ($(($m:ident, $krate:ident, $name:literal))*) => {
+            vec![$($krate::__private::REGISTRY.design()),*]
+        };
+    }
+    static_call_implementations::implementations!(designs)
 }
 
 impl Implementation {
-    /// All three.
-    pub const ALL: [Implementation; 3] = [
-        Implementation::InlinePatch,
-        Implementation::Trampoline,
-        Implementation::Indirect,
-    ];
+    /// An implementation described by `design`.
+    pub fn new(design: &'static Design) -> Implementation {
+        Implementation(design)
+    }
+
+    /// Every implementation sctool knows (the workspace's list).
+    pub fn all() -> Vec<Implementation> {
+        known_designs().into_iter().map(Implementation).collect()
+    }
+
+    /// Its description.
+    pub fn design(self) -> &'static Design {
+        self.0
+    }
 
     /// Its short name.
     pub fn name(self) -> &'static str {
-        match self {
-            Implementation::InlinePatch => "inline-patch",
-            Implementation::Trampoline => "trampoline",
-            Implementation::Indirect => "indirect",
-        }
+        self.0.name
     }
 
     /// Its site-table section.
     pub fn sites_section(self) -> &'static str {
-        match self {
-            Implementation::InlinePatch => "static_call_sites_inline",
-            Implementation::Trampoline => "static_call_sites_tramp",
-            Implementation::Indirect => "static_call_sites_indirect",
-        }
+        self.0.sites_section
     }
 
     /// Its init-text section.
     pub fn init_section(self) -> &'static str {
-        match self {
-            Implementation::InlinePatch => "static_call_init_inline",
-            Implementation::Trampoline => "static_call_init_tramp",
-            Implementation::Indirect => "static_call_init_indirect",
-        }
+        self.0.init_section
     }
 
     /// The demangled name of its registry static.
     pub fn registry_symbol(self) -> &'static str {
-        match self {
-            Implementation::InlinePatch => "static_call_inline_patch::__private::REGISTRY",
-            Implementation::Trampoline => "static_call_trampoline::__private::REGISTRY",
-            Implementation::Indirect => "static_call_indirect::__private::REGISTRY",
-        }
+        self.0.registry_symbol
     }
 
-    /// Whether its keys have a trampoline and its sites call it.
+    /// Whether its keys have a trampoline.
     pub fn patched(self) -> bool {
-        self != Implementation::Indirect
+        self.0.trampoline
     }
 }
+
+/// The prefix of every site-table section; one sctool does not know is an
+/// error ([`Check::UnknownTable`]).
+pub const SITES_PREFIX: &str = "static_call_sites_";
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -144,8 +166,11 @@ pub enum Check {
     Flags,
     /// A site whose 5 bytes cross a cache line.
     CacheLine,
-    /// An indirect key whose trampoline field is not null.
+    /// A key without a trampoline whose trampoline field is not null.
     IndirectTrampoline,
+    /// A `static_call_sites_*` table of no implementation sctool knows:
+    /// its sites are unverified.
+    UnknownTable,
 }
 
 impl Check {
@@ -164,6 +189,7 @@ impl Check {
             Check::Flags => "flags",
             Check::CacheLine => "cache-line",
             Check::IndirectTrampoline => "indirect-trampoline",
+            Check::UnknownTable => "unknown-table",
         }
     }
 }
@@ -252,6 +278,9 @@ pub enum SiteForm {
     CallRetpoline,
     /// `jmp` the key's trampoline (a [`TAIL`] site).
     JmpTrampoline,
+    /// Load the key's pointer (a module: through its key slot) and `call`
+    /// it: `mov rax, [rip + key]; call rax`.
+    CallThroughKey,
     /// Anything else.
     Unexpected,
 }
@@ -264,6 +293,7 @@ impl SiteForm {
             SiteForm::CallNearStub => "call near stub",
             SiteForm::CallRetpoline => "call retpoline",
             SiteForm::JmpTrampoline => "jmp trampoline",
+            SiteForm::CallThroughKey => "call through key",
             SiteForm::Unexpected => "UNEXPECTED",
         }
     }
@@ -531,17 +561,34 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
     let mut c = Checker {
         img,
         findings: Vec::new(),
-        registries: Implementation::ALL
+        registries: Implementation::all()
             .iter()
             .filter_map(|&i| Some((i, img.symbol_addr(i.registry_symbol())?)))
             .collect(),
     };
+    let all = Implementation::all();
+    for sec in &img.sections {
+        if sec.name.starts_with(SITES_PREFIX) && !all.iter().any(|i| i.sites_section() == sec.name)
+        {
+            c.find(
+                Severity::Error,
+                Check::UnknownTable,
+                sec.addr,
+                format!(
+                    "{}: a site table of no implementation sctool knows ({}); its {} bytes of entries are unverified (describe the design through static_call_core::Design and add it to the implementations list)",
+                    sec.name,
+                    all.iter().map(|i| i.name()).collect::<Vec<_>>().join(", "),
+                    sec.size
+                ),
+            );
+        }
+    }
     let mut tables = Vec::new();
     let mut sites: Vec<Site> = Vec::new();
     // (implementation, key) -> (name, external, trampoline, sites)
     let mut keys: BTreeMap<(Implementation, KeyId), (String, bool)> = BTreeMap::new();
     let mut seen: HashMap<u64, (Implementation, u64)> = HashMap::new();
-    for imp in Implementation::ALL {
+    for imp in all.iter().copied() {
         let Some(sec) = img.section(imp.sites_section()).cloned() else {
             continue;
         };
@@ -623,7 +670,7 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
                     Severity::Warning,
                     Check::IndirectTrampoline,
                     k,
-                    format!("indirect key {name} ({k:#x}): trampoline field holds {w:?}, expected null"),
+                    format!("{} key {name} ({k:#x}): trampoline field holds {w:?}, expected null (the design has no trampoline)", imp.name()),
                 ),
             }
         }
@@ -660,8 +707,9 @@ pub fn check(path: &str, img: &Image<'_>) -> Report {
             continue;
         };
         let k = f.addr.wrapping_add(8).wrapping_add_signed(b as i64);
-        let imp = Implementation::ALL
-            .into_iter()
+        let imp = all
+            .iter()
+            .copied()
             .find(|&i| c.registries.contains_key(&i) && c.key_problem(i, k).is_none());
         let t = c.trampoline(k, f.addr);
         if let Some(imp) = imp {
@@ -814,8 +862,10 @@ fn check_entry(
             format!("entry {entry:#x} (site {site:#x}) has INIT set but the site is not in {}; the registry recomputes it", imp.init_section()),
         );
     }
+    let keyref = flags & KEYREF as u64 != 0;
+    let site_len = imp.design().site_len(keyref);
     if !img
-        .section_of(site, SLOT_LEN as u64)
+        .section_of(site, site_len as u64)
         .is_some_and(|s| s.exec)
     {
         let at = img
@@ -847,7 +897,7 @@ fn check_entry(
         seen.insert(site, (imp, entry));
     }
     let bytes = img.bytes_upto(site, 15);
-    s.bytes = hex(&bytes[..bytes.len().min(SLOT_LEN)]);
+    s.bytes = hex(&bytes[..bytes.len().min(site_len)]);
     s.insn = decode(&bytes, site)
         .first()
         .map(|i| format_insn(i, |a| img.describe(a)))
@@ -861,8 +911,16 @@ fn check_entry(
         (Slot::Call(t), false) | (Slot::Jmp(t), true) => Some(t),
         _ => None,
     };
+    let shape = imp.design().site;
+    let via = if keyref { Some(field) } else { key_addr };
     s.form = match target {
-        Some(t) if !imp.patched() && c.is_retpoline(t) => SiteForm::CallRetpoline,
+        _ if shape == SiteShape::LoadCallRax => {
+            match (imp.design().decode_site(site as usize, &bytes, keyref), via) {
+                (Some(Form::CallVia(p)), Some(v)) if p as u64 == v => SiteForm::CallThroughKey,
+                _ => SiteForm::Unexpected,
+            }
+        }
+        Some(t) if shape == SiteShape::CallThunk && c.is_retpoline(t) => SiteForm::CallRetpoline,
         Some(t) if imp.patched() && Some(t) == tramp && tail => SiteForm::JmpTrampoline,
         Some(t) if imp.patched() && Some(t) == tramp => SiteForm::CallTrampoline,
         Some(t) if imp.patched() && flags & KEYREF as u64 != 0 && c.is_near_stub(t, field) => {
@@ -873,6 +931,16 @@ fn check_entry(
     s.expected = s.form != SiteForm::Unexpected;
     if !s.expected {
         let want = match (imp.patched(), flags & KEYREF as u64 != 0) {
+            _ if shape == SiteShape::LoadCallRax => match via {
+                Some(v) if keyref => format!(
+                    "`mov rax, [rip + {v:#x}]; mov rax, [rax]; call rax` (through key slot {v:#x})"
+                ),
+                Some(v) => format!(
+                    "`mov rax, [rip + {v:#x}]; call rax` (through key {})",
+                    c.name(v)
+                ),
+                None => "a call through the key (which does not resolve)".to_owned(),
+            },
             (false, _) => "`call` a retpoline thunk".to_owned(),
             (true, true) => format!("`call` a near stub loading key slot {field:#x}"),
             (true, false) => match tramp {

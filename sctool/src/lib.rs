@@ -30,8 +30,8 @@ mod error;
 pub mod render;
 
 pub use check::{
-    CACHE_LINE, Check, ENTRY_LEN, Finding, Implementation, Key, RETPOLINE, Report, Severity, Site,
-    SiteForm, Summary, Table, Trampoline, check,
+    CACHE_LINE, Check, ENTRY_LEN, Finding, Implementation, Key, RETPOLINE, Report, SITES_PREFIX,
+    Severity, Site, SiteForm, Summary, Table, Trampoline, check,
 };
 pub use error::Error;
 

@@ -53,7 +53,10 @@ fn trampoline_cell(k: &Key) -> (String, String) {
         }
         None if k.external => ("(in the loading program)".into(), "-".into()),
         None if k.implementation.patched() => ("NONE".into(), "-".into()),
-        None => ("(none: retpoline)".into(), "-".into()),
+        None if k.implementation.design().site == static_call_core::SiteShape::CallThunk => {
+            ("(none: retpoline)".into(), "-".into())
+        }
+        None => ("(none: calls through the key)".into(), "-".into()),
     }
 }
 

@@ -60,6 +60,7 @@ macro_rules! keys_for {
 keys_for!(inline_patch, static_call_inline_patch);
 keys_for!(trampoline, static_call_trampoline);
 keys_for!(indirect, static_call_indirect);
+keys_for!(plain_indirect, static_call_plain_indirect);
 
 const SCTOOL: &str = env!("CARGO_BIN_EXE_sctool");
 
@@ -120,6 +121,7 @@ fn this_binary_is_clean_and_counts_match_the_registries() {
         ("inline-patch", inline_patch::run()),
         ("trampoline", trampoline::run()),
         ("indirect", indirect::run()),
+        ("plain-indirect", plain_indirect::run()),
     ];
     let (c, r) = check_json(&me());
     assert_eq!(c, 0, "errors: {:?}", checks(&r, "error"));
@@ -153,7 +155,7 @@ fn this_binary_is_clean_and_counts_match_the_registries() {
             .count();
         assert!(init >= 1, "{imp}: no site in init text found");
         assert_eq!(init, s.init, "{imp}: init sites vs stats()");
-        if *imp != "indirect" {
+        if !["indirect", "plain-indirect"].contains(imp) {
             let t = &add["trampoline"];
             assert_eq!(
                 (&t["slot_ok"], &t["signature_ok"], &t["back_ref_ok"]),
@@ -166,7 +168,7 @@ fn this_binary_is_clean_and_counts_match_the_registries() {
     let o = sctool(&["check", me().to_str().unwrap()]);
     assert_eq!(code(&o), 0);
     let out = text(&o.stdout);
-    assert!(out.contains("\nsummary: 3 tables,"), "{out}");
+    assert!(out.contains("\nsummary: 4 tables,"), "{out}");
     assert!(out.trim_end().ends_with(": OK"), "{out}");
 }
 
@@ -197,16 +199,16 @@ fn the_test_shared_object_is_clean() {
     let so = static_call_conformance::scenarios::build_shared_object().expect("build the .so");
     let (c, r) = check_json(&so);
     assert_eq!(c, 0, "errors: {:?}", checks(&r, "error"));
-    assert_eq!(r["summary"]["sites"], 9, "{}", r["summary"]);
+    assert_eq!(r["summary"]["sites"], 12, "{}", r["summary"]);
     for k in r["keys"].as_array().expect("keys") {
         assert_eq!(k["external"], true, "{k}");
         assert_eq!(k["sites"], 3, "{k}");
     }
     for s in r["sites"].as_array().expect("sites") {
-        let want = if s["implementation"] == "indirect" {
-            "call-retpoline"
-        } else {
-            "call-near-stub"
+        let want = match s["implementation"].as_str() {
+            Some("indirect") => "call-retpoline",
+            Some("plain-indirect") => "call-through-key",
+            _ => "call-near-stub",
         };
         assert_eq!(s["form"], want, "{s}");
         assert!(s["flags"].as_array().unwrap().contains(&"KEYREF".into()));
@@ -287,6 +289,52 @@ fn expect_finding(p: &Path, check: &str, needle: &str) {
         "{}: no {check} finding mentioning {needle:?} in {errs:?}",
         p.display()
     );
+}
+
+/// A site table of a design sctool does not know (this binary's
+/// plain-indirect table under another name) is an error naming it: its
+/// sites are unverified.
+#[test]
+fn an_unknown_site_table_is_an_error() {
+    let p = broken_copy("unknown-table", |_, _, copy| {
+        let name = b"static_call_sites_plain\0";
+        let mut n = 0;
+        for i in 1..copy.len() - name.len() {
+            // The section name itself (after a NUL in .shstrtab), not the
+            // `__start_`/`__stop_` symbols that end with it.
+            if copy[i - 1] == 0 && copy[i..i + name.len()] == name[..] {
+                copy[i + name.len() - 2] = b'x';
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no section name found");
+    });
+    expect_finding(&p, "unknown-table", "static_call_sites_plaix");
+    let o = sctool(&["check", p.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stdout).contains("static_call_sites_plaix"));
+}
+
+/// A design described through `static_call_core::Design` (plain-indirect)
+/// is checked like the built-in ones: a site that loads another pointer
+/// than its key's is an error.
+#[test]
+fn a_plain_indirect_site_that_loads_elsewhere() {
+    let mut site = 0;
+    let p = broken_copy("plain-elsewhere", |img, r, copy| {
+        let s = r
+            .sites
+            .iter()
+            .find(|s| {
+                s.key.ends_with("plain_indirect::ADD") && s.form == sctool::SiteForm::CallThroughKey
+            })
+            .expect("a plain-indirect site");
+        site = s.addr;
+        let b = img.bytes(s.addr, 7).expect("site bytes");
+        let d = i32::from_le_bytes(b[3..7].try_into().unwrap()).wrapping_add(8);
+        put(copy, img, s.addr + 3, &d.to_le_bytes());
+    });
+    expect_finding(&p, "unexpected-site", &format!("{site:#x}"));
 }
 
 #[test]

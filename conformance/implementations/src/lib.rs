@@ -3,8 +3,8 @@
 //! [`implementations!`] hands the list to a macro of the caller's, once:
 //! `(module ident, crate, name)` per implementation. The conformance suite,
 //! the crafted binary, the test shared objects, the cross-crate keys and the
-//! benchmarks all expand from it, so a fourth implementation is one line
-//! here (and the crate it names).
+//! benchmarks all expand from it, so another implementation is one line
+//! here (and the crate it names, as a dependency of the suite crates).
 //!
 //! ```text
 //! macro_rules! each {
@@ -15,7 +15,7 @@
 #![no_std]
 
 /// Calls `$callback! { (inline_patch, static_call_inline_patch,
-/// "inline-patch") (trampoline, …) (indirect, …) }`. The caller's crate must
+/// "inline-patch") (trampoline, …) (indirect, …) (plain_indirect, …) }`. The caller's crate must
 /// depend on every crate listed.
 #[macro_export]
 macro_rules! implementations {
@@ -24,6 +24,7 @@ macro_rules! implementations {
             (inline_patch, static_call_inline_patch, "inline-patch")
             (trampoline, static_call_trampoline, "trampoline")
             (indirect, static_call_indirect, "indirect")
+            (plain_indirect, static_call_plain_indirect, "plain-indirect")
         }
     };
 }

@@ -113,7 +113,7 @@ fn check(
             },
         ) if addr == site
             && k == key.raw().addr()
-            && found[..] == [0x0f, 0x1f, 0x44, 0x00, 0x00] =>
+            && found.starts_with(&[0x0f, 0x1f, 0x44, 0x00, 0x00]) =>
         {
             e.to_string()
         }

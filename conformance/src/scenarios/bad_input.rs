@@ -7,6 +7,12 @@ use super::*;
 /// `crafted` binary, whose table holds one) is refused and nothing is
 /// written.
 pub(crate) fn corrupt_site<A: Adapter>() -> ScenarioResult {
+    if !A::LISTED {
+        return Ok(Outcome::Skip(format!(
+            "needs a copy built from the workspace's implementations list, and {} is not on it",
+            A::NAME
+        )));
+    }
     let bin = &crate::runner::config().crafted_bin;
     let out = std::process::Command::new(bin)
         .arg(A::NAME)

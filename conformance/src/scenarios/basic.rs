@@ -288,10 +288,14 @@ pub(crate) fn cross_crate_key<A: Adapter>() -> ScenarioResult {
     lib(A::cross().update(add2), "update")?;
     ensure!(A::call_cross(2) == 4, "after update");
     expect_patched::<A, _>(A::cross(), Some(addr_of(add2)))?;
-    Ok(Outcome::Pass(
-        "key defined in static_call_conformance::cross, called and patched in the test binary"
-            .into(),
-    ))
+    let defined = if A::LISTED {
+        "static_call_conformance::cross"
+    } else {
+        "the adapter's module (an implementation on no list has no key in the suite's crate)"
+    };
+    Ok(Outcome::Pass(format!(
+        "key defined in {defined}, called and patched in the test binary"
+    )))
 }
 
 /// Six arguments of mixed types and a `bool` return reach the target
@@ -477,6 +481,7 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
         ensure!(!s.released, "released before free_init: {s:?}");
         let decoded = match s.form {
             Some(static_call_core::insn::Form::Call(t)) => Insn::Call(t),
+            Some(static_call_core::insn::Form::CallVia(p)) => Insn::CallVia(p),
             other => return Err(format!("site {:#x} listed as {other:?}", s.addr)),
         };
         ensure!(
@@ -491,7 +496,7 @@ pub(crate) fn key_sites<A: Adapter>() -> ScenarioResult {
             unpatched
         };
         ensure!(
-            decoded == Insn::Call(want),
+            decoded == home_insn::<A>(want),
             "site {:#x} calls {decoded:?}, expected {want:#x}",
             s.addr
         );

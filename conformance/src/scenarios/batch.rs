@@ -13,7 +13,7 @@
 #[allow(unused_imports)]
 use super::*;
 use crate::HookFn;
-use static_call_core::{Batch, Flavor};
+use static_call_core::Batch;
 
 /// Sets the eight keys of `A::many()` to `f` in one batch.
 fn all_to<A: Adapter>(f: AddFn) -> static_call_core::Result<()> {
@@ -84,11 +84,12 @@ pub(crate) fn batch_basic<A: Adapter>() -> ScenarioResult {
         "a key twice gave {dup:?}"
     );
     // A key of another implementation.
-    let other: &'static StaticCall<AddFn> = if A::flavor() == Flavor::InlinePatch {
-        &crate::cross::trampoline::CROSS
-    } else {
-        &crate::cross::inline_patch::CROSS
-    };
+    let other: &'static StaticCall<AddFn> =
+        if A::design().name == static_call_core::Design::INLINE_PATCH.name {
+            &crate::cross::trampoline::CROSS
+        } else {
+            &crate::cross::inline_patch::CROSS
+        };
     let foreign = A::registry().batch(|b| {
         b.update(A::many()[2], add3)?;
         b.update(other, add3)

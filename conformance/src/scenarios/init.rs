@@ -13,7 +13,7 @@ pub(crate) fn pre_init<A: Adapter>() -> ScenarioResult {
         "expected at least 3 sites of ADD, found {}",
         s.len()
     );
-    let unpatched = Insn::Call(unpatched_target::<A, _>(A::add()));
+    let unpatched = home_insn::<A>(unpatched_target::<A, _>(A::add()));
     for &(a, _) in &s {
         expect_at(a, &unpatched, "site before init")?;
     }
@@ -42,10 +42,12 @@ pub(crate) fn pre_init<A: Adapter>() -> ScenarioResult {
         (true, _) => "init() made them call add3 directly",
         (false, Unpatched::Trampoline) => "they still call the trampoline, which jumps to add3",
         (false, Unpatched::RetpolineThunk) => "they call the retpoline; the pointer holds add3",
+        (false, Unpatched::ThroughKey) => "they call through the pointer, which holds add3",
     };
     let before = match caps.unpatched {
         Unpatched::RetpolineThunk => "their call to the retpoline thunk",
         Unpatched::Trampoline => "their call to the trampoline",
+        Unpatched::ThroughKey => "their load of the key and call through it",
     };
     Ok(Outcome::Pass(format!(
         "{} sites kept {before} through two pre-init updates; {after}",
@@ -160,7 +162,7 @@ pub(crate) fn init_strict<A: Adapter>() -> ScenarioResult {
                 !A::registry().is_initialized(),
                 "initialised despite the error"
             );
-            let unpatched = Insn::Call(unpatched_target::<A, _>(A::add()));
+            let unpatched = home_insn::<A>(unpatched_target::<A, _>(A::add()));
             for (s, _) in sites::<A, _>(A::add()) {
                 expect_at(s, &unpatched, "site after refused init")?;
             }

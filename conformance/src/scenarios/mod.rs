@@ -295,6 +295,17 @@ pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
     match A::caps().unpatched {
         Unpatched::RetpolineThunk => A::registry().thunk().expect("a retpoline thunk"),
         Unpatched::Trampoline => key.raw().trampoline().expect("trampoline"),
+        Unpatched::ThroughKey => key.raw().addr(),
+    }
+}
+
+/// What an unpatched site whose home is `home` decodes as: `call home`,
+/// or for a design whose sites call through the key, a call through the
+/// pointer at `home` (the key, or a module's key slot).
+pub(crate) fn home_insn<A: Adapter>(home: usize) -> Insn {
+    match A::caps().unpatched {
+        Unpatched::ThroughKey => Insn::CallVia(home),
+        Unpatched::Trampoline | Unpatched::RetpolineThunk => Insn::Call(home),
     }
 }
 
@@ -315,7 +326,7 @@ pub(crate) fn expect_patched<A: Adapter, F>(
         let want = match (A::caps().patches_sites, initialized, t) {
             (true, true, None) => Insn::Nop5,
             (true, true, Some(t)) if static_call_core::insn::in_range(s, t) => Insn::Call(t),
-            _ => Insn::Call(unpatched),
+            _ => home_insn::<A>(unpatched),
         };
         expect_at(s, &want, "site")?;
     }

@@ -277,7 +277,7 @@ const ROLLBACK_SITES: usize = 2_000;
 pub(crate) fn scale_rollback_faults<A: Adapter>() -> ScenarioResult {
     use static_call_core::text::Fault;
     if !A::caps().writes_code() {
-        return Ok(Outcome::Skip("the baseline writes no code".into()));
+        return Ok(Outcome::Skip("this design writes no code".into()));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
     let key = A::add();

@@ -317,7 +317,7 @@ pub(crate) fn fork_child<A: Adapter>() -> ScenarioResult {
 pub(crate) fn rollback_faults<A: Adapter>() -> ScenarioResult {
     use static_call_core::text::Fault;
     if !A::caps().writes_code() {
-        return Ok(Outcome::Skip("the baseline writes no code".into()));
+        return Ok(Outcome::Skip("this design writes no code".into()));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
     let key = A::spin();

@@ -62,6 +62,12 @@ pub enum Form {
     Zero,
     /// `xor eax, eax; ret` (a trampoline whose target is RET0).
     ZeroRet,
+    /// A call through the function pointer stored at this address (the
+    /// key, or a module's key slot): a site of a design that never patches
+    /// its sites ([`crate::SiteShape::LoadCallRax`]). Longer than a slot,
+    /// so [`Form::encode`] and [`Form::decode`] never make one;
+    /// [`crate::Design::decode_site`] does.
+    CallVia(usize),
 }
 
 impl Form {
@@ -77,6 +83,7 @@ impl Form {
             Form::Ret => Some(RET5),
             Form::Zero => Some(XOR5),
             Form::ZeroRet => Some(XOR_RET5),
+            Form::CallVia(_) => None,
         }
     }
 

@@ -45,6 +45,12 @@ impl RawKey {
         self as *const RawKey as usize
     }
 
+    /// The registry of the implementation this key belongs to (whose
+    /// [`Registry::design`] describes its sites).
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
     /// Address of the key's trampoline, if its implementation has one.
     pub fn trampoline(&self) -> Option<usize> {
         (!self.tramp.is_null()).then_some(self.tramp as usize)

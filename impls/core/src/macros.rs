@@ -190,8 +190,16 @@ macro_rules! __static_call_define_patched {
     };
 }
 
-/// Defines a key for the indirect implementation: the key static and a
-/// call function that loads the target and calls it through the retpoline.
+/// Defines a key for a design without a trampoline (the indirect
+/// implementation, and any design whose update is one store to the key's
+/// function pointer): the key static and a call function whose site
+/// loads the pointer and calls it.
+///
+/// `[REGISTRY, "section", thunk]`: the indirect implementation's site,
+/// `mov rax, [rip + key]; 2: call thunk`. `[REGISTRY] { site… }`: any
+/// other site, written as `asm!` templates that mention `{key}`, label
+/// their site `2:` and end with the site-table entry
+/// ([`__static_call_entry!`]) — see docs/IMPLEMENTING.md.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_define_indirect {
@@ -200,7 +208,19 @@ macro_rules! __static_call_define_indirect {
             "a static call's signature is an `extern \"C\" fn` type: write `extern \"C\" fn(…)`, not `fn(…)`"
         );
     };
-    ([$reg:path, $sec:literal, $thunk:path]
+    ([$reg:path] { $($site:tt)* } $(#[$m:meta])* $vis:vis static $name:ident : fn $($rest:tt)*) => {
+        ::core::compile_error!(
+            "a static call's signature is an `extern \"C\" fn` type: write `extern \"C\" fn(…)`, not `fn(…)`"
+        );
+    };
+    ([$reg:path, $sec:literal, $thunk:path] $($decl:tt)*) => {
+        $crate::__static_call_define_indirect! {
+            [$reg] { "mov rax, qword ptr [rip + {key}]", "2:", "call {thunk}",
+                     $crate::__static_call_entry!($sec), thunk = sym $thunk, }
+            $($decl)*
+        }
+    };
+    ([$reg:path] { $($site:tt)* }
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = None;) => {
         $(#[$m])*
         $vis static $name: $crate::StaticCall<extern "C" fn($($arg),*) $(-> $ret)?> =
@@ -210,9 +230,9 @@ macro_rules! __static_call_define_indirect {
                     $crate::ret_stub as extern "C" fn() as *const u8)
             };
         const _: fn() = $crate::__require_unit_return::<extern "C" fn($($arg),*) $(-> $ret)?>;
-        $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
+        $crate::__static_call_define_indirect!(@call $vis $name { $($site)* } ($($arg),*) $(-> $ret)?);
     };
-    ([$reg:path, $sec:literal, $thunk:path]
+    ([$reg:path] { $($site:tt)* }
      $(#[$m:meta])* $vis:vis static $name:ident : extern "C" fn($($arg:ty),* $(,)?) $(-> $ret:ty)? = $default:path;) => {
         $crate::__static_call_require_fn_item!($default);
         $(#[$m])*
@@ -227,9 +247,9 @@ macro_rules! __static_call_define_indirect {
                         default as *const u8
                     })
             };
-        $crate::__static_call_define_indirect!(@call $vis $name $sec [$thunk] ($($arg),*) $(-> $ret)?);
+        $crate::__static_call_define_indirect!(@call $vis $name { $($site)* } ($($arg),*) $(-> $ret)?);
     };
-    (@call $vis:vis $name:ident $sec:literal [$thunk:path] ($($arg:ty),*) $(-> $ret:ty)?) => {
+    (@call $vis:vis $name:ident { $($site:tt)* } ($($arg:ty),*) $(-> $ret:ty)?) => {
         // As for the other implementations: the call function lives on a
         // type of the key's name, so that it resolves the key where the
         // key is defined.
@@ -239,9 +259,7 @@ macro_rules! __static_call_define_indirect {
 
         impl $name {
             $crate::__static_call_fn! {
-                { "mov rax, qword ptr [rip + {key}]", "2:", "call {thunk}",
-                  $crate::__static_call_entry!($sec),
-                  thunk = sym $thunk, key = sym $name, }
+                { $($site)* key = sym $name, }
                 ($($arg),*) $(-> $ret)?
             }
         }
@@ -495,14 +513,15 @@ macro_rules! __static_call_api {
         /// What a call site of `key` in generated code (a JIT, say) must
         /// call before it is registered: this implementation's retpoline
         /// thunk (the indirect one, whose sites first load the target from
-        /// the key: `mov rax, [key]`) or the key's trampoline. A site
-        /// beyond `rel32` reach of that may call a near stub instead
-        /// ([`near_stub`]). See [`load_module`].
+        /// the key: `mov rax, [key]`), the key's trampoline, or for a design
+        /// whose sites call through the key, the key itself (its first
+        /// field is the function pointer). A site beyond `rel32` reach of
+        /// a trampoline may call a near stub instead ([`near_stub`]). See
+        /// [`load_module`] and [`site_code`].
         pub fn unpatched_target<F>(key: &'static $crate::StaticCall<F>) -> usize {
             $registry
-                .thunk()
-                .or(key.raw().trampoline())
-                .expect("an implementation has a trampoline or a thunk")
+                .unpatched_target(key.raw())
+                .expect("the design's trampoline or thunk exists")
         }
 
         /// The machine code of an unpatched call site of `key` placed at

@@ -43,7 +43,7 @@ pub mod __private {
     // init text (the sections this crate's macros emit); every site calls
     // `retpoline_rax`.
     pub static REGISTRY: Registry =
-        unsafe { Registry::new(Flavor::Indirect, main_image, Some(retpoline_rax)) };
+        unsafe { Registry::new(&Design::INDIRECT, main_image, Some(retpoline_rax)) };
     static_call_core::__static_call_image!(
         pub main_image,
         "static_call_sites_indirect",

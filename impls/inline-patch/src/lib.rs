@@ -40,7 +40,8 @@ pub mod __private {
 
     // SAFETY: `main_image` reports this image's inline-patch site table
     // and init text (the sections this crate's macros emit).
-    pub static REGISTRY: Registry = unsafe { Registry::new(Flavor::InlinePatch, main_image, None) };
+    pub static REGISTRY: Registry =
+        unsafe { Registry::new(&Design::INLINE_PATCH, main_image, None) };
     static_call_core::__static_call_image!(
         pub main_image,
         "static_call_sites_inline",

@@ -39,7 +39,7 @@ pub mod __private {
 
     // SAFETY: `main_image` reports this image's trampoline site table
     // and init text (the sections this crate's macros emit).
-    pub static REGISTRY: Registry = unsafe { Registry::new(Flavor::Trampoline, main_image, None) };
+    pub static REGISTRY: Registry = unsafe { Registry::new(&Design::TRAMPOLINE, main_image, None) };
     static_call_core::__static_call_image!(
         pub main_image,
         "static_call_sites_tramp",

@@ -18,7 +18,7 @@ use crate::maps::{self, Mapping};
 use crate::site::{self, Entry, KEYREF};
 use crate::text;
 
-use super::flavor::HomeRule;
+use super::design::{Design, SiteShape};
 use super::plan::{STUB_JMP, STUB_LEN, STUB_LOAD, describe};
 use super::{ImageSections, InitPolicy, Registry, State};
 
@@ -39,6 +39,22 @@ impl Checked {
     /// Whether the site lies in the image's releasable init text.
     pub(crate) fn is_init(&self) -> bool {
         self.0.is_init()
+    }
+
+    /// Whether the site reaches its key through a module's key slot.
+    pub(crate) fn keyref(&self) -> bool {
+        self.0.flags() & KEYREF != 0
+    }
+
+    /// The site's bytes, as many as `design` says a site has.
+    pub(crate) fn read_site(&self, design: &Design) -> Vec<u8> {
+        let n = design.site_len(self.keyref());
+        (0..n)
+            // SAFETY: intake found `site..site + n` in executable memory;
+            // a registered image stays mapped (callers skip released init
+            // text).
+            .map(|i| unsafe { std::ptr::read_volatile((self.site() + i) as *const u8) })
+            .collect()
     }
 
     /// The entry's key.
@@ -195,6 +211,10 @@ impl Registry {
                     continue;
                 }
                 let site = e.site();
+                if !self.design.calls_home() {
+                    self.check_call_via(key, e)?;
+                    continue;
+                }
                 // SAFETY: check_entry found the slot in executable memory.
                 let found = unsafe { text::read_slot(site) };
                 let target = match Form::decode(site, found) {
@@ -215,10 +235,15 @@ impl Registry {
                     }
                 }
             }
+            let fallback = if self.design.calls_home() {
+                key.tramp as usize
+            } else {
+                key.addr()
+            };
             runs.push(Run {
                 key,
                 range,
-                home: home.unwrap_or(key.tramp as usize),
+                home: home.unwrap_or(fallback),
             });
         }
         Ok(Prepared {
@@ -229,21 +254,49 @@ impl Registry {
     }
 
     fn expected_home(&self, key: &RawKey, home: Option<usize>) -> String {
-        match (self.flavor.home_rule(), home) {
+        match (self.design.site, home) {
             (_, Some(h)) => describe(Form::Call(h)),
-            (HomeRule::Thunk, None) => describe(Form::Call(self.thunk().unwrap_or(0))),
-            (HomeRule::TrampolineOrStub, None) => format!(
+            (SiteShape::CallThunk, None) => describe(Form::Call(self.thunk().unwrap_or(0))),
+            (SiteShape::CallTrampoline, None) => format!(
                 "{} or a call to a near stub of this key",
                 describe(Form::Call(key.tramp as usize))
             ),
+            (SiteShape::LoadCallRax, None) => describe(Form::CallVia(key.addr())),
+        }
+    }
+
+    /// Checks a site of a design whose sites call through the key
+    /// ([`SiteShape::LoadCallRax`]): it loads the key itself or, in a
+    /// module, the entry's key slot.
+    fn check_call_via(&self, key: &RawKey, e: &Checked) -> Result<()> {
+        let want = if e.keyref() {
+            e.0.key_field()
+        } else {
+            key.addr()
+        };
+        let found = e.read_site(self.design);
+        match self.design.decode_site(e.site(), &found, e.keyref()) {
+            Some(Form::CallVia(p)) if p == want => Ok(()),
+            _ => Err(Error::UnexpectedBytes {
+                place: Place::Site,
+                addr: e.site(),
+                key: key.addr(),
+                found,
+                expected: format!(
+                    "{} (mov rax, [rip + {want:#x}]{}; call rax)",
+                    describe(Form::CallVia(want)),
+                    if e.keyref() { "; mov rax, [rax]" } else { "" }
+                ),
+            }),
         }
     }
 
     /// Whether a site of `key` may call `t` before it is patched: the key's
     /// trampoline, a near stub for the key, or (indirect) a retpoline thunk.
     fn is_home(&self, maps: &[Mapping], key: &RawKey, t: usize) -> bool {
-        match self.flavor.home_rule() {
-            HomeRule::Thunk => {
+        match self.design.site {
+            SiteShape::LoadCallRax => false,
+            SiteShape::CallThunk => {
                 let Some(thunk) = self.thunk() else {
                     return false;
                 };
@@ -264,7 +317,7 @@ impl Registry {
                 };
                 a == b
             }
-            HomeRule::TrampolineOrStub => {
+            SiteShape::CallTrampoline => {
                 if t == key.tramp as usize {
                     return true;
                 }
@@ -303,8 +356,9 @@ impl Registry {
             key,
             reason,
         };
-        let in_released = released.is_some_and(|(lo, hi)| site < hi && site + SLOT_LEN > lo);
-        if !in_released && !maps::covered(maps, site, site + SLOT_LEN, |m| m.exec && m.read) {
+        let len = self.design.site_len(e.flags() & KEYREF != 0);
+        let in_released = released.is_some_and(|(lo, hi)| site < hi && site + len > lo);
+        if !in_released && !maps::covered(maps, site, site + len, |m| m.exec && m.read) {
             return Err(bad(e.key_field(), "the site is not in executable memory"));
         }
         if e.flags() & KEYREF != 0 {

@@ -12,11 +12,11 @@
 //!
 //! The parts: [`intake`] checks and sorts tables, [`plan`] turns targets
 //! into checked slot writes, [`image`] is a module's life, [`stats`]
-//! counts, and [`flavor`] says what each implementation writes. Code is
+//! counts, and [`design`] describes what an implementation writes. Code is
 //! written only through [`crate::text`], with the lock held.
 
 mod batch;
-mod flavor;
+mod design;
 mod image;
 mod intake;
 mod plan;
@@ -34,7 +34,7 @@ use crate::key::RawKey;
 use crate::text::{self, SlotWrite};
 
 pub use batch::Batch;
-pub use flavor::Flavor;
+pub use design::{CALL_RAX, Design, Flavor, LOAD_RAX, LOAD_RAX_RAX, NoneTarget, SiteShape};
 pub use plan::{STUB_LEN, near_stub, ret_stub, ret0_stub};
 pub use stats::{ModuleStats, Stats};
 
@@ -105,11 +105,13 @@ pub struct SiteInfo {
     /// Its init text was released: it is no longer read or written (and
     /// no longer executable).
     pub released: bool,
-    /// What its slot holds now, decoded (`None` when released, or when
-    /// the bytes are no form this library writes).
+    /// What its slot holds now, decoded by the design
+    /// ([`Design::decode_site`]; `None` when released, or when the bytes
+    /// are no form of the design).
     pub form: Option<Form>,
     /// What an unpatched site of this key calls here: the trampoline, a
-    /// near stub, or the retpoline thunk.
+    /// near stub, or the retpoline thunk; for a design whose sites call
+    /// through the key, the key (or a module's key slot).
     pub home: usize,
 }
 
@@ -256,16 +258,17 @@ impl Locked<'_> {
 /// The registry of one implementation.
 #[derive(Debug)]
 pub struct Registry {
-    flavor: Flavor,
+    design: &'static Design,
     main: fn() -> ImageSections,
     indirect_thunk: Option<unsafe extern "C" fn()>,
     state: Mutex<Option<State>>,
 }
 
 impl Registry {
-    /// A registry for `flavor` whose main image's sections `main` reports.
-    /// For [`Flavor::Indirect`], `indirect_thunk` is the retpoline thunk
-    /// every site calls.
+    /// A registry for `design` whose main image's sections `main` reports.
+    /// For a design whose sites call a thunk ([`SiteShape::CallThunk`]),
+    /// `indirect_thunk` is that thunk (the retpoline of the indirect
+    /// implementation).
     ///
     /// Each implementation crate makes its one registry with this; a
     /// program never needs another. It is `unsafe` because the registry
@@ -274,38 +277,51 @@ impl Registry {
     /// table it reports without checking that it is mapped.
     ///
     /// ```compile_fail,E0133
-    /// use static_call_core::{Flavor, ImageSections, Registry};
+    /// use static_call_core::{Design, ImageSections, Registry};
     /// fn bogus() -> ImageSections {
     ///     ImageSections { sites: (8, 16), init: (0, 0) }
     /// }
-    /// static R: Registry = Registry::new(Flavor::InlinePatch, bogus, None);
+    /// static R: Registry = Registry::new(&Design::INLINE_PATCH, bogus, None);
     /// fn main() { let _ = R.main_table(); } // would read address 8
     /// ```
     ///
     /// # Safety
     /// Every call of `main` returns the same sections, and they are this
     /// registry's: `sites` is empty or the mapped, writable, 4-aligned site
-    /// table of `flavor` (whole 8-byte entries, as the implementation's
+    /// table of `design` (whole 8-byte entries, as the implementation's
     /// macros emit them) of an image that stays mapped for the life of the
     /// registry, and `init` is empty or that image's init text.
-    /// `indirect_thunk` is the retpoline thunk the flavor's sites call
-    /// (`None` except for [`Flavor::Indirect`]).
+    /// `indirect_thunk` is the thunk the design's sites call (`None`
+    /// unless its sites are [`SiteShape::CallThunk`]).
     pub const unsafe fn new(
-        flavor: Flavor,
+        design: &'static Design,
         main: fn() -> ImageSections,
         indirect_thunk: Option<unsafe extern "C" fn()>,
     ) -> Registry {
         Registry {
-            flavor,
+            design,
             main,
             indirect_thunk,
             state: Mutex::new(None),
         }
     }
 
-    /// The implementation this registry serves.
+    /// The description of the design this registry serves.
+    pub fn design(&self) -> &'static Design {
+        self.design
+    }
+
+    /// One of the three built-in designs this registry's is shaped like
+    /// (any design that is not inline-patch or trampoline reads as
+    /// [`Flavor::Indirect`]). Kept for the benchmarks' site proofs until
+    /// they ask [`Registry::design`].
+    #[doc(hidden)]
     pub fn flavor(&self) -> Flavor {
-        self.flavor
+        match (self.design.trampoline, self.design.patches_sites) {
+            (true, true) => Flavor::InlinePatch,
+            (true, false) => Flavor::Trampoline,
+            _ => Flavor::Indirect,
+        }
     }
 
     fn locked(&self, entered: gate::Entered) -> Locked<'_> {
@@ -332,35 +348,39 @@ impl Registry {
         Ok(self.locked(gate::enter(op)?))
     }
 
-    /// The retpoline thunk every unpatched site calls, for an
-    /// implementation whose sites call one (the indirect one): what a
-    /// generated module's sites must call (or a copy of its bytes).
+    /// The thunk every unpatched site calls, for a design whose sites call
+    /// one ([`SiteShape::CallThunk`]: the indirect implementation's
+    /// retpoline): what a generated module's sites must call (or a copy of
+    /// its bytes).
     pub fn thunk(&self) -> Option<usize> {
         self.indirect_thunk.map(|f| f as usize)
     }
 
-    /// The bytes of an unpatched call site of `key` for code at `at`, and
-    /// the offset of its 5-byte call in them: `call <trampoline>`, or for
-    /// the indirect implementation `mov rax, [rip + key]; call <retpoline
-    /// thunk>`. What generated code (a JIT) emits where it calls a key,
-    /// before it registers the site with a module's table. `None` when the
-    /// trampoline, the thunk or the key is beyond `rel32` reach of `at` (a
-    /// near stub, [`near_stub`], is the way out for the trampoline).
-    pub fn site_code(&self, key: &RawKey, at: usize) -> Option<(Vec<u8>, usize)> {
-        match self.flavor.home_rule() {
-            flavor::HomeRule::TrampolineOrStub => {
-                let call = Form::Call(key.tramp as usize).encode(at)?;
-                Some((call.to_vec(), 0))
-            }
-            flavor::HomeRule::Thunk => {
-                // mov rax, qword ptr [rip + disp32]: the key's first field.
-                let disp = i32::try_from(key.addr() as i128 - (at as i128 + 7)).ok()?;
-                let mut b = vec![0x48, 0x8b, 0x05];
-                b.extend_from_slice(&disp.to_le_bytes());
-                b.extend_from_slice(&Form::Call(self.thunk()?).encode(at + 7)?);
-                Some((b, 7))
-            }
+    /// What an unpatched site of `key` calls: the key's trampoline, the
+    /// design's thunk, or (a design whose sites call through the key,
+    /// [`SiteShape::LoadCallRax`]) the key itself, whose first field is
+    /// the function pointer. `None` only for a design that promises a
+    /// trampoline or a thunk and has none.
+    pub fn unpatched_target(&self, key: &RawKey) -> Option<usize> {
+        match self.design.site {
+            SiteShape::CallTrampoline => key.trampoline(),
+            SiteShape::CallThunk => self.thunk(),
+            SiteShape::LoadCallRax => Some(key.addr()),
         }
+    }
+
+    /// The bytes of an unpatched call site of `key` for code at `at`, and
+    /// the offset of its label (the address to record in a site table) in
+    /// them, as the design describes it ([`Design::unpatched_code`]):
+    /// `call <trampoline>`; `mov rax, [rip + key]; call <retpoline
+    /// thunk>`; or `mov rax, [rip + key]; call rax`. What generated code
+    /// (a JIT) emits where it calls a key, before it registers the site
+    /// with a module's table. `None` when the trampoline, the thunk or the
+    /// key is beyond `rel32` reach of `at` (a near stub, [`near_stub`], is
+    /// the way out for the trampoline).
+    pub fn site_code(&self, key: &RawKey, at: usize) -> Option<(Vec<u8>, usize)> {
+        self.design
+            .unpatched_code(at, key.addr(), self.unpatched_target(key)?)
     }
 
     /// The main image's section boundaries.
@@ -374,7 +394,7 @@ impl Registry {
     }
 
     pub(crate) fn decode_target(&self, p: *mut u8) -> Option<usize> {
-        if p.is_null() || (self.flavor.none_is_ret_stub() && p as usize == ret_stub_addr()) {
+        if p.is_null() || (self.design.none_is_ret_stub() && p as usize == ret_stub_addr()) {
             None
         } else {
             Some(p as usize)
@@ -382,7 +402,7 @@ impl Registry {
     }
 
     fn encode_target(&self, p: *const u8) -> *mut u8 {
-        if p.is_null() && self.flavor.none_is_ret_stub() {
+        if p.is_null() && self.design.none_is_ret_stub() {
             ret_stub_addr() as *mut u8
         } else {
             p as *mut u8
@@ -405,13 +425,13 @@ impl Registry {
         if st.initialized {
             return Ok(());
         }
-        if self.flavor.writes_trampoline() {
+        if self.design.trampoline {
             text::engine_info()?;
         }
         let released = st.main_released;
         let main = self.prepare(st, (self.main)(), released, policy)?;
         let mut writes = Vec::new();
-        if self.flavor.patches_sites() {
+        if self.design.patches_sites {
             writes.extend(self.plan_prepared(&main)?);
             for img in &st.images {
                 // Loaded before init: their sites still call their homes.
@@ -495,9 +515,11 @@ impl Registry {
                     module: (img.id != MAIN_IMAGE).then_some(ModuleId(img.id)),
                     init: e.is_init(),
                     released,
-                    // SAFETY: a registered, unreleased site: mapped code.
                     form: (!released)
-                        .then(|| Form::decode(e.site(), unsafe { text::read_slot(e.site()) }))
+                        .then(|| {
+                            self.design
+                                .decode_site(e.site(), &e.read_site(self.design), e.keyref())
+                        })
                         .flatten(),
                     home: grp.home,
                 }
@@ -583,11 +605,11 @@ impl Registry {
                     table: start,
                 });
             }
-            if self.flavor.writes_trampoline() {
+            if self.design.trampoline {
                 text::engine_info()?;
             }
             let prepared = self.prepare(st, spec.sections, None, InitPolicy::Track)?;
-            if st.initialized && self.flavor.patches_sites() {
+            if st.initialized && self.design.patches_sites {
                 let writes = self.plan_prepared(&prepared)?;
                 // SAFETY: validated in prepare; lock held.
                 unsafe { text::write_batch(&writes)? };
@@ -696,7 +718,7 @@ impl Registry {
         };
         let runs = img.table.key_runs();
         let mut writes = Vec::new();
-        if self.flavor.patches_sites() {
+        if self.design.patches_sites {
             for (key, run) in &runs {
                 let home = st.home_of(key.addr(), id).unwrap_or(key.tramp as usize);
                 let cur = key.func.load(Ordering::Acquire);
@@ -721,7 +743,7 @@ impl Registry {
         // (Every site of the image: sites of released init text were
         // published while they were patched.) A failure leaves them known,
         // which costs memory, not correctness.
-        if self.flavor.patches_sites() {
+        if self.design.patches_sites {
             let addrs: Vec<usize> = img.table.entries().iter().map(|e| e.site()).collect();
             let _ = text::forget_slots(&addrs);
         }
@@ -773,9 +795,9 @@ impl Registry {
         new: *mut u8,
     ) -> Result<Vec<SlotWrite>> {
         let mut writes = Vec::new();
-        if self.flavor.writes_trampoline() {
+        if self.design.trampoline {
             writes.push(plan_trampoline(&mut st.relays, key, cur, new)?);
-            if self.flavor.patches_sites() && st.initialized {
+            if self.design.patches_sites && st.initialized {
                 for (_, grp, e) in st.sites_of(key.addr()).filter(|(img, _, e)| !img.skips(e)) {
                     let site = e.site();
                     writes.push(plan_site(
@@ -802,7 +824,7 @@ impl Registry {
     /// the trampoline fail. The trampoline is checked (signature and
     /// back-reference) and its target adopted.
     fn adopt(&self, _locked: &State, key: &RawKey) -> Result<()> {
-        if !self.flavor.writes_trampoline() || key.adopted.load(Ordering::Acquire) != 0 {
+        if !self.design.trampoline || key.adopted.load(Ordering::Acquire) != 0 {
             return Ok(());
         }
         let tramp = key.tramp as usize;

@@ -187,7 +187,7 @@ pub(super) fn plan_site(key: &RawKey, site: usize, old: Form, new: Form) -> Resu
 
 fn form_target(f: Form) -> usize {
     match f {
-        Form::Call(t) | Form::Jmp(t) => t,
+        Form::Call(t) | Form::Jmp(t) | Form::CallVia(t) => t,
         Form::Nop | Form::Ret | Form::Zero | Form::ZeroRet => 0,
     }
 }
@@ -292,5 +292,6 @@ pub(super) fn describe(f: Form) -> String {
         Form::Ret => "ret".into(),
         Form::Zero => "xor eax, eax (RET0)".into(),
         Form::ZeroRet => "xor eax, eax; ret (RET0)".into(),
+        Form::CallVia(p) => format!("a call through the pointer at {p:#x}"),
     }
 }

@@ -26,7 +26,9 @@ pub struct Stats {
     /// Inline-patch sites that cannot reach their target with a `rel32`
     /// and call the trampoline instead.
     pub fallback: usize,
-    /// Sites that call through the retpoline (indirect implementation).
+    /// Sites that call through the key's pointer (a design without a
+    /// trampoline: the retpoline thunk of the indirect one, or a plain
+    /// `call rax`).
     pub indirect: usize,
     /// Sites in init text (counted in the totals above too).
     pub init: usize,
@@ -60,7 +62,9 @@ pub struct ModuleStats {
     /// Sites that call the trampoline or stub by design (trampoline
     /// implementation, or before `init()`).
     pub via_trampoline: usize,
-    /// Sites that call through the retpoline (indirect implementation).
+    /// Sites that call through the key's pointer (a design without a
+    /// trampoline: the retpoline thunk of the indirect one, or a plain
+    /// `call rax`).
     pub indirect: usize,
     /// Sites in the module's init region (its whole pages: the part that
     /// is released).
@@ -77,9 +81,9 @@ pub struct ModuleStats {
 impl Registry {
     /// Which form a registered site holds now, by the registry's account.
     fn classify(&self, st: &State, img: &Image, site: usize, key: usize, s: &mut ModuleStats) {
-        let f = self.flavor;
-        if !f.patches_sites() {
-            if f.writes_trampoline() {
+        let f = self.design;
+        if !f.patches_sites {
+            if f.trampoline {
                 s.via_trampoline += 1;
             } else {
                 s.indirect += 1;
