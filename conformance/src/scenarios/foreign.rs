@@ -26,7 +26,7 @@ struct Seen {
 /// module) through `/proc/self/mem`: `int3` and back (`breakpoints`), or
 /// changing values. Before each write it checks the byte still holds what
 /// it wrote last. A thread calls the other functions meanwhile.
-fn foreign_writer<A: Adapter>(breakpoints: bool) -> ScenarioResult {
+fn foreign_writer<A: Adapter>(breakpoints: bool, block_all: bool) -> ScenarioResult {
     if !A::caps().patches_sites {
         return Ok(Outcome::Skip(
             "updates write no site of a module here (nothing is written between sites)".into(),
@@ -52,6 +52,35 @@ fn foreign_writer<A: Adapter>(breakpoints: bool) -> ScenarioResult {
         let stop = stop.clone();
         let targets = targets.clone();
         std::thread::spawn(move || -> Result<Seen, String> {
+            if block_all {
+                // The classic "signals go to one thread" setup: this
+                // thread blocks every signal through libc.
+                // SAFETY: a valid full set for this thread's own mask.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+                }
+                // What the kernel holds now (a raw read: no library between).
+                let mut now = [0u64; 1];
+                // SAFETY: reads this thread's mask into 8 bytes of ours.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigprocmask,
+                        libc::SIG_BLOCK,
+                        std::ptr::null::<u64>(),
+                        now.as_mut_ptr(),
+                        8usize,
+                    )
+                };
+                let park = 1u64 << (text::park_signal() - 1);
+                if r != 0 || now[0] & park != 0 {
+                    return Err(format!(
+                        "the park signal is blocked in the writer after pthread_sigmask(sigfillset): kernel mask {:#x}",
+                        now[0]
+                    ));
+                }
+            }
             let mem = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -180,6 +209,13 @@ fn foreign_writer<A: Adapter>(breakpoints: bool) -> ScenarioResult {
         seen.first.unwrap_or_default()
     );
     ensure!(
+        // A round also ends incomplete when a thread gets no CPU within
+        // its 20 ms (a loaded machine); a thread that kept the park signal
+        // blocked would leave every round incomplete.
+        !block_all || (rounds > 0 && incomplete * 4 <= rounds),
+        "a thread that blocked every signal through libc held parking rounds up: {incomplete} of {rounds} rounds incomplete"
+    );
+    ensure!(
         seen.writes >= 1000 && updates >= 10,
         "too little happened to mean anything: {} writes, {updates} updates",
         seen.writes
@@ -198,10 +234,17 @@ fn foreign_writer<A: Adapter>(breakpoints: bool) -> ScenarioResult {
 
 /// A debugger's breakpoints between sites are never lost or revived.
 pub(crate) fn foreign_breakpoints<A: Adapter>() -> ScenarioResult {
-    foreign_writer::<A>(true)
+    foreign_writer::<A>(true, false)
 }
 
 /// Another writer's bytes between sites are never written back.
 pub(crate) fn foreign_writes<A: Adapter>() -> ScenarioResult {
-    foreign_writer::<A>(false)
+    foreign_writer::<A>(false, false)
+}
+
+/// The same with a writer thread that blocks every signal through libc
+/// (`sigfillset`, `pthread_sigmask`): the library keeps the park signal
+/// out of its mask, so every parking round completes.
+pub(crate) fn foreign_writes_masked<A: Adapter>() -> ScenarioResult {
+    foreign_writer::<A>(false, true)
 }

@@ -248,6 +248,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(scale_wx_watcher, Mode::Hidden),
         sc!(foreign_breakpoints),
         sc!(foreign_writes),
+        sc!(foreign_writes_masked),
         sc!(module_churn),
         sc!(debugger_gdb, Mode::Parent),
         sc!(debugger_child, Mode::Hidden),

@@ -25,6 +25,12 @@
 //! the handler chain (ours first, then the program's own handler, or the
 //! default action) instead of staying pending.
 //!
+//! The engine's park signal (`text::park`, `SIGRTMAX - 1`) is kept out the
+//! same way while the engine owns it (its handler is installed before
+//! `main`; a program that installs an action of its own for that signal
+//! through `sigaction` takes it back), so no thread can hold up a round
+//! that parks the other threads by blocking it.
+//!
 //! The constructor also unblocks `SIGTRAP` in the main thread, which may
 //! have inherited a blocked mask across `execve`; every later thread
 //! inherits its creator's mask.
@@ -114,12 +120,24 @@ unsafe fn stripped(set: *const sigset_t) -> Option<sigset_t> {
     }
     // SAFETY: valid, as the caller promises.
     let mut copy = unsafe { *set };
+    let park = crate::text::park::signal();
     // SAFETY: `copy` is a valid set.
-    if unsafe { libc::sigismember(&copy, libc::SIGTRAP) } != 1 {
+    let trap = unsafe { libc::sigismember(&copy, libc::SIGTRAP) } == 1;
+    // The engine's park signal too, while the engine owns it: a thread
+    // that blocked it would hold every parking round up (docs/DESIGN.md,
+    // "Bytes the engine does not own").
+    // SAFETY: as above.
+    let park = crate::text::park::owned() && unsafe { libc::sigismember(&copy, park) } == 1;
+    if !trap && !park {
         return None;
     }
     // SAFETY: as above.
-    unsafe { libc::sigdelset(&mut copy, libc::SIGTRAP) };
+    unsafe {
+        libc::sigdelset(&mut copy, libc::SIGTRAP);
+        if park {
+            libc::sigdelset(&mut copy, crate::text::park::signal());
+        }
+    }
     STRIPPED.fetch_add(1, Ordering::Relaxed);
     Some(copy)
 }
@@ -216,6 +234,10 @@ unsafe extern "C" fn take_sigaction(
     if !act.is_null() {
         // SAFETY: the caller passes a valid action.
         copy = unsafe { *act };
+        if sig == crate::text::park::signal() && !crate::text::park::is_handler(copy.sa_sigaction) {
+            // The program claims the engine's park signal for itself.
+            crate::text::park::disown();
+        }
         // SAFETY: its mask is a valid set.
         if let Some(m) = unsafe { stripped(&copy.sa_mask) } {
             copy.sa_mask = m;
@@ -223,6 +245,28 @@ unsafe extern "C" fn take_sigaction(
         }
     }
     // SAFETY: forwarded with valid arguments.
+    unsafe { f(sig, act, old) }
+}
+
+/// libc's `sigaction`, with the action exactly as given: for the engine's
+/// own handlers, whose `sa_mask` must keep what it says (the `SIGTRAP`
+/// handler blocks the park signal: the grace period of `text::forget_slots`
+/// relies on it).
+///
+/// # Safety
+/// As for libc's `sigaction`.
+pub(crate) unsafe fn sigaction_exact(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    type F = unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+    let Some(f) = real(SIGACTION) else {
+        return -1;
+    };
+    // SAFETY: libc's sigaction has this signature.
+    let f: F = unsafe { std::mem::transmute(f) };
+    // SAFETY: forwarded with the caller's valid arguments.
     unsafe { f(sig, act, old) }
 }
 
@@ -334,11 +378,17 @@ unsafe extern "C" fn take_epoll_pwait(
 /// main thread, which may have inherited a blocked mask across `execve`.
 extern "C" fn at_start() {
     resolve();
-    // SAFETY: unblocks one signal in this thread; valid sets.
+    // The park handler too, before the program can block its signal in
+    // threads it starts (they inherit the mask).
+    crate::text::park::install();
+    // SAFETY: unblocks two signals in this thread; valid sets.
     unsafe {
         let mut set: sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTRAP);
+        if crate::text::park::owned() {
+            libc::sigaddset(&mut set, crate::text::park::signal());
+        }
         take_pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }

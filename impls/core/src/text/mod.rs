@@ -49,7 +49,7 @@
 //!   slot that cannot be restored stays served by the trap handler (which
 //!   emulates its old instruction) for the life of the process.
 
-mod park;
+pub(crate) mod park;
 mod runs;
 mod trap;
 
@@ -98,6 +98,9 @@ struct Engine {
     task: Option<File>,
     /// `/proc/self/status`, for `TracerPid`.
     status: Option<File>,
+    /// When `TracerPid` was last read, and what it said (the engine is
+    /// used under its lock only).
+    tracer_seen: std::cell::Cell<(Option<std::time::Instant>, i32)>,
     membarrier: bool,
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
@@ -174,6 +177,9 @@ fn injected(kind: u64) -> bool {
     false
 }
 
+/// How long a read of `TracerPid` stays fresh ([`Engine::tracer_cached`]).
+const TRACER_FRESH: std::time::Duration = std::time::Duration::from_millis(10);
+
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
 
@@ -222,6 +228,7 @@ impl Engine {
             mem,
             task,
             status,
+            tracer_seen: std::cell::Cell::new((None, 0)),
             membarrier,
             scratch,
             // SAFETY: getpid has no preconditions.
@@ -389,10 +396,23 @@ impl Engine {
             } else {
                 park::Parked::none()
             };
+            // A thread that did not park (it blocks the park signal with a
+            // raw system call, or got no CPU within the round's wait) could
+            // write between a copy and its write: then only the batch's own
+            // bytes are written, slot by slot.
+            let whole_runs = parked.complete();
             let r = runs.iter().try_for_each(|r| {
                 // SAFETY: as this function's contract.
                 match unsafe { r.phase_bytes(w, phase, &mut buf) } {
-                    Some(at) => r.pieces(w, at, &buf, |a, b| self.write(a, b)),
+                    Some(at) if whole_runs => r.pieces(w, at, &buf, |a, b| self.write(a, b)),
+                    Some(_) => w[r.slots.clone()].iter().try_for_each(|s| match phase {
+                        Phase::Breakpoints => self.write(s.addr, &[INT3]),
+                        Phase::Tails if s.new[1..] != s.old[1..] => {
+                            self.write(s.addr + 1, &s.new[1..])
+                        }
+                        Phase::Tails => Ok(()),
+                        Phase::Heads => self.write(s.addr, &s.new[..1]),
+                    }),
                     None => Ok(()),
                 }
             });
@@ -401,6 +421,26 @@ impl Engine {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// [`Engine::tracer`], read again at most every [`TRACER_FRESH`]:
+    /// formatting `/proc/self/status` costs the kernel 5 to 15 µs here, more
+    /// than the rest of a one-site update, and a debugger attaches once,
+    /// not between two updates of a loop. A debugger that attached less than
+    /// [`TRACER_FRESH`] before an update can see one of its breakpoints, as
+    /// one that attaches while a batch is in flight can (docs/DESIGN.md,
+    /// "Under a debugger").
+    fn tracer_cached(&self) -> i32 {
+        let now = std::time::Instant::now();
+        let (at, pid) = self.tracer_seen.get();
+        if let Some(at) = at
+            && now.duration_since(at) < TRACER_FRESH
+        {
+            return pid;
+        }
+        let pid = self.tracer();
+        self.tracer_seen.set((Some(now), pid));
+        pid
     }
 
     /// Whether a tracer (a debugger, `strace`) is attached to the process
@@ -693,9 +733,15 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         .slots
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
     with_engine(|e| {
-        // Who else runs: a process with no other thread needs no parking
-        // round, and coalesces every batch.
-        let mut lists = park::Lists::new(e.task.as_ref());
+        // Who else runs, for a batch large enough to coalesce across gaps:
+        // a process with no other thread needs no parking round. A small
+        // batch bridges no gap and asks nothing (no thread is listed: the
+        // cost of an update does not grow with the number of threads).
+        let mut lists = if batch.len() > runs::SMALL_BATCH {
+            park::Lists::new(e.task.as_ref())
+        } else {
+            park::Lists::none()
+        };
         let gap = runs::gap_for(batch.len(), lists.alone(), page_size());
         // SAFETY: the caller guarantees every slot is mapped code.
         let runs = unsafe { runs::plan(&batch, gap)? };
@@ -703,7 +749,7 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         // No thread is asked whether it blocks SIGTRAP: none can through
         // libc (`crate::signals`), whatever the number of threads.
         let vg = valgrind::running_on_valgrind();
-        let tracer = if vg { 0 } else { e.tracer() };
+        let tracer = if vg { 0 } else { e.tracer_cached() };
         let r = if NAIVE.load(Ordering::Relaxed) {
             e.naive(&batch)
         } else if vg {

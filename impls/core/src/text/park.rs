@@ -59,7 +59,7 @@ thread_local! {
 }
 
 /// How long the writer waits for every thread to park.
-const WAIT: Duration = Duration::from_secs(1);
+const WAIT: Duration = Duration::from_millis(20);
 
 /// The engine's park signal.
 pub(crate) fn signal() -> libc::c_int {
@@ -68,7 +68,7 @@ pub(crate) fn signal() -> libc::c_int {
 
 /// Installs the park handler (once). Leaves a program's own action for
 /// the signal alone, and parking unavailable then.
-pub(super) fn install() {
+pub(crate) fn install() {
     let mut g = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
     if g.is_some() {
         return;
@@ -76,7 +76,7 @@ pub(super) fn install() {
     // SAFETY: zeroed is a valid sigaction to receive the current one.
     let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: querying only.
-    if unsafe { libc::sigaction(signal(), std::ptr::null(), &mut cur) } != 0
+    if unsafe { crate::signals::sigaction_exact(signal(), std::ptr::null(), &mut cur) } != 0
         || cur.sa_sigaction != libc::SIG_DFL
     {
         *g = Some(false);
@@ -89,8 +89,32 @@ pub(super) fn install() {
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
     unsafe { libc::sigemptyset(&mut act.sa_mask) };
     // SAFETY: installs a valid `extern "C"` handler.
-    let ok = unsafe { libc::sigaction(signal(), &act, std::ptr::null_mut()) } == 0;
+    let ok = unsafe { crate::signals::sigaction_exact(signal(), &act, std::ptr::null_mut()) } == 0;
+    OWNED.store(ok, SeqCst);
     *g = Some(ok);
+}
+
+/// Whether the park handler is installed and the program has not claimed
+/// the signal since: then the library keeps the park signal out of every
+/// mask set through libc, as it does `SIGTRAP` (`crate::signals`), so no
+/// thread can hold a round up by blocking it.
+static OWNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// See [`OWNED`]. Async-signal-safe.
+pub(crate) fn owned() -> bool {
+    OWNED.load(SeqCst)
+}
+
+/// The program installs an action of its own for the park signal (seen
+/// by the library's `sigaction`): parking is off from now on, and the
+/// signal is the program's to block.
+pub(crate) fn disown() {
+    OWNED.store(false, SeqCst);
+}
+
+/// Whether `handler` (an `sa_sigaction`) is the park handler.
+pub(crate) fn is_handler(handler: usize) -> bool {
+    handler == on_park as *const () as usize
 }
 
 /// Whether the park handler is still the signal's action.
@@ -101,7 +125,7 @@ fn available() -> bool {
     // SAFETY: zeroed is a valid sigaction to receive the current one.
     let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: querying only.
-    (unsafe { libc::sigaction(signal(), std::ptr::null(), &mut cur) }) == 0
+    (unsafe { crate::signals::sigaction_exact(signal(), std::ptr::null(), &mut cur) }) == 0
         && cur.sa_sigaction == on_park as *const () as usize
 }
 
@@ -254,7 +278,18 @@ impl Lists {
         self.alone
     }
 
-    /// Lists the threads once (`task`: `/proc/self/task`).
+    /// No list: for a batch that parks no thread.
+    pub fn none() -> Lists {
+        Lists {
+            signalled: Vec::new(),
+            now: Vec::new(),
+            alone: false,
+        }
+    }
+
+    /// Lists the threads once (`task`: `/proc/self/task`), with room
+    /// for however many there are, and as many again created during a
+    /// round (reserved here: a round does not allocate).
     pub fn new(task: Option<&File>) -> Lists {
         let mut l = Lists {
             signalled: Vec::with_capacity(256),
@@ -264,7 +299,21 @@ impl Lists {
         if let Some(task) = task {
             // SAFETY: gettid has no preconditions.
             let me = unsafe { libc::gettid() };
-            l.alone = list(task, me, &mut l.now) && l.now.is_empty();
+            // A list that did not fit is listed again with twice the room.
+            loop {
+                if list(task, me, &mut l.now) {
+                    break;
+                }
+                if l.now.len() < l.now.capacity() || l.now.capacity() >= 1 << 22 {
+                    // The directory could not be read: a round will say so.
+                    return l;
+                }
+                l.now = Vec::with_capacity(l.now.capacity() * 2);
+            }
+            l.alone = l.now.is_empty();
+            let room = (l.now.len() * 2).max(256);
+            l.now.reserve(room);
+            l.signalled.reserve(room);
         }
         l
     }

@@ -106,7 +106,7 @@ pub(super) fn install() -> Result<()> {
     // current action with a null new action, then install.
     let failed = super::injected(super::FAULT_SIGACTION)
         // SAFETY: querying only.
-        || unsafe { libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
+        || unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
     if failed {
         return Err(Error::last_os("sigaction(SIGTRAP)", 0));
     }
@@ -115,7 +115,7 @@ pub(super) fn install() -> Result<()> {
     // with the kernel as the barrier.
     unsafe { *PREV.0.get() = Some(old) };
     // SAFETY: installs our handler, a valid `extern "C"` signal handler.
-    if unsafe { libc::sigaction(libc::SIGTRAP, &act, std::ptr::null_mut()) } != 0 {
+    if unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, &act, std::ptr::null_mut()) } != 0 {
         return Err(Error::last_os("sigaction(SIGTRAP)", 0));
     }
     *installed = true;
@@ -128,7 +128,7 @@ pub(super) fn check_installed() -> Result<()> {
     // SAFETY: zeroed is a valid sigaction to receive the current one.
     let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: querying only.
-    if unsafe { libc::sigaction(libc::SIGTRAP, std::ptr::null(), &mut cur) } != 0 {
+    if unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut cur) } != 0 {
         return Err(Error::last_os("sigaction(SIGTRAP)", 0));
     }
     if cur.sa_sigaction != on_sigtrap as *const () as usize {
@@ -487,7 +487,7 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
             let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
             dfl.sa_sigaction = libc::SIG_DFL;
             // SAFETY: a plain syscall with a valid action.
-            unsafe { libc::sigaction(libc::SIGTRAP, &dfl, std::ptr::null_mut()) };
+            unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, &dfl, std::ptr::null_mut()) };
             if (code == SI_KERNEL || code == TRAP_BRKPT) && !ctx.is_null() {
                 // SAFETY: the kernel passes a valid ucontext_t for
                 // SA_SIGINFO handlers.
