@@ -197,11 +197,13 @@ pub(crate) fn threads_updates_child<A: Adapter>() -> ScenarioResult {
         "{trapped} breakpoint traps under valgrind in {:.1} s",
         took.as_secs_f64()
     );
-    // Progress: the caller ran between at least half of the updates (the
-    // updater yields after each batch under valgrind; without that the
-    // caller may not run at all until the loop ends).
+    // Progress: the caller ran between at least a tenth of the updates
+    // (the updater yields after each batch under valgrind; without that the
+    // caller ran between 1 to 3 of them, not at all until the loop ended;
+    // with it, 170 to 200 on an idle machine and 36 on a 2-CPU machine
+    // running other builds).
     ensure!(
-        moved >= 100,
+        moved >= 20,
         "the caller made {during} calls during the 200 updates and moved between only {moved} of them ({} calls in all)",
         n
     );
