@@ -29,9 +29,7 @@ use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementation
 use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::threads::{self, Samples};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
-use static_call_bundle::{
-    Figure, Instrument, Interval, Metric, Per, Ratio, Statistic, scenario,
-};
+use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Ratio, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("criterion benchmarks: {what}");
@@ -618,14 +616,17 @@ fn thread_axis(ctx: &mut Ctx) {
     for imp in threads::thread_impls() {
         let mut idle: Option<Vec<f64>> = None;
         for &p in parked {
-            let s = threads::update_with_parked(&imp, p as usize, updates)
-                .unwrap_or_else(|e| fail(&format!("{} {}: {e}", imp.name, scenario::UPDATE_THREADS)));
+            let s = threads::update_with_parked(&imp, p as usize, updates).unwrap_or_else(|e| {
+                fail(&format!("{} {}: {e}", imp.name, scenario::UPDATE_THREADS))
+            });
             let f = thread_figure(
                 scenario::UPDATE_THREADS,
                 imp.name,
                 p,
                 &s,
-                &format!("{p} other threads parked on a condition variable; the site decoded before and after"),
+                &format!(
+                    "{p} other threads parked on a condition variable; the site decoded before and after"
+                ),
             );
             if p == 0 {
                 idle = Some(f.raw.clone());
@@ -634,7 +635,11 @@ fn thread_axis(ctx: &mut Ctx) {
         }
         for &c in busy {
             let s = threads::update_with_busy(&imp, c as usize, updates).unwrap_or_else(|e| {
-                fail(&format!("{} {}: {e}", imp.name, scenario::UPDATE_THREADS_BUSY))
+                fail(&format!(
+                    "{} {}: {e}",
+                    imp.name,
+                    scenario::UPDATE_THREADS_BUSY
+                ))
             });
             let f = thread_figure(
                 scenario::UPDATE_THREADS_BUSY,
@@ -671,7 +676,10 @@ fn thread_axis(ctx: &mut Ctx) {
             let mut f = thread_figure(sc, imp.name, 100, s, what);
             if let Some(base) = idle.as_deref() {
                 f.ratio = Some(Ratio {
-                    reference: format!("{} 0 (one 1-key update, no other thread)", scenario::UPDATE_THREADS),
+                    reference: format!(
+                        "{} 0 (one 1-key update, no other thread)",
+                        scenario::UPDATE_THREADS
+                    ),
                     value: f.value / median(base),
                     interval: bootstrap_ratio(&f.raw, base, &mut rng),
                     raw: Vec::new(),

@@ -30,12 +30,12 @@ use std::time::Instant;
 use perf_event::Builder;
 use perf_event::events::{Event, Hardware, Software};
 use static_call_bench::parts::{Part, write_and_assemble};
+use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bench::subjects::{
     self, CALL_SCENARIOS, Implementation, SUBJECTS, implementations,
 };
 use static_call_bench::targets::{add1, flip_target};
 use static_call_bench::{SITE_COUNTS, prove, quick, scale};
-use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bundle::{Figure, Instrument, Metric, Per, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
@@ -598,7 +598,12 @@ const CHURN_SITES: usize = 8;
 fn churn(part: &mut Part) {
     let sc = scenario::MEMORY_CHURN;
     let Some((s, imp)) = implementations().find(|(s, _)| s.name == "inline-patch") else {
-        part.missing(sc, None, Metric::TrapTableSlots, "no inline-patch implementation");
+        part.missing(
+            sc,
+            None,
+            Metric::TrapTableSlots,
+            "no inline-patch implementation",
+        );
         return;
     };
     let (n, budget) = if quick() {
@@ -617,7 +622,9 @@ fn churn(part: &mut Part) {
     for i in 0..n {
         let m = scale::make(imp, &[key.raw()], CHURN_SITES).unwrap_or_else(|e| fail(&e));
         if last == Some(m.code.addr()) {
-            fail(&format!("churn: module {i} placed at the address of the previous one"));
+            fail(&format!(
+                "churn: module {i} placed at the address of the previous one"
+            ));
         }
         last = Some(m.code.addr());
         let target = flip_target(i as u64 + 1);
@@ -655,7 +662,11 @@ fn churn(part: &mut Part) {
         drop(m);
         refused += u64::from(!reserve(a, len));
         if (i + 1) % step == 0 {
-            marks.push((i as u64 + 1, static_call_core::text::trap_table_len() as u64, rss_bytes()));
+            marks.push((
+                i as u64 + 1,
+                static_call_core::text::trap_table_len() as u64,
+                rss_bytes(),
+            ));
             if start.elapsed().as_secs_f64() > budget {
                 break;
             }
@@ -669,9 +680,15 @@ fn churn(part: &mut Part) {
     let how = format!(
         "{done} modules of {CHURN_SITES} sites ({} asked{}), each loaded, its key updated, its site decoded and called, unloaded, and its address range kept reserved so that no later module lands there{}; {secs:.1} s",
         n,
-        if done < n { ", stopped by the time budget" } else { "" },
+        if done < n {
+            ", stopped by the time budget"
+        } else {
+            ""
+        },
         if refused > 0 {
-            format!(" ({refused} reservations refused by the kernel: those addresses could come back)")
+            format!(
+                " ({refused} reservations refused by the kernel: those addresses could come back)"
+            )
         } else {
             String::new()
         }

@@ -171,7 +171,10 @@ pub mod scenario {
             UPDATE_THREADS_BUSY,
             "one update of a 1-site key, N busy callers of the key",
         ),
-        (UPDATE_BATCH_100, "100 keys of one site switched in one batch"),
+        (
+            UPDATE_BATCH_100,
+            "100 keys of one site switched in one batch",
+        ),
         (
             UPDATE_100_ONE_BY_ONE,
             "100 keys of one site switched one update at a time",
