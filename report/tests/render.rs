@@ -142,11 +142,13 @@ fn thread_axis_verdicts_and_churn_table() {
     // Churn: the first and the last tenth, slots and time per module.
     let c = &html[html.find(r#"id="churn""#).unwrap()..];
     let c = &c[..c.find("</table>").unwrap()];
-    assert!(c.contains("first tenth") && c.contains("last tenth"), "{c}");
     assert!(
-        c.contains("1.1k slots") || c.contains("1,104") || c.contains("1104"),
+        c.contains("200 <small class=\"what\">(first tenth)")
+            && c.contains("2,000 <small class=\"what\">(last tenth)"),
         "{c}"
     );
+    assert_eq!(c.matches("1,104 slots").count(), 2, "{c}");
+    assert_eq!(c.matches("µs<small> [").count(), 2, "time per module: {c}");
 }
 
 fn bare(label: &str) -> Input {
