@@ -163,7 +163,7 @@ fn cell(f: &Figure) -> String {
 }
 
 /// The section: two charts (parked threads, busy callers) and a table of
-/// every configuration (median [interval], p99, max; the batch rows'
+/// every configuration (median with its interval, p99, max; the batch rows'
 /// ratio to one 1-key update).
 pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::new();
