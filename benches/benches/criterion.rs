@@ -5,8 +5,11 @@
 //! count (idle and with two threads calling) and a 1-site update among
 //! 100,000 foreign sites as single updates timed one by one (median, p99,
 //! max, and the first, cold update apart); module load and unload and the
-//! test shared object's open and close with criterion (its mean). Every
-//! site is decoded and checked before anything is measured.
+//! test shared object's open and close with criterion (its mean); the
+//! thread axis of update latency ([`static_call_bench::threads`]: a 1-site
+//! update with other threads parked or calling the key, a batch of 100 keys
+//! against 100 updates one by one). Every site is decoded and checked
+//! before anything is measured.
 //!
 //! Each figure is what this run measured: criterion's estimate files are
 //! deleted before each benchmark and read only if it wrote them again, and
@@ -24,8 +27,9 @@ use static_call_bench::parts::{Part, write_and_assemble};
 use static_call_bench::rounds::{self, bootstrap_median, median, quantile};
 use static_call_bench::subjects::{self, CALL_SCENARIOS, SUBJECTS, implementations};
 use static_call_bench::targets::{add1, flip_target};
+use static_call_bench::threads::{self, Samples};
 use static_call_bench::{FOREIGN_SITES, SITE_COUNTS, prove, quick, scale};
-use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Statistic, scenario};
+use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Ratio, Statistic, scenario};
 
 fn fail(what: &str) -> ! {
     eprintln!("criterion benchmarks: {what}");
@@ -551,6 +555,141 @@ fn shared_objects(ctx: &mut Ctx) {
     }
 }
 
+// ------------------------------------------------------------ thread axis
+
+/// A latency figure from the thread axis's samples: the first update of
+/// the run apart (cold), the rest as single-update samples, and the counts
+/// that say where the time went in the note.
+fn thread_figure(sc: &str, subject: &str, param: u64, s: &Samples, what: &str) -> Figure {
+    let Some((&first, rest)) = s.ns.split_first() else {
+        fail(&format!("{subject} {sc} {param}: no sample"));
+    };
+    let n = s.ns.len().max(1) as f64;
+    let extra = format!(
+        "; {what}; per update: {:.2} breakpoint traps served, {:.2} context switches of the updater, {:.1} function-call interrupts machine-wide{}",
+        s.traps as f64 / n,
+        s.ctx_switches as f64 / n,
+        s.call_irqs as f64 / n,
+        if s.note.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", s.note)
+        }
+    );
+    latency_figure((sc, subject, Some(param)), first, rest.to_vec(), &extra)
+}
+
+/// A percentile-bootstrap 95% interval of `median(a) / median(b)`,
+/// resampling each sample set on its own.
+fn bootstrap_ratio(a: &[f64], b: &[f64], rng: &mut rounds::Rng) -> Interval {
+    let mut r = Vec::with_capacity(2000);
+    let (mut ra, mut rb) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+    for _ in 0..2000 {
+        for x in ra.iter_mut() {
+            *x = a[rng.below(a.len())];
+        }
+        for x in rb.iter_mut() {
+            *x = b[rng.below(b.len())];
+        }
+        r.push(median(&ra) / median(&rb));
+    }
+    Interval {
+        low: quantile(&r, 0.025),
+        high: quantile(&r, 0.975),
+        level: 0.95,
+    }
+}
+
+/// update/threads (parked threads), update/threads-busy (busy callers),
+/// update/batch-100-keys and update/100-keys-one-by-one (with their ratio
+/// to one 1-key update with no other thread).
+fn thread_axis(ctx: &mut Ctx) {
+    if !selected(&dir_name(scenario::UPDATE_THREADS)) {
+        return;
+    }
+    let (parked, busy, updates, rounds): (&[u64], &[u64], usize, usize) = if quick() {
+        (&[0, 1000], &[1], 61, 21)
+    } else {
+        (&[0, 10, 100, 1000], &[1, 2, 4], 301, 101)
+    };
+    let cpus = threads::allowed_cpus().len();
+    for imp in threads::thread_impls() {
+        let mut idle: Option<Vec<f64>> = None;
+        for &p in parked {
+            let s = threads::update_with_parked(&imp, p as usize, updates).unwrap_or_else(|e| {
+                fail(&format!("{} {}: {e}", imp.name, scenario::UPDATE_THREADS))
+            });
+            let f = thread_figure(
+                scenario::UPDATE_THREADS,
+                imp.name,
+                p,
+                &s,
+                &format!(
+                    "{p} other threads parked on a condition variable; the site decoded before and after"
+                ),
+            );
+            if p == 0 {
+                idle = Some(f.raw.clone());
+            }
+            ctx.part.figures.push(f);
+        }
+        for &c in busy {
+            let s = threads::update_with_busy(&imp, c as usize, updates).unwrap_or_else(|e| {
+                fail(&format!(
+                    "{} {}: {e}",
+                    imp.name,
+                    scenario::UPDATE_THREADS_BUSY
+                ))
+            });
+            let f = thread_figure(
+                scenario::UPDATE_THREADS_BUSY,
+                imp.name,
+                c,
+                &s,
+                &format!(
+                    "{c} thread(s) calling the key's one site in a loop, every result checked; {} threads on {cpus} CPUs{}",
+                    c + 1,
+                    if c as usize + 1 > cpus {
+                        " (callers and updater outnumber the CPUs)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            ctx.part.figures.push(f);
+        }
+        let (batch, one) = threads::batch_vs_single(&imp, rounds)
+            .unwrap_or_else(|e| fail(&format!("{} {}: {e}", imp.name, scenario::UPDATE_BATCH_100)));
+        let mut rng = rounds::Rng::new(seed());
+        for (sc, s, what) in [
+            (
+                scenario::UPDATE_BATCH_100,
+                &batch,
+                "one sample = 100 keys of one site switched in one batch",
+            ),
+            (
+                scenario::UPDATE_100_ONE_BY_ONE,
+                &one,
+                "one sample = the same 100 keys switched by 100 updates",
+            ),
+        ] {
+            let mut f = thread_figure(sc, imp.name, 100, s, what);
+            if let Some(base) = idle.as_deref() {
+                f.ratio = Some(Ratio {
+                    reference: format!(
+                        "{} 0 (one 1-key update, no other thread)",
+                        scenario::UPDATE_THREADS
+                    ),
+                    value: f.value / median(base),
+                    interval: bootstrap_ratio(&f.raw, base, &mut rng),
+                    raw: Vec::new(),
+                });
+            }
+            ctx.part.figures.push(f);
+        }
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let mut part = Part::new(Instrument::Criterion);
@@ -576,6 +715,7 @@ fn main() {
     foreign(&mut ctx);
     modules(&mut ctx);
     shared_objects(&mut ctx);
+    thread_axis(&mut ctx);
     ctx.c.final_summary();
     ctx.part.seconds = start.elapsed().as_secs_f64();
     match write_and_assemble(&ctx.part) {

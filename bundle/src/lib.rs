@@ -97,6 +97,26 @@ pub mod scenario {
     /// mappings (`/proc/self/smaps`), before `init()`, after `init()` and
     /// after updates of keys with N sites.
     pub const MEMORY_TEXT: &str = "memory/private-text";
+    /// One update of a 1-site key with `sites` *other threads parked* in
+    /// the process (0, 10, 100, 1,000; each blocked on a condition
+    /// variable). Here a figure's `sites` is the number of parked threads.
+    pub const UPDATE_THREADS: &str = "update/threads";
+    /// One update of a 1-site key while `sites` *busy callers* (1, 2, 4)
+    /// call it in a loop, each pinned to a CPU of its own while there are
+    /// enough. Here a figure's `sites` is the number of callers.
+    pub const UPDATE_THREADS_BUSY: &str = "update/threads-busy";
+    /// 100 keys of one site each switched in one `batch`; the figure's
+    /// ratio is to one 1-key update ([`UPDATE_THREADS`], 0 parked).
+    pub const UPDATE_BATCH_100: &str = "update/batch-100-keys";
+    /// The same 100 keys switched one `update` at a time; the figure's
+    /// ratio is to one 1-key update ([`UPDATE_THREADS`], 0 parked).
+    pub const UPDATE_100_ONE_BY_ONE: &str = "update/100-keys-one-by-one";
+    /// Module churn: generated modules loaded, updated and unloaded one
+    /// after another, each at an address no module had before (as a JIT
+    /// does). Figures at the first and the last tenth of the run (`sites`
+    /// is the number of modules churned so far): the trap handler's table
+    /// of known slots, the resident memory, the time per module.
+    pub const MEMORY_CHURN: &str = "memory/churn";
 
     /// Every scenario, in report order, with a one-line description.
     pub const ALL: &[(&str, &str)] = &[
@@ -142,6 +162,26 @@ pub mod scenario {
         (
             MEMORY_TEXT,
             "Private_Dirty of executable mappings: before/after init, after updates",
+        ),
+        (
+            UPDATE_THREADS,
+            "one update of a 1-site key, N other threads parked in the process",
+        ),
+        (
+            UPDATE_THREADS_BUSY,
+            "one update of a 1-site key, N busy callers of the key",
+        ),
+        (
+            UPDATE_BATCH_100,
+            "100 keys of one site switched in one batch",
+        ),
+        (
+            UPDATE_100_ONE_BY_ONE,
+            "100 keys of one site switched one update at a time",
+        ),
+        (
+            MEMORY_CHURN,
+            "module churn at fresh addresses: trap-table slots, RSS, time per module",
         ),
     ];
 
@@ -409,6 +449,12 @@ pub enum Metric {
     CodeBytes,
     /// Bytes of `Private_Dirty` executable mappings (version 2).
     PrivateTextBytes,
+    /// Slots in the trap handler's table of known slot addresses
+    /// (version 2, [`scenario::MEMORY_CHURN`]).
+    TrapTableSlots,
+    /// Resident memory of the process, bytes (`/proc/self/statm`; version
+    /// 2, [`scenario::MEMORY_CHURN`]).
+    ResidentBytes,
 }
 
 impl Metric {
@@ -421,7 +467,11 @@ impl Metric {
             Metric::BranchMisses => "misses",
             Metric::ContextSwitches => "switches",
             Metric::PageFaults => "faults",
-            Metric::RegistryBytes | Metric::CodeBytes | Metric::PrivateTextBytes => "bytes",
+            Metric::RegistryBytes
+            | Metric::CodeBytes
+            | Metric::PrivateTextBytes
+            | Metric::ResidentBytes => "bytes",
+            Metric::TrapTableSlots => "slots",
         }
     }
 
@@ -438,6 +488,8 @@ impl Metric {
             Metric::RegistryBytes => "registry bytes",
             Metric::CodeBytes => "code bytes",
             Metric::PrivateTextBytes => "private text bytes",
+            Metric::TrapTableSlots => "trap-table slots",
+            Metric::ResidentBytes => "resident bytes",
         }
     }
 }
@@ -462,6 +514,9 @@ pub enum Per {
     Total,
     /// One key (version 2).
     Key,
+    /// One module loaded, updated and unloaded (version 2,
+    /// [`scenario::MEMORY_CHURN`]).
+    Module,
 }
 
 impl Per {
@@ -476,6 +531,7 @@ impl Per {
             Per::KeyModule => "(key, module)",
             Per::Total => "total",
             Per::Key => "key",
+            Per::Module => "module (load + update + unload)",
         }
     }
 }

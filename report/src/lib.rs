@@ -15,6 +15,7 @@ mod page;
 pub mod run;
 pub mod summary;
 pub mod text;
+pub mod threads;
 
 pub use input::{ConformanceSource, Input, Matrix, disambiguate, read_input};
 pub use page::SECTIONS;

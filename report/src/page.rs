@@ -42,6 +42,8 @@ pub fn render(inputs: &[Input]) -> String {
         s.push('\n');
         s.push_str(&updates(inputs, &subjects));
         s.push('\n');
+        s.push_str(&crate::threads::section(inputs, &subjects));
+        s.push('\n');
         s.push_str(&modules(inputs, &subjects));
         s.push('\n');
         s.push_str(&memory(inputs, &subjects));
@@ -66,6 +68,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("summary", "Summary"),
     ("calls", "Call cost"),
     ("updates", "Updates"),
+    ("threads", "Updates and threads"),
     ("modules", "Modules"),
     ("memory", "Memory"),
     ("tables", "All figures"),
@@ -137,7 +140,7 @@ fn header(s: &mut String, inputs: &[Input]) {
 
 /// Legend: subjects by colour, and machines by marker when several
 /// (those of `machines`, the indices with points in the chart).
-fn legend(inputs: &[Input], names: &[&str], machines: &[usize]) -> String {
+pub(crate) fn legend(inputs: &[Input], names: &[&str], machines: &[usize]) -> String {
     let mut s = String::from(r#"<div class="legend">"#);
     for n in names {
         let _ = write!(s, "<span>{}{}</span>", charts::swatch(0, color(n)), esc(n));
@@ -161,7 +164,7 @@ fn legend(inputs: &[Input], names: &[&str], machines: &[usize]) -> String {
 }
 
 /// Notes on what each machine lacks among `expected`.
-fn absences(
+pub(crate) fn absences(
     inputs: &[Input],
     expected: &[&str],
     m: Measure,
@@ -202,7 +205,7 @@ fn absences(
     }
 }
 
-fn no_data(inputs: &[Input], m: Measure) -> String {
+pub(crate) fn no_data(inputs: &[Input], m: Measure) -> String {
     let mut reasons: Vec<String> = Vec::new();
     for i in inputs {
         let r = m.why(&i.bench, None);
@@ -221,7 +224,7 @@ fn no_data(inputs: &[Input], m: Measure) -> String {
     )
 }
 
-fn interval_text(f: &Figure) -> String {
+pub(crate) fn interval_text(f: &Figure) -> String {
     match f.interval {
         Some(iv) => format!(
             " [{} – {}, {:.0}% CI]",
@@ -414,7 +417,7 @@ fn sites_figure(inputs: &[Input], subjects: &[Subject], c: Lines<'_>) -> String 
     s
 }
 
-fn section_head(s: &mut String, id: &str, intro: &str) {
+pub(crate) fn section_head(s: &mut String, id: &str, intro: &str) {
     let name = SECTIONS
         .iter()
         .find(|(i, _)| *i == id)
@@ -835,7 +838,9 @@ fn memory(inputs: &[Input], subjects: &[Subject]) -> String {
             },
         ));
     }
-    s.push_str("</div></section>");
+    s.push_str("</div>");
+    s.push_str(&crate::threads::churn_table(inputs, subjects));
+    s.push_str("</section>");
     s
 }
 

@@ -433,6 +433,44 @@ fn foreign(b: &BenchBundle, s: &str) -> Verdict {
     }
 }
 
+/// A thread-axis figure: its samples' median ratio to another's (the
+/// idle 1-key update), judged on a bootstrap interval: "at most `limit`".
+fn thread_ratio(
+    b: &BenchBundle,
+    s: &str,
+    (sc, param, what): (&'static str, u64, &str),
+    limit: f64,
+) -> Verdict {
+    let (m, base) = (
+        crate::threads::measure(sc),
+        crate::threads::measure(scenario::UPDATE_THREADS),
+    );
+    let Some(f) = m.get(b, s, Some(param)) else {
+        return Verdict::Unknown(m.why(b, Some(s)));
+    };
+    let Some(z) = base.get(b, s, Some(0)) else {
+        return Verdict::Unknown(base.why(b, Some(s)));
+    };
+    match ratio_of_medians_interval(&f.raw, &z.raw) {
+        Some((lo, hi)) => on_interval(
+            lo,
+            hi,
+            limit,
+            format!(
+                "{} [{} – {}] (medians {} {what} vs {} with no other thread; bootstrap 95% interval)",
+                fmt::ratio(f.value / z.value),
+                fmt::bare_ratio(lo),
+                fmt::bare_ratio(hi),
+                fmt::time_ns(f.value),
+                fmt::time_ns(z.value)
+            ),
+        ),
+        None => Verdict::Unknown(
+            "no samples in the figures: a ratio of two points is not judged".into(),
+        ),
+    }
+}
+
 /// The project's targets, in display order.
 pub const TARGETS: &[Target] = &[
     Target {
@@ -486,6 +524,59 @@ pub const TARGETS: &[Target] = &[
         text: "1-site update among 100,000 foreign sites ÷ alone ≤ 1.2",
         subject: None,
         eval: foreign,
+    },
+    Target {
+        id: "threads-idle",
+        text: "update of a 1-site key, no other thread in the process (update/threads) ≤ 10 µs",
+        subject: None,
+        eval: |b, s| {
+            at_most(
+                b,
+                s,
+                crate::threads::measure(scenario::UPDATE_THREADS),
+                0,
+                10e3,
+            )
+        },
+    },
+    Target {
+        id: "threads-parked",
+        text: "1-site update with 1,000 parked threads ≤ 2 × with none",
+        subject: None,
+        eval: |b, s| {
+            thread_ratio(
+                b,
+                s,
+                (scenario::UPDATE_THREADS, 1000, "with 1,000 parked"),
+                2.0,
+            )
+        },
+    },
+    Target {
+        id: "threads-busy",
+        text: "1-site update with 1 busy caller ≤ 2 × with no other thread",
+        subject: None,
+        eval: |b, s| {
+            thread_ratio(
+                b,
+                s,
+                (scenario::UPDATE_THREADS_BUSY, 1, "with 1 busy caller"),
+                2.0,
+            )
+        },
+    },
+    Target {
+        id: "batch-100",
+        text: "batch of 100 keys ≤ 3 × one 1-key update",
+        subject: None,
+        eval: |b, s| {
+            thread_ratio(
+                b,
+                s,
+                (scenario::UPDATE_BATCH_100, 100, "for the batch of 100"),
+                3.0,
+            )
+        },
     },
     Target {
         id: "load-10k",

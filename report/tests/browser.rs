@@ -134,6 +134,8 @@ fn renders_in_chromium() {
         "call-cond-none-instructions",
         "update-idle",
         "update-busy",
+        "update-threads",
+        "update-threads-busy",
         "module-load",
         "module-unload",
         "memory-site",

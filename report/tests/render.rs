@@ -35,8 +35,16 @@ fn every_section_and_chart_of_the_fixture() {
     }
     let c = charts(&html);
     // 15: memory has three charts from version 2 (heap per site and per
-    // load, measured; the registry's count per (key, module), a formula).
-    assert_eq!(c.len(), 15, "{c:?}");
+    // load, measured; the registry's count per (key, module), a formula);
+    // 17 with the thread axis's two (parked threads, busy callers).
+    assert_eq!(c.len(), 17, "{c:?}");
+    // The thread axis, machine-a only: 3 implementations × 4 parked counts
+    // and × 3 busy-caller counts.
+    assert_eq!(c.iter().find(|x| x.0 == "update-threads").unwrap().1, 12);
+    assert_eq!(
+        c.iter().find(|x| x.0 == "update-threads-busy").unwrap().1,
+        9
+    );
     for (id, n) in &c {
         assert!(*n > 0, "chart {id} has no point");
     }
@@ -92,6 +100,55 @@ fn targets_are_marked_honestly() {
     assert!(instr.contains("valgrind not found"), "{instr}");
     let tramp = row("instr-tramp-trampoline");
     assert!(tramp.contains("+1"), "{tramp}");
+}
+
+#[test]
+fn thread_axis_verdicts_and_churn_table() {
+    let html = render(&common::fixture_inputs());
+    let row = |id: &str| {
+        let start = html.find(&format!(r#"<tr id="target-{id}">"#)).unwrap();
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    // The fixture (machine-a): inline-patch 8.6 µs with 1,000 parked vs
+    // 7.8 µs with none (about 1.1×: met), 38 µs with a busy caller (4.9×:
+    // missed), a batch of 100 at 29 µs (3.7×: missed); trampoline's batch
+    // 13 µs vs 4.9 µs (2.65×: met). machine-b (version 1) has none.
+    for (id, badge) in [
+        ("threads-parked-inline-patch", "badge met"),
+        ("threads-busy-inline-patch", "badge missed"),
+        ("batch-100-inline-patch", "badge missed"),
+        ("batch-100-trampoline", "badge met"),
+        ("threads-idle-inline-patch", "badge met"),
+    ] {
+        let r = row(id);
+        assert!(r.contains(badge), "{id}: {r}");
+        assert!(
+            r.contains("not measured"),
+            "{id}: machine-b has no thread axis: {r}"
+        );
+    }
+    assert!(row("threads-parked-inline-patch").contains("with 1,000 parked vs"));
+    // The table: p99 and max of the samples, the batch's ratio.
+    let t = &html[html.find(r#"id="threads-table""#).unwrap()..];
+    let t = &t[..t.find("</table>").unwrap()];
+    assert!(
+        t.contains("1,000 parked") && t.contains("4 busy callers"),
+        "{t}"
+    );
+    assert!(
+        t.contains("p99 ") && t.contains("÷ one 1-key update"),
+        "{t}"
+    );
+    // Churn: the first and the last tenth, slots and time per module.
+    let c = &html[html.find(r#"id="churn""#).unwrap()..];
+    let c = &c[..c.find("</table>").unwrap()];
+    assert!(
+        c.contains("200 <small class=\"what\">(first tenth)")
+            && c.contains("2,000 <small class=\"what\">(last tenth)"),
+        "{c}"
+    );
+    assert_eq!(c.matches("1,104 slots").count(), 2, "{c}");
+    assert_eq!(c.matches("µs<small> [").count(), 2, "time per module: {c}");
 }
 
 fn bare(label: &str) -> Input {
