@@ -392,7 +392,7 @@ impl Engine {
             // its write, so a write another thread makes to the gap bytes
             // lands wholly before the copy or wholly after the write.
             let parked = if gaps {
-                park::park(self.task.as_ref(), lists)
+                park::park(self.task.as_ref(), lists, park::WAIT)
             } else {
                 park::Parked::none()
             };
@@ -478,7 +478,7 @@ impl Engine {
     /// failed write puts the slots already written back and returns it.
     fn traced(&self, tracer: i32, w: &[SlotWrite]) -> Result<()> {
         let mut lists = park::Lists::new(self.task.as_ref());
-        let parked = park::park(self.task.as_ref(), &mut lists);
+        let parked = park::park(self.task.as_ref(), &mut lists, park::WAIT_TRACED);
         if let Some(tid) = parked.missing {
             parked.release();
             return Err(Error::Traced { tracer, tid });
@@ -917,7 +917,7 @@ pub fn use_fallbacks_for_tests(on: bool) {
 pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
     with_engine(|e| {
         let mut lists = park::Lists::new(e.task.as_ref());
-        let parked = park::park(e.task.as_ref(), &mut lists);
+        let parked = park::park(e.task.as_ref(), &mut lists, park::WAIT);
         let complete = parked.complete();
         parked.release();
         if complete {

@@ -59,7 +59,14 @@ thread_local! {
 }
 
 /// How long the writer waits for every thread to park.
-const WAIT: Duration = Duration::from_millis(20);
+/// How long a round of the write path waits for every thread to park: a
+/// round that ends incomplete only makes the phase write slot by slot.
+pub(super) const WAIT: Duration = Duration::from_millis(20);
+
+/// How long a round under a tracer waits: there an incomplete round fails
+/// the update (`Error::Traced`), and every park signal passes through the
+/// tracer, which stops the thread, looks at the signal and resumes it.
+pub(super) const WAIT_TRACED: Duration = Duration::from_secs(1);
 
 /// The engine's park signal.
 pub(crate) fn signal() -> libc::c_int {
@@ -320,10 +327,10 @@ impl Lists {
 }
 
 /// Parks every other thread of the process (listed from `task`). Waits up
-/// to [`WAIT`]; a thread that has not parked by then (it blocks the park
+/// to `wait` ([`WAIT`], or [`WAIT_TRACED`]); a thread that has not parked by then (it blocks the park
 /// signal, or the handler is not ours) is named in `missing`. Callers hold
 /// the engine lock. Does not allocate.
-pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
+pub(super) fn park(task: Option<&File>, lists: &mut Lists, wait: Duration) -> Parked {
     if lists.alone {
         return Parked {
             round: None,
@@ -411,7 +418,7 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists) -> Parked {
                 return parked;
             }
         }
-        if waited > WAIT {
+        if waited > wait {
             parked.missing = lists.signalled.first().copied().or(Some(0));
             break;
         }
