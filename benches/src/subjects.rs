@@ -1,5 +1,9 @@
-//! The subjects: the three implementations and the controls, each with the
-//! same loop functions for the call-cost scenarios.
+//! The subjects: every implementation of the one list
+//! (`static_call_implementations::implementations!`) and the controls, each
+//! with the same loop functions for the call-cost scenarios. An
+//! implementation added to the list is measured in every call, update and
+//! module scenario without a line here; it is described by its design
+//! ([`static_call_core::Design`]), never by its name.
 //!
 //! Every loop is written once, in `call_loops!`, with the call
 //! expression as its only parameter; each subject plugs in its own call.
@@ -77,12 +81,45 @@ pub struct Subject {
     pub name: &'static str,
     /// Implementation or control.
     pub kind: SubjectKind,
-    /// One line on what it is.
+    /// One line on what it is (a control's; an implementation's comes from
+    /// its design: [`Subject::describe`]).
     pub description: &'static str,
     /// Its loops.
     pub loops: Loops,
     /// For implementations: keys and lifecycle.
     pub imp: Option<&'static Implementation>,
+}
+
+impl Subject {
+    /// One line on what it is: a control's own description, or what an
+    /// implementation's design says its sites and updates do.
+    pub fn describe(&self) -> String {
+        match self.imp {
+            Some(imp) => describe_design(imp.registry.design()),
+            None => self.description.to_owned(),
+        }
+    }
+}
+
+/// What a design's sites and updates do, from its description alone.
+pub fn describe_design(d: &static_call_core::Design) -> String {
+    use static_call_core::SiteShape;
+    let site = match (d.site, d.patches_sites) {
+        (SiteShape::CallTrampoline, true) => "sites patched in place to `call target`",
+        (SiteShape::CallTrampoline, false) => {
+            "sites call a per-key trampoline whose `jmp` is rewritten"
+        }
+        (SiteShape::CallThunk, _) => "load the pointer, call a retpoline thunk",
+        (SiteShape::LoadCallRax, _) => {
+            "load the pointer, `call rax`: a plain indirect call, no retpoline"
+        }
+    };
+    let update = if d.writes_code() {
+        "an update rewrites code"
+    } else {
+        "an update is one atomic store"
+    };
+    format!("{site}; {update}")
 }
 
 /// Repeats its statements 1,024 times (4^5): each copy of a static call is
@@ -145,7 +182,7 @@ macro_rules! call_loops {
 
 /// Defines an implementation's keys, loops and [`Subject`].
 macro_rules! implementation {
-    ($m:ident = $krate:ident, $name:expr, $desc:literal) => {
+    ($m:ident = $krate:ident, $name:expr) => {
         #[doc = concat!("The ", stringify!($krate), " subject.")]
         pub mod $m {
             use super::*;
@@ -224,7 +261,7 @@ macro_rules! implementation {
             pub static SUBJECT: Subject = Subject {
                 name: $name,
                 kind: SubjectKind::Implementation,
-                description: $desc,
+                description: "",
                 loops: Loops {
                     hot1: Some(hot1),
                     hot6: Some(hot6),
@@ -237,21 +274,16 @@ macro_rules! implementation {
     };
 }
 
-implementation!(
-    inline_patch = static_call_inline_patch,
-    "inline-patch",
-    "sites patched in place to `call target`"
-);
-implementation!(
-    trampoline = static_call_trampoline,
-    "trampoline",
-    "sites call a per-key trampoline whose `jmp` is rewritten"
-);
-implementation!(
-    indirect = static_call_indirect,
-    "indirect",
-    "the baseline: load the pointer, call a retpoline thunk"
-);
+/// Every implementation of the one list, each a module of its own
+/// (`inline_patch`, `trampoline`, …), and [`IMPLEMENTATION_SUBJECTS`].
+macro_rules! implementation_subjects {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {
+        $(implementation!($m = $krate, $name);)*
+        /// The implementations' subjects, in the one list's order.
+        pub static IMPLEMENTATION_SUBJECTS: [&Subject; [$($name),*].len()] = [$(&$m::SUBJECT),*];
+    };
+}
+static_call_implementations::implementations!(implementation_subjects);
 
 /// A direct `call rel32` to an `#[inline(never)] extern "C" fn`.
 ///
@@ -364,10 +396,12 @@ pub mod fn_pointer {
     }
 }
 
-/// A plain indirect call through memory, written as the kernel emits it
-/// with Enhanced IBRS: `call qword ptr [rip + slot]` (inline assembly, so
-/// the load is in the instruction itself, at every call).
-pub mod plain_indirect {
+/// An indirect call through memory, written as a kernel with Enhanced IBRS
+/// may emit it: `call qword ptr [rip + slot]` (inline assembly, so the
+/// load is in the instruction itself, at every call). The control
+/// `call-mem-indirect`; the implementation `plain-indirect` loads the key
+/// into `rax` and calls it instead.
+pub mod call_mem_indirect {
     /// `call [rip + ONE]`.
     pub mod one {
         static_call_core::__static_call_fn! {
@@ -496,19 +530,33 @@ pub mod option_fn {
     }
 }
 
-/// Every subject, in display order: implementations first, then controls.
-pub static SUBJECTS: [&Subject; 10] = [
-    &inline_patch::SUBJECT,
-    &trampoline::SUBJECT,
-    &indirect::SUBJECT,
+/// The controls, in display order.
+pub static CONTROLS: [&Subject; 7] = [
     &DIRECT,
     &DIRECT_AA,
-    &PLAIN_INDIRECT,
+    &CALL_MEM_INDIRECT,
     &LFENCE_INDIRECT,
     &FN_POINTER,
     &DYN_TRAIT,
     &OPTION_FN,
 ];
+
+/// Every subject, in display order: the implementations (the one list's
+/// order), then the controls.
+pub static SUBJECTS: [&Subject; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()] = {
+    let mut all = [CONTROLS[0]; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()];
+    let mut i = 0;
+    while i < IMPLEMENTATION_SUBJECTS.len() {
+        all[i] = IMPLEMENTATION_SUBJECTS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < CONTROLS.len() {
+        all[i + j] = CONTROLS[j];
+        j += 1;
+    }
+    all
+};
 
 /// The three loops of a control that has them all but the conditional one.
 macro_rules! control_loops {
@@ -529,11 +577,11 @@ static DIRECT_AA: Subject = Subject {
     loops: control_loops!(direct_aa),
     imp: None,
 };
-static PLAIN_INDIRECT: Subject = Subject {
-    name: control::PLAIN_INDIRECT,
+static CALL_MEM_INDIRECT: Subject = Subject {
+    name: control::CALL_MEM_INDIRECT,
     kind: SubjectKind::Control,
-    description: "a plain indirect call through memory, `call qword ptr [rip + slot]` (what an Enhanced-IBRS kernel emits)",
-    loops: control_loops!(plain_indirect),
+    description: "an indirect call through memory, `call qword ptr [rip + slot]` (what an Enhanced-IBRS kernel may emit)",
+    loops: control_loops!(call_mem_indirect),
     imp: None,
 };
 static LFENCE_INDIRECT: Subject = Subject {
