@@ -130,11 +130,24 @@ fn expected_form(
 /// Where the bytes of a site of `design` start, from its label: 7 bytes
 /// before it for a [`SiteShape::CallThunk`] site (its load of the key),
 /// else at it.
-fn site_start(design: &Design, site: usize) -> usize {
+pub fn site_start(design: &Design, site: usize) -> usize {
     match design.site {
         SiteShape::CallThunk => site - 7,
         _ => site,
     }
+}
+
+/// The code of a site of `design` in the main program: where it starts
+/// ([`site_start`]) and its bytes, up to the end of its slot
+/// ([`Design::site_len`]).
+///
+/// # Safety
+/// `site` is a live site of a key of `design` in this program.
+pub unsafe fn site_code(design: &Design, site: usize) -> (usize, Vec<u8>) {
+    let start = site_start(design, site);
+    let len = site - start + design.site_len(false);
+    // SAFETY: the site's bytes, live code as the caller promises.
+    (start, unsafe { read_code(start, len) })
 }
 
 /// Checks one site of `key` against its registry's design (decoded with
@@ -151,11 +164,9 @@ unsafe fn check_site(
     site: usize,
 ) -> Result<Vec<SiteDump>, String> {
     let design = registry.design();
-    let start = site_start(design, site);
-    let len = site - start + design.site_len(false);
     // SAFETY: a live site of this program (and, for a thunk design, its
     // load of the key before it).
-    let bytes = unsafe { read_code(start, len) };
+    let (start, bytes) = unsafe { site_code(design, site) };
     let insns = decode(&bytes, start);
     let shown = || insns.iter().map(format_insn).collect::<Vec<_>>().join("; ");
     let target = key.target_addr();
@@ -163,7 +174,7 @@ unsafe fn check_site(
     let got = design.decode_site(site, &bytes[site - start..], false);
     if got != Some(want) {
         return Err(format!(
-            "{subject} {key_name}: site {site:#x} holds `{}` ({got:?} as {} decodes it), expected `{form}` ({want:?})",
+            "{subject} {key_name}: site {site:#x} holds `{}` ({got:x?} as {} decodes it, hex), expected `{form}` ({want:x?})",
             shown(),
             design.name,
         ));
