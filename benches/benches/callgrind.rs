@@ -31,6 +31,18 @@ struct Case {
     n: u64,
 }
 
+/// This run's selection: the command line's filter in the process cargo
+/// started, [`subjects::FILTER_ENV`] in the processes the runner starts
+/// (whose command lines are the runner's: `--gungraun-run …`).
+fn selection() -> subjects::Selection {
+    let inner = std::env::args().any(|a| a == "--gungraun-run");
+    if inner || std::env::var_os(subjects::FILTER_ENV).is_some() {
+        subjects::Selection::from_env()
+    } else {
+        subjects::Selection::current()
+    }
+}
+
 /// Loop lengths for a scenario: a base and twice the base.
 fn lengths(scenario: usize) -> [u64; 2] {
     let base = if CALL_SCENARIOS[scenario].calls_per_unit > 1 {
@@ -45,7 +57,7 @@ fn lengths(scenario: usize) -> [u64; 2] {
 /// filter reaches the runner's processes through
 /// [`subjects::FILTER_ENV`]).
 fn cases() -> Vec<Case> {
-    let sel = subjects::Selection::current();
+    let sel = selection();
     let mut out = Vec::new();
     for (subject, s) in SUBJECTS.iter().enumerate() {
         for (scenario, sc) in CALL_SCENARIOS.iter().enumerate() {
@@ -67,7 +79,7 @@ fn cases() -> Vec<Case> {
 const UPDATES: [u64; 2] = [10, 20];
 
 fn update_cases() -> Vec<(usize, u64)> {
-    let sel = subjects::Selection::current();
+    let sel = selection();
     implementations()
         .enumerate()
         .filter(|(_, (s, _))| sel.selects(scenario::UPDATE_VALGRIND_PATH, s.name))
@@ -241,7 +253,7 @@ fn collect() {
     let since = start.map_or(std::time::SystemTime::now(), |t| {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t - 1.0)
     });
-    collect_left_out(&mut part, &subjects::Selection::current());
+    collect_left_out(&mut part, &selection());
     for (i, c) in cases().iter().enumerate().step_by(2) {
         let s = SUBJECTS[c.subject];
         let sc = &CALL_SCENARIOS[c.scenario];
@@ -398,7 +410,7 @@ fn main() {
     // it, handing it on through the environment to every process the
     // runner starts, which measure only the cases it selects.
     if !inner && std::env::var_os(subjects::FILTER_ENV).is_none() {
-        let sel = subjects::Selection::current();
+        let sel = selection();
         if !sel.is_all() {
             let args: Vec<String> = std::env::args()
                 .skip(1)

@@ -799,6 +799,12 @@ impl Selection {
         }
     }
 
+    /// The selection [`FILTER_ENV`] carries (everything when unset): for
+    /// processes whose command line is not the user's.
+    pub fn from_env() -> Selection {
+        std::env::var(FILTER_ENV).map_or_else(|_| Selection::all(), |v| Selection::of(v.split(',')))
+    }
+
     /// No filter: everything is selected.
     pub fn is_all(&self) -> bool {
         self.filters.is_empty()
