@@ -31,6 +31,18 @@ struct Case {
     n: u64,
 }
 
+/// This run's selection: the command line's filter in the process cargo
+/// started, [`subjects::FILTER_ENV`] in the processes the runner starts
+/// (whose command lines are the runner's: `--gungraun-run …`).
+fn selection() -> subjects::Selection {
+    let inner = std::env::args().any(|a| a == "--gungraun-run");
+    if inner || std::env::var_os(subjects::FILTER_ENV).is_some() {
+        subjects::Selection::from_env()
+    } else {
+        subjects::Selection::current()
+    }
+}
+
 /// Loop lengths for a scenario: a base and twice the base.
 fn lengths(scenario: usize) -> [u64; 2] {
     let base = if CALL_SCENARIOS[scenario].calls_per_unit > 1 {
@@ -41,11 +53,15 @@ fn lengths(scenario: usize) -> [u64; 2] {
     [base, 2 * base]
 }
 
+/// The measured loops this run selects ([`subjects::Selection`]: the
+/// filter reaches the runner's processes through
+/// [`subjects::FILTER_ENV`]).
 fn cases() -> Vec<Case> {
+    let sel = selection();
     let mut out = Vec::new();
     for (subject, s) in SUBJECTS.iter().enumerate() {
         for (scenario, sc) in CALL_SCENARIOS.iter().enumerate() {
-            if (sc.pick)(&s.loops).is_some() {
+            if (sc.pick)(&s.loops).is_some() && sel.selects(sc.id, s.name) {
                 for n in lengths(scenario) {
                     out.push(Case {
                         subject,
@@ -63,8 +79,11 @@ fn cases() -> Vec<Case> {
 const UPDATES: [u64; 2] = [10, 20];
 
 fn update_cases() -> Vec<(usize, u64)> {
-    (0..implementations().count())
-        .flat_map(|i| UPDATES.map(|n| (i, n)))
+    let sel = selection();
+    implementations()
+        .enumerate()
+        .filter(|(_, (s, _))| sel.selects(scenario::UPDATE_VALGRIND_PATH, s.name))
+        .flat_map(|(i, _)| UPDATES.map(|n| (i, n)))
         .collect()
 }
 
@@ -202,6 +221,24 @@ fn per_unit(
     Ok(((b - a) as f64 / units as f64, a, b))
 }
 
+/// Marks what `sel` leaves out as not selected.
+fn collect_left_out(part: &mut Part, sel: &subjects::Selection) {
+    for sc in &CALL_SCENARIOS {
+        let of = SUBJECTS
+            .iter()
+            .filter(|s| (sc.pick)(&s.loops).is_some())
+            .map(|s| s.name);
+        part.missing
+            .extend(sel.left_out(sc.id, of, Metric::Instructions, Instrument::Callgrind));
+    }
+    part.missing.extend(sel.left_out(
+        scenario::UPDATE_VALGRIND_PATH,
+        implementations().map(|(s, _)| s.name),
+        Metric::Instructions,
+        Instrument::Callgrind,
+    ));
+}
+
 /// Reads the outputs of this run and writes the part (after all
 /// benchmarks; run natively by the runner).
 fn collect() {
@@ -216,6 +253,7 @@ fn collect() {
     let since = start.map_or(std::time::SystemTime::now(), |t| {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t - 1.0)
     });
+    collect_left_out(&mut part, &selection());
     for (i, c) in cases().iter().enumerate().step_by(2) {
         let s = SUBJECTS[c.subject];
         let sc = &CALL_SCENARIOS[c.scenario];
@@ -244,8 +282,9 @@ fn collect() {
             Err(e) => part.missing(sc.id, Some(s.name), Metric::Instructions, e),
         }
     }
-    for (i, (s, _)) in implementations().enumerate() {
-        let ids = [format!("update_{}", 2 * i), format!("update_{}", 2 * i + 1)];
+    for (i, &(k, _)) in update_cases().iter().enumerate().step_by(2) {
+        let (s, _) = implementations().nth(k).expect("an implementation");
+        let ids = [format!("update_{i}"), format!("update_{}", i + 1)];
         match per_unit("updates", "update", ids, UPDATES[1] - UPDATES[0], since) {
             Ok((v, a, b)) => part.figures.push(Figure {
                 scenario: scenario::UPDATE_VALGRIND_PATH.into(),
@@ -365,6 +404,46 @@ fn main() {
             std::process::exit(1);
         }
         return;
+    }
+    // A filter is this binary's, not the runner's (whose filter matches
+    // module paths, `callgrind::calls::call::call_3`): run again without
+    // it, handing it on through the environment to every process the
+    // runner starts, which measure only the cases it selects.
+    if !inner && std::env::var_os(subjects::FILTER_ENV).is_none() {
+        let sel = selection();
+        if !sel.is_all() {
+            let args: Vec<String> = std::env::args()
+                .skip(1)
+                .filter(|a| a.starts_with('-'))
+                .collect();
+            eprintln!(
+                "callgrind: filter `{}`: {} call loops and {} update runs selected; the rest is marked not selected",
+                sel.filters(),
+                cases().len(),
+                update_cases().len()
+            );
+            if cases().is_empty() && update_cases().is_empty() {
+                let mut part = Part::new(Instrument::Callgrind);
+                collect_left_out(&mut part, &sel);
+                if let Err(e) = write_and_assemble(&part) {
+                    eprintln!("callgrind: {e}");
+                    std::process::exit(1);
+                }
+                return;
+            }
+            let status = std::env::current_exe()
+                .and_then(|exe| {
+                    std::process::Command::new(exe)
+                        .args(args)
+                        .env(subjects::FILTER_ENV, sel.filters())
+                        .status()
+                })
+                .unwrap_or_else(|e| {
+                    eprintln!("callgrind: cannot run again with the filter: {e}");
+                    std::process::exit(1);
+                });
+            std::process::exit(status.code().unwrap_or(1));
+        }
     }
     harness::run();
 }

@@ -13,8 +13,10 @@
 //!
 //! Each figure is what this run measured: criterion's estimate files are
 //! deleted before each benchmark and read only if it wrote them again, and
-//! a filter (`cargo bench -- call-hot-1arg`) leaves the other figures out
-//! of the part instead of carrying old ones forward.
+//! a filter (`cargo bench -- call-hot-1arg`, `-- plain-indirect/`:
+//! [`static_call_bench::subjects::Selection`]) leaves the other figures
+//! out of the part, marked "not selected", instead of carrying old ones
+//! forward.
 //!
 //! `STATIC_CALL_BENCH_QUICK=1` for the quick mode.
 
@@ -147,17 +149,28 @@ fn warm_up() {
     }
 }
 
-/// The filter given on the command line (`cargo bench -- <filter>`), if
-/// any: scenarios whose directory name does not contain it are skipped.
-fn filter() -> Option<String> {
-    std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .filter(|a| !a.is_empty())
+/// The filter given on the command line (`cargo bench -- <filter>`):
+/// [`subjects::Selection`] (subject names match whole, scenarios by
+/// substring). criterion's own filter is switched off: this binary decides
+/// what runs, and marks what it leaves out "not selected".
+fn selection() -> subjects::Selection {
+    subjects::Selection::current()
 }
 
-fn selected(dir: &str) -> bool {
-    filter().is_none_or(|f| dir.contains(&f))
+/// Marks what the selection leaves out of `scenario` among `subjects`.
+fn left_out<'a>(
+    ctx: &mut Ctx,
+    scenario: &str,
+    subjects: impl IntoIterator<Item = &'a str>,
+    instrument: Instrument,
+) {
+    ctx.part
+        .missing
+        .extend(selection().left_out(scenario, subjects, Metric::WallTime, instrument));
+}
+
+fn implementation_names() -> Vec<&'static str> {
+    implementations().map(|(s, _)| s.name).collect()
 }
 
 fn seed() -> u64 {
@@ -169,8 +182,18 @@ fn seed() -> u64 {
 fn calls(ctx: &mut Ctx) {
     warm_up();
     let (n, batch) = (static_call_bench::rounds(), static_call_bench::batch_ns());
+    let of = |sc: &subjects::CallScenario| -> Vec<&'static str> {
+        SUBJECTS
+            .iter()
+            .filter(|s| (sc.pick)(&s.loops).is_some())
+            .map(|s| s.name)
+            .collect()
+    };
+    // A scenario selected for any subject is measured for all of its
+    // subjects: the ratios need their references in the same rounds.
     for sc in &CALL_SCENARIOS {
-        if !selected(&dir_name(sc.id)) {
+        if !selection().selects_scenario(sc.id) {
+            left_out(ctx, sc.id, of(sc), Instrument::Timer);
             continue;
         }
         let m = rounds::measure(sc, sc.id, n, batch, seed());
@@ -179,7 +202,8 @@ fn calls(ctx: &mut Ctx) {
         ctx.part.rounds.extend(m.rounds);
     }
     let id = scenario::CALL_HOT_1_IB_OFF;
-    if !selected(&dir_name(id)) {
+    if !selection().selects_scenario(id) {
+        left_out(ctx, id, of(&CALL_SCENARIOS[0]), Instrument::Timer);
         return;
     }
     let s = seed();
@@ -287,10 +311,11 @@ fn updates(ctx: &mut Ctx) {
         } else {
             scenario::UPDATE_IDLE
         };
-        if !selected(&dir_name(sc)) {
-            continue;
-        }
+        left_out(ctx, sc, implementation_names(), Instrument::Timer);
         for (s, imp) in implementations() {
+            if !selection().selects(sc, s.name) {
+                continue;
+            }
             for &n in &SITE_COUNTS {
                 let m =
                     scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
@@ -375,10 +400,11 @@ fn updates(ctx: &mut Ctx) {
 /// A 1-site key alone, then among 100,000 sites of another key.
 fn foreign(ctx: &mut Ctx) {
     let sc = scenario::UPDATE_FOREIGN;
-    if !selected(&dir_name(sc)) {
-        return;
-    }
+    left_out(ctx, sc, implementation_names(), Instrument::Timer);
     for (s, imp) in implementations() {
+        if !selection().selects(sc, s.name) {
+            continue;
+        }
         prove::prove_lone(s, imp).unwrap_or_else(|e| fail(&e));
         let mut counter = 0u64;
         for foreign in [0, FOREIGN_SITES] {
@@ -441,7 +467,14 @@ fn open_close<T>(
 }
 
 fn modules(ctx: &mut Ctx) {
+    let scs = [scenario::MODULE_LOAD, scenario::MODULE_UNLOAD];
+    for sc in scs {
+        left_out(ctx, sc, implementation_names(), Instrument::Criterion);
+    }
     for (s, imp) in implementations() {
+        if !scs.iter().any(|sc| selection().selects(sc, s.name)) {
+            continue;
+        }
         for &n in &SITE_COUNTS {
             let m = scale::make(imp, &[imp.scale.raw()], n as usize).unwrap_or_else(|e| fail(&e));
             for (sc, per) in [
@@ -450,7 +483,7 @@ fn modules(ctx: &mut Ctx) {
             ] {
                 let dir = dir_name(sc);
                 forget(&dir, s.name, Some(n));
-                if !selected(&dir) {
+                if !selection().selects(sc, s.name) {
                     continue;
                 }
                 {
@@ -485,6 +518,13 @@ fn modules(ctx: &mut Ctx) {
 }
 
 fn shared_objects(ctx: &mut Ctx) {
+    let scs = [scenario::SO_OPEN, scenario::SO_CLOSE];
+    for sc in scs {
+        left_out(ctx, sc, implementation_names(), Instrument::Criterion);
+    }
+    if !implementations().any(|(s, _)| scs.iter().any(|sc| selection().selects(sc, s.name))) {
+        return;
+    }
     let so = match scale::shared_object() {
         Ok(p) => p,
         Err(e) => {
@@ -507,7 +547,7 @@ fn shared_objects(ctx: &mut Ctx) {
         ] {
             let dir = dir_name(sc);
             forget(&dir, s.name, None);
-            if !selected(&dir) {
+            if !selection().selects(sc, s.name) {
                 continue;
             }
             let mut sites = 0u64;
@@ -604,7 +644,16 @@ fn bootstrap_ratio(a: &[f64], b: &[f64], rng: &mut rounds::Rng) -> Interval {
 /// update/batch-100-keys and update/100-keys-one-by-one (with their ratio
 /// to one 1-key update with no other thread).
 fn thread_axis(ctx: &mut Ctx) {
-    if !selected(&dir_name(scenario::UPDATE_THREADS)) {
+    let scs = [
+        scenario::UPDATE_THREADS,
+        scenario::UPDATE_THREADS_BUSY,
+        scenario::UPDATE_BATCH_100,
+        scenario::UPDATE_100_ONE_BY_ONE,
+    ];
+    for sc in scs {
+        left_out(ctx, sc, implementation_names(), Instrument::Criterion);
+    }
+    if !implementations().any(|(s, _)| scs.iter().any(|sc| selection().selects(sc, s.name))) {
         return;
     }
     let (parked, busy, updates, rounds): (&[u64], &[u64], usize, usize) = if quick() {
@@ -614,6 +663,9 @@ fn thread_axis(ctx: &mut Ctx) {
     };
     let cpus = threads::allowed_cpus().len();
     for imp in threads::thread_impls() {
+        if !scs.iter().any(|sc| selection().selects(sc, imp.name)) {
+            continue;
+        }
         let mut idle: Option<Vec<f64>> = None;
         for &p in parked {
             let s = threads::update_with_parked(&imp, p as usize, updates).unwrap_or_else(|e| {
@@ -708,7 +760,8 @@ fn main() {
     );
     let c = Criterion::default()
         .output_directory(&static_call_bench::target_dir().join("criterion"))
-        .configure_from_args();
+        .configure_from_args()
+        .with_benchmark_filter(criterion::BenchmarkFilter::AcceptAll);
     let mut ctx = Ctx { c, part };
     calls(&mut ctx);
     updates(&mut ctx);
@@ -717,6 +770,17 @@ fn main() {
     shared_objects(&mut ctx);
     thread_axis(&mut ctx);
     ctx.c.final_summary();
+    if !selection().is_all() {
+        eprintln!(
+            "criterion benchmarks: filter `{}`: {} figures marked not selected",
+            selection().filters(),
+            ctx.part
+                .missing
+                .iter()
+                .filter(|m| m.reason.starts_with("not selected"))
+                .count()
+        );
+    }
     ctx.part.seconds = start.elapsed().as_secs_f64();
     match write_and_assemble(&ctx.part) {
         Ok(p) => eprintln!(

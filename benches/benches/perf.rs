@@ -507,13 +507,11 @@ fn code_bytes(part: &mut Part, name: &str, imp: &Implementation) {
         );
         return;
     };
-    let indirect = imp.registry.flavor() == static_call_core::Flavor::Indirect;
-    let start = if indirect { site - 7 } else { site };
-    // SAFETY: a recorded site of this program (and, for indirect, its
-    // 7-byte load before it), mapped and readable.
-    let bytes = unsafe { prove::read_code(start, 12) };
+    // SAFETY: a recorded site of this program (and, for a thunk design,
+    // its 7-byte load before it), mapped and readable.
+    let (start, bytes) = unsafe { prove::site_code(imp.registry.design(), site) };
     let insns = prove::decode(&bytes, start);
-    let take = if indirect { 2 } else { 1 };
+    let take = insns.len();
     let len: usize = insns.iter().take(take).map(|i| i.len()).sum();
     let asm: Vec<String> = insns.iter().take(take).map(prove::format_insn).collect();
     let c = scenario::MEMORY_CODE;
@@ -528,7 +526,7 @@ fn code_bytes(part: &mut Part, name: &str, imp: &Implementation) {
             .ok()
             .and_then(|s| s.containing(t).map(|x| (x.size, x.name.clone())))
             .map(|(size, n)| (size as f64, format!("the trampoline's symbol `{n}`: {size} bytes (slot, signature, back-reference)"))),
-        None => Some((0.0, "no trampoline: sites load the key and call a retpoline thunk shared by every key".into())),
+        None => Some((0.0, format!("no trampoline: sites load the key and call {}", if imp.registry.thunk().is_some() { "a retpoline thunk shared by every key" } else { "through it (`call rax`)" }))),
     };
     if let Some((v, note)) = tramp {
         part.figures.push(mem_figure(
@@ -544,7 +542,7 @@ fn code_bytes(part: &mut Part, name: &str, imp: &Implementation) {
         static_call_core::STUB_LEN as f64,
         "formula: STUB_LEN, the near stub per (key, shared object) a far module's sites call, plus an 8-byte key slot".into(),
     ));
-    if !indirect {
+    if imp.registry.design().trampoline {
         part.figures.push(mem_figure(
             (c, name, None),
             (Metric::CodeBytes, Per::Total, Statistic::Formula),

@@ -1,10 +1,13 @@
 //! Benchmarks of the static-call implementations, written once and run
 //! over every implementation and control (the rebar habit).
 //!
-//! * [`subjects`]: the three implementations and the controls (a direct
-//!   call, a plain function pointer, a `dyn Trait` call, an `Option<fn>`),
-//!   each with the same loop functions for the call-cost scenarios. Adding
-//!   an implementation or a control is one line in [`subjects::SUBJECTS`].
+//! * [`subjects`]: every implementation of the one list
+//!   (`static_call_implementations::implementations!`) and the controls (a
+//!   direct call, a plain function pointer, a `dyn Trait` call, an
+//!   `Option<fn>`, …), each with the same loop functions for the call-cost
+//!   scenarios; and [`subjects::Selection`], what a filtered run measures.
+//!   A new implementation needs no line here; a control is one line in
+//!   [`subjects::CONTROLS`].
 //! * [`prove`]: before anything is measured, every benchmark decodes its
 //!   own sites with iced-x86 and checks the form its name claims; a
 //!   mismatch stops the run instead of measuring the wrong thing.

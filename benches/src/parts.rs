@@ -232,7 +232,7 @@ pub fn join(mut parts: Vec<Part>) -> Result<BenchBundle, String> {
             .map(|s| Subject {
                 name: s.name.into(),
                 kind: s.kind,
-                description: s.description.into(),
+                description: s.describe(),
             })
             .collect(),
         figures: Vec::new(),

@@ -1,14 +1,20 @@
 //! Proof before measurement: each benchmark decodes its own sites with
 //! iced-x86 and checks that they hold the form its name claims.
 //!
-//! * inline-patch: the site is `call <target>`, or a 5-byte NOP for none;
-//! * trampoline: the site is `call <trampoline>` and the trampoline's slot
-//!   `jmp <target>` (`ret` for none);
-//! * indirect: `mov rax, [rip + <key>]` then `call <retpoline thunk>`;
+//! * an implementation: its site, decoded by its design
+//!   ([`Design::decode_site`], the site's `site_len` bytes from its label,
+//!   and for a [`SiteShape::CallThunk`] design the 7 bytes of its load of
+//!   the key before it), holds what the design says: `call <target>` or a
+//!   5-byte NOP for none where updates patch sites (inline-patch); `call
+//!   <trampoline>`, whose slot holds `jmp <target>` (`ret` for none)
+//!   (trampoline); `mov rax, [rip + <key>]` then `call <thunk>` (indirect);
+//!   `mov rax, [rip + <key>]; call rax`, [`Form::CallVia`] the key
+//!   (plain-indirect). A site that loads the key must load it inside the
+//!   loop, after its head, as the indirect controls must;
 //! * direct: the loop calls the target with `call rel32`, and nothing else;
 //!   its A/A copy likewise, and it is a distinct function with the same
 //!   instructions;
-//! * plain indirect: `call qword ptr [rip + slot]`; lfence: `mov reg,
+//! * call-mem-indirect: `call qword ptr [rip + slot]`; lfence: `mov reg,
 //!   [rip + slot]; lfence; call reg`;
 //! * function pointer, `dyn Trait`, `Option<fn>`: one indirect `call` per
 //!   call, each either `call qword ptr [mem]` or a `call reg` whose
@@ -22,7 +28,8 @@
 
 use iced_x86::{Code, Instruction};
 use static_call_bundle::SiteDump;
-use static_call_core::{Flavor, RawKey};
+use static_call_core::insn::Form;
+use static_call_core::{Design, RawKey, Registry, SiteShape};
 
 use crate::subjects::{CallScenario, Implementation, Subject};
 use crate::symbols::Symbols;
@@ -82,7 +89,69 @@ fn name_of(addr: usize) -> String {
         .unwrap_or_else(|| format!("{addr:#x}"))
 }
 
-/// Checks one site of `key` and returns what it saw.
+/// The form a site of `key` must hold in a design, and how the proof
+/// names it: what [`Design::decode_site`] must return for it.
+fn expected_form(
+    registry: &Registry,
+    key_name: &str,
+    key: &RawKey,
+) -> Result<(Form, String), String> {
+    let design = registry.design();
+    let target = key.target_addr();
+    Ok(match design.site {
+        // A design that patches its sites: `call target`, or the NOP for
+        // none.
+        _ if design.patches_sites => match target {
+            Some(t) => (Form::Call(t), format!("call {}", name_of(t))),
+            None => (Form::Nop, "5-byte NOP (target none)".into()),
+        },
+        SiteShape::CallTrampoline => {
+            let tramp = key.trampoline().ok_or_else(|| {
+                format!("{key_name}: a trampoline design's key without a trampoline")
+            })?;
+            (Form::Call(tramp), format!("call {}", name_of(tramp)))
+        }
+        SiteShape::CallThunk => {
+            let thunk = registry
+                .thunk()
+                .ok_or_else(|| format!("{key_name}: a thunk design's registry without a thunk"))?;
+            (
+                Form::Call(thunk),
+                format!("mov rax, [{key_name}]; call {}", name_of(thunk)),
+            )
+        }
+        SiteShape::LoadCallRax => (
+            Form::CallVia(key.addr()),
+            format!("mov rax, [{key_name}]; call rax (plain indirect call, no retpoline)"),
+        ),
+    })
+}
+
+/// Where the bytes of a site of `design` start, from its label: 7 bytes
+/// before it for a [`SiteShape::CallThunk`] site (its load of the key),
+/// else at it.
+pub fn site_start(design: &Design, site: usize) -> usize {
+    match design.site {
+        SiteShape::CallThunk => site - 7,
+        _ => site,
+    }
+}
+
+/// The code of a site of `design` in the main program: where it starts
+/// ([`site_start`]) and its bytes, up to the end of its slot
+/// ([`Design::site_len`]).
+///
+/// # Safety
+/// `site` is a live site of a key of `design` in this program.
+pub unsafe fn site_code(design: &Design, site: usize) -> (usize, Vec<u8>) {
+    let start = site_start(design, site);
+    let len = site - start + design.site_len(false);
+    // SAFETY: the site's bytes, live code as the caller promises.
+    (start, unsafe { read_code(start, len) })
+}
+
+/// Checks one site of `key` against its registry's design (decoded with
+/// [`Design::decode_site`]) and returns what it saw.
 ///
 /// # Safety
 /// `site` is a live call site of `key` in this program.
@@ -90,80 +159,43 @@ unsafe fn check_site(
     subject: &str,
     key_name: &str,
     phase: &str,
-    flavor: Flavor,
+    registry: &Registry,
     key: &RawKey,
     site: usize,
 ) -> Result<Vec<SiteDump>, String> {
-    let target = key.target_addr();
-    let mut out = Vec::new();
-    let (start, len) = match flavor {
-        // The 7 bytes before an indirect site are its load of the key.
-        Flavor::Indirect => (site - 7, 12),
-        _ => (site, 5),
-    };
-    // SAFETY: a live site of this program (and, for indirect, its load).
-    let bytes = unsafe { read_code(start, len) };
+    let design = registry.design();
+    // SAFETY: a live site of this program (and, for a thunk design, its
+    // load of the key before it).
+    let (start, bytes) = unsafe { site_code(design, site) };
     let insns = decode(&bytes, start);
-    let at = |i: usize| insns.get(i).map(format_insn).unwrap_or_default();
-    let form;
-    match flavor {
-        Flavor::InlinePatch => match target {
-            Some(t) => {
-                form = format!("call {}", name_of(t));
-                let i = &insns[0];
-                if !(i.code() == Code::Call_rel32_64 && i.near_branch_target() as usize == t) {
-                    return Err(format!(
-                        "{subject} {key_name}: site {site:#x} holds `{}`, expected `call {t:#x}` (the key's target)",
-                        at(0)
-                    ));
-                }
-            }
-            None => {
-                form = "5-byte NOP (target none)".into();
-                let i = &insns[0];
-                if !(i.mnemonic() == iced_x86::Mnemonic::Nop && i.len() == 5) {
-                    return Err(format!(
-                        "{subject} {key_name}: site {site:#x} holds `{}`, expected a 5-byte NOP",
-                        at(0)
-                    ));
-                }
-            }
-        },
-        Flavor::Trampoline => {
-            let tramp = key
-                .trampoline()
-                .ok_or("trampoline key without a trampoline")?;
-            form = format!("call {}", name_of(tramp));
-            let i = &insns[0];
-            if !(i.code() == Code::Call_rel32_64 && i.near_branch_target() as usize == tramp) {
-                return Err(format!(
-                    "{subject} {key_name}: site {site:#x} holds `{}`, expected `call {tramp:#x}` (the trampoline)",
-                    at(0)
-                ));
-            }
-        }
-        Flavor::Indirect => {
-            let thunk = static_call_indirect::retpoline_rax as *const () as usize;
-            form = format!("mov rax, [{key_name}]; call {}", name_of(thunk));
-            let (m, c) = (&insns[0], insns.get(1));
-            let load_ok = m.code() == Code::Mov_r64_rm64
-                && m.is_ip_rel_memory_operand()
-                && m.ip_rel_memory_address() as usize == key.addr()
-                && m.op0_register() == iced_x86::Register::RAX;
-            let call_ok = c.is_some_and(|c| {
-                c.code() == Code::Call_rel32_64 && c.near_branch_target() as usize == thunk
-            });
-            if !(load_ok && call_ok) {
-                return Err(format!(
-                    "{subject} {key_name}: site {site:#x} holds `{}; {}`, expected `mov rax, [rip+{:#x}]; call {thunk:#x}`",
-                    at(0),
-                    at(1),
-                    key.addr()
-                ));
-            }
+    let shown = || insns.iter().map(format_insn).collect::<Vec<_>>().join("; ");
+    let target = key.target_addr();
+    let (want, form) = expected_form(registry, key_name, key)?;
+    let got = design.decode_site(site, &bytes[site - start..], false);
+    if got != Some(want) {
+        return Err(format!(
+            "{subject} {key_name}: site {site:#x} holds `{}` ({got:x?} as {} decodes it, hex), expected `{form}` ({want:x?})",
+            shown(),
+            design.name,
+        ));
+    }
+    if design.site == SiteShape::CallThunk {
+        // The thunk's site loads the key itself into `rax` right before.
+        let m = &insns[0];
+        let load_ok = m.code() == Code::Mov_r64_rm64
+            && m.is_ip_rel_memory_operand()
+            && m.ip_rel_memory_address() as usize == key.addr()
+            && m.op0_register() == iced_x86::Register::RAX
+            && m.next_ip() as usize == site;
+        if !load_ok {
+            return Err(format!(
+                "{subject} {key_name}: site {site:#x} holds `{}`, expected `mov rax, [rip+{:#x}]` before the call (`{form}`)",
+                shown(),
+                key.addr()
+            ));
         }
     }
-    out.push(dump(subject, key_name, phase, "site", start, &bytes, &form));
+    let mut out = vec![dump(subject, key_name, phase, "site", start, &bytes, &form)];
     if let Some(tramp) = key.trampoline() {
         // SAFETY: the trampoline is live code of this program.
         let tb = unsafe { read_code(tramp, 5) };
@@ -244,6 +276,8 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
                     sc.calls_per_unit
                 ));
             }
+            // SAFETY: the loop function's own bytes, per the symbol table.
+            let loop_insns = decode(&unsafe { read_code(lp.addr, lp.size) }, lp.addr);
             let mut out = Vec::new();
             for (i, &(site, _)) in sites.iter().enumerate() {
                 if !(lp.addr..lp.addr + lp.size).contains(&site) {
@@ -253,9 +287,10 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
                     ));
                 }
                 // SAFETY: a recorded site of `key` in this program.
-                let d = unsafe {
-                    check_site(s.name, key_name, &phase, imp.registry.flavor(), key, site)?
-                };
+                let d = unsafe { check_site(s.name, key_name, &phase, imp.registry, key, site)? };
+                key_loaded_in_loop(imp.registry.design(), &loop_insns, site).map_err(|e| {
+                    format!("{} {}: site {site:#x} of {key_name}: {e}", s.name, sc.id)
+                })?;
                 if i == 0 {
                     out.extend(d);
                 }
@@ -277,6 +312,41 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
         }
         None => prove_control(s, sc, lp.addr, lp.size, &lp.name, &phase),
     }
+}
+
+/// For a design whose sites load the key (a thunk's `mov rax, [key]`
+/// before the label, or `mov rax, [key]; call rax` at it): the load must
+/// lie inside the loop around the site's call, after its head, so that
+/// every call loads the key (the rule the indirect controls follow).
+/// `insns`: the loop function, decoded.
+///
+/// # Errors
+/// The load or the call not found, or not inside one loop.
+fn key_loaded_in_loop(design: &Design, insns: &[Instruction], site: usize) -> Result<(), String> {
+    let (load_ip, call_ip) = match design.site {
+        SiteShape::CallThunk => (site - 7, site),
+        SiteShape::LoadCallRax => (site, site + 7),
+        SiteShape::CallTrampoline => return Ok(()),
+    };
+    let find = |ip: usize, what: &str| {
+        insns
+            .iter()
+            .position(|i| i.ip() as usize == ip)
+            .ok_or_else(|| {
+                format!("no instruction of the loop function starts at the {what} {ip:#x}")
+            })
+    };
+    let (load, call) = (find(load_ip, "key's load")?, find(call_ip, "call")?);
+    let (head, _) = loop_around(insns, call)
+        .ok_or_else(|| format!("`{}` is not inside a loop", format_insn(&insns[call])))?;
+    if load < head {
+        return Err(format!(
+            "the key's load `{}` at {load_ip:#x} lies before the loop's head at {:#x}: it is not made at every call",
+            format_insn(&insns[load]),
+            insns[head].ip()
+        ));
+    }
+    Ok(())
 }
 
 /// The innermost loop of `insns` that contains the instruction at index
@@ -488,7 +558,7 @@ fn prove_control(
             }
             format!("call {}", name_of(body))
         }
-        control::PLAIN_INDIRECT => {
+        control::CALL_MEM_INDIRECT => {
             for &k in &calls {
                 let i = &insns[k];
                 if !(i.code() == Code::Call_rm64
@@ -501,7 +571,7 @@ fn prove_control(
                     )));
                 }
             }
-            "call qword ptr [rip + slot] (plain indirect call through memory)".into()
+            "call qword ptr [rip + slot] (indirect call through memory)".into()
         }
         control::LFENCE_INDIRECT => {
             for &k in &calls {
@@ -598,14 +668,14 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
     let &(site, _) = sites
         .first()
         .ok_or_else(|| format!("{}: HOT1 has no site", s.name))?;
-    let flavor = imp.registry.flavor();
+    let registry = imp.registry;
     // SAFETY: `site` is a recorded site of `key` in this program.
     let mut out = unsafe {
         check_site(
             s.name,
             "HOT1",
             "before update (target add1)",
-            flavor,
+            registry,
             key,
             site,
         )?
@@ -619,7 +689,7 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
             s.name,
             "HOT1",
             "after update (target add2)",
-            flavor,
+            registry,
             key,
             site,
         )?
@@ -628,7 +698,7 @@ pub fn dump_update(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, S
         .update(crate::targets::add1)
         .map_err(|e| format!("{}: {e}", s.name))?;
     // SAFETY: as above.
-    unsafe { check_site(s.name, "HOT1", "restored", flavor, key, site)? };
+    unsafe { check_site(s.name, "HOT1", "restored", registry, key, site)? };
     Ok(out)
 }
 
@@ -658,16 +728,7 @@ pub fn prove_lone(s: &Subject, imp: &Implementation) -> Result<Vec<SiteDump>, St
         ));
     }
     // SAFETY: the one recorded site of `key` in this program.
-    unsafe {
-        check_site(
-            s.name,
-            "LONE",
-            "update benchmark",
-            imp.registry.flavor(),
-            key,
-            site,
-        )
-    }
+    unsafe { check_site(s.name, "LONE", "update benchmark", imp.registry, key, site) }
 }
 
 /// Proves every (subject, call scenario) pair and collects the dumps.

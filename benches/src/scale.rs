@@ -105,10 +105,11 @@ pub fn check_calls(
 pub fn shared_object() -> Result<std::path::PathBuf, String> {
     use static_call_conformance::Adapter;
     // Keep the exported keys linked in.
-    std::hint::black_box([
-        adapters::inline_patch::Impl::add().raw().addr(),
-        adapters::trampoline::Impl::add().raw().addr(),
-        adapters::indirect::Impl::add().raw().addr(),
-    ]);
+    macro_rules! keys {
+        ($(($m:ident, $krate:ident, $name:literal))*) => {
+            [$(adapters::$m::Impl::add().raw().addr()),*]
+        };
+    }
+    std::hint::black_box(static_call_implementations::implementations!(keys));
     static_call_conformance::scenarios::build_shared_object()
 }

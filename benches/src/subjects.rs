@@ -1,5 +1,9 @@
-//! The subjects: the three implementations and the controls, each with the
-//! same loop functions for the call-cost scenarios.
+//! The subjects: every implementation of the one list
+//! (`static_call_implementations::implementations!`) and the controls, each
+//! with the same loop functions for the call-cost scenarios. An
+//! implementation added to the list is measured in every call, update and
+//! module scenario without a line here; it is described by its design
+//! ([`static_call_core::Design`]), never by its name.
 //!
 //! Every loop is written once, in `call_loops!`, with the call
 //! expression as its only parameter; each subject plugs in its own call.
@@ -77,12 +81,45 @@ pub struct Subject {
     pub name: &'static str,
     /// Implementation or control.
     pub kind: SubjectKind,
-    /// One line on what it is.
+    /// One line on what it is (a control's; an implementation's comes from
+    /// its design: [`Subject::describe`]).
     pub description: &'static str,
     /// Its loops.
     pub loops: Loops,
     /// For implementations: keys and lifecycle.
     pub imp: Option<&'static Implementation>,
+}
+
+impl Subject {
+    /// One line on what it is: a control's own description, or what an
+    /// implementation's design says its sites and updates do.
+    pub fn describe(&self) -> String {
+        match self.imp {
+            Some(imp) => describe_design(imp.registry.design()),
+            None => self.description.to_owned(),
+        }
+    }
+}
+
+/// What a design's sites and updates do, from its description alone.
+pub fn describe_design(d: &static_call_core::Design) -> String {
+    use static_call_core::SiteShape;
+    let site = match (d.site, d.patches_sites) {
+        (SiteShape::CallTrampoline, true) => "sites patched in place to `call target`",
+        (SiteShape::CallTrampoline, false) => {
+            "sites call a per-key trampoline whose `jmp` is rewritten"
+        }
+        (SiteShape::CallThunk, _) => "load the pointer, call a retpoline thunk",
+        (SiteShape::LoadCallRax, _) => {
+            "load the pointer, `call rax`: a plain indirect call, no retpoline"
+        }
+    };
+    let update = if d.writes_code() {
+        "an update rewrites code"
+    } else {
+        "an update is one atomic store"
+    };
+    format!("{site}; {update}")
 }
 
 /// Repeats its statements 1,024 times (4^5): each copy of a static call is
@@ -145,7 +182,7 @@ macro_rules! call_loops {
 
 /// Defines an implementation's keys, loops and [`Subject`].
 macro_rules! implementation {
-    ($m:ident = $krate:ident, $name:expr, $desc:literal) => {
+    ($m:ident = $krate:ident, $name:expr) => {
         #[doc = concat!("The ", stringify!($krate), " subject.")]
         pub mod $m {
             use super::*;
@@ -224,7 +261,7 @@ macro_rules! implementation {
             pub static SUBJECT: Subject = Subject {
                 name: $name,
                 kind: SubjectKind::Implementation,
-                description: $desc,
+                description: "",
                 loops: Loops {
                     hot1: Some(hot1),
                     hot6: Some(hot6),
@@ -237,21 +274,16 @@ macro_rules! implementation {
     };
 }
 
-implementation!(
-    inline_patch = static_call_inline_patch,
-    "inline-patch",
-    "sites patched in place to `call target`"
-);
-implementation!(
-    trampoline = static_call_trampoline,
-    "trampoline",
-    "sites call a per-key trampoline whose `jmp` is rewritten"
-);
-implementation!(
-    indirect = static_call_indirect,
-    "indirect",
-    "the baseline: load the pointer, call a retpoline thunk"
-);
+/// Every implementation of the one list, each a module of its own
+/// (`inline_patch`, `trampoline`, …), and [`IMPLEMENTATION_SUBJECTS`].
+macro_rules! implementation_subjects {
+    ($(($m:ident, $krate:ident, $name:literal))*) => {
+        $(implementation!($m = $krate, $name);)*
+        /// The implementations' subjects, in the one list's order.
+        pub static IMPLEMENTATION_SUBJECTS: [&Subject; [$($name),*].len()] = [$(&$m::SUBJECT),*];
+    };
+}
+static_call_implementations::implementations!(implementation_subjects);
 
 /// A direct `call rel32` to an `#[inline(never)] extern "C" fn`.
 ///
@@ -364,10 +396,12 @@ pub mod fn_pointer {
     }
 }
 
-/// A plain indirect call through memory, written as the kernel emits it
-/// with Enhanced IBRS: `call qword ptr [rip + slot]` (inline assembly, so
-/// the load is in the instruction itself, at every call).
-pub mod plain_indirect {
+/// An indirect call through memory, written as a kernel with Enhanced IBRS
+/// may emit it: `call qword ptr [rip + slot]` (inline assembly, so the
+/// load is in the instruction itself, at every call). The control
+/// `call-mem-indirect`; the implementation `plain-indirect` loads the key
+/// into `rax` and calls it instead.
+pub mod call_mem_indirect {
     /// `call [rip + ONE]`.
     pub mod one {
         static_call_core::__static_call_fn! {
@@ -496,19 +530,33 @@ pub mod option_fn {
     }
 }
 
-/// Every subject, in display order: implementations first, then controls.
-pub static SUBJECTS: [&Subject; 10] = [
-    &inline_patch::SUBJECT,
-    &trampoline::SUBJECT,
-    &indirect::SUBJECT,
+/// The controls, in display order.
+pub static CONTROLS: [&Subject; 7] = [
     &DIRECT,
     &DIRECT_AA,
-    &PLAIN_INDIRECT,
+    &CALL_MEM_INDIRECT,
     &LFENCE_INDIRECT,
     &FN_POINTER,
     &DYN_TRAIT,
     &OPTION_FN,
 ];
+
+/// Every subject, in display order: the implementations (the one list's
+/// order), then the controls.
+pub static SUBJECTS: [&Subject; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()] = {
+    let mut all = [CONTROLS[0]; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()];
+    let mut i = 0;
+    while i < IMPLEMENTATION_SUBJECTS.len() {
+        all[i] = IMPLEMENTATION_SUBJECTS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < CONTROLS.len() {
+        all[i + j] = CONTROLS[j];
+        j += 1;
+    }
+    all
+};
 
 /// The three loops of a control that has them all but the conditional one.
 macro_rules! control_loops {
@@ -529,11 +577,11 @@ static DIRECT_AA: Subject = Subject {
     loops: control_loops!(direct_aa),
     imp: None,
 };
-static PLAIN_INDIRECT: Subject = Subject {
-    name: control::PLAIN_INDIRECT,
+static CALL_MEM_INDIRECT: Subject = Subject {
+    name: control::CALL_MEM_INDIRECT,
     kind: SubjectKind::Control,
-    description: "a plain indirect call through memory, `call qword ptr [rip + slot]` (what an Enhanced-IBRS kernel emits)",
-    loops: control_loops!(plain_indirect),
+    description: "an indirect call through memory, `call qword ptr [rip + slot]` (what an Enhanced-IBRS kernel may emit)",
+    loops: control_loops!(call_mem_indirect),
     imp: None,
 };
 static LFENCE_INDIRECT: Subject = Subject {
@@ -701,4 +749,212 @@ pub fn check_cond_loops_can_call() -> std::result::Result<(), String> {
         return Err(format!("option-fn: 10 calls with a hook made {calls}"));
     }
     Ok(())
+}
+
+/// The environment variable that carries a filter to the processes a
+/// benchmark binary starts (the callgrind runner's), comma-separated, as
+/// the command line's filter would.
+pub const FILTER_ENV: &str = "STATIC_CALL_BENCH_FILTER";
+
+/// What a filtered benchmark run measures (`cargo bench -p
+/// static-call-bench -- <filter>`, or [`FILTER_ENV`]), and what it marks
+/// "not selected" instead of missing.
+///
+/// A filter `subject/scenario` selects subject `subject` exactly (any,
+/// when empty: `indirect/` never selects `plain-indirect`) in the
+/// scenarios whose id (`call/hot-1arg`) or directory name
+/// (`call-hot-1arg`) contains `scenario`; a filter that is a subject's
+/// whole name selects that subject; any other filter selects the
+/// scenarios containing it, for every subject. Several filters select
+/// what any of them does; none selects everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    filters: Vec<String>,
+}
+
+impl Selection {
+    /// Every figure.
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    /// The given filters (empty ones ignored).
+    pub fn of<S: AsRef<str>>(filters: impl IntoIterator<Item = S>) -> Selection {
+        Selection {
+            filters: filters
+                .into_iter()
+                .map(|f| f.as_ref().trim().to_owned())
+                .filter(|f| !f.is_empty())
+                .collect(),
+        }
+    }
+
+    /// This process's selection: [`FILTER_ENV`] when set, else the
+    /// command line's first argument that is not a flag (what `cargo bench
+    /// -- <filter>` passes).
+    pub fn current() -> Selection {
+        match std::env::var(FILTER_ENV) {
+            Ok(v) => Selection::of(v.split(',')),
+            Err(_) => Selection::of(command_line_filter()),
+        }
+    }
+
+    /// The selection [`FILTER_ENV`] carries (everything when unset): for
+    /// processes whose command line is not the user's.
+    pub fn from_env() -> Selection {
+        std::env::var(FILTER_ENV).map_or_else(|_| Selection::all(), |v| Selection::of(v.split(',')))
+    }
+
+    /// No filter: everything is selected.
+    pub fn is_all(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// The filters, comma-separated (as [`FILTER_ENV`] takes them).
+    pub fn filters(&self) -> String {
+        self.filters.join(",")
+    }
+
+    /// Whether `subject`'s figure of `scenario` is selected.
+    pub fn selects(&self, scenario: &str, subject: &str) -> bool {
+        self.is_all() || self.filters.iter().any(|f| selects(f, scenario, subject))
+    }
+
+    /// Whether any subject's figure of `scenario` is selected.
+    pub fn selects_scenario(&self, scenario: &str) -> bool {
+        SUBJECTS.iter().any(|s| self.selects(scenario, s.name))
+    }
+
+    /// Why an unselected figure is absent: "not selected (…)".
+    pub fn reason(&self) -> String {
+        format!(
+            "not selected: this run's filter `{}` left it out",
+            self.filters.join("`, `")
+        )
+    }
+
+    /// The entries that mark what this selection leaves out of `scenario`
+    /// among `subjects`: none when all are selected, one for the whole
+    /// scenario when none is, else one per subject left out.
+    pub fn left_out<'a>(
+        &self,
+        scenario: &str,
+        subjects: impl IntoIterator<Item = &'a str>,
+        metric: static_call_bundle::Metric,
+        instrument: static_call_bundle::Instrument,
+    ) -> Vec<static_call_bundle::Missing> {
+        let subjects: Vec<&str> = subjects.into_iter().collect();
+        let out: Vec<&str> = subjects
+            .iter()
+            .copied()
+            .filter(|s| !self.selects(scenario, s))
+            .collect();
+        let entry = |subject: Option<&str>| static_call_bundle::Missing {
+            scenario: scenario.into(),
+            subject: subject.map(Into::into),
+            metric,
+            instrument,
+            reason: self.reason(),
+        };
+        if out.is_empty() {
+            Vec::new()
+        } else if out.len() == subjects.len() {
+            vec![entry(None)]
+        } else {
+            out.into_iter().map(|s| entry(Some(s))).collect()
+        }
+    }
+}
+
+/// The command line's filter: the first argument after the program's name
+/// that is not a flag.
+fn command_line_filter() -> Option<String> {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .filter(|a| !a.is_empty())
+}
+
+/// Whether one filter selects `subject`'s figure of `scenario`
+/// ([`Selection`] says how).
+pub fn selects(filter: &str, scenario: &str, subject: &str) -> bool {
+    let known = |name: &str| SUBJECTS.iter().any(|s| s.name == name);
+    let in_scenario =
+        |f: &str| f.is_empty() || scenario.contains(f) || scenario.replace('/', "-").contains(f);
+    match filter.split_once('/') {
+        Some((who, what)) if who.is_empty() || known(who) => {
+            (who.is_empty() || who == subject) && in_scenario(what)
+        }
+        _ if known(filter) => filter == subject,
+        _ => in_scenario(filter),
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::{Selection, selects};
+
+    #[test]
+    fn subject_names_match_whole() {
+        assert!(selects("indirect/", "call/hot-1arg", "indirect"));
+        assert!(!selects("indirect/", "call/hot-1arg", "plain-indirect"));
+        assert!(selects("indirect", "module/load", "indirect"));
+        assert!(!selects("indirect", "module/load", "plain-indirect"));
+        assert!(!selects("direct", "call/hot-1arg", "direct-aa"));
+        assert!(selects(
+            "plain-indirect/call-hot",
+            "call/hot-6arg",
+            "plain-indirect"
+        ));
+        assert!(!selects(
+            "plain-indirect/call-hot",
+            "call/many-sites",
+            "plain-indirect"
+        ));
+    }
+
+    #[test]
+    fn scenarios_match_by_substring() {
+        // The scenario's id and its directory name both work, for every
+        // subject.
+        assert!(selects("call-hot-1arg", "call/hot-1arg", "trampoline"));
+        assert!(selects("call/hot-1arg", "call/hot-1arg", "direct"));
+        assert!(selects("/update", "update/idle", "inline-patch"));
+        assert!(!selects("update", "call/hot-1arg", "inline-patch"));
+        assert!(Selection::all().selects("anything", "at-all"));
+        let s = Selection::of(["indirect/", "direct/call"]);
+        assert!(s.selects("call/hot-1arg", "direct"));
+        assert!(s.selects("update/idle", "indirect"));
+        assert!(!s.selects("update/idle", "plain-indirect"));
+    }
+
+    #[test]
+    fn what_is_left_out_is_marked_not_selected() {
+        use static_call_bundle::{Instrument, Metric};
+        let s = Selection::of(["indirect/"]);
+        let m = s.left_out(
+            "update/idle",
+            ["inline-patch", "indirect", "plain-indirect"],
+            Metric::WallTime,
+            Instrument::Timer,
+        );
+        let who: Vec<_> = m.iter().map(|m| m.subject.as_deref()).collect();
+        assert_eq!(who, [Some("inline-patch"), Some("plain-indirect")]);
+        assert!(m.iter().all(|m| m.reason.starts_with("not selected")));
+        // A scenario nobody is selected in: one entry for all of it.
+        let s = Selection::of(["call-hot"]);
+        let m = s.left_out(
+            "update/idle",
+            ["inline-patch", "indirect"],
+            Metric::WallTime,
+            Instrument::Timer,
+        );
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].subject, None);
+        assert!(
+            Selection::all()
+                .left_out("x", ["a"], Metric::WallTime, Instrument::Timer)
+                .is_empty()
+        );
+    }
 }

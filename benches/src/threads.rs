@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use static_call_core::{Flavor, StaticCall};
+use static_call_core::{Registry, SiteShape, StaticCall};
 
 use crate::targets::{add1, add2};
 
@@ -40,8 +40,8 @@ pub struct ThreadImpl {
     pub name: &'static str,
     /// Its `init()`.
     pub init: fn() -> static_call_core::Result<()>,
-    /// What it writes.
-    pub flavor: Flavor,
+    /// Its registry (and through it, its design: what it writes).
+    pub registry: &'static Registry,
     /// Its retpoline thunk (indirect).
     pub thunk: Option<usize>,
     /// A key with one call site, in [`ThreadImpl::call_t1`].
@@ -293,7 +293,7 @@ macro_rules! thread_impl {
             pub static IMPL: super::ThreadImpl = super::ThreadImpl {
                 name: $name,
                 init: sc::init,
-                flavor: static_call_core::Flavor::Indirect, // set by `thread_impls`
+                registry: &sc::__private::REGISTRY,
                 thunk: None,
                 t1: &T1,
                 call_t1,
@@ -301,11 +301,6 @@ macro_rules! thread_impl {
                 call_key,
                 batch,
             };
-
-            /// What the implementation writes.
-            pub fn flavor() -> static_call_core::Flavor {
-                sc::__private::REGISTRY.flavor()
-            }
 
             /// The retpoline thunk, for the proof.
             pub fn thunk() -> Option<usize> {
@@ -320,7 +315,7 @@ static_call_implementations::implementations!(thread_impl);
 pub fn thread_impls() -> Vec<ThreadImpl> {
     macro_rules! list {
         ($(($m:ident, $krate:ident, $name:literal))*) => {
-            vec![$(ThreadImpl { thunk: $m::thunk(), flavor: $m::flavor(), ..$m::IMPL }),*]
+            vec![$(ThreadImpl { thunk: $m::thunk(), ..$m::IMPL }),*]
         };
     }
     static_call_implementations::implementations!(list)
@@ -460,21 +455,30 @@ pub fn prove_key(
     };
     let t = target as *const () as u64;
     let (m, to) = branch(site.addr)?;
-    let ok = match imp.flavor {
-        Flavor::InlinePatch => m == iced_x86::Mnemonic::Call && to == t,
-        Flavor::Trampoline => {
-            let tr = key.raw().trampoline().ok_or("no trampoline")?;
-            let (tm, tto) = branch(tr)?;
-            m == iced_x86::Mnemonic::Call
-                && to == tr as u64
-                && tm == iced_x86::Mnemonic::Jmp
-                && tto == t
-        }
-        Flavor::Indirect => {
-            m == iced_x86::Mnemonic::Call
-                && Some(to as usize) == imp.thunk
-                && key.query().map(|f| f as *const () as u64) == Some(t)
-        }
+    let design = imp.registry.design();
+    let ok = if design.patches_sites {
+        m == iced_x86::Mnemonic::Call && to == t
+    } else if design.trampoline {
+        let tr = key.raw().trampoline().ok_or("no trampoline")?;
+        let (tm, tto) = branch(tr)?;
+        m == iced_x86::Mnemonic::Call
+            && to == tr as u64
+            && tm == iced_x86::Mnemonic::Jmp
+            && tto == t
+    } else {
+        // Sites call through the key: it holds the target, and the site
+        // is the design's (a thunk's call, or the load and `call rax`).
+        let holds = key.query().map(|f| f as *const () as u64) == Some(t);
+        let site_ok = match design.site {
+            SiteShape::CallThunk => m == iced_x86::Mnemonic::Call && Some(to as usize) == imp.thunk,
+            _ => {
+                // SAFETY: a registered site: live code of this program.
+                let (start, bytes) = unsafe { crate::prove::site_code(design, site.addr) };
+                design.decode_site(site.addr, &bytes[site.addr - start..], false)
+                    == Some(static_call_core::insn::Form::CallVia(key.raw().addr()))
+            }
+        };
+        holds && site_ok
     };
     if ok {
         Ok(())

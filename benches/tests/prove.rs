@@ -122,3 +122,66 @@ fn a_devirtualised_or_hoisted_control_fails_the_proof() {
         }
     }
 }
+
+/// Every implementation of the one list is a subject, in its order, and
+/// the controls' names never clash with an implementation's.
+#[test]
+fn every_listed_implementation_is_a_subject() {
+    macro_rules! names {
+        ($(($m:ident, $krate:ident, $name:literal))*) => { [$($name),*] };
+    }
+    let listed = static_call_implementations::implementations!(names);
+    let imps: Vec<&str> = implementations().map(|(s, _)| s.name).collect();
+    assert_eq!(imps, listed, "the implementations measured");
+    assert!(imps.contains(&"plain-indirect"));
+    for s in SUBJECTS.iter().filter(|s| s.imp.is_none()) {
+        assert!(
+            !listed.contains(&s.name),
+            "control {} shares an implementation's name",
+            s.name
+        );
+    }
+    for (s, imp) in implementations() {
+        assert_eq!(
+            imp.registry.design().name,
+            s.name,
+            "{}: its registry's design",
+            s.name
+        );
+    }
+}
+
+/// A plain-indirect site must load the key inside the loop being timed:
+/// the same site form (`mov rax, [rip + key]; call rax`) in a function
+/// without a loop (the `LONE` key's one site, in `call_lone`) is refused.
+#[test]
+fn a_plain_indirect_site_outside_a_loop_is_refused() {
+    use static_call_bench::subjects::{Implementation, Loops, Subject};
+    use static_call_bundle::SubjectKind;
+    let (s, imp) = implementations()
+        .find(|(s, _)| s.name == "plain-indirect")
+        .expect("plain-indirect is measured");
+    (imp.init)().unwrap();
+    // Its LONE key and `call_lone` posing as the hot loop.
+    let fake: &'static Implementation = Box::leak(Box::new(Implementation {
+        hot1: imp.lone,
+        ..*imp
+    }));
+    let posing = Subject {
+        name: s.name,
+        kind: SubjectKind::Implementation,
+        description: "",
+        loops: Loops {
+            hot1: Some(imp.call_lone),
+            hot6: None,
+            many: None,
+            cond_none: None,
+        },
+        imp: Some(fake),
+    };
+    let err = prove(&posing, &CALL_SCENARIOS[0]).expect_err("a site outside a loop");
+    eprintln!("the proof says: {err}");
+    assert!(err.contains("not inside a loop"), "{err}");
+    // The real loop proves.
+    prove(s, &CALL_SCENARIOS[0]).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -205,9 +205,11 @@ pub mod control {
     /// The A/A control: a second, separately compiled copy of the direct
     /// call's loops. Its ratio to [`DIRECT`] is the run's noise floor.
     pub const DIRECT_AA: &str = "direct-aa";
-    /// A plain indirect call through memory, `call qword ptr [rip + slot]`:
-    /// what a kernel with Enhanced IBRS (and no retpoline) emits.
-    pub const PLAIN_INDIRECT: &str = "plain-indirect";
+    /// An indirect call through memory, `call qword ptr [rip + slot]`:
+    /// what a kernel with Enhanced IBRS (and no retpoline) may emit. (Not
+    /// the implementation `plain-indirect`, whose sites load the key into
+    /// `rax` and `call rax`.)
+    pub const CALL_MEM_INDIRECT: &str = "call-mem-indirect";
     /// `mov rax, [rip + slot]; lfence; call rax`: the AMD-style
     /// (`retpoline,lfence`) indirect call.
     pub const LFENCE_INDIRECT: &str = "lfence-indirect";

@@ -149,7 +149,7 @@ pub struct Subject {
 }
 
 /// The implementations known to this suite, in display order.
-pub const IMPLEMENTATIONS: [&str; 3] = ["inline-patch", "trampoline", "indirect"];
+pub const IMPLEMENTATIONS: [&str; 4] = ["inline-patch", "trampoline", "indirect", "plain-indirect"];
 
 /// Every subject of every bundle: those of the first bundle in its order,
 /// then the others'. Subjects only named by figures are added too.
@@ -186,12 +186,13 @@ pub fn color(name: &str) -> &'static str {
         "inline-patch" => "#d9480f",
         "trampoline" => "#1c7ed6",
         "indirect" => "#7048e8",
+        "plain-indirect" => "#2b8a3e",
         control::DIRECT => "#343a40",
         control::FN_POINTER => "#0ca678",
         control::DYN_TRAIT => "#e64980",
         control::OPTION_FN => "#f59f00",
         control::DIRECT_AA => "#868e96",
-        control::PLAIN_INDIRECT => "#2b8a3e",
+        control::CALL_MEM_INDIRECT => "#66a80f",
         control::LFENCE_INDIRECT => "#5f3dc4",
         other => {
             const MORE: [&str; 5] = ["#5c940d", "#c2255c", "#1098ad", "#862e9c", "#e8590c"];

@@ -27,9 +27,9 @@ pub use key::{
 };
 pub use module::{DESCRIPTOR_VERSION, ModuleDescriptor, SharedObject};
 pub use registry::{
-    Batch, CALL_RAX, Design, Flavor, Group, ImageSections, InitPolicy, LOAD_RAX, LOAD_RAX_RAX,
-    ModuleId, ModuleSpec, ModuleStats, NoneTarget, Registry, STUB_LEN, SiteInfo, SiteShape, Stats,
-    near_stub, ret_stub, ret0_stub,
+    Batch, CALL_RAX, Design, Group, ImageSections, InitPolicy, LOAD_RAX, LOAD_RAX_RAX, ModuleId,
+    ModuleSpec, ModuleStats, NoneTarget, Registry, STUB_LEN, SiteInfo, SiteShape, Stats, near_stub,
+    ret_stub, ret0_stub,
 };
 pub use text::valgrind::running_on_valgrind;
 

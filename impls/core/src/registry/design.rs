@@ -215,27 +215,3 @@ fn load_rax(at: usize, addr: usize) -> Option<[u8; 7]> {
     b[3..].copy_from_slice(&d.to_le_bytes());
     Some(b)
 }
-
-/// The three built-in designs by name, for code that still asks which one
-/// it serves (the benchmarks' site proofs, until they ask [`Design`]).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flavor {
-    /// [`Design::INLINE_PATCH`].
-    InlinePatch,
-    /// [`Design::TRAMPOLINE`].
-    Trampoline,
-    /// [`Design::INDIRECT`] (and any design without a trampoline).
-    Indirect,
-}
-
-impl Flavor {
-    /// Short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Flavor::InlinePatch => "inline-patch",
-            Flavor::Trampoline => "trampoline",
-            Flavor::Indirect => "indirect",
-        }
-    }
-}

@@ -34,7 +34,7 @@ use crate::key::RawKey;
 use crate::text::{self, SlotWrite};
 
 pub use batch::Batch;
-pub use design::{CALL_RAX, Design, Flavor, LOAD_RAX, LOAD_RAX_RAX, NoneTarget, SiteShape};
+pub use design::{CALL_RAX, Design, LOAD_RAX, LOAD_RAX_RAX, NoneTarget, SiteShape};
 pub use plan::{STUB_LEN, near_stub, ret_stub, ret0_stub};
 pub use stats::{ModuleStats, Stats};
 
@@ -309,19 +309,6 @@ impl Registry {
     /// The description of the design this registry serves.
     pub fn design(&self) -> &'static Design {
         self.design
-    }
-
-    /// One of the three built-in designs this registry's is shaped like
-    /// (any design that is not inline-patch or trampoline reads as
-    /// [`Flavor::Indirect`]). Kept for the benchmarks' site proofs until
-    /// they ask [`Registry::design`].
-    #[doc(hidden)]
-    pub fn flavor(&self) -> Flavor {
-        match (self.design.trampoline, self.design.patches_sites) {
-            (true, true) => Flavor::InlinePatch,
-            (true, false) => Flavor::Trampoline,
-            _ => Flavor::Indirect,
-        }
     }
 
     fn locked(&self, entered: gate::Entered) -> Locked<'_> {
