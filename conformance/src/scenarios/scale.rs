@@ -213,23 +213,35 @@ pub(crate) fn scale_wx_watch_caught<A: Adapter>() -> ScenarioResult {
     if !A::caps().writes_code() {
         return Ok(Outcome::Skip("writes no code".into()));
     }
-    let r = spawn_cell(
-        A::NAME,
-        "scale_wx_watch_fallback",
-        &[],
-        &[],
-        Duration::from_secs(120 * crate::runner::soak_factor()),
-    );
-    match &r.outcome {
-        Some(Outcome::Fail(m)) if m.contains("writable+executable") => {
-            Ok(Outcome::Pass(format!("caught: {m}")))
+    // The fallback's RWX windows are brief: on a loaded machine the watcher
+    // can get no CPU while one is open (seen once in 56 updates, 1,946
+    // samples). A watch that can see them catches one within three runs.
+    let mut missed = Vec::new();
+    for attempt in 1..=3 {
+        let r = spawn_cell(
+            A::NAME,
+            "scale_wx_watch_fallback",
+            &[],
+            &[],
+            Duration::from_secs(120 * crate::runner::soak_factor()),
+        );
+        match &r.outcome {
+            Some(Outcome::Fail(m)) if m.contains("writable+executable") => {
+                return Ok(Outcome::Pass(format!("caught (run {attempt}): {m}")));
+            }
+            Some(Outcome::Pass(m)) => missed.push(m.clone()),
+            o => {
+                return Err(format!(
+                    "the fallback run ended otherwise ({}): {o:?} {}",
+                    r.status, r.stderr
+                ));
+            }
         }
-        Some(Outcome::Pass(m)) => Err(format!("the watch missed the RWX fallback: {m}")),
-        o => Err(format!(
-            "the fallback run ended otherwise ({}): {o:?} {}",
-            r.status, r.stderr
-        )),
     }
+    Err(format!(
+        "the watch missed the RWX fallback in 3 runs: {}",
+        missed.join(" | ")
+    ))
 }
 
 /// Hidden: the outside watcher. Reads `/proc/<pid>/maps` of the process
