@@ -86,7 +86,7 @@ fn mode(m: Mode) -> &'static str {
 }
 
 fn header(s: &mut String, inputs: &[Input]) {
-    s.push_str("<header>\n<h1>Static calls in userspace</h1>\n<p class=\"sub\">inline-patch, trampoline and indirect against direct and indirect calls");
+    s.push_str("<header>\n<h1>Static calls in userspace</h1>\n<p class=\"sub\">static-call implementations against direct and indirect calls");
     if !inputs.is_empty() {
         let _ = write!(
             s,

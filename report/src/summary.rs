@@ -638,7 +638,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::new();
     s.push_str(r#"<section id="summary"><h2>Summary</h2>"#);
     s.push_str(
-        r#"<p class="lead">The trade-off: <b>inline-patch</b> rewrites every call site to call its target directly, so a call costs what a direct call costs and an update pays per site; <b>trampoline</b> calls a per-key trampoline that jumps on, one <code>jmp</code> more per call and one <code>jmp</code> rewritten per update; <b>indirect</b> loads a pointer and calls a retpoline thunk, so an update is one store and every call pays the thunk.</p>"#,
+        r#"<p class="lead">The trade-off: <b>inline-patch</b> rewrites every call site to call its target directly, so a call costs what a direct call costs and an update pays per site; <b>trampoline</b> calls a per-key trampoline that jumps on, one <code>jmp</code> more per call and one <code>jmp</code> rewritten per update; <b>indirect</b> loads a pointer and calls a retpoline thunk, so an update is one store and every call pays the thunk; <b>plain-indirect</b> loads the pointer and calls through it with no retpoline (the call an Enhanced-IBRS kernel makes), an update is one store and a call costs what the machine's indirect branch costs.</p>"#,
     );
     let imps: Vec<&Subject> = subjects.iter().filter(|s| s.implementation).collect();
     let rows = target_rows(subjects);
