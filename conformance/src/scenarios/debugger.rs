@@ -39,7 +39,20 @@ pub(crate) fn debugger_gdb<A: Adapter>() -> ScenarioResult {
         A::NAME,
         "debugger_child",
         &[
-            "gdb", "-batch", "-nx", "-q", "-ex", &handle, "-ex", "run", "--args",
+            // No "[New Thread …]" / "[Thread … exited]" lines: gdb prints
+            // them on the stdout the child writes its outcome line to, and
+            // one once landed in the middle of it.
+            "gdb",
+            "-batch",
+            "-nx",
+            "-q",
+            "-ex",
+            "set print thread-events off",
+            "-ex",
+            &handle,
+            "-ex",
+            "run",
+            "--args",
         ],
         &[],
         Duration::from_secs(300),
