@@ -15,8 +15,6 @@ pub enum Insn {
     Ret,
     /// A 5-byte `xor eax, eax` (prefixed): a call site on RET0.
     Xor5,
-    /// `xor eax, eax; ret`: a trampoline on RET0.
-    XorRet,
     /// `mov rax, [rip + p]; call rax`, or `mov rax, [rip + p]; mov rax,
     /// [rax]; call rax` (a module's site): a call through the pointer at
     /// `p` (the key) or through the pointer `p` holds (a key slot).
@@ -79,7 +77,6 @@ pub unsafe fn insn_at(addr: usize) -> Insn {
         {
             match n {
                 5 => Insn::Xor5,
-                2 if d.decode().mnemonic() == Mnemonic::Ret => Insn::XorRet,
                 _ => Insn::Other(format!("{i} ({:02x?})", &bytes[..n])),
             }
         }

@@ -332,27 +332,33 @@ pub(crate) fn expect_patched<A: Adapter, F>(
         expect_at(s, &want, "site")?;
     }
     if let Some(tr) = key.raw().trampoline() {
-        match t {
-            None => expect_at(tr, &Insn::Ret, "trampoline")?,
-            Some(t) if static_call_core::insn::in_range(tr, t) => {
-                expect_at(tr, &Insn::Jmp(t), "trampoline")?
-            }
-            Some(t) => {
-                // A relay in range: jmp qword ptr [rip+0]; .quad t
-                let Insn::Jmp(relay) = insn(tr) else {
-                    return Err(format!("trampoline {tr:#x} does not jump: {:?}", insn(tr)));
-                };
-                // SAFETY: the relay is live code of the library.
-                let b = unsafe { crate::decode::read_code(relay, 14) };
-                let dest = u64::from_le_bytes(b[6..14].try_into().expect("8 bytes")) as usize;
-                ensure!(
-                    b[..6] == [0xff, 0x25, 0, 0, 0, 0] && dest == t,
-                    "relay at {relay:#x} is {b:02x?}, expected jmp [rip] to {t:#x}"
-                );
-            }
-        }
+        expect_trampoline(tr, t)?;
     }
     Ok(())
+}
+
+/// Checks the trampoline at `tr` leads to `t` (none: `ret`): a `jmp` to it,
+/// or to a relay in range (`jmp qword ptr [rip+0]; .quad t`).
+pub(crate) fn expect_trampoline(tr: usize, t: Option<usize>) -> Result<(), String> {
+    match t {
+        None => expect_at(tr, &Insn::Ret, "trampoline"),
+        Some(t) if static_call_core::insn::in_range(tr, t) => {
+            expect_at(tr, &Insn::Jmp(t), "trampoline")
+        }
+        Some(t) => {
+            let Insn::Jmp(relay) = insn(tr) else {
+                return Err(format!("trampoline {tr:#x} does not jump: {:?}", insn(tr)));
+            };
+            // SAFETY: the relay is live code of the library.
+            let b = unsafe { crate::decode::read_code(relay, 14) };
+            let dest = u64::from_le_bytes(b[6..14].try_into().expect("8 bytes")) as usize;
+            ensure!(
+                b[..6] == [0xff, 0x25, 0, 0, 0, 0] && dest == t,
+                "relay at {relay:#x} is {b:02x?}, expected jmp [rip] to {t:#x}"
+            );
+            Ok(())
+        }
+    }
 }
 
 pub(crate) fn addr_of(f: AddFn) -> usize {

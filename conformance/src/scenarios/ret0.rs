@@ -1,6 +1,6 @@
 //! RET0: the shared "return 0" target (the kernel's
 //! `__static_call_return0`), written as `xor eax, eax` at inline-patched
-//! sites and `xor eax, eax; ret` in trampolines.
+//! sites; a trampoline jumps to the shared function like to any target.
 
 use super::*;
 
@@ -12,14 +12,15 @@ fn expect_ret0<A: Adapter>() -> Result<(), String> {
             expect_at(s.addr, &Insn::Xor5, "site on RET0")?;
         }
     }
-    if let Some(t) = key.raw().trampoline() {
-        expect_at(t, &Insn::XorRet, "trampoline on RET0")?;
-    }
     let f = key.query().ok_or("query gave none")?;
     ensure!(
         std::ptr::eq(f as *const (), static_call_core::ret0_stub as *const ()),
         "the key does not hold the shared RET0 function"
     );
+    if let Some(t) = key.raw().trampoline() {
+        // One instruction in the slot: `jmp` to the RET0 function.
+        expect_trampoline(t, Some(f as usize)).map_err(|e| format!("on RET0: {e}"))?;
+    }
     Ok(())
 }
 
@@ -63,8 +64,8 @@ pub(crate) fn ret0_selftest<A: Adapter>() -> ScenarioResult {
     ensure!(A::call_pred(1), "bool key after RET0");
     let caps = A::caps();
     let form = match (caps.patches_sites, caps.has_trampoline) {
-        (true, _) => "sites hold `xor eax, eax`, the trampoline `xor eax, eax; ret`",
-        (false, true) => "the trampoline holds `xor eax, eax; ret`",
+        (true, _) => "sites hold `xor eax, eax`, the trampoline `jmp` to the RET0 function",
+        (false, true) => "the trampoline holds `jmp` to the RET0 function",
         (false, false) => "the key points at the shared RET0 function",
     };
     Ok(Outcome::Pass(format!(
@@ -76,19 +77,6 @@ pub(crate) fn ret0_selftest<A: Adapter>() -> ScenarioResult {
 /// one of the targets' results or 0, and (where code is written) callers
 /// ran into the breakpoints of RET0 forms too.
 pub(crate) fn ret0_torture<A: Adapter>() -> ScenarioResult {
-    // KNOWN BUG (found 2026-12-04, not fixed yet): a RET0 trampoline is
-    // `xor eax, eax; ret` (31 c0 c3 cc cc), two instructions in one slot. A
-    // caller preempted between them sits at slot + 2 while the next update
-    // rewrites the slot's tail, and runs torn bytes (SIGILL in 2 of 6 runs).
-    // The fix is a one-instruction RET0 trampoline (`jmp` to the shared
-    // ret0 stub, as the kernel does). Callers that go through a trampoline
-    // while it flips to and from RET0 are exposed; sites patched in place
-    // (`2e 2e 2e 31 c0`, one instruction) are not.
-    if A::caps().has_trampoline && !A::caps().patches_sites {
-        return Ok(Outcome::Skip(
-            "KNOWN BUG: the RET0 trampoline is two instructions in one slot; a caller preempted between them runs torn bytes when the slot is rewritten (SIGILL); see docs/DESIGN.md".into(),
-        ));
-    }
     let f = threads::torture_run::<A>(Duration::from_secs(threads::torture_secs()), true)?;
     ensure!(
         f.wrong == 0,

@@ -10,12 +10,19 @@
 //! | 5-byte NOP   | `0f 1f 44 00 00` | a conditional site whose target is none |
 //! | `ret`        | `c3 cc cc cc cc` | a trampoline whose target is none |
 //! | `xor eax, eax` (3 × `cs`) | `2e 2e 2e 31 c0` | a call site whose target is RET0 |
-//! | `xor eax, eax; ret` | `31 c0 c3 cc cc` | a trampoline whose target is RET0 |
+//!
+//! Every form is one instruction that starts at the slot's first byte, so a
+//! thread is only ever at the start of a slot or past it: a rewrite (first
+//! byte to `int3`, then the tail, then the first byte) never leaves a
+//! thread in the middle of bytes that change.
 //!
 //! RET0 is the kernel's `__static_call_return0`: a target that returns 0
 //! costs no call at all. The site form is `xor eax, eax` (which zeroes all
 //! of `rax`) padded to five bytes with segment prefixes that 64-bit mode
-//! ignores, so one instruction still fills the slot.
+//! ignores, so one instruction still fills the slot. A trampoline on RET0
+//! is a `jmp` to the shared RET0 function like any target: `xor eax, eax;
+//! ret` in the slot would be two instructions, and a thread preempted after
+//! the `xor` would run torn bytes when the next update rewrites the tail.
 //!
 //! A trampoline is the 5-byte slot followed by the signature `0f b9 cc`
 //! (`ud1 ecx, esp`, which faults if ever executed) and a 32-bit offset to its
@@ -38,8 +45,6 @@ pub const RET5: [u8; 5] = [0xc3, INT3, INT3, INT3, INT3];
 /// `cs cs cs xor eax, eax`: one 5-byte instruction that returns 0 in place
 /// of a call.
 pub const XOR5: [u8; 5] = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
-/// `xor eax, eax; ret` and two `int3` fillers: a trampoline that returns 0.
-pub const XOR_RET5: [u8; 5] = [0x31, 0xc0, 0xc3, INT3, INT3];
 /// Signature bytes that follow the slot of every trampoline (`ud1 ecx, esp`).
 pub const TRAMPOLINE_SIGNATURE: [u8; 3] = [0x0f, 0xb9, 0xcc];
 /// Total trampoline length: slot, signature, and a 32-bit offset to the key
@@ -60,8 +65,6 @@ pub enum Form {
     /// `xor eax, eax` (a call site whose target is RET0: falls through
     /// with `rax = 0`).
     Zero,
-    /// `xor eax, eax; ret` (a trampoline whose target is RET0).
-    ZeroRet,
     /// A call through the function pointer stored at this address (the
     /// key, or a module's key slot): a site of a design that never patches
     /// its sites ([`crate::SiteShape::LoadCallRax`]). Longer than a slot,
@@ -82,7 +85,6 @@ impl Form {
             Form::Nop => Some(NOP5),
             Form::Ret => Some(RET5),
             Form::Zero => Some(XOR5),
-            Form::ZeroRet => Some(XOR_RET5),
             Form::CallVia(_) => None,
         }
     }
@@ -99,7 +101,6 @@ impl Form {
             _ if bytes == NOP5 => Some(Form::Nop),
             _ if bytes == RET5 => Some(Form::Ret),
             _ if bytes == XOR5 => Some(Form::Zero),
-            _ if bytes == XOR_RET5 => Some(Form::ZeroRet),
             _ => None,
         }
     }
@@ -149,7 +150,8 @@ mod tests {
         assert_eq!(Form::decode(0, NOP5), Some(Form::Nop));
         assert_eq!(Form::decode(0, RET5), Some(Form::Ret));
         assert_eq!(Form::decode(0, XOR5), Some(Form::Zero));
-        assert_eq!(Form::decode(0, XOR_RET5), Some(Form::ZeroRet));
+        // The two-instruction RET0 trampoline of old is no form any more.
+        assert_eq!(Form::decode(0, [0x31, 0xc0, 0xc3, INT3, INT3]), None);
         assert_eq!(Form::decode(0, [0x90; 5]), None);
     }
 }

@@ -819,7 +819,6 @@ impl Registry {
         let target = match Form::decode(tramp, slot) {
             Some(Form::Jmp(t)) => Some(t as *mut u8),
             Some(Form::Ret) => Some(std::ptr::null_mut()),
-            Some(Form::ZeroRet) => Some(plan::ret0_addr() as *mut u8),
             _ => None,
         };
         let (true, Some(target)) = (trampoline_ok(key, &found), target) else {

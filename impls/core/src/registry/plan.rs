@@ -44,9 +44,10 @@ pub(super) fn ret_stub_addr() -> usize {
 
 /// RET0, the shared "return 0" target (the kernel's
 /// `__static_call_return0`): `xor eax, eax; ret`. A key pointed at it
-/// holds its address; inline-patched sites become `xor eax, eax` and
-/// trampolines `xor eax, eax; ret`, and the indirect implementation calls
-/// it like any target. It ignores its arguments, so it serves every key
+/// holds its address; inline-patched sites become `xor eax, eax` (one
+/// 5-byte instruction), trampolines jump to it like to any target (a slot
+/// holds one instruction, never two), and the indirect implementation
+/// calls it. It ignores its arguments, so it serves every key
 /// whose return is an integer, `bool` or pointer.
 #[unsafe(naked)]
 pub extern "C" fn ret0_stub() -> u64 {
@@ -95,13 +96,11 @@ impl Relays {
 
     /// The form of a trampoline at `tramp` for target `t` (null: none):
     /// a direct `jmp`, a `jmp` to a relay (made when `create`), or `ret`.
+    /// RET0 is a target like any other here: `jmp` to the shared function.
     pub(super) fn tramp_form(&mut self, tramp: usize, t: *mut u8, create: bool) -> Result<Form> {
         let t = t as usize;
         if t == 0 {
             return Ok(Form::Ret);
-        }
-        if t == ret0_addr() {
-            return Ok(Form::ZeroRet);
         }
         if crate::insn::in_range(tramp, t) {
             return Ok(Form::Jmp(t));
@@ -188,7 +187,7 @@ pub(super) fn plan_site(key: &RawKey, site: usize, old: Form, new: Form) -> Resu
 fn form_target(f: Form) -> usize {
     match f {
         Form::Call(t) | Form::Jmp(t) | Form::CallVia(t) => t,
-        Form::Nop | Form::Ret | Form::Zero | Form::ZeroRet => 0,
+        Form::Nop | Form::Ret | Form::Zero => 0,
     }
 }
 
@@ -291,7 +290,6 @@ pub(super) fn describe(f: Form) -> String {
         Form::Nop => "the 5-byte NOP".into(),
         Form::Ret => "ret".into(),
         Form::Zero => "xor eax, eax (RET0)".into(),
-        Form::ZeroRet => "xor eax, eax; ret (RET0)".into(),
         Form::CallVia(p) => format!("a call through the pointer at {p:#x}"),
     }
 }

@@ -423,10 +423,7 @@ fn emulate(uc: &mut libc::ucontext_t, at: usize, form: Form) {
         }
         Form::Jmp(target) => g[rip] = target as i64,
         Form::Nop => g[rip] = (at + SLOT_LEN) as i64,
-        Form::Ret | Form::ZeroRet => {
-            if form == Form::ZeroRet {
-                zero_rax(g);
-            }
+        Form::Ret => {
             let sp = g[rsp] as usize;
             // SAFETY: a `ret` here would pop this word from the stack.
             let ret = unsafe { std::ptr::read(sp as *const u64) };
