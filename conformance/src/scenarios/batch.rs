@@ -3,7 +3,8 @@
 //!
 //! * `batch_basic`: eight keys, a conditional key and a RET0 key in one
 //!   batch — every site decoded afterwards, one engine batch, three core
-//!   synchronisations; a key twice, a key of another implementation and an
+//!   synchronisations, three writes per run of nearby slots (the `0xcc`
+//!   padding between them does not cut a run); a key twice, a key of another implementation and an
 //!   error of the closure each write nothing.
 //! * `batch_faults`: every `pwrite` and `membarrier` of a batch of eight
 //!   keys fails in turn: every key keeps its old target and code.
@@ -68,6 +69,22 @@ pub(crate) fn batch_basic<A: Adapter>() -> ScenarioResult {
             batches == 1 && syncs == 3,
             "10 keys took {batches} engine batches and {syncs} core syncs (want 1 and 3)"
         );
+        // One write per run of nearby slots and phase, even where the
+        // compiler's `0xcc` padding lies between them (the file's own
+        // bytes, which the engine may write back: `text/pristine.rs`).
+        let mut slots = Vec::new();
+        for k in A::many() {
+            slots.extend(slots_of::<A, AddFn>(k));
+        }
+        slots.extend(slots_of::<A, HookFn>(A::hook()));
+        slots.extend(slots_of::<A, extern "C" fn(u64) -> bool>(A::pred()));
+        let runs = run_count(&mut slots);
+        let writes = e1.writes - e0.writes;
+        ensure!(
+            writes == 3 * runs,
+            "the batch's {} slots lie in {runs} runs, written with {writes} writes (want 3 per run: padding between slots cut the runs)",
+            slots.len()
+        );
     } else {
         ensure!(batches == 0, "the baseline wrote {batches} batches");
     }
@@ -130,6 +147,34 @@ pub(crate) fn batch_basic<A: Adapter>() -> ScenarioResult {
     Ok(Outcome::Pass(format!(
         "10 keys (8 plain, 1 conditional, 1 RET0) in {batches} engine batch with {syncs} core syncs; a key twice, a foreign key and the closure's error wrote nothing"
     )))
+}
+
+/// The slots an update of `key` writes: its trampoline, and its sites
+/// where the design patches them.
+fn slots_of<A: Adapter, F: static_call_core::Signature>(key: &StaticCall<F>) -> Vec<usize> {
+    let mut v: Vec<usize> = key.raw().trampoline().into_iter().collect();
+    if A::caps().patches_sites {
+        v.extend(key.sites().iter().filter(|s| !s.released).map(|s| s.addr));
+    }
+    v
+}
+
+/// How many runs the engine groups `slots` into for a batch of this size:
+/// sorted, split where the gap between two slots reaches a page or a run
+/// would pass 64 KiB (`text/runs.rs`).
+fn run_count(slots: &mut [usize]) -> u64 {
+    const SLOT: usize = 5;
+    let page = 4096;
+    slots.sort_unstable();
+    let mut runs = 0;
+    let mut start = 0;
+    for (i, &s) in slots.iter().enumerate() {
+        if i == 0 || s - (slots[i - 1] + SLOT) > page - 1 || s + SLOT - start > 64 * 1024 {
+            runs += 1;
+            start = s;
+        }
+    }
+    runs
 }
 
 fn ensure_len(b: &Batch<'_>, n: usize) -> static_call_core::Result<()> {

@@ -17,6 +17,14 @@ pub struct Mapping {
     pub exec: bool,
     /// The permission field as the kernel wrote it (`r-xp`, `---p`, …).
     pub perms: String,
+    /// Offset in the mapped file of the mapping's first byte (0 when no
+    /// file is mapped).
+    pub offset: u64,
+    /// Device (major, minor) and inode of the mapped file ((0, 0) and 0
+    /// when none).
+    pub dev: (u32, u32),
+    /// Inode of the mapped file (0 when none).
+    pub inode: u64,
     /// The path or pseudo-name (`[stack]`), empty for anonymous mappings.
     pub name: String,
 }
@@ -42,31 +50,54 @@ fn read(path: &str) -> std::io::Result<Vec<Mapping>> {
     let f = std::fs::File::open(path)?;
     let mut out = Vec::new();
     for line in BufReader::new(f).lines() {
-        let line = line?;
-        let mut it = line.split_whitespace();
-        let (Some(range), Some(perms)) = (it.next(), it.next()) else {
-            continue;
-        };
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-        else {
-            continue;
-        };
-        let p = perms.as_bytes();
-        let name = it.nth(3).unwrap_or("").to_string();
-        out.push(Mapping {
-            start,
-            end,
-            read: p.first() == Some(&b'r'),
-            write: p.get(1) == Some(&b'w'),
-            exec: p.get(2) == Some(&b'x'),
-            perms: perms.to_string(),
-            name,
-        });
+        if let Some(m) = parse_line(&line?) {
+            out.push(m);
+        }
     }
     Ok(out)
+}
+
+/// One line of a `maps` file: `start-end perms offset major:minor inode
+/// path` (the path may be absent, hold spaces, or end in ` (deleted)`).
+fn parse_line(line: &str) -> Option<Mapping> {
+    let mut rest = line;
+    let mut field = || {
+        let t = rest.trim_start();
+        let end = t.find(char::is_whitespace).unwrap_or(t.len());
+        let (f, r) = t.split_at(end);
+        rest = r;
+        f
+    };
+    let (a, b) = field().split_once('-')?;
+    let (start, end) = (
+        usize::from_str_radix(a, 16).ok()?,
+        usize::from_str_radix(b, 16).ok()?,
+    );
+    let perms = field();
+    let offset = u64::from_str_radix(field(), 16).unwrap_or(0);
+    let dev = field()
+        .split_once(':')
+        .and_then(|(a, b)| {
+            Some((
+                u32::from_str_radix(a, 16).ok()?,
+                u32::from_str_radix(b, 16).ok()?,
+            ))
+        })
+        .unwrap_or((0, 0));
+    let inode = field().parse().unwrap_or(0);
+    let p = perms.as_bytes();
+    Some(Mapping {
+        start,
+        end,
+        read: p.first() == Some(&b'r'),
+        write: p.get(1) == Some(&b'w'),
+        exec: p.get(2) == Some(&b'x'),
+        perms: perms.to_string(),
+        offset,
+        dev,
+        inode,
+        name: rest.trim().to_string(),
+    })
 }
 
 /// Whether `start..end` lies inside one mapping that satisfies `pred`.
@@ -145,8 +176,28 @@ mod tests {
             write: false,
             exec: false,
             perms: "r--p".into(),
+            offset: 0,
+            dev: (0, 0),
+            inode: 0,
             name: String::new(),
         }
+    }
+
+    #[test]
+    fn parses_every_field() {
+        let m = parse_line(
+            "7f12a000-7f12c000 r-xp 00003000 fd:01 1234567                    /opt/my lib/libx.so (deleted)",
+        )
+        .unwrap();
+        assert_eq!(
+            (m.start, m.end, m.exec, m.write),
+            (0x7f12a000, 0x7f12c000, true, false)
+        );
+        assert_eq!((m.offset, m.dev, m.inode), (0x3000, (0xfd, 1), 1234567));
+        assert_eq!(m.name, "/opt/my lib/libx.so (deleted)");
+        let anon = parse_line("7ffd0000-7ffd1000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!((anon.inode, anon.name.as_str()), (0, ""));
+        assert!(parse_line("garbage").is_none());
     }
 
     #[test]

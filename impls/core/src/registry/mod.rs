@@ -234,6 +234,7 @@ impl State {
         }
         self.images
             .push(Image::new(id, name.to_string(), p.table, phase));
+        text::mappings_changed();
     }
 }
 
@@ -740,6 +741,7 @@ impl Registry {
             }
         }
         st.images.retain(|i| i.id != id);
+        text::mappings_changed();
         Ok(())
     }
 

@@ -31,9 +31,9 @@
 //!   page, `text/runs.rs`); each phase writes each run with one `pwrite`,
 //!   the bytes between the slots written back as copied right before,
 //!   with the process's other threads parked from the copy to the write
-//!   (`text/park.rs`), and cut around any `0xcc` that is not a slot's
-//!   (the safety argument and its limits are in `docs/DESIGN.md`, "The
-//!   write path").
+//!   (`text/park.rs`), and cut around any `0xcc` that is neither a slot's
+//!   nor the mapped file's own padding (`text/pristine.rs`; the safety
+//!   argument and its limits are in `docs/DESIGN.md`, "The write path").
 //! * **Under a tracer no breakpoint is written**: the other threads are
 //!   parked for the whole batch and each slot is written whole.
 //! * **The trap handler's table stays bounded**: an unloaded module's
@@ -50,6 +50,7 @@
 //!   emulates its old instruction) for the life of the process.
 
 pub(crate) mod park;
+mod pristine;
 mod runs;
 mod trap;
 
@@ -744,7 +745,9 @@ pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
         };
         let gap = runs::gap_for(batch.len(), lists.alone(), page_size());
         // SAFETY: the caller guarantees every slot is mapped code.
-        let runs = unsafe { runs::plan(&batch, gap)? };
+        let mut runs = unsafe { runs::plan(&batch, gap)? };
+        // SAFETY: as above; no thread is parked yet.
+        unsafe { pristine::find(&batch, &mut runs) };
         trap::check_installed()?;
         // No thread is asked whether it blocks SIGTRAP: none can through
         // libc (`crate::signals`), whatever the number of threads.
@@ -925,6 +928,13 @@ pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Forgets what the engine learnt about the mappings that hold code (an
+/// image was added or removed, so an address range may now be mapped
+/// anew).
+pub(crate) fn mappings_changed() {
+    pristine::forget();
 }
 
 /// The size of the trap handler's table of known slots (every slot

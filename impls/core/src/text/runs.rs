@@ -16,7 +16,8 @@
 //!   written, while the caller keeps the process's other threads parked,
 //!   so a byte another thread writes is either in the copy or written
 //!   after it; and [`Run::pieces`] leaves out every `0xcc` that is not a
-//!   slot's, so a breakpoint another process removes is never revived.
+//!   slot's or the mapped file's own padding (`text/pristine.rs`), so a
+//!   breakpoint another process removes is never revived.
 //!
 //! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all in a
 //! process with other threads.
@@ -39,6 +40,46 @@ pub(super) struct Run {
     pub len: usize,
     /// The run's slots: indices into the sorted batch.
     pub slots: Range<usize>,
+    /// Addresses (sorted) of the `0xcc` bytes outside the slots that are
+    /// the mapped file's own (padding: `text/pristine.rs`), which may be
+    /// written back as they are; empty until found.
+    pub padding: Vec<usize>,
+}
+
+/// Walks addresses in increasing order and says which `0xcc` is foreign:
+/// neither a byte of one of the slots nor a known padding byte. Both lists
+/// are sorted, so a whole buffer costs one pass over each.
+struct Owners<'a> {
+    slots: &'a [SlotWrite],
+    k: usize,
+    padding: &'a [usize],
+    j: usize,
+}
+
+impl<'a> Owners<'a> {
+    fn new(slots: &'a [SlotWrite], padding: &'a [usize]) -> Owners<'a> {
+        Owners {
+            slots,
+            k: 0,
+            padding,
+            j: 0,
+        }
+    }
+
+    /// Whether a `0xcc` at `a` is foreign (`a` never decreases between
+    /// calls).
+    fn foreign(&mut self, a: usize) -> bool {
+        while self.k < self.slots.len() && self.slots[self.k].addr + SLOT_LEN <= a {
+            self.k += 1;
+        }
+        if self.k < self.slots.len() && self.slots[self.k].addr <= a {
+            return false;
+        }
+        while self.j < self.padding.len() && self.padding[self.j] < a {
+            self.j += 1;
+        }
+        !(self.j < self.padding.len() && self.padding[self.j] == a)
+    }
 }
 
 /// The longest run: bounds the buffer a phase copies a run into (the cost
@@ -140,27 +181,28 @@ pub(super) unsafe fn plan(batch: &[SlotWrite], gap: usize) -> Result<Vec<Run>> {
             start,
             len: batch[j - 1].addr + SLOT_LEN - start,
             slots: i..j,
+            padding: Vec::new(),
         });
         i = j;
     }
     Ok(runs)
 }
 
-/// Whether `buf` (code for address `at`) holds a `0xcc` outside every
-/// slot of `slots` (sorted). Finds the `0xcc` bytes 16 at a time with
-/// SSE2 (every x86-64 core has it) and walks them together with the
-/// slots: the cost is the buffer's length over 16 plus one step per
-/// `0xcc`, not a pass over every slot.
-fn has_foreign_int3(slots: &[SlotWrite], at: usize, buf: &[u8]) -> bool {
+/// Calls `hit` with the offset of every `0xcc` of `buf` (code for address
+/// `at`) that is foreign (see [`Owners`]) until it returns `true`. Finds
+/// the `0xcc` bytes 16 at a time with SSE2 (every x86-64 core has it) and
+/// walks them together with the slots and padding: the cost is the
+/// buffer's length over 16 plus one step per `0xcc`, not a pass over every
+/// slot.
+fn each_foreign_int3(
+    slots: &[SlotWrite],
+    padding: &[usize],
+    at: usize,
+    buf: &[u8],
+    mut hit: impl FnMut(usize) -> bool,
+) {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    let mut k = 0usize;
-    let mut foreign = |q: usize| {
-        let a = at + q;
-        while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
-            k += 1;
-        }
-        k >= slots.len() || slots[k].addr > a
-    };
+    let mut owners = Owners::new(slots, padding);
     let chunks = buf.chunks_exact(16);
     let tail = buf.len() - chunks.remainder().len();
     for (i, c) in chunks.enumerate() {
@@ -171,20 +213,39 @@ fn has_foreign_int3(slots: &[SlotWrite], at: usize, buf: &[u8]) -> bool {
             _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(INT3 as i8))) as u32
         };
         while m != 0 {
-            if foreign(i * 16 + m.trailing_zeros() as usize) {
-                return true;
+            let q = i * 16 + m.trailing_zeros() as usize;
+            if owners.foreign(at + q) && hit(q) {
+                return;
             }
             m &= m - 1;
         }
     }
-    (tail..buf.len()).any(|q| buf[q] == INT3 && foreign(q))
+    for (q, &b) in buf.iter().enumerate().skip(tail) {
+        if b == INT3 && owners.foreign(at + q) && hit(q) {
+            return;
+        }
+    }
 }
 
-/// The offset of the first `int3` byte in `b`.
-fn find_int3(b: &[u8]) -> Option<usize> {
-    // SAFETY: memchr reads at most `b.len()` bytes of `b`.
-    let p = unsafe { libc::memchr(b.as_ptr().cast(), libc::c_int::from(INT3), b.len()) };
-    (!p.is_null()).then(|| p as usize - b.as_ptr() as usize)
+/// Whether `buf` (code for address `at`) holds a foreign `0xcc`.
+fn has_foreign_int3(slots: &[SlotWrite], padding: &[usize], at: usize, buf: &[u8]) -> bool {
+    let mut found = false;
+    each_foreign_int3(slots, padding, at, buf, |_| {
+        found = true;
+        true
+    });
+    found
+}
+
+/// The addresses of every `0xcc` of `buf` (code for address `at`) outside
+/// every slot of `slots` (sorted).
+pub(super) fn foreign_int3s(slots: &[SlotWrite], at: usize, buf: &[u8]) -> Vec<usize> {
+    let mut v = Vec::new();
+    each_foreign_int3(slots, &[], at, buf, |q| {
+        v.push(at + q);
+        false
+    });
+    v
 }
 
 /// Which bytes of its slots a phase of the protocol writes.
@@ -277,32 +338,26 @@ impl Run {
         mut write: impl FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<()> {
         let slots = &batch[self.slots.clone()];
-        // The common case first: every `0xcc` of the buffer is inside a
-        // slot, so it is written in one piece.
-        if !has_foreign_int3(slots, at, buf) {
+        // The common case first: every `0xcc` of the buffer is a slot's or
+        // the file's own padding, so it is written in one piece.
+        if !has_foreign_int3(slots, &self.padding, at, buf) {
             return write(at, buf);
         }
-        // Every `0xcc` of `buf`, in order, walked together with the slots
-        // (both sorted): one inside a slot is the batch's own, any other is
-        // foreign and cuts the write. First count the pieces: where foreign
-        // `0xcc`s are many (compiler padding between functions), writing
-        // each slot's bytes on its own takes fewer calls, and writes no
-        // foreign byte either.
+        // Cut the buffer at every foreign `0xcc`. First count the pieces:
+        // where foreign `0xcc`s are many (padding the file could not
+        // vouch for), writing each slot's bytes on its own takes fewer
+        // calls, and writes no foreign byte either.
         let cut = |emit: &mut dyn FnMut(usize, usize) -> Result<()>| -> Result<()> {
-            let (mut k, mut p, mut from) = (0usize, 0usize, 0usize);
-            while let Some(q) = find_int3(&buf[p..]).map(|q| p + q) {
-                let a = at + q;
-                while k < slots.len() && slots[k].addr + SLOT_LEN <= a {
-                    k += 1;
+            let mut from = 0usize;
+            let mut err = Ok(());
+            each_foreign_int3(slots, &self.padding, at, buf, |q| {
+                if q > from {
+                    err = emit(from, q);
                 }
-                if k >= slots.len() || slots[k].addr > a {
-                    if q > from {
-                        emit(from, q)?;
-                    }
-                    from = q + 1;
-                }
-                p = q + 1;
-            }
+                from = q + 1;
+                err.is_err()
+            });
+            err?;
             if buf.len() > from {
                 emit(from, buf.len())?;
             }
@@ -454,12 +509,24 @@ mod tests {
         for i in [7, 9, 11, 30, 34, 60, 64] {
             b[i] = INT3; // inside the slots
         }
-        assert!(!has_foreign_int3(&slots, 100, &b));
+        assert!(!has_foreign_int3(&slots, &[], 100, &b));
         for i in [0, 15, 16, 29, 35, 66] {
             let mut c = b.clone();
             c[i] = INT3;
-            assert!(has_foreign_int3(&slots, 100, &c), "at {i}");
+            assert!(has_foreign_int3(&slots, &[], 100, &c), "at {i}");
+            // Known padding at that address is not foreign.
+            assert!(!has_foreign_int3(&slots, &[100 + i], 100, &c), "at {i}");
+            assert!(has_foreign_int3(&slots, &[100 + i + 1], 100, &c), "at {i}");
         }
+        assert_eq!(
+            foreign_int3s(&slots, 100, &{
+                let mut c = b.clone();
+                c[1] = INT3;
+                c[40] = INT3;
+                c
+            }),
+            [101, 140]
+        );
     }
 
     #[test]
@@ -496,6 +563,16 @@ mod tests {
                 (9, vec![0x90; 11].into_iter().chain([INT3]).collect()),
             ]
         );
+        // The same byte known as the file's padding is written back whole.
+        let mut run = runs[0].clone();
+        run.padding = vec![base + 8];
+        let mut got = Vec::new();
+        run.pieces(&batch, at, &buf, |a, b| {
+            got.push((a - base, b.len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, [(0, 21)]);
     }
 
     #[test]
