@@ -544,8 +544,10 @@ fn prove_control(
     }
     // The first instruction of the dump: the call, or the load before it.
     let mut first = calls[0];
+    let aa_of_option_fn =
+        s.name == control::DIRECT_AA && crate::subjects::reference(sc) == control::OPTION_FN;
     let form = match s.name {
-        control::DIRECT | control::DIRECT_AA => {
+        control::DIRECT | control::DIRECT_AA if !aa_of_option_fn => {
             if let Some(&k) = calls.iter().find(|&&k| !direct_to_body(&insns[k])) {
                 return Err(context(format!(
                     "`{}` is not `call {}`",
@@ -596,7 +598,7 @@ fn prove_control(
             first = calls[0] - 2;
             "mov rax, [rip + slot]; lfence; call rax (AMD-style lfence retpoline)".into()
         }
-        control::FN_POINTER | control::DYN_TRAIT | control::OPTION_FN => {
+        control::FN_POINTER | control::DYN_TRAIT | control::OPTION_FN | control::DIRECT_AA => {
             for (n, &k) in calls.iter().enumerate() {
                 let i = &insns[k];
                 if i.code() != Code::Call_rm64 {
@@ -609,6 +611,9 @@ fn prove_control(
                 if n == 0 {
                     first = load;
                 }
+            }
+            if aa_of_option_fn {
+                aa_is_a_copy(sc, addr, &insns).map_err(context)?;
             }
             if s.name == control::FN_POINTER {
                 "the pointer loaded from memory in the loop, then called (plain indirect call)"
@@ -628,19 +633,23 @@ fn prove_control(
     Ok(vec![dump(s.name, name, phase, "loop", from, b, &form)])
 }
 
-/// The A/A loop must be a distinct function (not merged with the direct
-/// loop) with the same instructions as the direct loop of the scenario.
+/// The A/A loop must be a distinct function (not merged with the
+/// scenario's reference loop: the direct call's, or the `Option<fn>` one's)
+/// with the same instructions as that loop.
 fn aa_is_a_copy(sc: &CallScenario, addr: usize, insns: &[Instruction]) -> Result<(), String> {
+    let reference = crate::subjects::reference(sc);
     let direct = crate::subjects::SUBJECTS
         .iter()
-        .find(|s| s.name == static_call_bundle::control::DIRECT)
+        .find(|s| s.name == reference)
         .and_then(|s| (sc.pick)(&s.loops))
-        .ok_or("no direct loop to compare with")?;
+        .ok_or_else(|| format!("no {reference} loop to compare with"))?;
     let d = Symbols::get()?
         .containing(direct as *const () as usize)
-        .ok_or("no symbol for the direct loop")?;
+        .ok_or_else(|| format!("no symbol for the {reference} loop"))?;
     if d.addr == addr {
-        return Err("the A/A loop is the direct loop itself (the two were merged)".into());
+        return Err(format!(
+            "the A/A loop is the {reference} loop itself (the two were merged)"
+        ));
     }
     // SAFETY: the direct loop's own bytes, per the symbol table.
     let db = unsafe { read_code(d.addr, d.size) };
@@ -648,7 +657,7 @@ fn aa_is_a_copy(sc: &CallScenario, addr: usize, insns: &[Instruction]) -> Result
     let codes = |v: &[Instruction]| v.iter().map(|i| i.code()).collect::<Vec<_>>();
     if codes(&di) != codes(insns) {
         return Err(format!(
-            "the A/A loop's {} instructions differ from the direct loop's {}",
+            "the A/A loop's {} instructions differ from the {reference} loop's {}",
             insns.len(),
             di.len()
         ));

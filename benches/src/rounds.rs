@@ -156,7 +156,7 @@ pub fn measure(
         .collect();
     // Calibrate on the reference: the direct call, or (cond-none) the
     // `Option<fn>` control, or the first subject.
-    let reference = reference_of(&subs);
+    let reference = subjects::reference(sc);
     let rf = subs
         .iter()
         .find(|(n, _)| *n == reference)
@@ -253,17 +253,6 @@ pub fn measure(
         });
     }
     out
-}
-
-/// The subject every ratio of a scenario is taken against.
-fn reference_of(subs: &[(&'static str, LoopFn)]) -> &'static str {
-    use static_call_bundle::control;
-    for want in [control::DIRECT, control::OPTION_FN] {
-        if subs.iter().any(|(n, _)| *n == want) {
-            return want;
-        }
-    }
-    subs[0].0
 }
 
 /// Runs `f` on a new thread that first disables indirect-branch

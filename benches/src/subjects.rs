@@ -311,7 +311,7 @@ pub mod direct {
 }
 
 /// The A/A control: the direct call's loops compiled a second time, in
-/// their own functions. Its ratio to [`direct`] measures nothing but the
+/// their own functions (its conditional loop is [`option_fn::aa`]). Its ratio to [`direct`] measures nothing but the
 /// noise of the run (code placement, frequency, the other tenants of the
 /// machine): the noise floor every other ratio is read against.
 ///
@@ -499,27 +499,37 @@ pub mod dyn_trait {
 pub mod option_fn {
     use std::sync::atomic::{AtomicPtr, Ordering};
 
-    /// The hook: null for none.
-    pub static HOOK: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+    /// The loop over one hook static, compiled once per use: the control,
+    /// and its A/A copy (a second static, so that the two functions differ
+    /// in the address they load and no function merging folds them).
+    macro_rules! option_fn_loop {
+        ($hook:ident) => {
+            /// The hook: null for none.
+            pub static $hook: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
 
-    fn current() -> Option<super::HookFn> {
-        let p = HOOK.load(Ordering::Relaxed);
-        // SAFETY: `HOOK` only ever holds null or a `HookFn`.
-        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut (), super::HookFn>(p) })
-    }
-
-    /// `n` conditional calls with the hook at none; returns `n`.
-    #[inline(never)]
-    pub fn cond_none(n: u64) -> u64 {
-        let mut c = ::std::hint::black_box(0u64);
-        for i in 0..n {
-            if let Some(f) = current() {
-                f(i);
+            fn current() -> Option<$crate::subjects::HookFn> {
+                let p = $hook.load(Ordering::Relaxed);
+                (!p.is_null()).then(|| {
+                    // SAFETY: the hook only ever holds null or a `HookFn`.
+                    unsafe { std::mem::transmute::<*mut (), $crate::subjects::HookFn>(p) }
+                })
             }
-            c += 1;
-        }
-        c
+
+            /// `n` conditional calls with the hook at none; returns `n`.
+            #[inline(never)]
+            pub fn cond_none(n: u64) -> u64 {
+                let mut c = ::std::hint::black_box(0u64);
+                for i in 0..n {
+                    if let Some(f) = current() {
+                        f(i);
+                    }
+                    c += 1;
+                }
+                c
+            }
+        };
     }
+    option_fn_loop!(HOOK);
 
     /// Sets the hook (used only to show the loop can call it).
     pub fn set(f: Option<super::HookFn>) {
@@ -527,6 +537,12 @@ pub mod option_fn {
             f.map_or(std::ptr::null_mut(), |f| f as *mut ()),
             Ordering::Relaxed,
         );
+    }
+
+    /// The A/A copy of the loop, over its own hook (always none).
+    pub mod aa {
+        use std::sync::atomic::{AtomicPtr, Ordering};
+        option_fn_loop!(HOOK_AA);
     }
 }
 
@@ -573,8 +589,13 @@ macro_rules! control_loops {
 static DIRECT_AA: Subject = Subject {
     name: control::DIRECT_AA,
     kind: SubjectKind::Control,
-    description: "the A/A control: the direct call's loops compiled a second time; its ratio to direct is the run's noise floor",
-    loops: control_loops!(direct_aa),
+    description: "the A/A control: each scenario's reference loop compiled a second time (the direct call's; for cond-none the Option<fn> loop's); its ratio to the reference is the run's noise floor",
+    loops: Loops {
+        hot1: Some(direct_aa::hot1),
+        hot6: Some(direct_aa::hot6),
+        many: Some(direct_aa::many),
+        cond_none: Some(option_fn::aa::cond_none),
+    },
     imp: None,
 };
 static CALL_MEM_INDIRECT: Subject = Subject {
@@ -644,6 +665,17 @@ static OPTION_FN: Subject = Subject {
 /// The implementations, in display order.
 pub fn implementations() -> impl Iterator<Item = (&'static Subject, &'static Implementation)> {
     SUBJECTS.iter().filter_map(|s| s.imp.map(|i| (*s, i)))
+}
+
+/// The subject every ratio of a call scenario is taken against, and that
+/// the A/A control copies: the direct call, or (the conditional scenario,
+/// which the direct call lacks) the `Option<fn>` control.
+pub fn reference(sc: &CallScenario) -> &'static str {
+    if (sc.pick)(&DIRECT.loops).is_some() {
+        control::DIRECT
+    } else {
+        control::OPTION_FN
+    }
 }
 
 /// A call scenario: its id, what a loop of `n` returns, and the loop.

@@ -782,7 +782,7 @@ pub fn noise_floor(b: &BenchBundle) -> String {
         return r#"<p class="note noise">Noise floor: not measured in this bundle (no A/A control: a version 1 bundle).</p>"#.to_owned();
     }
     format!(
-        r#"<p class="note noise"><b>Noise floor</b> (A/A: the direct call's loop compiled twice, measured in the same rounds; its ratio would be 1.000× with no noise): {}. A ratio whose interval overlaps this spread around 1 is not a difference this run can show.</p>"#,
+        r#"<p class="note noise"><b>Noise floor</b> (A/A: each scenario's reference loop compiled twice, the direct call's or for cond-none the <code>Option&lt;fn&gt;</code> one's, measured in the same rounds; its ratio would be 1.000× with no noise): {}. A ratio whose interval overlaps this spread around 1 is not a difference this run can show.</p>"#,
         esc(&parts.join("; "))
     )
 }

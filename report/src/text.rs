@@ -60,8 +60,9 @@ pub fn markdown(input: &Input) -> String {
          (for cond-none: × `if let Some(f)` on an `Option<fn>`). Wall time: {}.\n",
         if b.version >= 2 {
             "the median of per-round values of interleaved rounds; the ratio is the median of the \
-             per-round ratios, with its bootstrap 95% interval in brackets; `direct-aa` (the direct \
-             loop compiled twice) is the noise floor"
+             per-round ratios, with its bootstrap 95% interval in brackets; `direct-aa` (the reference \
+             loop compiled twice: the direct call's, or for cond-none the `Option<fn>` one) is the \
+             noise floor"
         } else {
             "criterion's mean; the ratio is the quotient of the means (a version 1 bundle)"
         }
