@@ -59,7 +59,10 @@ cargo test --workspace
 echo "== sctool check: the static-call tables of the built binaries"
 bash ci/sctool.sh
 
-# The conformance matrix is the suite's result; repeat its count last.
+# The conformance matrix is the suite's result; repeat its count last: the
+# whole list's matrix, as the last unfiltered run of the workspace's suite
+# wrote it (the debug one of `cargo test --workspace`; serde's pretty JSON
+# puts each outcome on a line of its own).
 json=target/results/conformance.json
 if [ -f "$json" ]; then
     p=$(grep -c '"outcome": "pass"' "$json" || true)

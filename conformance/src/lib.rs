@@ -513,6 +513,7 @@ pub fn run<A: Adapter>() -> std::process::ExitCode {
     runner::main(
         runner::Config {
             crafted_bin: std::path::PathBuf::new(),
+            matrix_file: format!("conformance-{}.json", A::NAME),
         },
         vec![runner::Implementation {
             name: A::NAME,

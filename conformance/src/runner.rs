@@ -73,6 +73,12 @@ pub struct Implementation {
 pub struct Config {
     /// Path of the `crafted` binary (site tables with deliberate errors).
     pub crafted_bin: PathBuf,
+    /// The file in `target/results` an unfiltered run writes its matrix
+    /// to: `conformance.json` for this workspace's implementations (the
+    /// report reads it), `conformance-<name>.json` for another crate's.
+    /// A filtered run writes `<stem>-filtered.json` instead, so a partial
+    /// matrix never replaces a whole one.
+    pub matrix_file: String,
 }
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -351,7 +357,13 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
             Outcome::Skip(_) => skip += 1,
         }
     }
-    match write_json(&rows, &names, &cells, wall) {
+    let file = if filters.is_empty() {
+        self::config().matrix_file.clone()
+    } else {
+        let f = &self::config().matrix_file;
+        format!("{}-filtered.json", f.strip_suffix(".json").unwrap_or(f))
+    };
+    match write_json(&file, &rows, &names, &cells, wall) {
         Ok(p) => println!("matrix written to {}", p.display()),
         Err(e) => println!("could not write the JSON matrix: {e}"),
     }
@@ -412,21 +424,6 @@ fn profile() -> &'static str {
     }
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 /// The directory results are written to: `$CARGO_TARGET_DIR/results`, or
 /// The target directory: `CARGO_TARGET_DIR`, or `target` at the
 /// workspace root.
@@ -441,52 +438,44 @@ pub fn results_dir() -> PathBuf {
     target_dir().join("results")
 }
 
+/// Writes the matrix as JSON (the bundle crate's [`Conformance`], which
+/// the report reads back) to `file` in [`results_dir`].
 fn write_json(
+    file: &str,
     rows: &[&'static str],
     names: &[&str],
     cells: &BTreeMap<(&'static str, &'static str), (Outcome, f64)>,
     wall: f64,
 ) -> std::io::Result<PathBuf> {
+    use static_call_bundle as b;
     let dir = results_dir();
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("conformance.json");
+    let path = dir.join(file);
     let spectre = std::fs::read_to_string("/sys/devices/system/cpu/vulnerabilities/spectre_v2")
         .unwrap_or_default();
-    let mut s = String::from("{\n");
-    s += &format!("  \"wall_seconds\": {wall:.3},\n");
-    s += &format!("  \"profile\": {},\n", json_str(profile()));
-    s += &format!("  \"spectre_v2\": {},\n", json_str(spectre.trim()));
-    s += &format!(
-        "  \"implementations\": [{}],\n",
-        names
+    let matrix = b::Conformance {
+        wall_seconds: (wall * 1000.0).round() / 1000.0,
+        profile: profile().to_owned(),
+        spectre_v2: spectre.trim().to_owned(),
+        implementations: names.iter().map(|n| n.to_string()).collect(),
+        scenarios: rows.iter().map(|n| n.to_string()).collect(),
+        cells: cells
             .iter()
-            .map(|n| json_str(n))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    s += &format!(
-        "  \"scenarios\": [{}],\n",
-        rows.iter()
-            .map(|n| json_str(n))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    s += "  \"cells\": [\n";
-    let v: Vec<String> = cells
-        .iter()
-        .map(|((im, sc), (o, secs))| {
-            format!(
-                "    {{\"implementation\": {}, \"scenario\": {}, \"outcome\": {}, \"detail\": {}, \"seconds\": {secs:.3}}}",
-                json_str(im),
-                json_str(sc),
-                json_str(o.kind()),
-                json_str(o.text())
-            )
-        })
-        .collect();
-    s += &v.join(",\n");
-    s += "\n  ]\n}\n";
-    std::fs::write(&path, s)?;
+            .map(|((im, sc), (o, secs))| b::Cell {
+                implementation: im.to_string(),
+                scenario: sc.to_string(),
+                outcome: match o {
+                    Outcome::Pass(_) => b::Outcome::Pass,
+                    Outcome::Fail(_) => b::Outcome::Fail,
+                    Outcome::Skip(_) => b::Outcome::Skip,
+                },
+                detail: o.text().to_owned(),
+                seconds: (secs * 1000.0).round() / 1000.0,
+            })
+            .collect(),
+    };
+    let json = serde_json::to_string_pretty(&matrix).map_err(std::io::Error::other)?;
+    std::fs::write(&path, json + "\n")?;
     Ok(path)
 }
 

@@ -17,6 +17,7 @@ macro_rules! suite {
             runner::main(
                 Config {
                     crafted_bin: env!("CARGO_BIN_EXE_crafted").into(),
+                    matrix_file: "conformance.json".into(),
                 },
                 vec![$(Implementation {
                     name: $name,
