@@ -233,6 +233,7 @@ pub fn join(mut parts: Vec<Part>) -> Result<BenchBundle, String> {
                 name: s.name.into(),
                 kind: s.kind,
                 description: s.describe(),
+                writes_code: s.imp.map(|i| i.registry.design().writes_code()),
             })
             .collect(),
         figures: Vec::new(),

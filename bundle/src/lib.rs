@@ -380,6 +380,12 @@ pub struct Subject {
     pub kind: SubjectKind,
     /// One line on what it is.
     pub description: String,
+    /// For an implementation: whether an update writes code (the patching
+    /// engine, its breakpoints and core synchronisations) or stores a
+    /// pointer. Targets on the engine's update cost apply only where it
+    /// does. Absent in bundles written before the field (unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_code: Option<bool>,
 }
 
 /// Implementation or control.

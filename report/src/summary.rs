@@ -175,6 +175,8 @@ pub enum Verdict {
     Inconclusive(String),
     /// Not measured, and why.
     Unknown(String),
+    /// The target does not apply to this implementation, and why.
+    NotApplicable(String),
 }
 
 /// The verdict of "at most `limit`" on an interval: met when its upper
@@ -199,6 +201,10 @@ pub struct Target {
     pub text: &'static str,
     /// Which implementations it is asked of (`None`: each of them).
     pub subject: Option<&'static str>,
+    /// Asked only of implementations whose updates write code (the
+    /// engine's threads, batches and synchronisations); one that stores a
+    /// pointer gets "not applicable" where the bundle says so.
+    pub engine_only: bool,
     eval: fn(&BenchBundle, &str) -> Verdict,
 }
 
@@ -477,24 +483,28 @@ pub const TARGETS: &[Target] = &[
         id: "instr-inline",
         text: "instructions per call = direct exactly (ratio 1.000), call/hot-1arg",
         subject: Some("inline-patch"),
+        engine_only: false,
         eval: |b, s| instr_vs_direct(b, s, 0.0),
     },
     Target {
         id: "instr-tramp",
         text: "instructions per call = direct + 1 (the trampoline's jmp), call/hot-1arg",
         subject: Some("trampoline"),
+        engine_only: false,
         eval: |b, s| instr_vs_direct(b, s, 1.0),
     },
     Target {
         id: "wall-inline",
         text: "wall time per call ≤ 1.03 × direct, call/hot-1arg",
         subject: Some("inline-patch"),
+        engine_only: false,
         eval: wall_ratio,
     },
     Target {
         id: "update-1",
         text: "update of a 1-site key, idle ≤ 10 µs",
         subject: None,
+        engine_only: false,
         eval: |b, s| {
             at_most(
                 b,
@@ -509,6 +519,7 @@ pub const TARGETS: &[Target] = &[
         id: "update-10k",
         text: "update of a 10,000-site key, idle ≤ 2 ms",
         subject: None,
+        engine_only: false,
         eval: |b, s| {
             at_most(
                 b,
@@ -523,12 +534,14 @@ pub const TARGETS: &[Target] = &[
         id: "foreign",
         text: "1-site update among 100,000 foreign sites ÷ alone ≤ 1.2",
         subject: None,
+        engine_only: false,
         eval: foreign,
     },
     Target {
         id: "threads-idle",
         text: "update of a 1-site key, no other thread in the process (update/threads) ≤ 10 µs",
         subject: None,
+        engine_only: false,
         eval: |b, s| {
             at_most(
                 b,
@@ -543,6 +556,7 @@ pub const TARGETS: &[Target] = &[
         id: "threads-parked",
         text: "1-site update with 1,000 parked threads ≤ 2 × with none",
         subject: None,
+        engine_only: true,
         eval: |b, s| {
             thread_ratio(
                 b,
@@ -556,6 +570,7 @@ pub const TARGETS: &[Target] = &[
         id: "threads-busy",
         text: "1-site update with 1 busy caller ≤ 2 × with no other thread",
         subject: None,
+        engine_only: true,
         eval: |b, s| {
             thread_ratio(
                 b,
@@ -569,6 +584,7 @@ pub const TARGETS: &[Target] = &[
         id: "batch-100",
         text: "batch of 100 keys ≤ 3 × one 1-key update",
         subject: None,
+        engine_only: true,
         eval: |b, s| {
             thread_ratio(
                 b,
@@ -582,6 +598,7 @@ pub const TARGETS: &[Target] = &[
         id: "load-10k",
         text: "module load, 10,000 sites ≤ 5 ms",
         subject: None,
+        engine_only: false,
         eval: |b, s| {
             at_most(
                 b,
@@ -609,6 +626,16 @@ pub fn target_rows(subjects: &[Subject]) -> Vec<(&'static Target, String)> {
 
 /// Evaluates one target on one bundle.
 pub fn evaluate(t: &Target, b: &BenchBundle, subject: &str) -> Verdict {
+    let writes_code = b
+        .subjects
+        .iter()
+        .find(|s| s.name == subject)
+        .and_then(|s| s.writes_code);
+    if t.engine_only && writes_code == Some(false) {
+        return Verdict::NotApplicable(format!(
+            "an update of {subject} stores a pointer and writes no code: the engine's costs this target bounds do not arise"
+        ));
+    }
     (t.eval)(b, subject)
 }
 
@@ -630,6 +657,10 @@ fn verdict_cell(v: &Verdict) -> String {
             r#"<td class="na"><span class="badge unknown">not measured</span> <small>{}</small></td>"#,
             esc(r)
         ),
+        Verdict::NotApplicable(r) => format!(
+            r#"<td class="na"><span class="badge unknown">not applicable</span> <small>{}</small></td>"#,
+            esc(r)
+        ),
     }
 }
 
@@ -644,13 +675,14 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let rows = target_rows(subjects);
     for (k, input) in inputs.iter().enumerate() {
         let b = &input.bench;
-        let (mut met, mut missed, mut open, mut unknown) = (0, 0, 0, 0);
+        let (mut met, mut missed, mut open, mut unknown, mut na) = (0, 0, 0, 0, 0);
         for (t, sub) in &rows {
             match evaluate(t, b, sub) {
                 Verdict::Met(_) => met += 1,
                 Verdict::Missed(_) => missed += 1,
                 Verdict::Inconclusive(_) => open += 1,
                 Verdict::Unknown(_) => unknown += 1,
+                Verdict::NotApplicable(_) => na += 1,
             }
         }
         let _ = write!(
@@ -665,7 +697,12 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         );
         let _ = write!(
             s,
-            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge inconclusive">{open} inconclusive</span> <span class="badge unknown">{unknown} not measured</span> <a href="#targets">(details)</a></p>"##
+            r##"<p class="tally">Targets: <span class="badge met">{met} met</span> <span class="badge missed">{missed} missed</span> <span class="badge inconclusive">{open} inconclusive</span> <span class="badge unknown">{unknown} not measured</span>{} <a href="#targets">(details)</a></p>"##,
+            if na > 0 {
+                format!(r#" <span class="badge unknown">{na} not applicable</span>"#)
+            } else {
+                String::new()
+            }
         );
         let upd = Measure::wall(scenario::UPDATE_IDLE, Per::Update);
         let load = Measure::wall(scenario::MODULE_LOAD, Per::Load);

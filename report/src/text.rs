@@ -186,6 +186,7 @@ pub fn markdown(input: &Input) -> String {
             Verdict::Missed(x) => format!("**missed**: {x}"),
             Verdict::Inconclusive(x) => format!("inconclusive: {x}"),
             Verdict::Unknown(x) => format!("not measured: {x}"),
+            Verdict::NotApplicable(x) => format!("not applicable: {x}"),
         };
         let _ = writeln!(s, "| {} | {subject} | {v} |", t.text);
     }

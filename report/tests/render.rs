@@ -342,3 +342,41 @@ fn the_indirect_call_this_machine_uses() {
         "machine-a (retpolines) is compared with the retpoline"
     );
 }
+
+/// The engine's targets (parked threads, a busy caller, a batch of 100)
+/// are not asked of an implementation whose bundle says its updates write
+/// no code; where the bundle does not say (older bundles), they are judged.
+#[test]
+fn engine_targets_skip_pointer_stores() {
+    use static_call_report::summary::{TARGETS, Verdict, evaluate};
+    let mut inputs = common::fixture_inputs();
+    let b = &mut inputs[0].bench;
+    let batch = TARGETS.iter().find(|t| t.id == "batch-100").unwrap();
+    let unsaid = evaluate(batch, b, "indirect");
+    assert!(
+        !matches!(unsaid, Verdict::NotApplicable(_)),
+        "judged when the bundle does not say: {unsaid:?}"
+    );
+    for s in &mut b.subjects {
+        s.writes_code = match s.name.as_str() {
+            "indirect" | "plain-indirect" => Some(false),
+            "inline-patch" | "trampoline" => Some(true),
+            _ => None,
+        };
+    }
+    for t in TARGETS {
+        // (The fixture's implementations: no plain-indirect.)
+        for imp in ["indirect", "trampoline", "inline-patch"] {
+            let v = evaluate(t, b, imp);
+            let na = matches!(v, Verdict::NotApplicable(_));
+            assert_eq!(
+                na,
+                t.engine_only && imp == "indirect",
+                "{} for {imp}: {v:?}",
+                t.id
+            );
+        }
+    }
+    let html = render(&inputs);
+    assert!(html.contains("not applicable</span> <small>an update of indirect stores a pointer"));
+}
