@@ -222,6 +222,7 @@ pub fn measure(
         // Code placement matters at this scale (two copies of one loop can
         // differ by a cycle per call): say where the loop function starts.
         let placement = *f as usize % 64;
+        let page_offset = *f as usize % 4096;
         let ratio = (k != ri).then(|| {
             let raw: Vec<f64> = values.iter().zip(&per[ri]).map(|(a, b)| a / b).collect();
             Ratio {
@@ -242,7 +243,7 @@ pub fn measure(
             interval: Some(bootstrap_median(&values, &mut rng)),
             samples: Some(values.len() as u64),
             note: Some(format!(
-                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval; the loop function starts at byte {placement} of a 64-byte line",
+                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval; the loop function starts at byte {placement} of a 64-byte line and byte {page_offset} of its page",
                 values.len(),
                 units * sc.calls_per_unit
             )),
