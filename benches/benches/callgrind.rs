@@ -278,6 +278,7 @@ fn collect() {
                 raw: Vec::new(),
                 first: None,
                 ratio: None,
+                histogram: None,
             }),
             Err(e) => part.missing(sc.id, Some(s.name), Metric::Instructions, e),
         }
@@ -304,6 +305,7 @@ fn collect() {
                 raw: Vec::new(),
                 first: None,
                 ratio: None,
+                histogram: None,
             }),
             Err(e) => part.missing(
                 scenario::UPDATE_VALGRIND_PATH,

@@ -116,6 +116,7 @@ fn record(
                 raw: Vec::new(),
                 first: None,
                 ratio: None,
+                histogram: None,
             });
         }
         Err(e) => ctx.part.missing(
@@ -285,6 +286,7 @@ fn latency_figure(
         raw: v,
         first: Some(first),
         ratio: None,
+        histogram: None,
     }
 }
 
@@ -742,6 +744,94 @@ fn thread_axis(ctx: &mut Ctx) {
     }
 }
 
+// ------------------------------------------------------------ callers
+
+/// callers/no-updates, callers/updates-1khz, callers/updates-flat-out: one
+/// caller's per-call latency while the key is not updated, updated 1,000
+/// times a second and updated flat out (`static_call_bench::callers`).
+fn callers(ctx: &mut Ctx) {
+    use static_call_bench::callers::{self, Updates};
+    let modes = [Updates::None, Updates::PerSecond(1000), Updates::FlatOut];
+    for m in modes {
+        left_out(ctx, m.scenario(), implementation_names(), Instrument::Timer);
+    }
+    let secs = if quick() { 0.25 } else { 1.0 };
+    for imp in threads::thread_impls() {
+        let mut base: Option<f64> = None;
+        for m in modes {
+            if !selection().selects(m.scenario(), imp.name) {
+                continue;
+            }
+            let r = callers::run(&imp, m, secs)
+                .unwrap_or_else(|e| fail(&format!("{} {}: {e}", imp.name, m.scenario())));
+            if r.stale != 0 {
+                fail(&format!(
+                    "{} {}: {} of {} calls reached a stale or wrong target",
+                    imp.name,
+                    m.scenario(),
+                    r.stale,
+                    r.calls
+                ));
+            }
+            let h = &r.histogram;
+            let tput = r.throughput();
+            if m == Updates::None {
+                base = Some(tput);
+            }
+            let per_update = |n: u64| {
+                if r.updates == 0 {
+                    "no update".to_owned()
+                } else {
+                    format!("{:.2} per update", n as f64 / r.updates as f64)
+                }
+            };
+            let note = format!(
+                "one caller's every call timed with the time-stamp counter (two rdtsc: the timer's own cost is in every figure); median (the value) {:.1} ns, p99 {:.1} ns, p99.9 {:.1} ns, p99.99 {:.1} ns, max {:.1} ns over {} calls in {:.2} s; {} updates ({}); {} calls met a breakpoint ({}); throughput {:.1} M calls/s{}; 0 stale calls (a call that started after an update returned always reached that update's target or a later one; {} calls spanned two updates or more and were not judged); {}",
+                h.quantile(0.5),
+                h.quantile(0.99),
+                h.quantile(0.999),
+                h.quantile(0.9999),
+                h.max,
+                r.calls,
+                r.secs,
+                r.updates,
+                match m {
+                    Updates::None => "none".to_owned(),
+                    Updates::PerSecond(hz) => format!("paced at {hz}/s"),
+                    Updates::FlatOut => format!("flat out: {:.0}/s", r.updates as f64 / r.secs),
+                },
+                r.traps,
+                per_update(r.traps),
+                tput / 1e6,
+                match base {
+                    Some(b) if m != Updates::None =>
+                        format!(" ({:.3}x the loop with no updates)", tput / b),
+                    _ => String::new(),
+                },
+                r.unjudged,
+                r.note
+            );
+            ctx.part.figures.push(Figure {
+                scenario: m.scenario().into(),
+                subject: imp.name.into(),
+                sites: Some(1),
+                metric: Metric::WallTime,
+                per: Per::Call,
+                instrument: Instrument::Timer,
+                value: h.quantile(0.5),
+                interval: None,
+                samples: Some(r.calls),
+                note: Some(note),
+                statistic: Some(Statistic::Median),
+                raw: Vec::new(),
+                first: None,
+                ratio: None,
+                histogram: Some(r.histogram.clone()),
+            });
+        }
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let mut part = Part::new(Instrument::Criterion);
@@ -769,6 +859,7 @@ fn main() {
     modules(&mut ctx);
     shared_objects(&mut ctx);
     thread_axis(&mut ctx);
+    callers(&mut ctx);
     ctx.c.final_summary();
     if !selection().is_all() {
         eprintln!(

@@ -150,6 +150,7 @@ fn hardware(part: &mut Part) {
                     raw: Vec::new(),
                     first: None,
                     ratio: None,
+                    histogram: None,
                 });
             }
         }
@@ -185,6 +186,7 @@ fn software_figures(
             raw: Vec::new(),
             first: None,
             ratio: None,
+            histogram: None,
         });
     }
 }
@@ -357,6 +359,7 @@ fn mem_figure(
         raw: Vec::new(),
         first: None,
         ratio: None,
+        histogram: None,
     }
 }
 
@@ -716,6 +719,7 @@ fn churn(part: &mut Part) {
             raw: Vec::new(),
             first: None,
             ratio: None,
+            histogram: None,
         });
         match rss {
             Some(v) => part.figures.push(Figure {
@@ -735,6 +739,7 @@ fn churn(part: &mut Part) {
                 raw: Vec::new(),
                 first: None,
                 ratio: None,
+                histogram: None,
             }),
             None => part.missing(
                 sc,
@@ -769,6 +774,7 @@ fn churn(part: &mut Part) {
             raw: v.to_vec(),
             first: None,
             ratio: None,
+            histogram: None,
         });
     }
     eprintln!(

@@ -22,6 +22,7 @@
 //! counts) and `benches/perf.rs` (perf-event counters and registry memory).
 //! `STATIC_CALL_BENCH_QUICK=1` selects the quick mode.
 
+pub mod callers;
 pub mod machine;
 pub mod parts;
 pub mod prove;

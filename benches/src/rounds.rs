@@ -251,6 +251,7 @@ pub fn measure(
             raw: values,
             first: None,
             ratio,
+            histogram: None,
         });
     }
     out

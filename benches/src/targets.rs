@@ -17,6 +17,14 @@ pub extern "C" fn add2(x: u64) -> u64 {
     x.wrapping_add(2)
 }
 
+/// `x + 3`: the third target, so that a series of updates can rotate
+/// through three and a stale result is told from a fresh one
+/// (`callers.rs`).
+#[inline(never)]
+pub extern "C" fn add3(x: u64) -> u64 {
+    x.wrapping_add(3)
+}
+
 /// The target of the `i`-th update of a series that flips between the two
 /// (`add2`, `add1`, `add2`, …), so that every update changes the target.
 pub fn flip_target(i: u64) -> extern "C" fn(u64) -> u64 {

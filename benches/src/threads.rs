@@ -385,7 +385,8 @@ pub fn pin(cpu: usize) -> bool {
     }
 }
 
-fn unpin(cpus: &[usize]) {
+/// Lets the calling thread run on every CPU of `cpus` again.
+pub fn unpin(cpus: &[usize]) {
     // SAFETY: a set of the allowed CPUs, applied to this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -420,7 +421,8 @@ fn call_irqs() -> u64 {
         .unwrap_or(0)
 }
 
-fn traps() -> u64 {
+/// Breakpoint traps the engine has served so far (emulated and restarted).
+pub fn traps() -> u64 {
     let s = static_call_core::text::engine_stats();
     s.traps_emulated + s.traps_restarted
 }

@@ -118,6 +118,17 @@ pub mod scenario {
     /// of known slots, the resident memory, the time per module.
     pub const MEMORY_CHURN: &str = "memory/churn";
 
+    /// Callers' per-call latency while nothing updates their key: the
+    /// baseline of [`CALLERS_1KHZ`] and [`CALLERS_FLAT_OUT`] (same loop,
+    /// same timing of every call).
+    pub const CALLERS_IDLE: &str = "callers/no-updates";
+    /// Callers' per-call latency while another thread updates their key
+    /// 1,000 times a second.
+    pub const CALLERS_1KHZ: &str = "callers/updates-1khz";
+    /// Callers' per-call latency while another thread updates their key
+    /// as fast as it can.
+    pub const CALLERS_FLAT_OUT: &str = "callers/updates-flat-out";
+
     /// Every scenario, in report order, with a one-line description.
     pub const ALL: &[(&str, &str)] = &[
         (CALL_HOT_1, "one site called in a loop, 1 argument"),
@@ -182,6 +193,18 @@ pub mod scenario {
         (
             MEMORY_CHURN,
             "module churn at fresh addresses: trap-table slots, RSS, time per module",
+        ),
+        (
+            CALLERS_IDLE,
+            "a caller's per-call latency, nothing updating the key (the baseline)",
+        ),
+        (
+            CALLERS_1KHZ,
+            "a caller's per-call latency while the key is updated 1,000 times a second",
+        ),
+        (
+            CALLERS_FLAT_OUT,
+            "a caller's per-call latency while the key is updated flat out",
         ),
     ];
 
@@ -607,6 +630,56 @@ pub struct Figure {
     /// the per-round ratios with a bootstrap interval.
     #[serde(default)]
     pub ratio: Option<Ratio>,
+    /// The distribution of the values, bucketed, for figures over too
+    /// many operations to keep each one (a caller's calls); the value and
+    /// any quantile can be recomputed from it to a bucket's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
+}
+
+/// Values bucketed by range, the empty buckets left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// The non-empty buckets, in increasing order.
+    pub buckets: Vec<Bucket>,
+    /// The largest value.
+    pub max: f64,
+}
+
+/// One bucket of a [`Histogram`]: `count` values in `low..high`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Lower edge (included).
+    pub low: f64,
+    /// Upper edge (excluded).
+    pub high: f64,
+    /// How many values.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// How many values in all.
+    pub fn total(&self) -> u64 {
+        self.buckets.iter().map(|b| b.count).sum()
+    }
+
+    /// The `q` quantile (0..=1) as the upper edge of the bucket that holds
+    /// it (at most [`Histogram::max`]); NaN when empty.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let n = self.total();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+        let mut seen = 0;
+        for b in &self.buckets {
+            seen += b.count;
+            if seen >= rank {
+                return b.high.min(self.max);
+            }
+        }
+        self.max
+    }
 }
 
 /// Which statistic a figure's value is.
@@ -977,6 +1050,7 @@ mod tests {
                 raw: vec![1.4, 1.5, 1.6],
                 first: None,
                 ratio: None,
+                histogram: None,
             }],
             missing: vec![],
             sites: vec![],

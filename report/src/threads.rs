@@ -191,6 +191,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     let cols = columns(inputs);
     if cols.is_empty() {
         s.push_str(&no_data(inputs, measure(scenario::UPDATE_THREADS)));
+        s.push_str(&callers_table(inputs, subjects));
         s.push_str("</section>");
         return s;
     }
@@ -228,8 +229,115 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
             s.push_str("</tr>");
         }
     }
-    s.push_str("</tbody></table></section>");
+    s.push_str("</tbody></table>");
+    s.push_str(&callers_table(inputs, subjects));
+    s.push_str("</section>");
     s
+}
+
+/// The callers' side of an update (`callers/…`): one caller's per-call
+/// latency with no update, 1,000 updates a second and updates flat out,
+/// as quantiles of the histogram each figure keeps, with the throughput
+/// against the loop with no updates and the breakpoints met per update
+/// (from the figure's note).
+pub fn callers_table(inputs: &[Input], subjects: &[Subject]) -> String {
+    let modes = [
+        (scenario::CALLERS_IDLE, "no updates"),
+        (scenario::CALLERS_1KHZ, "1,000 updates/s"),
+        (scenario::CALLERS_FLAT_OUT, "updates flat out"),
+    ];
+    let m = |sc: &'static str| Measure::new(sc, Metric::WallTime, Per::Call, Instrument::Timer);
+    if !inputs.iter().any(|i| {
+        i.bench
+            .figures
+            .iter()
+            .any(|f| m(scenario::CALLERS_IDLE).holds(f))
+    }) {
+        return r#"<p class="note">Callers during updates (<code>callers/…</code>): not in these bundles.</p>"#.to_owned();
+    }
+    let mut s = String::from(
+        r#"<table class="point" id="callers"><caption>The callers' side of an update: one thread calls the key's one site in a loop and times every call (two <code>rdtsc</code>, whose own cost is in every figure) while another updates the key not at all, 1,000 times a second, or flat out. Per-call latency p50 · p99 · p99.9 · p99.99 · max (from the histogram of every call), then the caller's throughput against the loop with no updates and the breakpoints met per update. No call that started after an update returned reached an older target (the run fails otherwise).</caption><thead><tr><th>subject</th>"#,
+    );
+    if inputs.len() > 1 {
+        s.push_str("<th>machine</th>");
+    }
+    for (_, h) in modes {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for sub in subjects.iter().filter(|x| x.implementation) {
+        for i in inputs {
+            let _ = write!(
+                s,
+                r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
+                color(&sub.name),
+                esc(&sub.name)
+            );
+            if inputs.len() > 1 {
+                let _ = write!(s, "<td>{}</td>", esc(&i.label));
+            }
+            let base = m(scenario::CALLERS_IDLE).get(&i.bench, &sub.name, Some(1));
+            for (sc, _) in modes {
+                match m(sc).get(&i.bench, &sub.name, Some(1)) {
+                    Some(f) => s.push_str(&callers_cell(f, base)),
+                    None => {
+                        let _ = write!(
+                            s,
+                            r#"<td class="na"><small>{}</small></td>"#,
+                            esc(&m(sc).why(&i.bench, Some(&sub.name)))
+                        );
+                    }
+                }
+            }
+            s.push_str("</tr>");
+        }
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// One cell of the callers' table.
+fn callers_cell(f: &Figure, base: Option<&Figure>) -> String {
+    let Some(h) = &f.histogram else {
+        return format!("<td>{}</td>", esc(&fmt::time_ns(f.value)));
+    };
+    let tput = match base {
+        Some(b) if !std::ptr::eq(b, f) => note_number(f, "throughput ")
+            .zip(note_number(b, "throughput "))
+            .map(|(a, z)| format!(" · {} of idle", fmt::bare_ratio(a / z)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let traps = note_number(f, "calls met a breakpoint (")
+        .map(|t| format!(" · {t:.2} breakpoints/update"))
+        .unwrap_or_default();
+    format!(
+        r#"<td title="{}">{} · {} · {} · {} · {}<br><small>{}{}{}</small></td>"#,
+        esc(f.note.as_deref().unwrap_or("")),
+        esc(&fmt::time_ns(h.quantile(0.5))),
+        esc(&fmt::time_ns(h.quantile(0.99))),
+        esc(&fmt::time_ns(h.quantile(0.999))),
+        esc(&fmt::time_ns(h.quantile(0.9999))),
+        esc(&fmt::time_ns(h.max)),
+        esc(&format!(
+            "{:.1} M calls/s",
+            note_number(f, "throughput ").unwrap_or(f64::NAN)
+        )),
+        esc(&tput),
+        esc(&traps),
+    )
+}
+
+/// The number right after `key` in a figure's note (`throughput 42.1 M
+/// calls/s` gives 42.1); for the callers' figures, whose counts the note
+/// carries.
+fn note_number(f: &Figure, key: &str) -> Option<f64> {
+    let n = f.note.as_deref()?;
+    let rest = &n[n.find(key)? + key.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 /// The `k`th figure of `v`.

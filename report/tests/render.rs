@@ -380,3 +380,65 @@ fn engine_targets_skip_pointer_stores() {
     let html = render(&inputs);
     assert!(html.contains("not applicable</span> <small>an update of indirect stores a pointer"));
 }
+
+/// The callers' table reads its quantiles from each figure's histogram and
+/// the throughput against the run with no updates from the notes.
+#[test]
+fn callers_table_from_histograms() {
+    use static_call_bundle::{Bucket, Figure, Histogram, Instrument, Per, Statistic, scenario};
+    let mut inputs = common::fixture_inputs();
+    let fig = |sc: &str, slow: u64, tput: f64| Figure {
+        scenario: sc.into(),
+        subject: "inline-patch".into(),
+        sites: Some(1),
+        metric: Metric::WallTime,
+        per: Per::Call,
+        instrument: Instrument::Timer,
+        value: 10.0,
+        interval: None,
+        samples: Some(10_000),
+        note: Some(format!(
+            "…; throughput {tput:.1} M calls/s; 7 calls met a breakpoint (3.50 per update); …"
+        )),
+        statistic: Some(Statistic::Median),
+        raw: vec![],
+        first: None,
+        ratio: None,
+        histogram: Some(Histogram {
+            buckets: vec![
+                Bucket {
+                    low: 9.0,
+                    high: 10.0,
+                    count: 10_000 - slow,
+                },
+                Bucket {
+                    low: 4000.0,
+                    high: 4096.0,
+                    count: slow,
+                },
+            ],
+            max: 5000.0,
+        }),
+    };
+    inputs[0]
+        .bench
+        .figures
+        .push(fig(scenario::CALLERS_IDLE, 0, 40.0));
+    inputs[0]
+        .bench
+        .figures
+        .push(fig(scenario::CALLERS_FLAT_OUT, 200, 10.0));
+    let html = render(&inputs);
+    let t = html
+        .split(r#"id="callers""#)
+        .nth(1)
+        .expect("the callers' table");
+    let t = t.split("</table>").next().unwrap();
+    // 2% of the calls are slow: the p99 is in the slow bucket.
+    assert!(
+        t.contains("10.0 ns · 4.10 µs · 4.10 µs · 4.10 µs · 5.00 µs"),
+        "{t}"
+    );
+    assert!(t.contains("0.250 of idle"), "{t}");
+    assert!(t.contains("3.50 breakpoints/update"), "{t}");
+}
