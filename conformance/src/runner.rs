@@ -294,14 +294,25 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let mut filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // The standard test-harness command line (libtest-mimic): `--list`,
+    // `--exact`, `--skip`, `--test-threads`, as `cargo test` users expect.
+    let mut args = libtest_mimic::Arguments::from_args();
+    // Cells run one at a time unless asked otherwise: many are timed or
+    // spawn threads of their own (torture, parking rounds), and the
+    // machines this runs on have two cores.
+    args.test_threads.get_or_insert(1);
+    // The positional filter keeps this suite's meaning (implementation
+    // names whole, `indirect/` never selects `plain-indirect/`; scenario
+    // names by substring), as `STATIC_CALL_FILTER` (comma-separated) does;
+    // with `--exact` the harness matches whole names itself.
+    let mut filters: Vec<String> = Vec::new();
+    if !args.exact {
+        filters.extend(args.filter.take());
+    }
     if let Ok(f) = std::env::var("STATIC_CALL_FILTER") {
         filters.extend(f.split(',').filter(|s| !s.is_empty()).map(String::from));
     }
-    let names: Vec<&str> = impls.iter().map(|i| i.name).collect();
+    let names: Vec<&'static str> = impls.iter().map(|i| i.name).collect();
     let selected = |name: &str| {
         let (im, sc) = name.split_once('/').unwrap_or((name, ""));
         filters.is_empty() || filters.iter().any(|f| selects(f, &names, im, sc))
@@ -310,7 +321,9 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
     let started = Instant::now();
     let timeout = Duration::from_secs(120 * soak_factor());
     let mut rows: Vec<&'static str> = Vec::new();
-    let mut cells: BTreeMap<(&'static str, &'static str), (Outcome, f64)> = BTreeMap::new();
+    type Cells = BTreeMap<(&'static str, &'static str), (Outcome, f64)>;
+    let cells: std::sync::Arc<std::sync::Mutex<Cells>> = Default::default();
+    let mut trials = Vec::new();
     for im in &impls {
         for s in &im.scenarios {
             if s.mode == Mode::Hidden || !selected(&format!("{}/{}", im.name, s.name)) {
@@ -319,33 +332,48 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
             if !rows.contains(&s.name) {
                 rows.push(s.name);
             }
-            let t = Instant::now();
-            let o = match s.mode {
-                Mode::Parent => run_body(s),
-                _ => {
-                    let r = spawn_cell(im.name, s.name, &[], &[], timeout);
-                    match r.outcome {
-                        Some(o) if r.success => o,
-                        Some(Outcome::Fail(m)) => Outcome::Fail(m),
-                        _ => Outcome::Fail(format!(
-                            "child {}; stderr:\n{}",
-                            r.status,
-                            tail(&r.stderr, 8)
-                        )),
-                    }
-                }
-            };
-            let secs = t.elapsed().as_secs_f64();
-            eprintln!(
-                "{:<14} {:<28} {:<4} {:>6.2}s",
-                im.name,
-                s.name,
-                o.kind(),
-                secs
-            );
-            cells.insert((im.name, s.name), (o, secs));
+            let (im_name, s, cells) = (im.name, *s, cells.clone());
+            trials.push(libtest_mimic::Trial::test(
+                format!("{}/{}", im_name, s.name),
+                move || {
+                    let t = Instant::now();
+                    let o = match s.mode {
+                        Mode::Parent => run_body(&s),
+                        _ => {
+                            let r = spawn_cell(im_name, s.name, &[], &[], timeout);
+                            match r.outcome {
+                                Some(o) if r.success => o,
+                                Some(Outcome::Fail(m)) => Outcome::Fail(m),
+                                _ => Outcome::Fail(format!(
+                                    "child {}; stderr:\n{}",
+                                    r.status,
+                                    tail(&r.stderr, 8)
+                                )),
+                            }
+                        }
+                    };
+                    let secs = t.elapsed().as_secs_f64();
+                    let fail = match &o {
+                        Outcome::Fail(m) => Some(m.clone()),
+                        _ => None,
+                    };
+                    cells
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((im_name, s.name), (o, secs));
+                    fail.map_or(Ok(()), |m| Err(m.into()))
+                },
+            ));
         }
     }
+    let listing = args.list;
+    let conclusion = libtest_mimic::run(&args, trials);
+    if listing {
+        return ExitCode::SUCCESS;
+    }
+    let cells = std::mem::take(&mut *cells.lock().unwrap_or_else(|e| e.into_inner()));
+    rows.retain(|r| cells.keys().any(|(_, sc)| sc == r));
+    let filters_used = !filters.is_empty() || args.exact || !args.skip.is_empty();
     let wall = started.elapsed().as_secs_f64();
     let names: Vec<&str> = impls.iter().map(|i| i.name).collect();
     print_matrix(&rows, &names, &cells);
@@ -357,7 +385,7 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
             Outcome::Skip(_) => skip += 1,
         }
     }
-    let file = if filters.is_empty() {
+    let file = if !filters_used {
         self::config().matrix_file.clone()
     } else {
         let f = &self::config().matrix_file;
@@ -373,7 +401,7 @@ pub fn main(config: Config, impls: Vec<Implementation>) -> ExitCode {
         println!("no cell matched the filter");
         return ExitCode::FAILURE;
     }
-    if fail > 0 {
+    if fail > 0 || conclusion.has_failed() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
