@@ -60,26 +60,7 @@ pub const MANY_SITES: u64 = 1_024;
 /// per-call figure is the difference between two loop lengths).
 pub const CALLGRIND_LOOP: u64 = 1_000;
 
-/// The directory results go to: `$CARGO_TARGET_DIR/results` or
-/// `target/results` at the workspace root.
-pub fn results_dir() -> std::path::PathBuf {
-    target_dir().join("results")
-}
-
-/// The cargo target directory.
-pub fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-/// The workspace root.
-pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate lives in the workspace")
-        .to_owned()
-}
+pub use static_call_bundle::paths::{results_dir, target_dir, workspace_root};
 
 /// Rounds of the interleaved call-cost measurement
 /// (`STATIC_CALL_BENCH_ROUNDS` overrides; at least 10).

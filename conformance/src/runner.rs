@@ -452,19 +452,7 @@ fn profile() -> &'static str {
     }
 }
 
-/// The directory results are written to: `$CARGO_TARGET_DIR/results`, or
-/// The target directory: `CARGO_TARGET_DIR`, or `target` at the
-/// workspace root.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-}
-
-/// `target/results` at the workspace root.
-pub fn results_dir() -> PathBuf {
-    target_dir().join("results")
-}
+pub use static_call_bundle::paths::{results_dir, target_dir};
 
 /// Writes the matrix as JSON (the bundle crate's [`Conformance`], which
 /// the report reads back) to `file` in [`results_dir`].

@@ -98,7 +98,7 @@ fn main() -> ExitCode {
 
 fn report(args: Args) -> Result<ExitCode, Failure> {
     let root = run::workspace_root();
-    let target = run::target_dir(&root);
+    let target = run::target_dir();
     let out = args
         .out
         .clone()

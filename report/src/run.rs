@@ -3,33 +3,13 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use static_call_bundle::GUNGRAUN_VERSION;
 
-/// The workspace root (this crate's parent directory).
-pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
-/// `CARGO_TARGET_DIR` made absolute (cargo reads a relative one against
-/// the current directory), if it is set.
-pub fn target_env() -> Option<PathBuf> {
-    let t = PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty())?);
-    Some(if t.is_absolute() {
-        t
-    } else {
-        std::env::current_dir().map_or(t.clone(), |d| d.join(&t))
-    })
-}
-
-/// The target directory: `CARGO_TARGET_DIR`, or `target/` at the root.
-pub fn target_dir(root: &Path) -> PathBuf {
-    target_env().unwrap_or_else(|| root.join("target"))
-}
+pub use static_call_bundle::paths::{target_dir, workspace_root};
 
 /// The cargo that runs us, or `cargo`.
 pub fn cargo() -> OsString {
@@ -97,8 +77,9 @@ pub fn install_runner() -> io::Result<ExitStatus> {
 pub fn cargo_in(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> io::Result<ExitStatus> {
     let mut c = Command::new(cargo());
     c.current_dir(root).args(args);
-    if let Some(t) = target_env() {
-        c.env("CARGO_TARGET_DIR", t);
+    // The same place for the children, whatever their current directory.
+    if std::env::var_os("CARGO_TARGET_DIR").is_some() {
+        c.env("CARGO_TARGET_DIR", target_dir());
     }
     for (k, v) in envs {
         c.env(k, v);
