@@ -50,6 +50,25 @@ cargo publish --dry-run --locked --allow-dirty -p static-call-core -p static-cal
 echo "== the main job, quick: benchmarks (quick mode), the conformance matrix (release), the report"
 cargo run --release -p static-call-report -- --quick
 
+echo "== regressions of the quick run against the committed bundle of this machine and mode"
+# The baseline is picked among the committed bundles: the one whose machine
+# (CPU model, logical CPUs, vendor, family/model/stepping) and mode match
+# the quick run's; failing it past a threshold exits 3 and fails CI. With
+# only another mode of this machine committed the comparison is
+# report-only; with no bundle of this machine it says so. Seconds: it reads
+# bundles, no benchmark runs.
+# Thresholds: instruction counts are exact, so any increase fails
+# (instructions=0). Wall time: 50%. On the 2-vCPU VM of
+# results/amd-epyc-2cpu-vm, the two halves of one run's samples (same code,
+# same machine, minutes apart) compared this way regress by up to 1.48x
+# (update/busy, 100 sites; 1.32x update/threads-busy the other way round):
+# 2 figures fail at 10%, 1 or 2 at 25%, none at 50%. So this VM's wall times
+# can only catch gross regressions (a lost fast path, a syscall per call);
+# small ones are the instruction counts' to catch.
+cargo run --release -p static-call-report -- --from target/results/bench.json \
+    --baseline-among results/*/bench.json --fail-on-regression wall=50%,instructions=0 \
+    --out target/report/baseline.html
+
 echo "== the report from the committed bundles (the README's second form)"
 cargo run --release -p static-call-report -- --from results/*/bench.json --out target/report/committed.html
 

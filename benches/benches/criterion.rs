@@ -621,27 +621,6 @@ fn thread_figure(sc: &str, subject: &str, param: u64, s: &Samples, what: &str) -
     latency_figure((sc, subject, Some(param)), first, rest.to_vec(), &extra)
 }
 
-/// A percentile-bootstrap 95% interval of `median(a) / median(b)`,
-/// resampling each sample set on its own.
-fn bootstrap_ratio(a: &[f64], b: &[f64], rng: &mut rounds::Rng) -> Interval {
-    let mut r = Vec::with_capacity(2000);
-    let (mut ra, mut rb) = (vec![0.0; a.len()], vec![0.0; b.len()]);
-    for _ in 0..2000 {
-        for x in ra.iter_mut() {
-            *x = a[rng.below(a.len())];
-        }
-        for x in rb.iter_mut() {
-            *x = b[rng.below(b.len())];
-        }
-        r.push(median(&ra) / median(&rb));
-    }
-    Interval {
-        low: quantile(&r, 0.025),
-        high: quantile(&r, 0.975),
-        level: 0.95,
-    }
-}
-
 /// update/threads (parked threads), update/threads-busy (busy callers),
 /// update/batch-100-keys and update/100-keys-one-by-one (with their ratio
 /// to one 1-key update with no other thread).
@@ -728,14 +707,16 @@ fn thread_axis(ctx: &mut Ctx) {
             ),
         ] {
             let mut f = thread_figure(sc, imp.name, 100, s, what);
-            if let Some(base) = idle.as_deref() {
+            if let Some(base) = idle.as_deref()
+                && let Some(interval) = rounds::bootstrap_ratio_of_medians(&f.raw, base, &mut rng)
+            {
                 f.ratio = Some(Ratio {
                     reference: format!(
                         "{} 0 (one 1-key update, no other thread)",
                         scenario::UPDATE_THREADS
                     ),
                     value: f.value / median(base),
-                    interval: bootstrap_ratio(&f.raw, base, &mut rng),
+                    interval,
                     raw: Vec::new(),
                 });
             }

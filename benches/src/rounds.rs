@@ -18,94 +18,19 @@
 
 use std::time::Instant;
 
-use static_call_bundle::{Figure, Instrument, Interval, Metric, Per, Ratio, Round, Statistic};
+use static_call_bundle::{Figure, Instrument, Metric, Per, Ratio, Round, Statistic};
 
 use crate::subjects::{self, CallScenario, LoopFn, SUBJECTS};
 
-/// Bootstrap resamples.
-pub const RESAMPLES: usize = 2_000;
+pub use static_call_bundle::stats::{
+    RESAMPLES, Rng, bootstrap_median, bootstrap_ratio_of_medians, median, quantile,
+};
 
 /// Batches per subject and round; the round's value is their minimum. On a
 /// shared machine a batch is sometimes preempted or slowed by a neighbour;
 /// the minimum of a few short batches is the subject's cost in that round
 /// with such interruptions filtered out, the same way for every subject.
 pub const BATCHES_PER_ROUND: u32 = 3;
-
-/// A small deterministic generator (xorshift64*): the shuffles and the
-/// bootstrap need no cryptographic quality, and a seed reproduces them.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed (0 is replaced).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    /// The next number.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// A number below `n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    /// Shuffles `v` in place (Fisher–Yates).
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
-
-/// The median (the mean of the two middle values for an even count);
-/// NaN for no values.
-pub fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-/// The `q` quantile by nearest rank (`q` in 0..=1; p99 is `0.99`).
-pub fn quantile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = (q * s.len() as f64).ceil().max(1.0) as usize;
-    s[rank.min(s.len()) - 1]
-}
-
-/// A percentile-bootstrap 95% interval of the median of `v`.
-pub fn bootstrap_median(v: &[f64], rng: &mut Rng) -> Interval {
-    let mut meds = Vec::with_capacity(RESAMPLES);
-    let mut buf = vec![0.0; v.len()];
-    for _ in 0..RESAMPLES {
-        for b in buf.iter_mut() {
-            *b = v[rng.below(v.len())];
-        }
-        meds.push(median(&buf));
-    }
-    Interval {
-        low: quantile(&meds, 0.025),
-        high: quantile(&meds, 0.975),
-        level: 0.95,
-    }
-}
 
 /// The CPU this thread runs on now.
 pub fn cpu() -> i32 {
@@ -293,38 +218,4 @@ pub fn with_indirect_speculation_disabled<T: Send + 'static>(
     })
     .join()
     .map_err(|_| "the measuring thread panicked".to_owned())?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statistics() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.99), 99.0);
-        assert_eq!(quantile(&v, 1.0), 100.0);
-        let mut rng = Rng::new(7);
-        let i = bootstrap_median(&v, &mut rng);
-        assert!(
-            i.low < 50.5 && 50.5 < i.high && i.high - i.low < 30.0,
-            "{i:?}"
-        );
-        // A constant sample has a point interval.
-        let i = bootstrap_median(&[2.0; 12], &mut rng);
-        assert_eq!((i.low, i.high), (2.0, 2.0));
-    }
-
-    #[test]
-    fn shuffles_are_permutations() {
-        let mut rng = Rng::new(1);
-        let mut v: Vec<u32> = (0..10).collect();
-        rng.shuffle(&mut v);
-        let mut s = v.clone();
-        s.sort();
-        assert_eq!(s, (0..10).collect::<Vec<_>>());
-        assert_ne!(v, (0..10).collect::<Vec<_>>());
-    }
 }

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod stats;
+
 /// The `schema` field of a benchmark bundle.
 pub const BENCH_SCHEMA: &str = "static-call-bench";
 /// The newest benchmark-bundle version this crate reads and writes.

@@ -7,6 +7,7 @@
 //! the conformance matrix for the `static-call-report` command.
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod charts;
 pub mod fmt;
 pub mod input;
@@ -22,5 +23,11 @@ pub use page::SECTIONS;
 
 /// Renders the page for these machines; the first is the primary one.
 pub fn render(inputs: &[Input]) -> String {
-    page::render(inputs)
+    page::render(inputs, None)
+}
+
+/// Renders the page with a "Changes against …" section at the top: the
+/// first input compared with a baseline ([`baseline::compare`]).
+pub fn render_with_baseline(inputs: &[Input], changes: &baseline::Comparison) -> String {
+    page::render(inputs, Some(changes))
 }

@@ -7,6 +7,7 @@ use static_call_bundle::{
     BenchBundle, Figure, Instrument, Metric, Mode, Outcome, Per, SiteDump, control, scenario,
 };
 
+use crate::baseline::{Change, Comparison, Method, Verdict};
 use crate::charts::{self, DotChart, DotPoint, DotRow, LineChart, Point, Series};
 use crate::fmt::{self, esc};
 use crate::input::{Input, Matrix};
@@ -16,7 +17,7 @@ use crate::summary;
 const CSS: &str = include_str!("style.css");
 
 /// The whole page.
-pub fn render(inputs: &[Input]) -> String {
+pub fn render(inputs: &[Input], changes: Option<&Comparison>) -> String {
     let subjects = model::subjects(inputs);
     let mut s = String::new();
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -31,11 +32,15 @@ pub fn render(inputs: &[Input]) -> String {
             .join(" · "))
     );
     let _ = writeln!(s, "<style>\n{CSS}</style>\n</head>\n<body>");
-    header(&mut s, inputs);
+    header(&mut s, inputs, changes.is_some());
     s.push_str("<main>\n");
     if inputs.is_empty() {
         s.push_str(r#"<p class="nodata">No bundle was given.</p>"#);
     } else {
+        if let Some(c) = changes {
+            s.push_str(&changes_section(c));
+            s.push('\n');
+        }
         s.push_str(&summary::section(inputs, &subjects));
         s.push('\n');
         s.push_str(&calls(inputs, &subjects));
@@ -85,7 +90,7 @@ fn mode(m: Mode) -> &'static str {
     }
 }
 
-fn header(s: &mut String, inputs: &[Input]) {
+fn header(s: &mut String, inputs: &[Input], changes: bool) {
     s.push_str("<header>\n<h1>Static calls in userspace</h1>\n<p class=\"sub\">static-call implementations against direct and indirect calls");
     if !inputs.is_empty() {
         let _ = write!(
@@ -132,6 +137,9 @@ fn header(s: &mut String, inputs: &[Input]) {
         );
     }
     s.push_str("<nav>");
+    if changes {
+        s.push_str(r##"<a href="#changes">Changes</a>"##);
+    }
     for (id, name) in SECTIONS {
         let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
     }
@@ -1812,3 +1820,241 @@ const METHOD: &str = r#"<h3 id="method">How each figure was measured</h3>
 <dd>A call-cost ratio is the median of the per-round ratios to the direct call (version 1 bundles: the quotient of two means). A wall-time target is judged on the interval: met when the whole interval meets it, missed when the whole interval misses it, inconclusive when it straddles the target. Instruction counts are exact and compared as they are; a version 1 bundle's latencies are compared as point estimates. A target is "not measured" when its figure is absent, with the bundle's stated reason.</dd>
 </dl>
 "#;
+
+/// One row of the baseline comparison.
+fn change_row(r: &Change) -> String {
+    let k = &r.key;
+    let mut fig = format!(
+        r#"<td>{} · <span class="key" style="background:{}"></span>{}"#,
+        esc(&k.scenario),
+        color(&k.subject),
+        esc(&k.subject)
+    );
+    if let Some(n) = k.sites {
+        let _ = write!(fig, " · {}", esc(&crate::baseline::sites(n)));
+    }
+    let _ = write!(
+        fig,
+        "<br><small>{} per {} · {}{}</small></td>",
+        esc(k.metric.name()),
+        esc(k.per.name()),
+        esc(crate::baseline::instrument_short(k.instrument)),
+        r.statistic
+            .map_or(String::new(), |s| format!(" · {}", esc(s.name())))
+    );
+    let how = match (&r.method, r.judged_on) {
+        (Method::Exact, _) => "exact counts: any difference is a change".to_owned(),
+        (Method::Samples { current, baseline }, Some((lo, hi))) => {
+            let (a, b) = r.interval.unwrap_or((lo, hi));
+            let mut t = format!(
+                "[{} – {}] bootstrap 95% of the ratio of medians ({current} vs {baseline} values)",
+                fmt::bare_ratio(a),
+                fmt::bare_ratio(b)
+            );
+            if let Some(fl) = &r.floor {
+                let _ = write!(
+                    t,
+                    "; judged on [{} – {}], widened by the noise floor ±{} ({})",
+                    fmt::bare_ratio(lo),
+                    fmt::bare_ratio(hi),
+                    fmt::bare_ratio(fl.width),
+                    fl.from
+                );
+            }
+            t
+        }
+        (Method::Intervals, Some((lo, hi))) => {
+            let mut t = format!(
+                "[{} – {}] quotient of the two figures' intervals",
+                fmt::bare_ratio(r.interval.map_or(lo, |i| i.0)),
+                fmt::bare_ratio(r.interval.map_or(hi, |i| i.1))
+            );
+            if let Some(fl) = &r.floor {
+                let _ = write!(
+                    t,
+                    "; judged on [{} – {}], widened by the noise floor ±{} ({})",
+                    fmt::bare_ratio(lo),
+                    fmt::bare_ratio(hi),
+                    fmt::bare_ratio(fl.width),
+                    fl.from
+                );
+            }
+            t
+        }
+        _ => String::new(),
+    };
+    let (class, badge) = match &r.verdict {
+        Verdict::Regressed if r.fails() => ("regressed", "regressed past threshold".to_owned()),
+        v => (
+            match v {
+                Verdict::Regressed => "regressed",
+                Verdict::Improved => "improved",
+                Verdict::Unchanged => "unchanged",
+                Verdict::NotJudged(_) => "notjudged",
+            },
+            v.name().to_owned(),
+        ),
+    };
+    let mut remark = r.remark.clone();
+    if let Verdict::NotJudged(why) = &r.verdict {
+        remark = why.clone();
+    }
+    if let Some(t) = r.threshold {
+        let th = format!("threshold {}", fmt::trim(format!("{:.3}", t * 100.0)) + "%");
+        remark = if remark.is_empty() {
+            th
+        } else {
+            format!("{remark}; {th}")
+        };
+    }
+    format!(
+        r#"<tr class="{class}">{fig}<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td><small>{}</small></td><td><span class="badge {class}">{}</span>{}</td></tr>"#,
+        esc(&fmt::value(k.metric, r.baseline)),
+        esc(&fmt::value(k.metric, r.current)),
+        esc(&crate::baseline::ratio_text(r)),
+        esc(&how),
+        esc(&badge),
+        if remark.is_empty() {
+            String::new()
+        } else {
+            format!(" <small>{}</small>", esc(&remark))
+        }
+    )
+}
+
+fn change_table(id: &str, rows: &[&Change]) -> String {
+    let mut s = format!(
+        r#"<table class="changes" id="{id}"><thead><tr><th>figure</th><th>baseline</th><th>current</th><th>current ÷ baseline</th><th>interval</th><th>verdict</th></tr></thead><tbody>"#
+    );
+    for r in rows {
+        s.push_str(&change_row(r));
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// The "Changes against <baseline>" section: the first bundle's figures
+/// against the baseline's, as a table sorted by change.
+fn changes_section(c: &Comparison) -> String {
+    let mut s = String::new();
+    let side = |x: &crate::baseline::Side| {
+        format!(
+            "<b>{}</b> (<code>{}</code>, {}, {} run, commit <code>{}</code>)",
+            esc(&x.label),
+            esc(&x.source),
+            esc(&fmt::date(&x.date)),
+            mode(x.mode),
+            esc(&x.commit)
+        )
+    };
+    let _ = write!(
+        s,
+        r#"<section id="changes"><h2>Changes against <code>{}</code></h2><p class="intro">Every figure of {} against the same figure of the baseline {}: the same scenario, subject, sites, metric, per and instrument, on the same machine ({}). The ratio is current ÷ baseline.</p>"#,
+        esc(&c.baseline.source),
+        side(&c.current),
+        side(&c.baseline),
+        esc(&c.machine)
+    );
+    if !c.differences.is_empty() {
+        let items: Vec<String> = c
+            .differences
+            .iter()
+            .map(|d| {
+                format!(
+                    "<li>{}: <code>{}</code> here, <code>{}</code> in the baseline</li>",
+                    esc(d.field),
+                    esc(&d.current),
+                    esc(&d.baseline)
+                )
+            })
+            .collect();
+        let _ = write!(
+            s,
+            r#"<div class="warn" id="baseline-differences"><b>The two runs differ</b> (same machine; a change below may come from these):<ul>{}</ul></div>"#,
+            items.concat()
+        );
+    }
+    if !c.unchecked.is_empty() {
+        let _ = write!(
+            s,
+            r#"<p class="note">Machine identity not fully checked: {}.</p>"#,
+            esc(&c.unchecked.join("; "))
+        );
+    }
+    let fails = c.failures().count();
+    let _ = write!(
+        s,
+        r#"<p class="tally">Figures: <span class="badge regressed">{} regressed</span> <span class="badge improved">{} improved</span> <span class="badge unchanged">{} unchanged</span> <span class="badge notjudged">{} not judged</span> · {} only in current, {} only in baseline · thresholds: {}</p>"#,
+        c.count("regressed"),
+        c.count("improved"),
+        c.count("unchanged"),
+        c.count("not judged"),
+        c.only_current.len(),
+        c.only_baseline.len(),
+        if c.thresholds.is_empty() {
+            "none (report-only)".to_owned()
+        } else {
+            format!(
+                "{} — {fails} figure{} past {}",
+                esc(&c.thresholds.describe()),
+                if fails == 1 { "" } else { "s" },
+                if fails == 1 {
+                    "its threshold"
+                } else {
+                    "their thresholds"
+                }
+            )
+        }
+    );
+    let changed: Vec<&Change> = c
+        .rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Regressed | Verdict::Improved))
+        .collect();
+    if changed.is_empty() {
+        s.push_str(r#"<p class="nodata" id="changes-none">No figure regressed or improved.</p>"#);
+    } else {
+        s.push_str(&change_table("changes-table", &changed));
+    }
+    let rest = |name: &str| -> Vec<&Change> {
+        c.rows.iter().filter(|r| r.verdict.name() == name).collect()
+    };
+    for (id, name) in [
+        ("changes-unchanged", "unchanged"),
+        ("changes-not-judged", "not judged"),
+    ] {
+        let rows = rest(name);
+        if !rows.is_empty() {
+            let _ = write!(
+                s,
+                r#"<details><summary>{} {name}</summary>{}</details>"#,
+                rows.len(),
+                change_table(id, &rows)
+            );
+        }
+    }
+    for (id, what, keys) in [
+        ("changes-only-current", "only in current", &c.only_current),
+        (
+            "changes-only-baseline",
+            "only in baseline",
+            &c.only_baseline,
+        ),
+    ] {
+        if !keys.is_empty() {
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| format!("<li>{}</li>", esc(&k.describe())))
+                .collect();
+            let _ = write!(
+                s,
+                r#"<details id="{id}"><summary>{} {what}</summary><ul class="absent">{}</ul></details>"#,
+                keys.len(),
+                items.concat()
+            );
+        }
+    }
+    s.push_str(r#"<p class="note">How to read it: <b>regressed</b> when the whole 95% interval of current ÷ baseline lies above 1 (above 1 + the metric's threshold when one is given), <b>improved</b> when it lies wholly below 1, <b>unchanged</b> when it includes 1 — no change these two runs can show. A call cost's interval is widened first by the current run's noise floor (how far its A/A control, <code>direct-aa</code>, reaches from 1). Medians are compared with a bootstrap interval resampling both bundles' raw values; criterion's means by the quotient of their intervals. Instruction counts (callgrind) and byte counts are exact: any difference is a change. A figure with neither samples nor an interval, or one reading of resident memory, is shown and not judged. Sorted by change: regressed, improved, unchanged, not judged; within each, the largest change first.</p>"#);
+    s.push_str("</section>");
+    s
+}

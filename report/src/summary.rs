@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use static_call_bundle::{BenchBundle, Outcome, Per, control, scenario};
+use static_call_bundle::{BenchBundle, Outcome, Per, control, scenario, stats};
 
 use crate::fmt::{self, esc};
 use crate::input::{Input, Matrix};
@@ -373,36 +373,12 @@ pub fn foreign_pair<'a>(b: &'a BenchBundle, s: &str) -> Result<Foreign<'a>, Stri
 }
 
 /// A bootstrap 95% interval of `median(a) / median(b)`, resampling each
-/// sample on its own (a fixed seed: the page is reproducible).
+/// sample on its own (the bundle crate's
+/// [`bootstrap_ratio_of_medians`](static_call_bundle::stats::bootstrap_ratio_of_medians),
+/// the benchmarks' own, on a fixed seed: the page is reproducible).
 pub fn ratio_of_medians_interval(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
-    if a.is_empty() || b.is_empty() {
-        return None;
-    }
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = |n: usize| {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    };
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
-    let mut r: Vec<f64> = (0..2000)
-        .map(|_| {
-            let mut ra: Vec<f64> = (0..a.len()).map(|_| a[next(a.len())]).collect();
-            let mut rb: Vec<f64> = (0..b.len()).map(|_| b[next(b.len())]).collect();
-            median(&mut ra) / median(&mut rb)
-        })
-        .collect();
-    r.sort_by(f64::total_cmp);
-    Some((r[49], r[1949]))
+    let mut rng = stats::Rng::new(stats::REPORT_SEED);
+    stats::bootstrap_ratio_of_medians(a, b, &mut rng).map(|i| (i.low, i.high))
 }
 
 fn foreign(b: &BenchBundle, s: &str) -> Verdict {

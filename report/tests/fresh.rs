@@ -135,3 +135,58 @@ fn no_bundle_from_the_benchmarks_is_an_error() {
     );
     assert!(!dir.join("target/report/index.html").exists());
 }
+
+/// `--baseline` on the main command: read before anything runs (an
+/// unreadable one stops the run with exit 2 and runs nothing); after the
+/// run, the page has the comparison and a regression past its threshold
+/// exits 3.
+#[test]
+fn main_command_with_a_baseline() {
+    let (dir, bin) = setup("baseline", "0.20.0", 0);
+    let missing = dir.join("no-such-bundle.json");
+    let o = run(&dir, &bin, &["--baseline", missing.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-such-bundle.json: cannot read"), "{err}");
+    assert!(!dir.join("cargo.log").exists(), "nothing ran");
+
+    // A baseline in which inline-patch's call was 20% faster: the run's
+    // (the fixture's) is then a regression.
+    let mut b = static_call_bundle::read_bench(&common::fixture("machine-a/bench.json")).unwrap();
+    let f = b
+        .figures
+        .iter_mut()
+        .find(|f| {
+            f.scenario == "call/hot-1arg"
+                && f.subject == "inline-patch"
+                && f.metric == static_call_bundle::Metric::WallTime
+        })
+        .unwrap();
+    f.value /= 1.2;
+    for x in &mut f.raw {
+        *x /= 1.2;
+    }
+    let base = dir.join("faster.json");
+    std::fs::write(&base, b.to_json()).unwrap();
+    let o = run(
+        &dir,
+        &bin,
+        &[
+            "--quick",
+            "--baseline",
+            base.to_str().unwrap(),
+            "--fail-on-regression",
+            "wall=5%,instructions=0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("[4/4] page ... done in "), "{err}");
+    assert!(
+        err.contains("regressed past its threshold: call/hot-1arg · inline-patch · wall time"),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(dir.join("target/report/index.html")).unwrap();
+    assert!(html.contains(r#"<section id="changes">"#));
+    assert!(dir.join("target/report/index-changes.txt").exists());
+}
