@@ -59,7 +59,7 @@ echo "== regressions of the quick run against the committed bundle of this machi
 # bundles, no benchmark runs.
 # Thresholds: instruction counts are exact, so any increase fails
 # (instructions=0). Wall time: 50%. On the 2-vCPU VM of
-# results/amd-epyc-2cpu-vm, the two halves of one run's samples (same code,
+# results/amd-epyc-zen3-2cpu-vm, the two halves of one run's samples (same code,
 # same machine, minutes apart) compared this way regress by up to 1.48x
 # (update/busy, 100 sites; 1.32x update/threads-busy the other way round):
 # 2 figures fail at 10%, 1 or 2 at 25%, none at 50%. So this VM's wall times
