@@ -302,10 +302,11 @@ pub(crate) fn engines<A: Adapter>() -> ScenarioResult {
 const ENGINE_ROUNDS: usize = 20;
 
 /// One engine for the program and a plugin with keys of its own:
-/// * torture: one thread updates the program's key, another calls it,
-///   while the main thread loads the plugin, patches its sites (`init`),
-///   updates its key 50 times while a third thread calls it, and unloads
-///   it, 20 times: no wrong call;
+/// * torture: one thread flips the program's key between two targets
+///   whose rel32 differ in every byte, another calls it, while the main
+///   thread loads the plugin, patches its sites (`init`), updates its key
+///   50 times (two functions with RET0 between them) while a third thread
+///   calls it, and unloads it, 20 times: no wrong call;
 /// * one `SIGTRAP` handler throughout, the program's (checked after every
 ///   step of the plugin);
 /// * the plugin's `query()` / `is_ret0()` on program keys set to none and
@@ -330,6 +331,21 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
         "the SIGTRAP handler {ours:#x} is not the program's (object at {:#x}, program at {program:#x})",
         object_base(ours)
     );
+    // The program's key flips between two targets whose rel32 differ in
+    // every byte (as in `torture`), so a torn instruction would be seen.
+    let near = sites::<A, _>(A::spin())
+        .first()
+        .map(|s| s.0)
+        .unwrap_or(A::call_spin as *const () as usize);
+    let t = crate::place::flip_targets(near)?;
+    // SAFETY: t.a and t.b are `lea rax, [rdi+n]; ret` — extern "C" fn(u64) -> u64.
+    let (fa, fb): (AddFn, AddFn) = unsafe {
+        (
+            <AddFn as Signature>::from_addr(t.a as *const u8),
+            <AddFn as Signature>::from_addr(t.b as *const u8),
+        )
+    };
+    lib(A::spin().update(fa), "update to the first target")?;
     let stop = Arc::new(AtomicBool::new(false));
     let wrong = Arc::new(AtomicU64::new(0));
     let calls = Arc::new(AtomicU64::new(0));
@@ -340,8 +356,8 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let f: AddFn = if i % 2 == 0 { add2 } else { add1 };
-                if let Err(e) = A::add().update(f) {
+                let f: AddFn = if i % 2 == 0 { fb } else { fa };
+                if let Err(e) = A::spin().update(f) {
                     *fail.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(format!("program update {i}: {e}"));
                     break;
@@ -355,11 +371,13 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
         let (stop, wrong, calls) = (stop.clone(), wrong.clone(), calls.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let r = A::call_add(7);
-                if r != 8 && r != 9 {
-                    wrong.fetch_add(1, Ordering::Relaxed);
+                for i in 1..=1000u64 {
+                    let r = A::call_spin(i);
+                    if r != i + 1 && r != i + 2 {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-                calls.fetch_add(1, Ordering::Relaxed);
+                calls.fetch_add(1000, Ordering::Relaxed);
             }
         })
     };
@@ -367,6 +385,9 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
     stop.store(true, Ordering::Relaxed);
     let _ = updater.join();
     let _ = caller.join();
+    // Leave the key on a function that outlives the mappings.
+    lib(A::spin().update(add1), "final update")?;
+    drop(t);
     let (plugin_updates, plugin_calls, probes) = result?;
     if let Some(f) = fail.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(f);
@@ -433,7 +454,7 @@ fn engines_rounds<A: Adapter>(
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let r = (p.call)(5);
-                    if r != 6 && r != 7 {
+                    if r != 6 && r != 7 && r != 0 {
                         plugin_wrong.fetch_add(1, Ordering::Relaxed);
                     }
                     n += 1;
@@ -441,14 +462,20 @@ fn engines_rounds<A: Adapter>(
                 n
             });
             let mut res = Ok(());
+            // plus2, RET0, plus1, RET0, …: an inline-patched site goes
+            // between `call` and `xor eax, eax` (all five bytes differ).
             for j in 0..50u64 {
-                let r = p.update(j + 1);
+                let (which, want) = match j % 4 {
+                    0 => (1, 7),
+                    2 => (0, 6),
+                    _ => (u64::MAX, 0),
+                };
+                let r = p.update(which);
                 if r.code != 0 {
                     res = Err(format!("round {round}: the plugin's update {j} failed: {}", r.text));
                     break;
                 }
                 plugin_updates += 1;
-                let want = if (j + 1) % 2 == 1 { 7 } else { 6 };
                 let got = (p.call)(5);
                 if got != want {
                     res = Err(format!(
