@@ -88,7 +88,7 @@ unsafe fn outcome(r: sc::Result<()>, msg: *mut u8, len: usize, versions: *mut [u
 /// Patches the plugin's sites (its registry's `init()`).
 ///
 /// # Safety
-/// As [`outcome`].
+/// `msg` is valid for `len` bytes of writes; `versions` is null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn static_call_test_engine_init(
     msg: *mut u8,
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn static_call_test_engine_init(
 /// RET0 (`which` = `u64::MAX`).
 ///
 /// # Safety
-/// As [`outcome`].
+/// `msg` is valid for `len` bytes of writes; `versions` is null or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn static_call_test_engine_update(
     which: u64,

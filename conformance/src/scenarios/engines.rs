@@ -316,8 +316,8 @@ const ENGINE_ROUNDS: usize = 20;
 ///   `EngineVersion` naming both versions, nothing written.
 pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
     let path = std::env::var("STATIC_CALL_TEST_SO").map_err(|_| "STATIC_CALL_TEST_SO unset")?;
-    let bumped =
-        std::env::var("STATIC_CALL_TEST_SO_BUMPED").map_err(|_| "STATIC_CALL_TEST_SO_BUMPED unset")?;
+    let bumped = std::env::var("STATIC_CALL_TEST_SO_BUMPED")
+        .map_err(|_| "STATIC_CALL_TEST_SO_BUMPED unset")?;
     lib(A::init_with(InitPolicy::Track), "init")?;
     lib(text::engine_info(), "engine_info")?;
     ensure!(
@@ -356,7 +356,7 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let f: AddFn = if i % 2 == 0 { fb } else { fa };
+                let f: AddFn = if i.is_multiple_of(2) { fb } else { fa };
                 if let Err(e) = A::spin().update(f) {
                     *fail.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(format!("program update {i}: {e}"));
@@ -393,7 +393,10 @@ pub(crate) fn engines_child<A: Adapter>() -> ScenarioResult {
         return Err(f);
     }
     let wrong = wrong.load(Ordering::Relaxed);
-    let (calls, updates) = (calls.load(Ordering::Relaxed), updates.load(Ordering::Relaxed));
+    let (calls, updates) = (
+        calls.load(Ordering::Relaxed),
+        updates.load(Ordering::Relaxed),
+    );
     ensure!(
         wrong == 0,
         "{wrong} wrong calls of {calls} (program and plugin keys)"
@@ -438,9 +441,16 @@ fn engines_rounds<A: Adapter>(
             (p.version)(),
             text::ENGINE_VERSION
         );
-        ensure!(!(p.serves)(), "round {round}: the plugin serves an engine of its own");
+        ensure!(
+            !(p.serves)(),
+            "round {round}: the plugin serves an engine of its own"
+        );
         let r = p.init();
-        ensure!(r.code == 0, "round {round}: the plugin's init failed: {}", r.text);
+        ensure!(
+            r.code == 0,
+            "round {round}: the plugin's init failed: {}",
+            r.text
+        );
         ensure!(
             (p.sites)() > 0,
             "round {round}: the plugin's init registered no site of its key"
@@ -472,7 +482,10 @@ fn engines_rounds<A: Adapter>(
                 };
                 let r = p.update(which);
                 if r.code != 0 {
-                    res = Err(format!("round {round}: the plugin's update {j} failed: {}", r.text));
+                    res = Err(format!(
+                        "round {round}: the plugin's update {j} failed: {}",
+                        r.text
+                    ));
                     break;
                 }
                 plugin_updates += 1;
@@ -485,7 +498,9 @@ fn engines_rounds<A: Adapter>(
                 }
             }
             stop.store(true, Ordering::Relaxed);
-            let n = c.join().map_err(|_| "the plugin's caller panicked".to_string())?;
+            let n = c
+                .join()
+                .map_err(|_| "the plugin's caller panicked".to_string())?;
             res.map(|()| n)
         })?;
         plugin_calls += n;
@@ -494,14 +509,22 @@ fn engines_rounds<A: Adapter>(
         handler_same(&format!("round {round}, after the plugin's updates"))?;
         // The plugin's own key at RET0, and back.
         let r = p.update(u64::MAX);
-        ensure!(r.code == 0, "round {round}: the plugin's RET0 update failed: {}", r.text);
+        ensure!(
+            r.code == 0,
+            "round {round}: the plugin's RET0 update failed: {}",
+            r.text
+        );
         let (z, is0) = ((p.call)(5), (p.own_is_ret0)());
         ensure!(
             z == 0 && is0,
             "round {round}: the plugin's key at RET0 returned {z}, is_ret0 = {is0}"
         );
         let r = p.update(0);
-        ensure!(r.code == 0, "round {round}: the plugin's update from RET0 failed: {}", r.text);
+        ensure!(
+            r.code == 0,
+            "round {round}: the plugin's update from RET0 failed: {}",
+            r.text
+        );
         // The program's keys, asked from the plugin's copy.
         lib(A::hook().update_cond(None), "the program's hook to none")?;
         lib(A::pred().update_ret0(), "the program's pred to RET0")?;
@@ -582,5 +605,8 @@ fn engines_bumped(path: &str, ours: usize) -> Result<String, String> {
         handler == ours,
         "the bumped plugin changed the SIGTRAP handler from {ours:#x} to {handler:#x}"
     );
-    Ok(format!("the version-{v} plugin is refused: {}", update.text))
+    Ok(format!(
+        "the version-{v} plugin is refused: {}",
+        update.text
+    ))
 }

@@ -866,7 +866,9 @@ mod tests {
             };
             let back = CSlotWrite::from(&s).to_slot().expect("decodes");
             assert_eq!(
-                (back.addr, back.old, back.new, back.form, back.place, back.key),
+                (
+                    back.addr, back.old, back.new, back.form, back.place, back.key
+                ),
                 (s.addr, s.old, s.new, s.form, s.place, s.key)
             );
         }
