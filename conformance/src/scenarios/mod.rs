@@ -254,8 +254,10 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(debugger_child, Mode::Hidden),
         sc!(engine_copies, Mode::Parent),
         sc!(engine_copies_child, Mode::Hidden),
-        sc!(engine_refused, Mode::Parent),
-        sc!(engine_refused_child, Mode::Hidden),
+        sc!(engine_shared, Mode::Parent),
+        sc!(engine_shared_child, Mode::Hidden),
+        sc!(engines, Mode::Parent),
+        sc!(engines_child, Mode::Hidden),
     ]
 }
 

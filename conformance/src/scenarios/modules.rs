@@ -636,14 +636,26 @@ pub(crate) fn build_cdylib(
     file: &str,
     release: bool,
 ) -> Result<std::path::PathBuf, String> {
-    type Built = Vec<((String, bool), std::path::PathBuf)>;
+    build_cdylib_with(package, file, release, "")
+}
+
+/// [`build_cdylib`] with a cargo feature of the package (`""`: none),
+/// built in a target directory of its own so that it never replaces the
+/// plain build.
+pub(crate) fn build_cdylib_with(
+    package: &str,
+    file: &str,
+    release: bool,
+    feature: &str,
+) -> Result<std::path::PathBuf, String> {
+    type Built = Vec<((String, bool, String), std::path::PathBuf)>;
     static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let id = (package.to_string(), release);
+    let id = (package.to_string(), release, feature.to_string());
     if let Some((_, p)) = built.iter().find(|(k, _)| *k == id) {
         return Ok(p.clone());
     }
-    let path = build_cdylib_now(package, file, release)?;
+    let path = build_cdylib_now(package, file, release, feature)?;
     built.push((id, path.clone()));
     Ok(path)
 }
@@ -652,15 +664,23 @@ fn build_cdylib_now(
     package: &str,
     file: &str,
     release: bool,
+    feature: &str,
 ) -> Result<std::path::PathBuf, String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = crate::runner::target_dir().join("modules");
+    let target = if feature.is_empty() {
+        crate::runner::target_dir().join("modules")
+    } else {
+        crate::runner::target_dir().join(format!("modules-{feature}"))
+    };
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(&root)
         .args(["build", "--quiet", "-p", package, "--target-dir"])
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR");
+    if !feature.is_empty() {
+        cmd.args(["--features", feature]);
+    }
     if release {
         cmd.arg("--release");
     }

@@ -149,13 +149,24 @@ pub enum Error {
         key: usize,
     },
     /// Another copy of this library in the process (the program's, when a
-    /// plugin links the crates itself) runs the process's engine, and
-    /// engines are not shared between copies yet: this copy writes no
-    /// code (a second engine would rewrite the same pages without the
-    /// first one's lock and replace its `SIGTRAP` handler).
-    EngineElsewhere {
-        /// The object that holds the engine's copy (its path).
+    /// plugin links the crates itself) serves the process's engine, and
+    /// its engine table is of another version (or layout) than this
+    /// copy's: this copy refuses every operation that needs the engine.
+    /// Nothing was written.
+    EngineVersion {
+        /// This copy's engine version
+        /// ([`ENGINE_VERSION`](crate::text::ENGINE_VERSION)).
+        ours: u32,
+        /// The version of the engine the process runs.
+        found: u32,
+        /// The object that serves it (its path).
         object: String,
+    },
+    /// The engine of another copy of this library in the process returned
+    /// an error that no other variant describes (its text).
+    EngineFailed {
+        /// What the engine said.
+        message: String,
     },
     /// A tracer (a debugger) is attached, so the update is written with no
     /// breakpoint, every other thread parked by the engine's park signal
@@ -276,11 +287,27 @@ impl fmt::Display for Error {
                 f,
                 "no free place for {len} bytes within rel32 reach of {near:#x}"
             ),
-            Error::EngineElsewhere { object } => write!(
+            Error::EngineVersion {
+                ours,
+                found,
+                object,
+            } if ours == found => write!(
                 f,
-                "another copy of static-call-core ({object}) runs this process's engine, and \
-                 engines are not shared between copies yet; nothing was written"
+                "the process's engine (served by {object}) is engine version {found} like this \
+                 copy of static-call-core, but of another layout; refused, nothing was written"
             ),
+            Error::EngineVersion {
+                ours,
+                found,
+                object,
+            } => write!(
+                f,
+                "the process's engine (served by {object}) is engine version {found}, this copy \
+                 of static-call-core is version {ours}; refused, nothing was written"
+            ),
+            Error::EngineFailed { message } => {
+                write!(f, "the process's engine failed: {message}")
+            }
             Error::Traced { tracer, tid } => write!(
                 f,
                 "a tracer (pid {tracer}) is attached, and thread {tid} did not stop for the \

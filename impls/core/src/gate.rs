@@ -88,6 +88,15 @@ fn install_atfork() {
     });
 }
 
+/// Registers the fork handlers now (the copy that serves the process's
+/// engine does so when it claims it, before any other copy can: `fork`
+/// runs the handlers in reverse order of registration, so every copy's
+/// gate is taken before the serving copy's, the order operations take
+/// them in).
+pub(crate) fn prepare_fork() {
+    install_atfork();
+}
+
 /// Enters an operation: refuses re-entry from a signal handler on this
 /// thread and use in a child forked during an operation; otherwise takes
 /// the gate (unless this thread already holds it).

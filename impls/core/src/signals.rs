@@ -127,7 +127,7 @@ unsafe fn stripped(set: *const sigset_t) -> Option<sigset_t> {
     // that blocked it would hold every parking round up (docs/DESIGN.md,
     // "Bytes the engine does not own").
     // SAFETY: as above.
-    let park = crate::text::park::owned() && unsafe { libc::sigismember(&copy, park) } == 1;
+    let park = crate::text::shared::park_owned() && unsafe { libc::sigismember(&copy, park) } == 1;
     if !trap && !park {
         return None;
     }
@@ -234,9 +234,11 @@ unsafe extern "C" fn take_sigaction(
     if !act.is_null() {
         // SAFETY: the caller passes a valid action.
         copy = unsafe { *act };
-        if sig == crate::text::park::signal() && !crate::text::park::is_handler(copy.sa_sigaction) {
+        if sig == crate::text::park::signal()
+            && !crate::text::shared::is_park_handler(copy.sa_sigaction)
+        {
             // The program claims the engine's park signal for itself.
-            crate::text::park::disown();
+            crate::text::shared::park_disown();
         }
         // SAFETY: its mask is a valid set.
         if let Some(m) = unsafe { stripped(&copy.sa_mask) } {
@@ -378,15 +380,16 @@ unsafe extern "C" fn take_epoll_pwait(
 /// main thread, which may have inherited a blocked mask across `execve`.
 extern "C" fn at_start() {
     resolve();
-    // The park handler too, before the program can block its signal in
-    // threads it starts (they inherit the mask).
-    crate::text::park::install();
+    // The first copy of the library to start claims the process's engine
+    // (`text/shared.rs`) and installs the park handler, before the program
+    // can block its signal in threads it starts (they inherit the mask).
+    crate::text::shared::claim_at_start();
     // SAFETY: unblocks two signals in this thread; valid sets.
     unsafe {
         let mut set: sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTRAP);
-        if crate::text::park::owned() {
+        if crate::text::shared::park_owned() {
             libc::sigaddset(&mut set, crate::text::park::signal());
         }
         take_pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());

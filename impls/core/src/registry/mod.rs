@@ -262,6 +262,9 @@ pub struct Registry {
     design: &'static Design,
     main: fn() -> ImageSections,
     indirect_thunk: Option<unsafe extern "C" fn()>,
+    /// The `ret` stub of this registry's copy of the crate: what a key
+    /// defined as none holds, for a design that stores one.
+    own_ret: extern "C" fn(),
     state: Mutex<Option<State>>,
 }
 
@@ -303,6 +306,7 @@ impl Registry {
             design,
             main,
             indirect_thunk,
+            own_ret: ret_stub,
             state: Mutex::new(None),
         }
     }
@@ -381,17 +385,36 @@ impl Registry {
         self.lock().state().initialized
     }
 
+    /// A stored target as a target: `None` for none. A none is null, or
+    /// for a design that stores the `ret` stub, the canonical stub (what
+    /// every copy's update stores) or the `ret` stub of this registry's
+    /// copy (what a key defined as none holds until its first update):
+    /// so a key reads the same from every copy of the crate. Never claims
+    /// the engine (`text/shared.rs`).
     pub(crate) fn decode_target(&self, p: *mut u8) -> Option<usize> {
-        if p.is_null() || (self.design.none_is_ret_stub() && p as usize == ret_stub_addr()) {
+        let p = p as usize;
+        if p == 0
+            || (self.design.none_is_ret_stub()
+                && (p == crate::text::shared::ret_known() || p == self.own_ret as usize))
+        {
             None
         } else {
-            Some(p as usize)
+            Some(p)
         }
     }
 
+    /// A target as stored: the canonical `ret` stub for none (where the
+    /// design stores one) and the canonical RET0 function for any copy's
+    /// RET0, so every copy of the crate reads it alike.
     fn encode_target(&self, p: *const u8) -> *mut u8 {
-        if p.is_null() && self.design.none_is_ret_stub() {
+        let own_ret0 = ret0_stub as *const () as usize;
+        let own_ret = ret_stub as *const () as usize;
+        if self.design.none_is_ret_stub()
+            && (p.is_null() || p as usize == own_ret || p as usize == self.own_ret as usize)
+        {
             ret_stub_addr() as *mut u8
+        } else if p as usize == own_ret0 {
+            crate::registry::plan::ret0_addr() as *mut u8
         } else {
             p as *mut u8
         }

@@ -38,8 +38,11 @@ pub extern "C" fn ret_stub() {
     core::arch::naked_asm!("ret")
 }
 
+/// The canonical `ret` stub: the one of the copy of this crate that
+/// serves the process's engine (`text/shared.rs`), which every copy
+/// stores for none, so a none key reads the same in every copy.
 pub(super) fn ret_stub_addr() -> usize {
-    ret_stub as *const () as usize
+    crate::text::shared::ret_stub_addr()
 }
 
 /// RET0, the shared "return 0" target (the kernel's
@@ -54,8 +57,10 @@ pub extern "C" fn ret0_stub() -> u64 {
     core::arch::naked_asm!("xor eax, eax", "ret")
 }
 
+/// The canonical RET0 function (the serving copy's, see
+/// [`ret_stub_addr`]): what every copy stores for RET0 and compares with.
 pub(crate) fn ret0_addr() -> usize {
-    ret0_stub as *const () as usize
+    crate::text::shared::ret0_addr()
 }
 
 /// Bytes of one relay: `jmp qword ptr [rip + 0]`, the target, two `int3`.

@@ -192,9 +192,9 @@ fn page_size() -> usize {
 
 impl Engine {
     fn open() -> Result<Engine> {
-        // One engine per process: a later copy of the crate refuses to
-        // start a second one (`text/rendezvous.rs`).
-        rendezvous::check_first()?;
+        // Only the copy that serves the process's engine opens one
+        // (`text/shared.rs`): every entry point that gets here was chosen
+        // by `shared::engine()`.
         let fallbacks = FORCE_FALLBACKS.load(Ordering::SeqCst);
         let mem = std::fs::OpenOptions::new()
             .read(true)
@@ -696,6 +696,14 @@ pub fn engine_info() -> Result<EngineInfo> {
     // lock held by a thread it does not have. (Nested inside an operation,
     // the gate is already this thread's.)
     let _entered = crate::gate::enter_nested();
+    match shared::engine()? {
+        shared::Engine::Ours => engine_info_here(),
+        shared::Engine::Theirs(t) => shared::info(t),
+    }
+}
+
+/// [`engine_info`] of this copy's engine (the caller holds the gate).
+pub(crate) fn engine_info_here() -> Result<EngineInfo> {
     with_engine(|e| Ok(e.info()))
 }
 
@@ -724,6 +732,23 @@ pub(crate) unsafe fn read_slot(addr: usize) -> [u8; SLOT_LEN] {
 ///   that overlap otherwise are refused with [`Error::UnexpectedBytes`]
 ///   before anything is written.
 pub(crate) unsafe fn write_batch(batch: &[SlotWrite]) -> Result<()> {
+    // A batch that changes nothing needs no engine (a design that writes
+    // no code never asks for one).
+    if batch.iter().all(|s| s.old == s.new) {
+        return Ok(());
+    }
+    match shared::engine()? {
+        // SAFETY: the caller's contract.
+        shared::Engine::Ours => unsafe { write_batch_here(batch) },
+        shared::Engine::Theirs(t) => shared::write_batch(t, batch),
+    }
+}
+
+/// [`write_batch`] on this copy's engine.
+///
+/// # Safety
+/// As for [`write_batch`].
+pub(crate) unsafe fn write_batch_here(batch: &[SlotWrite]) -> Result<()> {
     let mut batch: Vec<SlotWrite> = batch.iter().copied().filter(|s| s.old != s.new).collect();
     if batch.is_empty() {
         return Ok(());
@@ -838,6 +863,18 @@ pub fn check_sigtrap_masks() -> Result<()> {
 /// # Safety
 /// No code or data in the released pages may be used afterwards.
 pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)> {
+    match shared::engine()? {
+        // SAFETY: the caller's contract.
+        shared::Engine::Ours => unsafe { release_here(start, end) },
+        shared::Engine::Theirs(t) => shared::release(t, start, end),
+    }
+}
+
+/// [`release`] by this copy's engine.
+///
+/// # Safety
+/// As for [`release`].
+pub(crate) unsafe fn release_here(start: usize, end: usize) -> Result<(usize, usize)> {
     let (lo, hi) = whole_pages(start, end);
     if hi <= lo {
         return Ok((lo, lo));
@@ -864,6 +901,18 @@ pub(crate) unsafe fn release(start: usize, end: usize) -> Result<(usize, usize)>
 /// `addr..addr + bytes.len()` lies in an executable mapping of ours that
 /// no thread executes and nothing else writes.
 pub(crate) unsafe fn write_fresh(addr: usize, bytes: &[u8]) -> Result<bool> {
+    match shared::engine()? {
+        // SAFETY: the caller's contract.
+        shared::Engine::Ours => unsafe { write_fresh_here(addr, bytes) },
+        shared::Engine::Theirs(t) => shared::write_fresh(t, addr, bytes),
+    }
+}
+
+/// [`write_fresh`] by this copy's engine.
+///
+/// # Safety
+/// As for [`write_fresh`].
+pub(crate) unsafe fn write_fresh_here(addr: usize, bytes: &[u8]) -> Result<bool> {
     with_engine(|e| match &e.mem {
         Some(mem) => {
             Engine::write_proc_mem(mem, addr, bytes)?;
@@ -918,6 +967,14 @@ pub fn use_fallbacks_for_tests(on: bool) {
 /// first, so a thread that parked has finished every trap it took. If a
 /// thread does not park (it blocks the park signal), nothing is forgotten.
 pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
+    match shared::engine()? {
+        shared::Engine::Ours => forget_slots_here(addrs),
+        shared::Engine::Theirs(t) => shared::forget_slots(t, addrs),
+    }
+}
+
+/// [`forget_slots`] by this copy's engine.
+pub(crate) fn forget_slots_here(addrs: &[usize]) -> Result<()> {
     with_engine(|e| {
         let mut lists = park::Lists::new(e.task.as_ref());
         let parked = park::park(e.task.as_ref(), &mut lists, park::WAIT);
@@ -934,13 +991,27 @@ pub(crate) fn forget_slots(addrs: &[usize]) -> Result<()> {
 /// image was added or removed, so an address range may now be mapped
 /// anew).
 pub(crate) fn mappings_changed() {
-    pristine::forget();
+    match shared::engine() {
+        Ok(shared::Engine::Theirs(t)) => shared::mappings_changed(t),
+        // Ours, or none usable: this copy's engine is the only one it
+        // writes with.
+        _ => pristine::forget(),
+    }
 }
 
 /// The size of the trap handler's table of known slots (every slot
 /// address published and not forgotten): for tests of bounded memory.
 #[doc(hidden)]
 pub fn trap_table_len() -> usize {
+    match shared::engine() {
+        Ok(shared::Engine::Ours) => trap_table_len_here(),
+        Ok(shared::Engine::Theirs(t)) => shared::trap_table_len(t),
+        Err(_) => 0,
+    }
+}
+
+/// [`trap_table_len`] of this copy's engine.
+pub(crate) fn trap_table_len_here() -> usize {
     with_engine(|_| Ok(trap::known_len())).unwrap_or(0)
 }
 
@@ -956,12 +1027,20 @@ pub fn park_signal() -> i32 {
 /// park, nanoseconds spent waiting for threads to park) so far.
 #[doc(hidden)]
 pub fn park_stats() -> (u64, u64, u64) {
-    park::stats()
+    match shared::engine() {
+        Ok(shared::Engine::Theirs(t)) => shared::stats(t).1,
+        _ => park::stats(),
+    }
 }
 
-/// How many breakpoint traps the handler has served so far.
+/// How many breakpoint traps the handler has served so far (the
+/// process's engine, whichever copy serves it).
 pub fn trap_stats() -> TrapStats {
-    trap::stats()
+    let s = engine_stats();
+    TrapStats {
+        emulated: s.traps_emulated,
+        restarted: s.traps_restarted,
+    }
 }
 
 struct Counters {
@@ -999,8 +1078,18 @@ pub struct EngineStats {
     pub traps_restarted: u64,
 }
 
-/// The engine's counters.
+/// The engine's counters (the process's engine, whichever copy of this
+/// crate serves it; zeros when this copy cannot use it).
 pub fn engine_stats() -> EngineStats {
+    match shared::engine() {
+        Ok(shared::Engine::Ours) => engine_stats_here(),
+        Ok(shared::Engine::Theirs(t)) => shared::stats(t).0,
+        Err(_) => EngineStats::default(),
+    }
+}
+
+/// This copy's engine's counters.
+pub(crate) fn engine_stats_here() -> EngineStats {
     let t = trap::stats();
     EngineStats {
         batches: COUNTERS.batches.load(Ordering::Relaxed),
@@ -1014,4 +1103,27 @@ pub fn engine_stats() -> EngineStats {
 
 pub mod exec;
 pub mod rendezvous;
+pub(crate) mod shared;
 pub mod valgrind;
+
+pub use shared::ENGINE_VERSION;
+
+/// Whether this copy of the crate serves the process's engine: it
+/// published its engine table at the first copy's anchor, and every copy's
+/// updates are written by it (`docs/DESIGN.md`, "One engine per
+/// process"). False in a copy that uses another's, or that has not met
+/// the engine yet.
+pub fn serves_engine() -> bool {
+    shared::serving()
+}
+
+/// This copy's own engine operations, which `shared`'s entry points serve
+/// to the other copies.
+pub(crate) mod local {
+    pub(crate) use super::{
+        engine_info_here as engine_info, engine_stats_here as engine_stats,
+        forget_slots_here as forget_slots, release_here as release,
+        trap_table_len_here as trap_table_len, write_batch_here as write_batch,
+        write_fresh_here as write_fresh,
+    };
+}

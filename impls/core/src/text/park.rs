@@ -136,7 +136,11 @@ fn available() -> bool {
         && cur.sa_sigaction == on_park as *const () as usize
 }
 
-extern "C" fn on_park(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+pub(super) extern "C" fn on_park(
+    _sig: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    _ctx: *mut libc::c_void,
+) {
     let g = GEN.load(SeqCst);
     if g & 1 == 0 || LAST.with(|l| l.replace(g)) == g {
         // No round on (a late signal), or counted in this round already.

@@ -1,6 +1,7 @@
-//! Finding every copy of the engine in the process: the first building
-//! block of "one engine per process" (`docs/DESIGN.md`, "One engine per
-//! process"; the sharing itself is not built yet).
+//! Finding every copy of the engine in the process, the meeting point of
+//! "one engine per process" (`docs/DESIGN.md`, "One engine per process";
+//! `text/shared.rs` publishes and uses the engine's table at the first
+//! copy's anchor).
 //!
 //! Each copy of this crate that a process links (the program, and every
 //! `cdylib` that links the crates itself) emits an ELF note in a `PT_NOTE`
@@ -15,7 +16,7 @@ use std::sync::atomic::AtomicPtr;
 
 /// This copy's anchor. The anchor of the first copy in
 /// `dl_iterate_phdr` order (the program's, when it links the crates) is
-/// where the process's engine is to be published.
+/// where the process's engine table is published (`text/shared.rs`).
 pub(crate) static ANCHOR: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The note's type: `SC` and a layout version.
@@ -36,10 +37,20 @@ core::arch::global_asm!(
     anchor = sym ANCHOR,
 );
 
-/// The anchors of every copy of the engine the process has loaded, in
-/// `dl_iterate_phdr` order (the program first, then shared objects in load
-/// order).
-pub fn engine_copies() -> Vec<usize> {
+/// One copy of the engine the process has loaded: its anchor, and the
+/// name the loader knows its object by (empty for the program itself).
+#[derive(Debug, Clone)]
+pub(crate) struct Copy {
+    /// The copy's anchor.
+    pub anchor: usize,
+    /// `dlpi_name` of its object: the path it was opened by, or empty for
+    /// the executable.
+    pub name: std::ffi::CString,
+}
+
+/// Every copy, in `dl_iterate_phdr` order (the program first, then shared
+/// objects in load order).
+pub(crate) fn copies() -> Vec<Copy> {
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
         _size: usize,
@@ -47,7 +58,7 @@ pub fn engine_copies() -> Vec<usize> {
     ) -> libc::c_int {
         // SAFETY: `data` is the vector passed below; `info` is valid for
         // the call (the loader's contract).
-        let (out, info) = unsafe { (&mut *data.cast::<Vec<usize>>(), &*info) };
+        let (out, info) = unsafe { (&mut *data.cast::<Vec<Copy>>(), &*info) };
         for i in 0..usize::from(info.dlpi_phnum) {
             // SAFETY: `dlpi_phdr` holds `dlpi_phnum` program headers.
             let ph = unsafe { &*info.dlpi_phdr.add(i) };
@@ -75,62 +86,38 @@ pub fn engine_copies() -> Vec<usize> {
                 {
                     // SAFETY: the 8-byte descriptor lies inside the note.
                     let off = unsafe { std::ptr::read_unaligned(desc as *const i64) };
-                    out.push((desc as i64).wrapping_add(off) as usize);
+                    let object = if info.dlpi_name.is_null() {
+                        std::ffi::CString::default()
+                    } else {
+                        // SAFETY: the loader's NUL-terminated name of the
+                        // object, valid for the call.
+                        unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_owned()
+                    };
+                    out.push(Copy {
+                        anchor: (desc as i64).wrapping_add(off) as usize,
+                        name: object,
+                    });
                 }
                 at = next;
             }
         }
         0
     }
-    let mut out: Vec<usize> = Vec::new();
+    let mut out: Vec<Copy> = Vec::new();
     // SAFETY: the callback only reads the headers it is given and pushes
     // to `out`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&mut out as *mut Vec<usize>).cast()) };
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut out as *mut Vec<Copy>).cast()) };
     out
+}
+
+/// The anchors of every copy of the engine the process has loaded, in
+/// `dl_iterate_phdr` order (the program first, then shared objects in load
+/// order).
+pub fn engine_copies() -> Vec<usize> {
+    copies().into_iter().map(|c| c.anchor).collect()
 }
 
 /// This copy's anchor's address.
 pub fn own_anchor() -> usize {
     &ANCHOR as *const AtomicPtr<u8> as usize
-}
-
-/// `Err` with the path of the object that holds the first copy of the
-/// engine when that copy is not this one. Until engines are shared, only
-/// the first copy in `dl_iterate_phdr` order (the program's, when it
-/// links the crates) may run an engine: a later copy (a plugin with keys
-/// of its own) refuses to, rather than install a second `SIGTRAP` handler
-/// over the first one's.
-///
-/// Once this copy was found first it stays first (objects loaded later
-/// come later in the order), so the answer is kept: a forked child does
-/// not walk the loader's list again.
-pub(crate) fn check_first() -> Result<(), crate::Error> {
-    static FIRST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if FIRST.load(std::sync::atomic::Ordering::Acquire) {
-        return Ok(());
-    }
-    let copies = engine_copies();
-    match copies.first() {
-        Some(&first) if first != own_anchor() => {
-            // SAFETY: dladdr only reads the loader's tables; `info` is
-            // written by it.
-            let object = unsafe {
-                let mut info: libc::Dl_info = std::mem::zeroed();
-                if libc::dladdr(first as *const libc::c_void, &mut info) != 0
-                    && !info.dli_fname.is_null()
-                {
-                    std::ffi::CStr::from_ptr(info.dli_fname)
-                        .to_string_lossy()
-                        .into_owned()
-                } else {
-                    format!("anchor {first:#x}")
-                }
-            };
-            Err(crate::Error::EngineElsewhere { object })
-        }
-        _ => {
-            FIRST.store(true, std::sync::atomic::Ordering::Release);
-            Ok(())
-        }
-    }
 }
