@@ -31,7 +31,7 @@ use static_call_bundle::SiteDump;
 use static_call_core::insn::Form;
 use static_call_core::{Design, RawKey, Registry, SiteShape};
 
-use crate::subjects::{CallScenario, Implementation, Subject};
+use crate::subjects::{CallScenario, Implementation, LoopFn, Subject};
 use crate::symbols::Symbols;
 
 /// Reads `n` bytes of code.
@@ -257,7 +257,30 @@ fn key_of(imp: &Implementation, scenario: &str) -> (&'static RawKey, &'static st
 /// # Errors
 /// The form found, where and what was expected.
 pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
-    let f = (sc.pick)(&s.loops).ok_or_else(|| format!("{} has no {} loop", s.name, sc.id))?;
+    let copies = (sc.copies)(&s.loops);
+    if copies.is_empty() {
+        return Err(format!("{} has no {} loop", s.name, sc.id));
+    }
+    let mut out = Vec::new();
+    for (k, &f) in copies.iter().enumerate() {
+        let d = prove_copy(s, sc, f, k, copies.len())?;
+        if k == 0 {
+            out = d;
+        }
+    }
+    Ok(out)
+}
+
+/// [`prove`] for copy `k` (of `n`) of the subject's loop: the loop holds
+/// its share of the key's sites (all of them when `n` is 1), each the form
+/// the implementation's name says; a control's loop is proved as such.
+fn prove_copy(
+    s: &Subject,
+    sc: &CallScenario,
+    f: LoopFn,
+    k: usize,
+    n: usize,
+) -> Result<Vec<SiteDump>, String> {
     let syms = Symbols::get()?;
     let lp = syms
         .containing(f as *const () as usize)
@@ -266,12 +289,28 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
     match s.imp {
         Some(imp) => {
             let (key, key_name, want_target) = key_of(imp, sc.id);
-            let sites = imp.registry.sites_of(key);
-            if sites.len() as u64 != sc.calls_per_unit {
+            let all = imp.registry.sites_of(key);
+            if all.len() as u64 != sc.calls_per_unit * n as u64 {
                 return Err(format!(
-                    "{} {}: key {key_name} has {} recorded sites, expected {}",
+                    "{} {}: key {key_name} has {} recorded sites, expected {} ({n} cop{} of the loop)",
                     s.name,
                     sc.id,
+                    all.len(),
+                    sc.calls_per_unit * n as u64,
+                    if n == 1 { "y" } else { "ies" }
+                ));
+            }
+            let sites: Vec<_> = all
+                .iter()
+                .copied()
+                .filter(|&(site, _)| (lp.addr..lp.addr + lp.size).contains(&site))
+                .collect();
+            if sites.len() as u64 != sc.calls_per_unit {
+                return Err(format!(
+                    "{} {}: copy {k} of the loop, `{}`, holds {} sites of {key_name}, expected {}",
+                    s.name,
+                    sc.id,
+                    lp.name,
                     sites.len(),
                     sc.calls_per_unit
                 ));
@@ -310,7 +349,7 @@ pub fn prove(s: &Subject, sc: &CallScenario) -> Result<Vec<SiteDump>, String> {
             }
             Ok(out)
         }
-        None => prove_control(s, sc, lp.addr, lp.size, &lp.name, &phase),
+        None => prove_control(s, sc, k, lp.addr, lp.size, &lp.name, &phase),
     }
 }
 
@@ -490,6 +529,7 @@ fn load_in_loop(insns: &[Instruction], at: usize) -> Result<usize, String> {
 fn prove_control(
     s: &Subject,
     sc: &CallScenario,
+    copy: usize,
     addr: usize,
     size: usize,
     name: &str,
@@ -556,7 +596,7 @@ fn prove_control(
                 )));
             }
             if s.name == control::DIRECT_AA {
-                aa_is_a_copy(sc, addr, &insns).map_err(context)?;
+                aa_is_a_copy(sc, copy, addr, &insns).map_err(context)?;
             }
             format!("call {}", name_of(body))
         }
@@ -613,7 +653,7 @@ fn prove_control(
                 }
             }
             if aa_of_option_fn {
-                aa_is_a_copy(sc, addr, &insns).map_err(context)?;
+                aa_is_a_copy(sc, copy, addr, &insns).map_err(context)?;
             }
             if s.name == control::FN_POINTER {
                 "the pointer loaded from memory in the loop, then called (plain indirect call)"
@@ -636,13 +676,18 @@ fn prove_control(
 /// The A/A loop must be a distinct function (not merged with the
 /// scenario's reference loop: the direct call's, or the `Option<fn>` one's)
 /// with the same instructions as that loop.
-fn aa_is_a_copy(sc: &CallScenario, addr: usize, insns: &[Instruction]) -> Result<(), String> {
+fn aa_is_a_copy(
+    sc: &CallScenario,
+    copy: usize,
+    addr: usize,
+    insns: &[Instruction],
+) -> Result<(), String> {
     let reference = crate::subjects::reference(sc);
     let direct = crate::subjects::SUBJECTS
         .iter()
         .find(|s| s.name == reference)
-        .and_then(|s| (sc.pick)(&s.loops))
-        .ok_or_else(|| format!("no {reference} loop to compare with"))?;
+        .and_then(|s| (sc.copies)(&s.loops).get(copy).copied())
+        .ok_or_else(|| format!("no {reference} loop (copy {copy}) to compare with"))?;
     let d = Symbols::get()?
         .containing(direct as *const () as usize)
         .ok_or_else(|| format!("no symbol for the {reference} loop"))?;

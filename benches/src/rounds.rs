@@ -23,7 +23,8 @@ use static_call_bundle::{Figure, Instrument, Metric, Per, Ratio, Round, Statisti
 use crate::subjects::{self, CallScenario, LoopFn, SUBJECTS};
 
 pub use static_call_bundle::stats::{
-    RESAMPLES, Rng, bootstrap_median, bootstrap_ratio_of_medians, median, quantile,
+    RESAMPLES, Rng, bootstrap_median, bootstrap_median_clustered, bootstrap_ratio_of_medians,
+    median, quantile,
 };
 
 /// Batches per subject and round; the round's value is their minimum. On a
@@ -75,17 +76,20 @@ pub fn measure(
     batch_ns: u64,
     seed: u64,
 ) -> Measured {
-    let subs: Vec<(&'static str, LoopFn)> = SUBJECTS
+    // Every subject's copies of its loop (one, but for the many-sites
+    // scenario): round `r` runs copy `r % copies` of every subject.
+    let subs: Vec<(&'static str, Vec<LoopFn>)> = SUBJECTS
         .iter()
-        .filter_map(|s| (sc.pick)(&s.loops).map(|f| (s.name, f)))
+        .map(|s| (s.name, (sc.copies)(&s.loops)))
+        .filter(|(_, c)| !c.is_empty())
         .collect();
     // Calibrate on the reference: the direct call, or (cond-none) the
-    // `Option<fn>` control, or the first subject.
+    // `Option<fn>` control.
     let reference = subjects::reference(sc);
     let rf = subs
         .iter()
         .find(|(n, _)| *n == reference)
-        .map(|(_, f)| *f)
+        .map(|(_, f)| f[0])
         .expect("the reference is a subject");
     let mut units = 1_000u64.div_ceil(sc.calls_per_unit);
     loop {
@@ -100,9 +104,11 @@ pub fn measure(
         }
         units *= 4;
     }
-    // Warm every loop once.
-    for (n, f) in &subs {
-        batch(sc, n, *f, units / 4 + 1);
+    // Warm every copy of every loop once.
+    for (n, fs) in &subs {
+        for f in fs {
+            batch(sc, n, *f, units / 4 + 1);
+        }
     }
     let mut rng = Rng::new(seed);
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); subs.len()];
@@ -113,7 +119,8 @@ pub fn measure(
         let steal0 = steal_ticks();
         let mut cpus = Vec::new();
         for &k in &order {
-            let (n, f) = subs[k];
+            let (n, ref fs) = subs[k];
+            let f = fs[r as usize % fs.len()];
             let c0 = cpu();
             let v = (0..BATCHES_PER_ROUND)
                 .map(|_| batch(sc, n, f, units))
@@ -142,18 +149,32 @@ pub fn measure(
         .iter()
         .position(|(n, _)| *n == reference)
         .expect("present");
-    for (k, (name, f)) in subs.iter().enumerate() {
+    for (k, (name, fs)) in subs.iter().enumerate() {
         let values = per[k].clone();
         // Code placement matters at this scale (two copies of one loop can
-        // differ by a cycle per call): say where the loop function starts.
-        let placement = *f as usize % 64;
-        let page_offset = *f as usize % 4096;
+        // differ by a cycle per call): say where the loop functions start.
+        let at = |f: &LoopFn| (*f as usize % 64, *f as usize % 4096);
+        let placement = if fs.len() == 1 {
+            let (line, page) = at(&fs[0]);
+            format!(
+                "the loop function starts at byte {line} of a 64-byte line and byte {page} of its page"
+            )
+        } else {
+            format!(
+                "{} copies of the loop, taken in turn round by round, start at (byte of a 64-byte line, byte of the page) {}",
+                fs.len(),
+                fs.iter()
+                    .map(|f| format!("{:?}", at(f)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let ratio = (k != ri).then(|| {
             let raw: Vec<f64> = values.iter().zip(&per[ri]).map(|(a, b)| a / b).collect();
             Ratio {
                 reference: reference.to_owned(),
                 value: median(&raw),
-                interval: bootstrap_median(&raw, &mut rng),
+                interval: bootstrap_median_clustered(&raw, fs.len(), &mut rng),
                 raw,
             }
         });
@@ -165,12 +186,17 @@ pub fn measure(
             per: Per::Call,
             instrument: Instrument::Timer,
             value: median(&values),
-            interval: Some(bootstrap_median(&values, &mut rng)),
+            interval: Some(bootstrap_median_clustered(&values, fs.len(), &mut rng)),
             samples: Some(values.len() as u64),
             note: Some(format!(
-                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval; the loop function starts at byte {placement} of a 64-byte line and byte {page_offset} of its page",
+                "median of {} interleaved rounds (shuffled order); a round's value is the minimum of {BATCHES_PER_ROUND} batches of {} calls; ratio: median of the per-round ratios to {reference}, bootstrap 95% interval{}; {placement}",
                 values.len(),
-                units * sc.calls_per_unit
+                units * sc.calls_per_unit,
+                if fs.len() > 1 {
+                    " (two-stage: copies of the loop, then rounds within each)"
+                } else {
+                    ""
+                }
             )),
             statistic: Some(Statistic::Median),
             raw: values,

@@ -24,6 +24,9 @@ pub type AddFn = extern "C" fn(u64) -> u64;
 pub type Add6Fn = extern "C" fn(u64, u32, u16, u8, bool, *const u8) -> u64;
 /// A loop function: runs `n` units, returns the checked value.
 pub type LoopFn = fn(u64) -> u64;
+
+/// The copies of a subject's many-sites loop ([`MANY_COPIES`]).
+pub type ManyLoops = [LoopFn; MANY_COPIES];
 /// The conditional signature.
 pub type HookFn = extern "C" fn(u64);
 
@@ -37,8 +40,9 @@ pub struct Loops {
     /// `n` calls of one site (6 arguments); returns `n * ADD6_STEP`.
     pub hot6: Option<fn(u64) -> u64>,
     /// `rounds` passes over [`crate::MANY_SITES`] distinct sites; returns
-    /// `rounds * MANY_SITES`.
-    pub many: Option<fn(u64) -> u64>,
+    /// `rounds * MANY_SITES`: [`MANY_COPIES`] copies of the same loop, each
+    /// on a page of its own, which the rounds take in turn.
+    pub many: Option<ManyLoops>,
     /// `n` conditional calls with a none target; returns `n` (and the hook
     /// is never called).
     pub cond_none: Option<fn(u64) -> u64>,
@@ -162,22 +166,50 @@ macro_rules! call_loops {
             }
             x
         }
-        // The many-sites loop (about 8 KiB of straight-line calls) starts
-        // on a page of its own, in a section of its own that an empty
-        // piece of assembly aligns to 4 KiB: where such a loop lies
-        // relative to pages moves its cost by 1 to 8% between two copies
-        // of the same bytes (the A/A control), which 64-byte loop
-        // alignment does not remove. Same placement for every subject.
+        many_loop!(many0, "0", $z => $many);
+        many_loop!(many1, "1", $z => $many);
+        many_loop!(many2, "2", $z => $many);
+        many_loop!(many3, "3", $z => $many);
+        many_loop!(many4, "4", $z => $many);
+        many_loop!(many5, "5", $z => $many);
+        many_loop!(many6, "6", $z => $many);
+        many_loop!(many7, "7", $z => $many);
+        /// The copies of the many-sites loop, in the order the rounds take
+        /// them.
+        pub const MANY_LOOPS: $crate::subjects::ManyLoops =
+            [many0, many1, many2, many3, many4, many5, many6, many7];
+    };
+}
+
+/// How many copies of each subject's many-sites loop the rounds take in
+/// turn. Where 13 KiB of straight-line calls lies moves its cost by one or
+/// two percent between two copies of the same bytes, even when each starts
+/// on a page of its own (the A/A control showed 1.015x [1.011-1.020] with
+/// one copy per subject on the Zen 5 VM, 1.083x on Zen 3 without page
+/// alignment): a difference of placement, stable within a build, that no
+/// number of rounds averages out. Every subject's loop is compiled this
+/// many times, each copy at another address, and round `r` runs copy `r %
+/// MANY_COPIES` of every subject, so each ratio is taken over several
+/// placements rather than one (the idea of randomised code layout, as in
+/// Curtsinger and Berger's Stabilizer, 2013, done by hand here).
+pub const MANY_COPIES: usize = 8;
+
+/// One copy of the many-sites loop: on a page of its own, in a section of
+/// its own that an empty piece of assembly aligns to 4 KiB.
+macro_rules! many_loop {
+    ($name:ident, $k:literal, $z:ident => $many:expr) => {
         ::core::arch::global_asm!(concat!(
             ".pushsection \"sc_many:",
             module_path!(),
+            ":",
+            $k,
             "\",\"ax\",@progbits\n.p2align 12\n.popsection"
         ));
         /// `rounds` passes over 1,024 distinct sites; returns
         /// `rounds * 1024`.
         #[inline(never)]
-        #[unsafe(link_section = concat!("sc_many:", module_path!()))]
-        pub fn many(rounds: u64) -> u64 {
+        #[unsafe(link_section = concat!("sc_many:", module_path!(), ":", $k))]
+        pub fn $name(rounds: u64) -> u64 {
             let mut x = ::std::hint::black_box(0u64);
             for _ in 0..rounds {
                 rep1024! {
@@ -277,7 +309,7 @@ macro_rules! implementation {
                 loops: Loops {
                     hot1: Some(hot1),
                     hot6: Some(hot6),
-                    many: Some(many),
+                    many: Some(MANY_LOOPS),
                     cond_none: Some(cond_none),
                 },
                 imp: Some(&IMPL),
@@ -592,7 +624,7 @@ macro_rules! control_loops {
         Loops {
             hot1: Some($m::hot1),
             hot6: Some($m::hot6),
-            many: Some($m::many),
+            many: Some($m::MANY_LOOPS),
             cond_none: None,
         }
     };
@@ -605,7 +637,7 @@ static DIRECT_AA: Subject = Subject {
     loops: Loops {
         hot1: Some(direct_aa::hot1),
         hot6: Some(direct_aa::hot6),
-        many: Some(direct_aa::many),
+        many: Some(direct_aa::MANY_LOOPS),
         cond_none: Some(option_fn::aa::cond_none),
     },
     imp: None,
@@ -632,7 +664,7 @@ static DIRECT: Subject = Subject {
     loops: Loops {
         hot1: Some(direct::hot1),
         hot6: Some(direct::hot6),
-        many: Some(direct::many),
+        many: Some(direct::MANY_LOOPS),
         cond_none: None,
     },
     imp: None,
@@ -644,7 +676,7 @@ static FN_POINTER: Subject = Subject {
     loops: Loops {
         hot1: Some(fn_pointer::hot1),
         hot6: Some(fn_pointer::hot6),
-        many: Some(fn_pointer::many),
+        many: Some(fn_pointer::MANY_LOOPS),
         cond_none: None,
     },
     imp: None,
@@ -656,7 +688,7 @@ static DYN_TRAIT: Subject = Subject {
     loops: Loops {
         hot1: Some(dyn_trait::hot1),
         hot6: Some(dyn_trait::hot6),
-        many: Some(dyn_trait::many),
+        many: Some(dyn_trait::MANY_LOOPS),
         cond_none: None,
     },
     imp: None,
@@ -699,8 +731,12 @@ pub struct CallScenario {
     pub calls_per_unit: u64,
     /// What the loop returns for `n`.
     pub expect: fn(u64) -> u64,
-    /// The subject's loop, if the scenario applies to it.
+    /// The subject's loop, if the scenario applies to it (of several
+    /// copies, the first).
     pub pick: fn(&Loops) -> Option<LoopFn>,
+    /// Every copy of the subject's loop (one, but for the many-sites
+    /// scenario's [`MANY_COPIES`]); empty if the scenario does not apply.
+    pub copies: fn(&Loops) -> Vec<LoopFn>,
 }
 
 /// The four call scenarios.
@@ -710,24 +746,28 @@ pub const CALL_SCENARIOS: [CallScenario; 4] = [
         calls_per_unit: 1,
         expect: |n| n,
         pick: |l| l.hot1,
+        copies: |l| l.hot1.into_iter().collect(),
     },
     CallScenario {
         id: static_call_bundle::scenario::CALL_HOT_6,
         calls_per_unit: 1,
         expect: |n| n * ADD6_STEP,
         pick: |l| l.hot6,
+        copies: |l| l.hot6.into_iter().collect(),
     },
     CallScenario {
         id: static_call_bundle::scenario::CALL_MANY,
         calls_per_unit: crate::MANY_SITES,
         expect: |n| n * crate::MANY_SITES,
-        pick: |l| l.many,
+        pick: |l| l.many.map(|m| m[0]),
+        copies: |l| l.many.map_or(Vec::new(), |m| m.to_vec()),
     },
     CallScenario {
         id: static_call_bundle::scenario::CALL_COND_NONE,
         calls_per_unit: 1,
         expect: |n| n,
         pick: |l| l.cond_none,
+        copies: |l| l.cond_none.into_iter().collect(),
     },
 ];
 
