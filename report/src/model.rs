@@ -184,7 +184,10 @@ pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
     v
 }
 
-/// The colour of a subject, the same in every chart.
+/// The colour of a subject, the same in every chart. The built-in designs
+/// and controls have fixed colours; any other name (a new design, which
+/// the bundles alone make an implementation) gets one of a fallback
+/// palette, disjoint from those, chosen by a hash of its name.
 pub fn color(name: &str) -> &'static str {
     match name {
         "inline-patch" => "#d9480f",

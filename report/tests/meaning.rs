@@ -92,7 +92,9 @@ fn check_every_figure_once(inputs: &[Input], html: &str) -> Vec<String> {
             match read_value(&t, f) {
                 Ok(shown) => {
                     let tol = (f.value.abs() * 0.006).max(0.0051);
-                    if (shown - f.value).abs() > tol {
+                    // A NaN on either side is not within tolerance.
+                    let diff = (shown - f.value).abs();
+                    if diff.is_nan() || diff > tol {
                         bad.push(format!("{key}: shows {t:?}, the figure is {}", f.value));
                     }
                 }
@@ -206,7 +208,7 @@ fn check_every_chart(inputs: &[Input], html: &str) -> Vec<String> {
                 // Subjects sharing a colour share their points.
                 let same_colour: usize = subjects
                     .iter()
-                    .filter(|o| !(only_impls && !o.implementation))
+                    .filter(|o| !only_impls || o.implementation)
                     .filter(|o| model::color(&o.name) == model::color(&sub.name))
                     .map(|o| {
                         m.all(&i.bench, &o.name)
@@ -355,6 +357,15 @@ fn a_fifth_design_is_an_implementation_by_its_bundle() {
         .expect("the summary has a row for fifth-design, as an implementation");
     let colour = model::color("fifth-design");
     assert!(colour.starts_with('#') && colour.len() == 7, "{colour}");
+    // A colour of its own: no other subject of the page shares it.
+    for o in subjects.iter().filter(|o| o.name != "fifth-design") {
+        assert_ne!(
+            model::color(&o.name),
+            colour,
+            "fifth-design has the colour of {}",
+            o.name
+        );
+    }
     assert!(
         row.contains(&format!(
             r#"<span class="key" style="background:{colour}">"#
