@@ -148,11 +148,14 @@ pub struct Subject {
     pub description: String,
 }
 
-/// The implementations known to this suite, in display order.
-pub const IMPLEMENTATIONS: [&str; 4] = ["inline-patch", "trampoline", "indirect", "plain-indirect"];
-
 /// Every subject of every bundle: those of the first bundle in its order,
 /// then the others'. Subjects only named by figures are added too.
+///
+/// Whether a subject is an implementation comes from the bundles alone:
+/// its [`SubjectKind`] in a bundle's subject list, so a new design needs no
+/// edit here. A subject named only by figures, absent from every bundle's
+/// subject list, is not known to be an implementation and is shown as a
+/// control (no summary row, no targets, no description).
 pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
     let mut v: Vec<Subject> = Vec::new();
     for i in inputs {
@@ -171,7 +174,8 @@ pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
             if !v.iter().any(|x| x.name == f.subject) {
                 v.push(Subject {
                     name: f.subject.clone(),
-                    implementation: IMPLEMENTATIONS.contains(&f.subject.as_str()),
+                    // Not in any subject list: not known to be one.
+                    implementation: false,
                     description: String::new(),
                 });
             }
@@ -180,7 +184,10 @@ pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
     v
 }
 
-/// The colour of a subject, the same in every chart.
+/// The colour of a subject, the same in every chart. The built-in designs
+/// and controls have fixed colours; any other name (a new design, which
+/// the bundles alone make an implementation) gets one of a fallback
+/// palette, disjoint from those, chosen by a hash of its name.
 pub fn color(name: &str) -> &'static str {
     match name {
         "inline-patch" => "#d9480f",

@@ -890,6 +890,21 @@ fn find<'a>(b: &'a BenchBundle, sc: &str, k: &RowKey) -> Option<&'a Figure> {
     })
 }
 
+/// The `data-figure` attribute of a figure's value cell in the All figures
+/// tables: `machine|scenario|instrument|metric|per|subject|sites` (sites
+/// `-` where the figure has none), one per figure of every bundle.
+pub fn figure_key(machine: &str, f: &Figure) -> String {
+    format!(
+        "{machine}|{}|{}|{}|{}|{}|{}",
+        f.scenario,
+        f.instrument.name(),
+        f.metric.name(),
+        f.per.name(),
+        f.subject,
+        f.sites.map_or("-".to_owned(), |n| n.to_string())
+    )
+}
+
 fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::new();
     section_head(
@@ -992,6 +1007,7 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
             for i in inputs {
                 match find(&i.bench, &sc, k) {
                     Some(f) => {
+                        let key = figure_key(&i.label, f);
                         let mut v = esc(&fmt::value(f.metric, f.value));
                         if let Some(n) = &f.note {
                             let idx = notes.iter().position(|x| x == n).unwrap_or_else(|| {
@@ -1002,7 +1018,8 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                         }
                         let _ = write!(
                             s,
-                            r#"<td class="num">{v} <small class="stat">{}</small></td>"#,
+                            r#"<td class="num" data-figure="{}">{v} <small class="stat">{}</small></td>"#,
+                            esc(&key),
                             esc(statistic_of(f))
                         );
                         if has_ci {
@@ -1016,7 +1033,7 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                                         iv.level * 100.0
                                     ))
                                 ),
-                                (None, _) => String::new(),
+                                (None, _) => "—".to_owned(),
                             };
                             let _ = write!(s, r#"<td class="num ci">{iv}</td>"#);
                         }
@@ -1025,7 +1042,7 @@ fn tables(inputs: &[Input], subjects: &[Subject]) -> String {
                                 "reference".to_owned()
                             } else {
                                 model::ratio_to_direct(&i.bench, f)
-                                    .map_or(String::new(), fmt::ratio)
+                                    .map_or("—".to_owned(), fmt::ratio)
                             };
                             let _ = write!(s, r#"<td class="num">{r}</td>"#);
                         }
