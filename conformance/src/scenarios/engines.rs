@@ -11,6 +11,7 @@
 
 use super::*;
 
+use libloading::os::unix::{RTLD_LOCAL, RTLD_NOW};
 use static_call_core::text::rendezvous::{self, own_anchor};
 
 /// Builds the test plugin `conformance/so-engine` (a `cdylib` with a key
@@ -31,6 +32,15 @@ pub(crate) fn engine_copies<A: Adapter>() -> ScenarioResult {
     .result()
 }
 
+/// Opens the test plugin at `path` `RTLD_NOW | RTLD_LOCAL`.
+fn open_plugin(path: &str) -> Result<libloading::Library, String> {
+    // SAFETY: our own test plugin; its initialiser only resolves the libc
+    // functions it forwards to and meets the process's engine.
+    unsafe { libloading::os::unix::Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+        .map(libloading::Library::from)
+        .map_err(|e| format!("dlopen of the test plugin {path}: {e}"))
+}
+
 /// One copy (ours) before the plugin is opened, two while it is (ours
 /// first, the second inside the plugin's mapping), one after it closed.
 pub(crate) fn engine_copies_child<A: Adapter>() -> ScenarioResult {
@@ -43,24 +53,22 @@ pub(crate) fn engine_copies_child<A: Adapter>() -> ScenarioResult {
         "before the plugin: copies {before:x?}, expected only ours at {:#x}",
         own_anchor()
     );
-    let c = std::ffi::CString::new(path).map_err(|e| e.to_string())?;
-    // SAFETY: our own test plugin; its initialisers do nothing.
-    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    ensure!(!h.is_null(), "dlopen of the test plugin failed");
-    // SAFETY: a symbol of the plugin, an `extern "C" fn() -> usize`.
-    let theirs = unsafe {
-        let p = libc::dlsym(h, c"static_call_test_engine_anchor".as_ptr());
-        ensure!(!p.is_null(), "the plugin lacks its anchor function");
-        std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> usize>(p)()
-    };
+    let plugin = open_plugin(&path)?;
+    // SAFETY: a symbol of the plugin, an `extern "C" fn() -> usize`; the
+    // symbol borrows `plugin`, which is open while it is called.
+    let theirs =
+        unsafe { plugin.get::<extern "C" fn() -> usize>(b"static_call_test_engine_anchor\0") }
+            .map_err(|e| format!("the plugin lacks its anchor function: {e}"))?();
     let during = rendezvous::engine_copies();
     ensure!(
         during == [own_anchor(), theirs],
         "with the plugin open: copies {during:x?}; expected ours {:#x}, then the plugin's {theirs:#x}",
         own_anchor()
     );
-    // SAFETY: nothing of the plugin is used after this.
-    unsafe { libc::dlclose(h) };
+    // Nothing of the plugin is used after this.
+    plugin
+        .close()
+        .map_err(|e| format!("dlclose of the test plugin: {e}"))?;
     let after = rendezvous::engine_copies();
     ensure!(
         after == before,
@@ -97,9 +105,10 @@ fn object_base(addr: usize) -> usize {
 type Status = unsafe extern "C" fn(*mut u8, usize, *mut [u32; 2]) -> i32;
 type UpdateFn = unsafe extern "C" fn(u64, *mut u8, usize, *mut [u32; 2]) -> i32;
 
-/// The test plugin, opened `RTLD_LOCAL`, and its functions.
+/// The test plugin, opened `RTLD_LOCAL`, and its functions (copied out of
+/// their symbols: valid while `lib` is open, that is, until `close`).
 struct Plugin {
-    h: *mut libc::c_void,
+    lib: libloading::Library,
     version: extern "C" fn() -> u32,
     serves: extern "C" fn() -> bool,
     call: extern "C" fn(u64) -> u64,
@@ -122,54 +131,35 @@ struct Outcome2 {
 
 impl Plugin {
     fn open(path: &str) -> Result<Plugin, String> {
-        let c = std::ffi::CString::new(path).map_err(|e| e.to_string())?;
-        // SAFETY: our own test plugin; its initialiser only resolves the
-        // libc functions it forwards to and meets the process's engine.
-        let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        ensure!(!h.is_null(), "dlopen of the test plugin {path} failed");
-        let sym = |name: &std::ffi::CStr| -> Result<*mut libc::c_void, String> {
-            // SAFETY: a symbol lookup in our handle.
-            let p = unsafe { libc::dlsym(h, name.as_ptr()) };
-            if p.is_null() {
-                Err(format!("the plugin lacks {name:?}"))
-            } else {
-                Ok(p)
-            }
-        };
+        let lib = open_plugin(path)?;
+        /// Copies the plugin's function `name` out of its symbol.
+        ///
+        /// # Safety
+        /// `T` must be the function's type; the copy must not be called
+        /// after `lib` is closed.
+        unsafe fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Result<T, String> {
+            let mut n = name.as_bytes().to_vec();
+            n.push(0);
+            // SAFETY: `T` is the symbol's type (the caller's promise).
+            unsafe { lib.get::<T>(&n) }
+                .map(|s| *s)
+                .map_err(|e| format!("the plugin lacks {name}: {e}"))
+        }
         // SAFETY: the plugin's functions have these signatures
-        // (conformance/so-engine).
+        // (conformance/so-engine); they are kept next to `lib` and called
+        // only while it is open (`close` consumes the plugin).
         unsafe {
             Ok(Plugin {
-                h,
-                version: std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> u32>(sym(
-                    c"static_call_test_engine_version",
-                )?),
-                serves: std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> bool>(sym(
-                    c"static_call_test_engine_serves",
-                )?),
-                call: std::mem::transmute::<*mut libc::c_void, extern "C" fn(u64) -> u64>(sym(
-                    c"static_call_test_engine_call",
-                )?),
-                sites: std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> usize>(sym(
-                    c"static_call_test_engine_sites",
-                )?),
-                init: std::mem::transmute::<*mut libc::c_void, Status>(sym(
-                    c"static_call_test_engine_init",
-                )?),
-                update: std::mem::transmute::<*mut libc::c_void, UpdateFn>(sym(
-                    c"static_call_test_engine_update",
-                )?),
-                own_is_ret0: std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> bool>(
-                    sym(c"static_call_test_engine_own_is_ret0")?,
-                ),
-                query_none: std::mem::transmute::<
-                    *mut libc::c_void,
-                    unsafe extern "C" fn(*const StaticCall<crate::HookFn>) -> u32,
-                >(sym(c"static_call_test_engine_query_none")?),
-                is_ret0: std::mem::transmute::<
-                    *mut libc::c_void,
-                    unsafe extern "C" fn(*const StaticCall<extern "C" fn(u64) -> bool>) -> u32,
-                >(sym(c"static_call_test_engine_is_ret0")?),
+                version: sym(&lib, "static_call_test_engine_version")?,
+                serves: sym(&lib, "static_call_test_engine_serves")?,
+                call: sym(&lib, "static_call_test_engine_call")?,
+                sites: sym(&lib, "static_call_test_engine_sites")?,
+                init: sym(&lib, "static_call_test_engine_init")?,
+                update: sym(&lib, "static_call_test_engine_update")?,
+                own_is_ret0: sym(&lib, "static_call_test_engine_own_is_ret0")?,
+                query_none: sym(&lib, "static_call_test_engine_query_none")?,
+                is_ret0: sym(&lib, "static_call_test_engine_is_ret0")?,
+                lib,
             })
         }
     }
@@ -199,10 +189,12 @@ impl Plugin {
         self.status(|m, l, v| unsafe { (self.update)(which, m, l, v) })
     }
 
-    fn close(self) {
-        // SAFETY: nothing of the plugin is used after this (every thread
-        // that called it was joined).
-        unsafe { libc::dlclose(self.h) };
+    /// Closes the plugin: nothing of it may be used after this (every
+    /// thread that called it was joined).
+    fn close(self) -> Result<(), String> {
+        self.lib
+            .close()
+            .map_err(|e| format!("dlclose of the test plugin: {e}"))
     }
 }
 
@@ -251,7 +243,7 @@ pub(crate) fn engine_shared_child<A: Adapter>() -> ScenarioResult {
     let serves = (p.serves)();
     let plugin_call = (p.call)(1);
     let program_update = A::add().update(add1);
-    p.close();
+    p.close()?;
     ensure!(
         r.code == 0,
         "the plugin's update failed: {} ({})",
@@ -555,7 +547,7 @@ fn engines_rounds<A: Adapter>(
                 .into();
         }
         handler_same(&format!("round {round}, before unloading the plugin"))?;
-        p.close();
+        p.close()?;
         handler_same(&format!("round {round}, after unloading the plugin"))?;
     }
     Ok((plugin_updates, plugin_calls, probes))
@@ -574,7 +566,7 @@ fn engines_bumped(path: &str, ours: usize) -> Result<String, String> {
     let call = (p.call)(5);
     let handler = trap_handler();
     let serves = (p.serves)();
-    p.close();
+    p.close()?;
     ensure!(
         v == text::ENGINE_VERSION + 1,
         "the bumped plugin's engine version is {v}, expected {}",

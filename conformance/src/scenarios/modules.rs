@@ -824,9 +824,65 @@ pub(crate) fn so_fn(
     Ok(unsafe { std::mem::transmute::<*const std::ffi::c_void, extern "C" fn(u64) -> u64>(p) })
 }
 
+/// Whether the object at `path` is mapped in this process now (a
+/// `RTLD_NOLOAD` open finds it; the probe's reference is dropped again).
+fn is_mapped(path: &str) -> bool {
+    // SAFETY: RTLD_NOLOAD only finds an object already loaded: nothing is
+    // mapped or initialised; the extra reference is closed on drop.
+    unsafe { libloading::os::unix::Library::open(Some(path), libc::RTLD_NOLOAD | libc::RTLD_LAZY) }
+        .is_ok()
+}
+
+/// `SharedObject::open`'s refusals: a missing file, a path with a NUL byte
+/// and an object without the descriptor each give `Error::SharedObject`
+/// naming the path (and the descriptor), with nothing registered and the
+/// object closed again.
+fn shared_object_refusals<A: Adapter>(path: &str) -> Result<String, String> {
+    let before = A::stats();
+    let missing = format!("{path}.missing");
+    let no_descriptor = c"static_call_test_no_such_descriptor";
+    let mut seen = Vec::new();
+    for (p, descriptor, want) in [
+        (missing.as_str(), c"unused", "No such file"),
+        ("bad\0path", c"unused", "NUL byte"),
+        (path, no_descriptor, "static_call_test_no_such_descriptor"),
+    ] {
+        ensure!(!is_mapped(path), "{path} is mapped before opening {p:?}");
+        // SAFETY: our own test module (or no object at all); its
+        // initialisers only resolve what they forward to.
+        let r = unsafe { static_call_core::SharedObject::open(A::registry(), p, descriptor) };
+        match r {
+            Err(Error::SharedObject { path: got, message }) => {
+                ensure!(
+                    got == p && message.contains(want),
+                    "opening {p:?}: SharedObject error names {got:?}, says {message:?} (wanted {want:?})"
+                );
+                seen.push(message);
+            }
+            Err(e) => return Err(format!("opening {p:?}: wrong error: {e}")),
+            Ok(_) => return Err(format!("opening {p:?} with {descriptor:?} succeeded")),
+        }
+        ensure!(
+            !is_mapped(path),
+            "{path} is still mapped after the refused open of {p:?}"
+        );
+        let now = A::stats();
+        ensure!(
+            now.modules == before.modules && now.groups == before.groups,
+            "the refused open of {p:?} left modules/groups {}/{} (were {}/{})",
+            now.modules,
+            now.groups,
+            before.modules,
+            before.groups
+        );
+    }
+    Ok(seen.join("; "))
+}
+
 pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
     let path = std::env::var("STATIC_CALL_TEST_SO").map_err(|_| "STATIC_CALL_TEST_SO unset")?;
     lib(A::init_with(InitPolicy::Track), "init")?;
+    let refusals = shared_object_refusals::<A>(&path)?;
     let before = A::stats();
     // SAFETY: our own test module, built from this workspace.
     let so = lib(
@@ -862,6 +918,7 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
     let dist = (call as *const () as usize).abs_diff(A::call_add as *const () as usize);
     // SAFETY: nothing of the module is used after close.
     lib(unsafe { so.close() }, "close")?;
+    ensure!(!is_mapped(&path), "{path} is still mapped after close");
     lib(A::add().update(add3), "update after close")?;
     ensure!(A::call_add(2) == 5, "program call after close");
     ensure!(A::stats().groups == before.groups, "groups leaked");
@@ -891,7 +948,7 @@ pub(crate) fn shared_object_child<A: Adapter>() -> ScenarioResult {
     lib(A::add().update(add1), "update after failed load")?;
     ensure!(A::call_add(2) == 3, "program call");
     Ok(Outcome::Pass(format!(
-        "dlopen'd object {:.1} TiB away: {} ({} in init text, released), {} registry bytes; unload, reload, and '{fail}'",
+        "dlopen'd object {:.1} TiB away: {} ({} in init text, released), {} registry bytes; unload, reload, and '{fail}'; refused (closed, nothing registered): {refusals}",
         dist as f64 / (1u64 << 40) as f64,
         describe_sites(&ms),
         ms.init,

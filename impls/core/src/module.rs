@@ -1,5 +1,7 @@
 //! Modules that are shared objects: `dlopen`, find the object's descriptor,
-//! register its site table; unregister before `dlclose`.
+//! register its site table; unregister before `dlclose`. The object is
+//! opened, searched and closed through `libloading`: a looked-up symbol
+//! borrows the open library, so it cannot outlive it.
 //!
 //! A module crate (built as a `cdylib`) calls its implementation's
 //! `module!` macro, which exports a descriptor function returning a
@@ -12,7 +14,10 @@
 //! jumps through the key's trampoline pointer — an in-range path from
 //! wherever the object lands.
 
-use std::ffi::{CStr, CString, c_void};
+use std::ffi::{CStr, c_void};
+
+use libloading::Library;
+use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
 
 use crate::error::{Error, Result};
 use crate::registry::{ImageSections, ModuleId, ModuleSpec, Registry};
@@ -57,24 +62,18 @@ impl ModuleDescriptor {
 /// closed by [`SharedObject::close`] (or on drop, ignoring errors).
 #[derive(Debug)]
 pub struct SharedObject {
-    handle: *mut c_void,
+    /// The open object; `None` once closed, or leaked because it could not
+    /// be unregistered.
+    lib: Option<Library>,
     id: ModuleId,
     registry: &'static Registry,
     path: String,
 }
 
-// SAFETY: the handle is only passed to dlsym/dlclose, which are thread-safe.
-unsafe impl Send for SharedObject {}
-
-fn dl_error() -> String {
-    // SAFETY: dlerror returns null or a valid C string owned by libc.
-    let e = unsafe { libc::dlerror() };
-    if e.is_null() {
-        "unknown dynamic-loader error".into()
-    } else {
-        // SAFETY: non-null C string from dlerror.
-        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
-    }
+/// Gives up `lib` without closing it: its module stays registered, so its
+/// code must stay mapped for the rest of the process.
+fn leak(lib: Library) {
+    let _handle = UnixLibrary::from(lib).into_raw();
 }
 
 impl SharedObject {
@@ -99,34 +98,34 @@ impl SharedObject {
             path: path.to_string(),
             message,
         };
-        let cpath = CString::new(path).map_err(|_| so_err("path contains a NUL byte".into()))?;
-        // SAFETY: valid C string; opening runs the object's initialisers,
-        // which the caller accepted.
-        let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if handle.is_null() {
-            return Err(so_err(dl_error()));
+        if path.contains('\0') {
+            return Err(so_err("path contains a NUL byte".into()));
         }
-        let close = |e: Error| {
-            // SAFETY: the handle we opened above.
-            unsafe { libc::dlclose(handle) };
-            e
+        // SAFETY: opening runs the object's initialisers, which the caller
+        // accepted. From here on every early return drops `lib`, which
+        // closes the object again (nothing of it is registered yet).
+        let lib: Library = unsafe { UnixLibrary::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+            .map_err(|e| so_err(e.to_string()))?
+            .into();
+        let d = {
+            // SAFETY: `module!` emits the descriptor function with exactly
+            // this signature; the symbol borrows `lib`, which stays open
+            // while it is called.
+            let f = unsafe {
+                lib.get::<extern "C" fn() -> ModuleDescriptor>(descriptor.to_bytes_with_nul())
+            }
+            .map_err(|e| {
+                so_err(format!(
+                    "no descriptor {descriptor:?} (did the module call module!()?): {e}"
+                ))
+            })?;
+            f()
         };
-        // SAFETY: valid handle and C string.
-        let sym = unsafe { libc::dlsym(handle, descriptor.as_ptr()) };
-        if sym.is_null() {
-            return Err(close(so_err(format!(
-                "no descriptor {:?} (did the module call module!()?)",
-                descriptor
-            ))));
-        }
-        // SAFETY: the descriptor function has this signature (module! emits it).
-        let f: extern "C" fn() -> ModuleDescriptor = unsafe { std::mem::transmute(sym) };
-        let d = f();
         if d.version != DESCRIPTOR_VERSION {
-            return Err(close(so_err(format!(
-                "descriptor version {} (expected {DESCRIPTOR_VERSION})",
+            return Err(so_err(format!(
+                "descriptor {descriptor:?}: version {} (expected {DESCRIPTOR_VERSION})",
                 d.version
-            ))));
+            )));
         }
         let spec = ModuleSpec {
             name: path,
@@ -145,17 +144,21 @@ impl SharedObject {
         });
         let init: Option<&mut dyn FnMut() -> std::result::Result<(), String>> =
             run_init.as_mut().map(|f| f as _);
-        // SAFETY: the object stays open (mapped) until `close` unloads it
+        // SAFETY: `lib` stays open (mapped) until `close` unloads the module
         // first; its table is its own.
         let id = match unsafe { registry.load_module(spec, init) } {
             Ok(id) => id,
             // Still registered: unmapping it would leave the registry
             // linking code that is gone. Leak the handle.
-            Err(e @ Error::ModuleLeaked { .. }) => return Err(e),
-            Err(e) => return Err(close(e)),
+            Err(e @ Error::ModuleLeaked { .. }) => {
+                leak(lib);
+                return Err(e);
+            }
+            // Nothing registered: returning drops (closes) `lib`.
+            Err(e) => return Err(e),
         };
         Ok(SharedObject {
-            handle,
+            lib: Some(lib),
             id,
             registry,
             path: path.to_string(),
@@ -174,9 +177,11 @@ impl SharedObject {
 
     /// Looks up a symbol of the object.
     pub fn symbol(&self, name: &CStr) -> Option<*const c_void> {
-        // SAFETY: valid handle and C string.
-        let p = unsafe { libc::dlsym(self.handle, name.as_ptr()) };
-        (!p.is_null()).then_some(p as *const c_void)
+        let lib = self.lib.as_ref()?;
+        // SAFETY: the symbol is read as its address only (a pointer-sized
+        // `*const c_void`), never called or dereferenced here.
+        let sym = unsafe { lib.get::<*const c_void>(name.to_bytes_with_nul()) }.ok()?;
+        Some(*sym)
     }
 
     /// Unregisters the module, then closes the object.
@@ -185,44 +190,49 @@ impl SharedObject {
     /// [`Error::ModuleLeaked`] when unregistering fails: the module stays
     /// registered (its handle, in the error, can be unloaded later with
     /// [`Registry::unload_module`]) and the object is never closed, so the
-    /// registry never links unmapped code.
+    /// registry never links unmapped code. [`Error::SharedObject`] when the
+    /// module was unregistered but the dynamic loader refused to close the
+    /// object (`dlclose` failed; its handle is released either way).
     ///
     /// # Safety
     /// No thread may run the object's code, or use pointers into it, after
     /// this returns `Ok`.
     pub unsafe fn close(mut self) -> Result<()> {
-        // SAFETY: the object is still mapped.
-        let r = unsafe { self.unload() };
-        // Closed or leaked: either way `Drop` has nothing left to do.
-        self.handle = std::ptr::null_mut();
-        r
+        // SAFETY: the object is still mapped. Closed or leaked: either way
+        // `lib` is `None` after this, so `Drop` has nothing left to do.
+        unsafe { self.unload() }
     }
 
-    /// Unregisters, then closes only if that worked.
+    /// Unregisters, then closes only if that worked; leaks the library if
+    /// not. Takes `lib`, so it acts at most once.
     ///
     /// # Safety
-    /// As for [`SharedObject::close`]; the handle is open.
-    unsafe fn unload(&self) -> Result<()> {
-        // SAFETY: the object is still mapped.
+    /// As for [`SharedObject::close`].
+    unsafe fn unload(&mut self) -> Result<()> {
+        let Some(lib) = self.lib.take() else {
+            return Ok(());
+        };
+        // SAFETY: the object is still mapped (`lib` is open).
         if let Err(e) = unsafe { self.registry.unload_module(self.id) } {
+            leak(lib);
             return Err(Error::ModuleLeaked {
                 name: self.path.clone(),
                 id: self.id.0,
                 cause: Box::new(e),
             });
         }
-        // SAFETY: our handle; unregistered above, so nothing links it.
-        unsafe { libc::dlclose(self.handle) };
-        Ok(())
+        // Unregistered above, so nothing links the object any more.
+        lib.close().map_err(|e| Error::SharedObject {
+            path: self.path.clone(),
+            message: format!("dlclose: {e}"),
+        })
     }
 }
 
 impl Drop for SharedObject {
     fn drop(&mut self) {
-        if !self.handle.is_null() {
-            // SAFETY: as in `close`; dropping an open module means the owner
-            // is done with it. On error it stays mapped (leaked).
-            let _ = unsafe { self.unload() };
-        }
+        // SAFETY: as in `close`; dropping an open module means the owner
+        // is done with it. On error it stays mapped (leaked).
+        let _ = unsafe { self.unload() };
     }
 }

@@ -87,6 +87,7 @@ static STRIPPED: AtomicU64 = AtomicU64::new(0);
 fn resolve() {
     for (slot, name) in REAL.iter().zip(NAMES) {
         if slot.load(Ordering::Acquire) == 0 {
+            // Raw libc, not libloading: it has no `RTLD_NEXT` lookup.
             // SAFETY: dlsym with a valid NUL-terminated name.
             let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
             slot.store(p as usize, Ordering::Release);
@@ -419,6 +420,7 @@ pub struct SigmaskGuard {
 /// through the library, which keeps `SIGTRAP` out of every mask.
 pub fn guard() -> SigmaskGuard {
     let ours = take_pthread_sigmask as MaskFn as usize;
+    // Raw libc, not libloading: it has no `RTLD_DEFAULT` (global scope) lookup.
     // SAFETY: dlsym with a valid name; RTLD_DEFAULT searches the global scope.
     let global = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_sigmask".as_ptr()) } as usize;
     SigmaskGuard {

@@ -471,6 +471,8 @@ fn pin(name: &std::ffi::CStr) {
     if name.is_empty() {
         return;
     }
+    // Raw libc, not libloading: this pin must never be closed, and a
+    // libloading `Library` closes its handle on drop.
     // SAFETY: only finds an object already loaded (RTLD_NOLOAD) and marks
     // it never to be unloaded; the handle is kept (never closed).
     unsafe {
