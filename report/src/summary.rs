@@ -91,6 +91,36 @@ fn call_instr(b: &BenchBundle, s: &str) -> Cell {
     }
 }
 
+/// A caller's p99.99 per call while the key is updated 1,000 times a
+/// second and its p99 while it is updated flat out (`callers/…`, from the
+/// figures' histograms).
+fn callers_tail(b: &BenchBundle, s: &str) -> Cell {
+    let m = |sc| {
+        Measure::new(
+            sc,
+            static_call_bundle::Metric::WallTime,
+            Per::Call,
+            static_call_bundle::Instrument::Timer,
+        )
+    };
+    let q = |sc, p: f64| {
+        m(sc)
+            .get(b, s, Some(1))
+            .and_then(|f| f.histogram.as_ref())
+            .map(|h| h.quantile(p))
+    };
+    match (
+        q(scenario::CALLERS_1KHZ, 0.9999),
+        q(scenario::CALLERS_FLAT_OUT, 0.99),
+    ) {
+        (Some(a), Some(z)) => Cell::Value(
+            format!("{} · {}", fmt::time_ns(a), fmt::time_ns(z)),
+            "p99.99 at 1,000 updates/s · p99 flat out".to_owned(),
+        ),
+        _ => Cell::Reason(m(scenario::CALLERS_1KHZ).why(b, Some(s))),
+    }
+}
+
 fn at_sites(b: &BenchBundle, m: Measure, s: &str, sites: Option<u64>) -> Cell {
     let f = match sites {
         Some(n) => m.get(b, s, Some(n)),
@@ -698,7 +728,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         } else {
             mem_of(static_call_bundle::Instrument::Registry)
         };
-        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>registry memory<br><small>heap bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
+        s.push_str(r#"<table class="summary"><thead><tr><th>implementation</th><th>call: wall time<br><small>÷ direct · call/hot-1arg</small></th><th>call: instructions<br><small>vs direct · call/hot-1arg</small></th><th>update, 1 site<br><small>idle</small></th><th>update, most sites<br><small>idle</small></th><th>module load<br><small>most sites</small></th><th>a caller's tail during updates<br><small>p99.99 at 1 kHz · p99 flat out</small></th><th>registry memory<br><small>heap bytes per site, most sites</small></th><th>conformance</th></tr></thead><tbody>"#);
         for imp in &imps {
             let n = imp.name.as_str();
             let _ = write!(
@@ -714,6 +744,7 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
                 at_sites(b, upd, n, Some(1)),
                 at_sites(b, upd, n, None),
                 at_sites(b, load, n, None),
+                callers_tail(b, n),
                 match memory(b, mem, n) {
                     Cell::Value(v, sub) if !heap_measured => {
                         Cell::Value(v, format!("{sub}; the registry's own count (version 1)"))

@@ -428,7 +428,16 @@ fn callers_table_from_histograms() {
         .bench
         .figures
         .push(fig(scenario::CALLERS_FLAT_OUT, 200, 10.0));
+    inputs[0]
+        .bench
+        .figures
+        .push(fig(scenario::CALLERS_1KHZ, 2, 39.0));
     let html = render(&inputs);
+    // The summary's column: p99.99 at 1 kHz (2 slow calls in 10,000) and
+    // p99 flat out (200 in 10,000), both in the slow bucket.
+    let summary = html.split(r#"<table class="summary">"#).nth(1).unwrap();
+    let summary = summary.split("</table>").next().unwrap();
+    assert!(summary.contains("4.10 µs · 4.10 µs"), "{summary}");
     let t = html
         .split(r#"id="callers""#)
         .nth(1)
