@@ -1839,6 +1839,20 @@ const METHOD: &str = r#"<h3 id="method">How each figure was measured</h3>
 "#;
 
 /// One row of the baseline comparison.
+/// "; judged on [lo – hi], widened by the noise floor ±w (from)" when the
+/// change's interval was widened by a noise floor, else nothing.
+fn widened(r: &Change, lo: f64, hi: f64) -> String {
+    r.floor.as_ref().map_or(String::new(), |fl| {
+        format!(
+            "; judged on [{} – {}], widened by the noise floor ±{} ({})",
+            fmt::bare_ratio(lo),
+            fmt::bare_ratio(hi),
+            fmt::bare_ratio(fl.width),
+            fl.from
+        )
+    })
+}
+
 fn change_row(r: &Change) -> String {
     let k = &r.key;
     let mut fig = format!(
@@ -1863,40 +1877,20 @@ fn change_row(r: &Change) -> String {
         (Method::Exact, _) => "exact counts: any difference is a change".to_owned(),
         (Method::Samples { current, baseline }, Some((lo, hi))) => {
             let (a, b) = r.interval.unwrap_or((lo, hi));
-            let mut t = format!(
-                "[{} – {}] bootstrap 95% of the ratio of medians ({current} vs {baseline} values)",
+            format!(
+                "[{} – {}] bootstrap 95% of the ratio of medians ({current} vs {baseline} values){}",
                 fmt::bare_ratio(a),
-                fmt::bare_ratio(b)
-            );
-            if let Some(fl) = &r.floor {
-                let _ = write!(
-                    t,
-                    "; judged on [{} – {}], widened by the noise floor ±{} ({})",
-                    fmt::bare_ratio(lo),
-                    fmt::bare_ratio(hi),
-                    fmt::bare_ratio(fl.width),
-                    fl.from
-                );
-            }
-            t
+                fmt::bare_ratio(b),
+                widened(r, lo, hi)
+            )
         }
         (Method::Intervals, Some((lo, hi))) => {
-            let mut t = format!(
-                "[{} – {}] quotient of the two figures' intervals",
+            format!(
+                "[{} – {}] quotient of the two figures' intervals{}",
                 fmt::bare_ratio(r.interval.map_or(lo, |i| i.0)),
-                fmt::bare_ratio(r.interval.map_or(hi, |i| i.1))
-            );
-            if let Some(fl) = &r.floor {
-                let _ = write!(
-                    t,
-                    "; judged on [{} – {}], widened by the noise floor ±{} ({})",
-                    fmt::bare_ratio(lo),
-                    fmt::bare_ratio(hi),
-                    fmt::bare_ratio(fl.width),
-                    fl.from
-                );
-            }
-            t
+                fmt::bare_ratio(r.interval.map_or(hi, |i| i.1)),
+                widened(r, lo, hi)
+            )
         }
         _ => String::new(),
     };

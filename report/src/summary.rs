@@ -95,14 +95,7 @@ fn call_instr(b: &BenchBundle, s: &str) -> Cell {
 /// second and its p99 while it is updated flat out (`callers/…`, from the
 /// figures' histograms).
 fn callers_tail(b: &BenchBundle, s: &str) -> Cell {
-    let m = |sc| {
-        Measure::new(
-            sc,
-            static_call_bundle::Metric::WallTime,
-            Per::Call,
-            static_call_bundle::Instrument::Timer,
-        )
-    };
+    let m = crate::threads::callers_measure;
     let q = |sc, p: f64| {
         m(sc)
             .get(b, s, Some(1))

@@ -196,24 +196,14 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
         return s;
     }
     s.push_str(r#"<table class="point" id="threads-table"><caption>One update against the threads in the process; 100 keys in one batch and one by one (median [95% interval], p99 · max of the samples; hover for how each was taken)</caption><thead><tr><th>subject</th>"#);
-    if inputs.len() > 1 {
-        s.push_str("<th>machine</th>");
-    }
+    machine_head(&mut s, inputs);
     for (_, _, h) in &cols {
         let _ = write!(s, "<th>{}</th>", esc(h));
     }
     s.push_str("</tr></thead><tbody>");
     for sub in subjects.iter().filter(|x| x.implementation) {
         for i in inputs {
-            let _ = write!(
-                s,
-                r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
-                color(&sub.name),
-                esc(&sub.name)
-            );
-            if inputs.len() > 1 {
-                let _ = write!(s, "<td>{}</td>", esc(&i.label));
-            }
+            row_head(&mut s, inputs, sub, i);
             for (sc, p, _) in &cols {
                 match measure(sc).get(&i.bench, &sub.name, Some(*p)) {
                     Some(f) => s.push_str(&cell(f)),
@@ -235,6 +225,12 @@ pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
     s
 }
 
+/// The figures of a callers' scenario (`callers/…`): a caller's per-call
+/// wall time, with its histogram.
+pub fn callers_measure(sc: &'static str) -> Measure {
+    Measure::new(sc, Metric::WallTime, Per::Call, Instrument::Timer)
+}
+
 /// The callers' side of an update (`callers/…`): one caller's per-call
 /// latency with no update, 1,000 updates a second and updates flat out,
 /// as quantiles of the histogram each figure keeps, with the throughput
@@ -246,7 +242,7 @@ pub fn callers_table(inputs: &[Input], subjects: &[Subject]) -> String {
         (scenario::CALLERS_1KHZ, "1,000 updates/s"),
         (scenario::CALLERS_FLAT_OUT, "updates flat out"),
     ];
-    let m = |sc: &'static str| Measure::new(sc, Metric::WallTime, Per::Call, Instrument::Timer);
+    let m = callers_measure;
     if !inputs.iter().any(|i| {
         i.bench
             .figures
@@ -258,24 +254,14 @@ pub fn callers_table(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::from(
         r#"<table class="point" id="callers"><caption>The callers' side of an update: one thread calls the key's one site in a loop and times every call (two <code>rdtsc</code>, whose own cost is in every figure) while another updates the key not at all, 1,000 times a second, or flat out. Per-call latency p50 · p99 · p99.9 · p99.99 · max (from the histogram of every call), then the caller's throughput against the loop with no updates and the breakpoints met per update. No call that started after an update returned reached an older target (the run fails otherwise).</caption><thead><tr><th>subject</th>"#,
     );
-    if inputs.len() > 1 {
-        s.push_str("<th>machine</th>");
-    }
+    machine_head(&mut s, inputs);
     for (_, h) in modes {
         let _ = write!(s, "<th>{}</th>", esc(h));
     }
     s.push_str("</tr></thead><tbody>");
     for sub in subjects.iter().filter(|x| x.implementation) {
         for i in inputs {
-            let _ = write!(
-                s,
-                r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
-                color(&sub.name),
-                esc(&sub.name)
-            );
-            if inputs.len() > 1 {
-                let _ = write!(s, "<td>{}</td>", esc(&i.label));
-            }
+            row_head(&mut s, inputs, sub, i);
             let base = m(scenario::CALLERS_IDLE).get(&i.bench, &sub.name, Some(1));
             for (sc, _) in modes {
                 match m(sc).get(&i.bench, &sub.name, Some(1)) {
@@ -340,6 +326,27 @@ fn note_number(f: &Figure, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
+/// A table row's first cells: the subject with its colour, and the
+/// machine when the page shows several.
+fn row_head(s: &mut String, inputs: &[Input], sub: &Subject, i: &Input) {
+    let _ = write!(
+        s,
+        r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
+        color(&sub.name),
+        esc(&sub.name)
+    );
+    if inputs.len() > 1 {
+        let _ = write!(s, "<td>{}</td>", esc(&i.label));
+    }
+}
+
+/// The header cell of [`row_head`]'s machine column, when there is one.
+fn machine_head(s: &mut String, inputs: &[Input]) {
+    if inputs.len() > 1 {
+        s.push_str("<th>machine</th>");
+    }
+}
+
 /// The `k`th figure of `v`.
 fn at<'a>(v: &[&'a Figure], k: usize) -> Option<&'a Figure> {
     v.get(k).copied()
@@ -365,9 +372,7 @@ pub fn churn_table(inputs: &[Input], subjects: &[Subject]) -> String {
     let mut s = String::from(
         r#"<table class="point" id="churn"><caption>memory/churn: modules loaded, updated and unloaded one after another, each at an address no module had before (as a JIT does): the trap handler's table of known slots, the resident memory of the process and the time per module (load + update + unload; median [95% interval]) at the first and the last tenth of the run. Memory is bounded when the last tenth holds no more slots than the first.</caption><thead><tr><th>subject</th>"#,
     );
-    if inputs.len() > 1 {
-        s.push_str("<th>machine</th>");
-    }
+    machine_head(&mut s, inputs);
     s.push_str("<th>modules</th><th>trap-table slots</th><th>resident memory</th><th>time per module</th></tr></thead><tbody>");
     let mut rows = 0;
     for i in inputs {
@@ -380,15 +385,7 @@ pub fn churn_table(inputs: &[Input], subjects: &[Subject]) -> String {
             }
             rows += 1;
             for k in 0..slots.len().max(time.len()) {
-                let _ = write!(
-                    s,
-                    r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
-                    color(&sub.name),
-                    esc(&sub.name)
-                );
-                if inputs.len() > 1 {
-                    let _ = write!(s, "<td>{}</td>", esc(&i.label));
-                }
+                row_head(&mut s, inputs, sub, i);
                 let n = at(&slots, k)
                     .or(at(&time, k))
                     .and_then(|f| f.sites)
