@@ -39,206 +39,14 @@ pub const BENCH_SCHEMA: &str = "static-call-bench";
 /// it was made by. Version 1 bundles still read (the new fields are empty).
 pub const BENCH_VERSION: u32 = 2;
 
-/// The gungraun runner (`gungraun-runner`) version the callgrind
-/// benchmarks are built against; the runner must match it exactly.
-pub const GUNGRAUN_VERSION: &str = "0.20.0";
+mod conformance;
+pub mod control;
+pub mod gungraun;
+pub mod paths;
+pub mod scenario;
 
-/// Whether a `gungraun-runner --version` line names [`GUNGRAUN_VERSION`]
-/// (with or without a leading `v`).
-pub fn is_wanted_gungraun(line: &str) -> bool {
-    line.split_whitespace()
-        .any(|w| w.trim_start_matches('v') == GUNGRAUN_VERSION)
-}
-
-/// The scenarios a bundle may name, with what each measures.
-pub mod scenario {
-    /// One site called in a loop, `extern "C" fn(u64) -> u64`.
-    pub const CALL_HOT_1: &str = "call/hot-1arg";
-    /// One site called in a loop, six mixed arguments.
-    pub const CALL_HOT_6: &str = "call/hot-6arg";
-    /// 1,024 distinct sites called in turn (branch predictor and i-cache
-    /// pressure); figures are per call.
-    pub const CALL_MANY: &str = "call/many-sites";
-    /// A conditional call whose target is none, against `if let Some(f)`
-    /// on an `Option<fn>`.
-    pub const CALL_COND_NONE: &str = "call/cond-none";
-    /// One update of a key with `sites` sites, no other thread running.
-    pub const UPDATE_IDLE: &str = "update/idle";
-    /// One update of a key with `sites` sites while two threads call it.
-    pub const UPDATE_BUSY: &str = "update/busy";
-    /// One update of a 1-site key on the engine's *valgrind path*, counted
-    /// under callgrind: there each slot is one store in an `mprotect`
-    /// window (no `int3`, no `membarrier`, no scan of the threads' signal
-    /// masks), so the count is not the native update's.
-    pub const UPDATE_VALGRIND_PATH: &str = "update/valgrind-path";
-    /// One update of a 1-site key, alone and while 100,000 sites exist on
-    /// another key. Here a figure's `sites` is the number of *foreign*
-    /// sites present (0 or 100,000); the key itself always has one.
-    pub const UPDATE_FOREIGN: &str = "update/among-100k-foreign";
-    /// Loading a generated module with `sites` sites.
-    pub const MODULE_LOAD: &str = "module/load";
-    /// Unloading a generated module with `sites` sites.
-    pub const MODULE_UNLOAD: &str = "module/unload";
-    /// `dlopen` + registration of the test shared object.
-    pub const SO_OPEN: &str = "shared-object/open";
-    /// Unregistration + `dlclose` of the test shared object.
-    pub const SO_CLOSE: &str = "shared-object/close";
-    /// Registry memory, from `stats()` / `module_stats()` (version 1
-    /// bundles), and, from version 2, the heap the registry allocates as
-    /// a counting global allocator in the benchmark binary saw it.
-    pub const MEMORY: &str = "memory/registry";
-    /// `call/hot-1arg` again, measured on a thread that asked the kernel to
-    /// disable indirect-branch speculation for itself
-    /// (`prctl(PR_SET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH,
-    /// PR_SPEC_FORCE_DISABLE)`: STIBP/IBPB for the task).
-    pub const CALL_HOT_1_IB_OFF: &str = "call/hot-1arg-ib-spec-off";
-    /// Code bytes each implementation puts in executable memory per site
-    /// and per key (site, trampoline, stub, relay), as decoded.
-    pub const MEMORY_CODE: &str = "memory/code";
-    /// Text made private by patching: `Private_Dirty` of the executable
-    /// mappings (`/proc/self/smaps`), before `init()`, after `init()` and
-    /// after updates of keys with N sites.
-    pub const MEMORY_TEXT: &str = "memory/private-text";
-    /// One update of a 1-site key with `sites` *other threads parked* in
-    /// the process (0, 10, 100, 1,000; each blocked on a condition
-    /// variable). Here a figure's `sites` is the number of parked threads.
-    pub const UPDATE_THREADS: &str = "update/threads";
-    /// One update of a 1-site key while `sites` *busy callers* (1, 2, 4)
-    /// call it in a loop, each pinned to a CPU of its own while there are
-    /// enough. Here a figure's `sites` is the number of callers.
-    pub const UPDATE_THREADS_BUSY: &str = "update/threads-busy";
-    /// 100 keys of one site each switched in one `batch`; the figure's
-    /// ratio is to one 1-key update ([`UPDATE_THREADS`], 0 parked).
-    pub const UPDATE_BATCH_100: &str = "update/batch-100-keys";
-    /// The same 100 keys switched one `update` at a time; the figure's
-    /// ratio is to one 1-key update ([`UPDATE_THREADS`], 0 parked).
-    pub const UPDATE_100_ONE_BY_ONE: &str = "update/100-keys-one-by-one";
-    /// Module churn: generated modules loaded, updated and unloaded one
-    /// after another, each at an address no module had before (as a JIT
-    /// does). Figures at the first and the last tenth of the run (`sites`
-    /// is the number of modules churned so far): the trap handler's table
-    /// of known slots, the resident memory, the time per module.
-    pub const MEMORY_CHURN: &str = "memory/churn";
-
-    /// Callers' per-call latency while nothing updates their key: the
-    /// baseline of [`CALLERS_1KHZ`] and [`CALLERS_FLAT_OUT`] (same loop,
-    /// same timing of every call).
-    pub const CALLERS_IDLE: &str = "callers/no-updates";
-    /// Callers' per-call latency while another thread updates their key
-    /// 1,000 times a second.
-    pub const CALLERS_1KHZ: &str = "callers/updates-1khz";
-    /// Callers' per-call latency while another thread updates their key
-    /// as fast as it can.
-    pub const CALLERS_FLAT_OUT: &str = "callers/updates-flat-out";
-
-    /// Every scenario, in report order, with a one-line description.
-    pub const ALL: &[(&str, &str)] = &[
-        (CALL_HOT_1, "one site called in a loop, 1 argument"),
-        (CALL_HOT_6, "one site called in a loop, 6 mixed arguments"),
-        (CALL_MANY, "1,024 distinct sites called in turn"),
-        (
-            CALL_COND_NONE,
-            "conditional call, target none (vs `if let Some(f)`)",
-        ),
-        (UPDATE_IDLE, "one update, key with N sites, idle"),
-        (
-            UPDATE_BUSY,
-            "one update, key with N sites, 2 threads calling it",
-        ),
-        (
-            UPDATE_FOREIGN,
-            "one update of a 1-site key among 100,000 foreign sites",
-        ),
-        (
-            UPDATE_VALGRIND_PATH,
-            "one update of a 1-site key on the valgrind path (a store per slot in an mprotect window; not the native path)",
-        ),
-        (MODULE_LOAD, "load a generated module with N sites"),
-        (MODULE_UNLOAD, "unload a generated module with N sites"),
-        (SO_OPEN, "open (dlopen + register) the test shared object"),
-        (
-            SO_CLOSE,
-            "close (unregister + dlclose) the test shared object",
-        ),
-        (
-            MEMORY,
-            "registry heap bytes (counting allocator), and the registry's own count",
-        ),
-        (
-            CALL_HOT_1_IB_OFF,
-            "call/hot-1arg on a thread with indirect-branch speculation disabled (prctl)",
-        ),
-        (
-            MEMORY_CODE,
-            "code bytes per site and per key (site, trampoline, stub, relay)",
-        ),
-        (
-            MEMORY_TEXT,
-            "Private_Dirty of executable mappings: before/after init, after updates",
-        ),
-        (
-            UPDATE_THREADS,
-            "one update of a 1-site key, N other threads parked in the process",
-        ),
-        (
-            UPDATE_THREADS_BUSY,
-            "one update of a 1-site key, N busy callers of the key",
-        ),
-        (
-            UPDATE_BATCH_100,
-            "100 keys of one site switched in one batch",
-        ),
-        (
-            UPDATE_100_ONE_BY_ONE,
-            "100 keys of one site switched one update at a time",
-        ),
-        (
-            MEMORY_CHURN,
-            "module churn at fresh addresses: trap-table slots, RSS, time per module",
-        ),
-        (
-            CALLERS_IDLE,
-            "a caller's per-call latency, nothing updating the key (the baseline)",
-        ),
-        (
-            CALLERS_1KHZ,
-            "a caller's per-call latency while the key is updated 1,000 times a second",
-        ),
-        (
-            CALLERS_FLAT_OUT,
-            "a caller's per-call latency while the key is updated flat out",
-        ),
-    ];
-
-    /// The description of a scenario, if it is known.
-    pub fn describe(id: &str) -> Option<&'static str> {
-        ALL.iter().find(|(s, _)| *s == id).map(|(_, d)| *d)
-    }
-}
-
-/// The names of the controls (subjects that are not implementations).
-pub mod control {
-    /// A direct call to an `#[inline(never)] extern "C" fn`: the physical
-    /// limit of a static call.
-    pub const DIRECT: &str = "direct";
-    /// A call through a plain function pointer (no retpoline).
-    pub const FN_POINTER: &str = "fn-pointer";
-    /// A `dyn Trait` method call.
-    pub const DYN_TRAIT: &str = "dyn-trait";
-    /// `if let Some(f) = opt { f(x) }` on an `Option<fn>`.
-    pub const OPTION_FN: &str = "option-fn";
-    /// The A/A control: a second, separately compiled copy of the direct
-    /// call's loops. Its ratio to [`DIRECT`] is the run's noise floor.
-    pub const DIRECT_AA: &str = "direct-aa";
-    /// An indirect call through memory, `call qword ptr [rip + slot]`:
-    /// what a kernel with Enhanced IBRS (and no retpoline) may emit. (Not
-    /// the implementation `plain-indirect`, whose sites load the key into
-    /// `rax` and `call rax`.)
-    pub const CALL_MEM_INDIRECT: &str = "call-mem-indirect";
-    /// `mov rax, [rip + slot]; lfence; call rax`: the AMD-style
-    /// (`retpoline,lfence`) indirect call.
-    pub const LFENCE_INDIRECT: &str = "lfence-indirect";
-}
+pub use conformance::{Cell, Conformance, Outcome, parse_conformance, read_conformance};
+pub use gungraun::{GUNGRAUN_VERSION, is_wanted_gungraun};
 
 /// One benchmark run: every figure, the machine, the decoded sites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -779,50 +587,6 @@ pub struct SiteDump {
     pub form: String,
 }
 
-/// The conformance matrix (`target/results/conformance.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Conformance {
-    /// Wall time of the whole suite.
-    pub wall_seconds: f64,
-    /// `debug` or `release`.
-    pub profile: String,
-    /// The machine's `spectre_v2` line.
-    pub spectre_v2: String,
-    /// Column order.
-    pub implementations: Vec<String>,
-    /// Row order.
-    pub scenarios: Vec<String>,
-    /// Every cell run.
-    pub cells: Vec<Cell>,
-}
-
-/// One (implementation, scenario) cell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cell {
-    /// Column.
-    pub implementation: String,
-    /// Row.
-    pub scenario: String,
-    /// Pass, fail or skip.
-    pub outcome: Outcome,
-    /// What it printed, or why it failed or was skipped.
-    pub detail: String,
-    /// How long it took.
-    pub seconds: f64,
-}
-
-/// The outcome of a cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Passed.
-    Pass,
-    /// Failed.
-    Fail,
-    /// Does not apply, with a reason.
-    Skip,
-}
-
 /// A bundle that could not be read.
 #[derive(Debug)]
 pub struct BundleError {
@@ -950,27 +714,6 @@ pub fn read_bench(path: &Path) -> Result<BenchBundle, BundleError> {
     parse_bench(path, &text)
 }
 
-/// Reads a conformance matrix.
-///
-/// # Errors
-/// The file cannot be read, is not JSON, or a field is missing or malformed.
-pub fn read_conformance(path: &Path) -> Result<Conformance, BundleError> {
-    let text = std::fs::read_to_string(path).map_err(|e| BundleError {
-        path: path.to_owned(),
-        kind: BundleErrorKind::Io(e),
-    })?;
-    parse_conformance(path, &text)
-}
-
-/// Parses a conformance matrix from JSON text.
-///
-/// # Errors
-/// Not JSON, or a field is missing or malformed.
-pub fn parse_conformance(path: &Path, text: &str) -> Result<Conformance, BundleError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))
-}
-
 impl BenchBundle {
     /// Serialises the bundle as pretty JSON.
     pub fn to_json(&self) -> String {
@@ -1008,42 +751,6 @@ impl BenchBundle {
             .iter()
             .find(|m| (m.scenario == scenario || m.scenario == "*") && m.metric == metric)
             .map(|m| m.reason.as_str())
-    }
-}
-
-/// Where the workspace's outputs go: the one rule every crate of the
-/// suite follows (benchmarks, conformance matrix, report).
-pub mod paths {
-    use std::path::{Path, PathBuf};
-
-    /// The workspace root (the parent of this crate's folder).
-    pub fn workspace_root() -> PathBuf {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-        here.parent().unwrap_or(here).to_path_buf()
-    }
-
-    /// The cargo target directory: `CARGO_TARGET_DIR` when set (a relative
-    /// one is read against the workspace root, where the README's commands
-    /// run: test and bench binaries run in their own package's folder, so
-    /// their current directory would give another place), else `target`
-    /// at the workspace root.
-    pub fn target_dir() -> PathBuf {
-        match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-            Some(t) => {
-                let t = PathBuf::from(t);
-                if t.is_absolute() {
-                    t
-                } else {
-                    workspace_root().join(t)
-                }
-            }
-            None => workspace_root().join("target"),
-        }
-    }
-
-    /// `<target>/results`: the bundles and the conformance matrix.
-    pub fn results_dir() -> PathBuf {
-        target_dir().join("results")
     }
 }
 
