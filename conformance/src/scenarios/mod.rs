@@ -11,6 +11,7 @@ mod foreign;
 pub(crate) mod init;
 mod lifecycle;
 pub(crate) mod modules;
+mod readme;
 mod ret0;
 pub use modules::build_shared_object;
 mod scale;
@@ -41,6 +42,7 @@ use init::*;
 pub use lifecycle::static_call_test_hook_module_init;
 use lifecycle::*;
 use modules::*;
+use readme::*;
 use ret0::*;
 use scale::*;
 use signals::*;
@@ -234,6 +236,7 @@ pub fn catalogue<A: Adapter>() -> Vec<Scenario> {
         sc!(shared_object_minimal_child, Mode::Hidden),
         sc!(shared_object_child, Mode::Hidden),
         sc!(readme_plugin, Mode::Parent),
+        sc!(readme_host, Mode::Parent),
         sc!(module_init_panic),
         sc!(foreign_int3_default_actions),
         sc!(engine_info_fork),

@@ -1,0 +1,7 @@
+//! The README's host program ("Modules": the program that loads the
+//! plugin), verbatim but for its `use`, which names the implementation of
+//! the enabled feature. The conformance scenario `readme_host` builds it
+//! with the plugin of this crate and runs it where the README's path
+//! `plugin/target/release/libplugin.so` names that plugin.
+
+include!(concat!(env!("OUT_DIR"), "/host.rs"));
