@@ -8,7 +8,8 @@ use crate::insn::Form;
 
 use super::image::Image;
 use super::plan::site_form;
-use super::{Group, KeyRecord, MAIN_IMAGE, ModuleId, Registry, State};
+use super::state::{Group, KeyRecord, MAIN_IMAGE, State};
+use super::{ModuleId, Registry};
 
 /// Statistics of a registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -79,10 +79,11 @@ pub(super) fn install() -> Result<()> {
     // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = on_sigtrap as *const () as usize;
-    // SA_NODEFER: SIGTRAP stays unblocked while the handler runs, so a
-    // thread being served here never looks like one that blocks SIGTRAP
-    // (updates refuse to run while one does; the handler never executes a
-    // slot, so it cannot trap inside itself).
+    // SA_NODEFER: SIGTRAP stays unblocked while the handler runs (without
+    // it the kernel would add SIGTRAP to the mask for the handler's
+    // duration), so a thread being served here is not one that blocks
+    // SIGTRAP, which `check_sigtrap_masks` would name. The handler never
+    // executes a slot, so it cannot trap inside itself.
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
     // SAFETY: zeroed is a valid sigaction to receive the old one.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -104,7 +105,7 @@ pub(super) fn install() -> Result<()> {
     }
     // We must store PREV before our handler can run, so we ask for the
     // current action with a null new action, then install.
-    let failed = super::injected(super::FAULT_SIGACTION)
+    let failed = super::switches::injected(super::switches::Hit::Sigaction)
         // SAFETY: querying only.
         || unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
     if failed {

@@ -1,0 +1,158 @@
+//! Everything the registry's mutex guards ([`State`]), reachable only
+//! through the [`Locked`] token, and the per-key records in it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::MutexGuard;
+
+use super::InitPolicy;
+use super::image::{Image, Phase};
+use super::intake::{self, Prepared};
+use super::plan::Relays;
+use crate::gate;
+use crate::key::RawKey;
+use crate::text;
+
+/// One image's run of one key's sites.
+#[derive(Debug)]
+pub struct Group {
+    pub(super) image: u64,
+    pub(super) run: Range<usize>,
+    /// What the image's sites of this key called when it was registered:
+    /// the key's trampoline, a near stub that reaches it, or (indirect) a
+    /// retpoline thunk. Sites return to it when the target is out of reach.
+    pub(super) home: usize,
+}
+
+/// What the registry knows about one key.
+#[derive(Debug)]
+pub(super) struct KeyRecord {
+    pub(super) key: &'static RawKey,
+    pub(super) groups: Vec<Group>,
+}
+
+pub(super) const MAIN_IMAGE: u64 = 0;
+
+/// Hashes a key's address (already unique and well spread in its middle
+/// bits) with one multiplication: the map is looked up on every update,
+/// where SipHash alone would double the indirect implementation's cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyMap = HashMap<usize, KeyRecord, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// Everything the registry's mutex guards.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) initialized: bool,
+    pub(super) policy: InitPolicy,
+    /// The main program's init pages, once released (possibly before
+    /// `init()`).
+    pub(super) main_released: Option<(usize, usize)>,
+    pub(super) images: Vec<Image>,
+    /// Keys the registry knows, by address.
+    pub(super) keys: KeyMap,
+    pub(super) relays: Relays,
+    pub(super) next_module: u64,
+}
+
+// SAFETY: the raw pointers inside (site tables) point at memory that stays
+// mapped while registered; State is only accessed under the registry's
+// mutex.
+unsafe impl Send for State {}
+
+impl State {
+    pub(super) fn image(&self, id: u64) -> Option<&Image> {
+        self.images.iter().find(|i| i.id == id)
+    }
+
+    pub(super) fn image_mut(&mut self, id: u64) -> Option<&mut Image> {
+        self.images.iter_mut().find(|i| i.id == id)
+    }
+
+    /// The groups of `key` (none for a key the registry does not know).
+    pub(super) fn groups(&self, key: usize) -> &[Group] {
+        self.keys.get(&key).map_or(&[], |r| &r.groups)
+    }
+
+    /// Every registered site of `key`: its image, its group (the home),
+    /// and its checked entry.
+    pub(super) fn sites_of(
+        &self,
+        key: usize,
+    ) -> impl Iterator<Item = (&Image, &Group, &intake::Checked)> {
+        self.groups(key).iter().flat_map(move |grp| {
+            let img = self.image(grp.image);
+            img.into_iter().flat_map(move |img| {
+                img.table.entries()[grp.run.clone()]
+                    .iter()
+                    .map(move |e| (img, grp, e))
+            })
+        })
+    }
+
+    pub(super) fn home_of(&self, key: usize, image: u64) -> Option<usize> {
+        self.groups(key)
+            .iter()
+            .find(|g| g.image == image)
+            .map(|g| g.home)
+    }
+
+    /// Lists `key` (once).
+    pub(super) fn register(&mut self, key: &'static RawKey) -> &mut KeyRecord {
+        self.keys.entry(key.addr()).or_insert_with(|| KeyRecord {
+            key,
+            groups: Vec::new(),
+        })
+    }
+
+    pub(super) fn group_count(&self) -> usize {
+        self.keys.values().map(|r| r.groups.len()).sum()
+    }
+
+    /// Links a prepared image: one group per key run, and the image record.
+    pub(super) fn commit(&mut self, id: u64, name: &str, p: Prepared, phase: Phase) {
+        for run in p.runs {
+            self.register(run.key).groups.push(Group {
+                image: id,
+                run: run.range,
+                home: run.home,
+            });
+        }
+        self.images
+            .push(Image::new(id, name.to_string(), p.table, phase));
+        text::mappings_changed();
+    }
+}
+
+/// Proof that the registry lock is held (inside the process-wide gate,
+/// `crate::gate`): the only way to reach [`State`]. The state lock is
+/// released before the gate.
+pub(super) struct Locked<'a> {
+    pub(super) g: MutexGuard<'a, Option<State>>,
+    pub(super) _entered: gate::Entered,
+}
+
+impl Locked<'_> {
+    pub(super) fn state(&self) -> &State {
+        self.g.as_ref().expect("state is created with the lock")
+    }
+
+    pub(super) fn state_mut(&mut self) -> &mut State {
+        self.g.as_mut().expect("state is created with the lock")
+    }
+}
