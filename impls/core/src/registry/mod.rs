@@ -5,9 +5,9 @@
 //!
 //! * the *images* whose site tables it has taken in (the main program at
 //!   `init()`, modules whenever they are loaded), each with its checked,
-//!   sorted table and its phase ([`image`]);
+//!   sorted table and where it is in its life ([`image`]);
 //! * per key, one [`Group`] per image with sites of the key: the image's
-//!   contiguous run of the key's entries and the home its sites fall back
+//!   contiguous range of the key's entries and the home its sites fall back
 //!   to. No per-site node is ever allocated: memory is O(keys × images).
 //!
 //! The parts: this file holds the public types, `init()`, `free_init()`
@@ -42,7 +42,7 @@ pub use plan::{STUB_LEN, near_stub, ret_stub, ret0_stub};
 pub use state::Group;
 pub use stats::{ModuleStats, Stats};
 
-use image::Phase;
+use image::Life;
 use plan::plan_from_home;
 use state::{Locked, MAIN_IMAGE, State};
 
@@ -271,11 +271,11 @@ impl Registry {
             writes.extend(self.plan_prepared(&main)?);
             for img in &st.images {
                 // Loaded before init: their sites still call their homes.
-                for (key, run) in img.table.key_runs() {
+                for (key, range) in img.table.key_ranges() {
                     let home = st.home_of(key.addr(), img.id).unwrap_or(key.tramp as usize);
                     writes.extend(plan_from_home(
                         key,
-                        &img.table.entries()[run],
+                        &img.table.entries()[range],
                         home,
                         img.released().is_some(),
                     )?);
@@ -284,11 +284,11 @@ impl Registry {
         }
         // SAFETY: every slot was validated; lock held.
         unsafe { text::write_batch(&writes)? };
-        let phase = match released {
-            Some((lo, hi)) => Phase::InitReleased(lo, hi),
-            None => Phase::Live,
+        let life = match released {
+            Some((lo, hi)) => Life::InitReleased(lo, hi),
+            None => Life::Live,
         };
-        st.commit(MAIN_IMAGE, "main program", main, phase);
+        st.commit(MAIN_IMAGE, "main program", main, life);
         st.initialized = true;
         st.policy = policy;
         Ok(())
@@ -316,7 +316,7 @@ impl Registry {
         let (lo, hi) = unsafe { text::release(init.0, init.1)? };
         st.main_released = Some((lo, hi));
         if let Some(img) = st.image_mut(MAIN_IMAGE) {
-            img.advance(Phase::InitReleased(lo, hi));
+            img.advance(Life::InitReleased(lo, hi));
         }
         Ok((lo, hi))
     }
@@ -388,7 +388,7 @@ impl Registry {
         g.state()
             .images
             .iter()
-            .filter(|i| i.id != MAIN_IMAGE && i.phase() != Phase::Loading)
+            .filter(|i| i.id != MAIN_IMAGE && i.life() != Life::Loading)
             .map(|i| ModuleId(i.id))
             .collect()
     }

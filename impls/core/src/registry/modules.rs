@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::image::Phase;
+use super::image::Life;
 use super::plan::{plan_site, site_form};
 use super::state::{MAIN_IMAGE, State};
 use super::{InitPolicy, ModuleId, ModuleSpec, Registry};
@@ -71,12 +71,12 @@ impl Registry {
             }
             st.next_module += 1;
             let id = st.next_module;
-            let phase = if module_init.is_some() {
-                Phase::Loading
+            let life = if module_init.is_some() {
+                Life::Loading
             } else {
-                Phase::Live
+                Life::Live
             };
-            st.commit(id, spec.name, prepared, phase);
+            st.commit(id, spec.name, prepared, life);
             id
         };
         let Some(f) = module_init else {
@@ -94,7 +94,7 @@ impl Registry {
                     // Leaked, as after a failed init: it stays registered
                     // (and unloadable), its memory must stay mapped.
                     if let Some(img) = st.image_mut(id) {
-                        img.advance(Phase::Live);
+                        img.advance(Life::Live);
                     }
                 }
                 drop(g);
@@ -105,7 +105,7 @@ impl Registry {
         let st = g.state_mut();
         let leaked = |st: &mut State, cause: Error| {
             if let Some(img) = st.image_mut(id) {
-                img.advance(Phase::Live);
+                img.advance(Life::Live);
             }
             Error::ModuleLeaked {
                 name: spec.name.to_string(),
@@ -128,8 +128,8 @@ impl Registry {
         match unsafe { text::release(init.0, init.1) } {
             Ok((lo, hi)) => {
                 let img = st.image_mut(id).expect("a loading module stays registered");
-                img.advance(Phase::Live);
-                img.advance(Phase::InitReleased(lo, hi));
+                img.advance(Life::Live);
+                img.advance(Life::InitReleased(lo, hi));
                 Ok(ModuleId(id))
             }
             Err(e) => match self.remove(st, id) {
@@ -156,7 +156,7 @@ impl Registry {
         let st = g.state_mut();
         match st.image(id.0) {
             Some(img) if img.id != MAIN_IMAGE => {
-                if img.phase() == Phase::Loading {
+                if img.life() == Life::Loading {
                     return Err(Error::ModuleLoading { id: id.0 });
                 }
             }
@@ -171,13 +171,13 @@ impl Registry {
         let Some(img) = st.image(id) else {
             return Err(Error::UnknownModule { id });
         };
-        let runs = img.table.key_runs();
+        let ranges = img.table.key_ranges();
         let mut writes = Vec::new();
         if self.design.patches_sites {
-            for (key, run) in &runs {
+            for (key, range) in &ranges {
                 let home = st.home_of(key.addr(), id).unwrap_or(key.tramp as usize);
                 let cur = key.func.load(Ordering::Acquire);
-                for e in &img.table.entries()[run.clone()] {
+                for e in &img.table.entries()[range.clone()] {
                     if img.skips(e) {
                         continue;
                     }
@@ -202,7 +202,7 @@ impl Registry {
             let addrs: Vec<usize> = img.table.entries().iter().map(|e| e.site()).collect();
             let _ = text::forget_slots(&addrs);
         }
-        for (key, _) in runs {
+        for (key, _) in ranges {
             if let Some(rec) = st.keys.get_mut(&key.addr()) {
                 rec.groups.retain(|g| g.image != id);
             }

@@ -6,18 +6,18 @@ use std::ops::Range;
 use std::sync::MutexGuard;
 
 use super::InitPolicy;
-use super::image::{Image, Phase};
+use super::image::{Image, Life};
 use super::intake::{self, Prepared};
 use super::plan::Relays;
 use crate::gate;
 use crate::key::RawKey;
 use crate::text;
 
-/// One image's run of one key's sites.
+/// One image's sites of one key: their entry range in the image's table.
 #[derive(Debug)]
 pub struct Group {
     pub(super) image: u64,
-    pub(super) run: Range<usize>,
+    pub(super) range: Range<usize>,
     /// What the image's sites of this key called when it was registered:
     /// the key's trampoline, a near stub that reaches it, or (indirect) a
     /// retpoline thunk. Sites return to it when the target is out of reach.
@@ -98,7 +98,7 @@ impl State {
         self.groups(key).iter().flat_map(move |grp| {
             let img = self.image(grp.image);
             img.into_iter().flat_map(move |img| {
-                img.table.entries()[grp.run.clone()]
+                img.table.entries()[grp.range.clone()]
                     .iter()
                     .map(move |e| (img, grp, e))
             })
@@ -124,17 +124,17 @@ impl State {
         self.keys.values().map(|r| r.groups.len()).sum()
     }
 
-    /// Links a prepared image: one group per key run, and the image record.
-    pub(super) fn commit(&mut self, id: u64, name: &str, p: Prepared, phase: Phase) {
-        for run in p.runs {
-            self.register(run.key).groups.push(Group {
+    /// Links a prepared image: one group per key's entry range, and the image record.
+    pub(super) fn commit(&mut self, id: u64, name: &str, p: Prepared, life: Life) {
+        for r in p.ranges {
+            self.register(r.key).groups.push(Group {
                 image: id,
-                run: run.range,
-                home: run.home,
+                range: r.range,
+                home: r.home,
             });
         }
         self.images
-            .push(Image::new(id, name.to_string(), p.table, phase));
+            .push(Image::new(id, name.to_string(), p.table, life));
         text::mappings_changed();
     }
 }

@@ -141,11 +141,11 @@ impl Registry {
     /// current targets.
     pub(super) fn plan_prepared(&self, p: &Prepared) -> Result<Vec<SlotWrite>> {
         let mut writes = Vec::new();
-        for run in &p.runs {
+        for r in &p.ranges {
             writes.extend(plan_from_home(
-                run.key,
-                &p.table.entries()[run.range.clone()],
-                run.home,
+                r.key,
+                &p.table.entries()[r.range.clone()],
+                r.home,
                 p.released.is_some(),
             )?);
         }
