@@ -106,6 +106,8 @@ fn real(i: usize) -> Option<usize> {
         p = REAL[i].load(Ordering::Acquire);
     }
     if p == 0 {
+        // Raw libc: these are libc's functions, which report through errno
+        // (rustix never sets it).
         // SAFETY: setting errno of this thread.
         unsafe { *libc::__errno_location() = libc::ENOSYS };
         return None;
@@ -124,6 +126,8 @@ unsafe fn stripped(set: *const sigset_t) -> Option<sigset_t> {
     // SAFETY: valid, as the caller promises.
     let mut copy = unsafe { *set };
     let park = crate::text::park::signal();
+    // libc's sigset operations here and below: the set is libc's
+    // `sigset_t`, which rustix has no operations for.
     // SAFETY: `copy` is a valid set.
     let trap = unsafe { libc::sigismember(&copy, libc::SIGTRAP) } == 1;
     // The engine's park signal too, while the engine owns it: a thread
@@ -253,7 +257,8 @@ unsafe extern "C" fn take_sigaction(
     unsafe { f(sig, act, old) }
 }
 
-/// libc's `sigaction`, with the action exactly as given: for the engine's
+/// libc's `sigaction` (rustix has none outside its experimental `runtime`
+/// feature, which bypasses libc), with the action exactly as given: for the engine's
 /// own handlers, whose `sa_mask` must keep what it says (the `SIGTRAP`
 /// handler blocks the park signal: the grace period of `text::forget_slots`
 /// relies on it).
@@ -387,6 +392,7 @@ extern "C" fn at_start() {
     // (`text/shared.rs`) and installs the park handler, before the program
     // can block its signal in threads it starts (they inherit the mask).
     crate::text::shared::claim_at_start();
+    // libc's sigset operations: rustix has none for libc's `sigset_t`.
     // SAFETY: unblocks two signals in this thread; valid sets.
     unsafe {
         let mut set: sigset_t = std::mem::zeroed();

@@ -4,9 +4,13 @@
 //! copies reach through the engine table (`text/shared.rs`).
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+use rustix::process::Pid;
+use rustix::thread::MembarrierCommand;
 
 use super::counters::COUNTERS;
 use super::switches::{self, Hit};
@@ -27,13 +31,13 @@ pub(super) struct Engine {
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
     /// names the parent's memory, so a child must open its own.
-    pid: libc::pid_t,
+    pid: Pid,
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         // SAFETY: our own scratch page (in a forked child: its copy).
-        unsafe { libc::munmap(self.scratch as *mut _, page_size()) };
+        let _ = unsafe { rustix::mm::munmap(self.scratch as *mut _, page_size()) };
     }
 }
 
@@ -42,13 +46,28 @@ pub(super) static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
 /// How long a read of `TracerPid` stays fresh ([`Engine::tracer_cached`]).
 const TRACER_FRESH: std::time::Duration = std::time::Duration::from_millis(10);
 
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
-const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
-
+/// The size of a page.
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as usize } else { 4096 }
+    rustix::param::page_size()
+}
+
+/// The protection of executable code that is not being written.
+pub(super) const RX: MprotectFlags = MprotectFlags::READ.union(MprotectFlags::EXEC);
+/// The protection of an `mprotect` window (the fallback's only).
+pub(super) const RWX: MprotectFlags = RX.union(MprotectFlags::WRITE);
+
+/// `mprotect` of the pages `start..start + len`.
+///
+/// # Safety
+/// The pages are mapped, and nothing relies on a protection this call
+/// takes away while it is in force.
+pub(super) unsafe fn protect(
+    start: usize,
+    len: usize,
+    flags: MprotectFlags,
+) -> rustix::io::Result<()> {
+    // SAFETY: the caller's contract.
+    unsafe { rustix::mm::mprotect(start as *mut _, len, flags) }
 }
 
 impl Engine {
@@ -64,17 +83,10 @@ impl Engine {
             .ok()
             .filter(|_| !fallbacks)
             .filter(proc_mem_writes_code);
-        // SAFETY: registering for membarrier has no memory-safety
-        // preconditions; failure only means we use the fallback.
+        // Failure only means we use the fallback.
         let membarrier = !fallbacks
-            && unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
-                    0,
-                    0,
-                )
-            } == 0;
+            && rustix::thread::membarrier(MembarrierCommand::RegisterPrivateExpeditedSyncCore)
+                .is_ok();
         // The breakpoints below need every thread to take SIGTRAP: the
         // library's definitions of the mask-setting libc functions keep it
         // out of every mask (`crate::signals`); this keeps them linked.
@@ -82,8 +94,8 @@ impl Engine {
         std::hint::black_box(crate::signals::linked());
         park::install();
         trap::install()?;
-        let scratch = map_page(libc::PROT_READ | libc::PROT_WRITE)
-            .ok_or_else(|| Error::last_os("mmap(scratch page)", 0))?;
+        let scratch = map_page(ProtFlags::READ | ProtFlags::WRITE)
+            .map_err(|e| Error::os("mmap(scratch page)", 0, e))?;
         let task = std::fs::File::open("/proc/self/task").ok();
         let status = std::fs::File::open("/proc/self/status").ok();
         Ok(Engine {
@@ -93,8 +105,7 @@ impl Engine {
             tracer_seen: std::cell::Cell::new((None, 0)),
             membarrier,
             scratch,
-            // SAFETY: getpid has no preconditions.
-            pid: unsafe { libc::getpid() },
+            pid: rustix::process::getpid(),
         })
     }
 
@@ -127,24 +138,17 @@ impl Engine {
     }
 
     pub(super) fn write_proc_mem(mem: &File, addr: usize, bytes: &[u8]) -> Result<()> {
+        const OP: &str = "pwrite(/proc/self/mem)";
         if switches::injected(Hit::ProcMemWrite) {
-            return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
+            return Err(Error::os(OP, addr, Errno::PERM));
         }
-        // SAFETY: pwrite reads `bytes` (a valid slice) and writes the
-        // target process's memory through the kernel; it never touches
-        // our memory through a Rust reference.
-        let n = unsafe {
-            libc::pwrite(
-                mem.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                addr as libc::off_t,
-            )
-        };
-        if n != bytes.len() as isize {
-            return Err(Error::last_os("pwrite(/proc/self/mem)", addr));
+        // The kernel writes the code; no Rust reference to it is used.
+        match rustix::io::pwrite(mem, bytes, addr as u64) {
+            Ok(n) if n == bytes.len() => Ok(()),
+            // A short write: the rest of the range is not writable.
+            Ok(_) => Err(Error::os(OP, addr, Errno::IO)),
+            Err(e) => Err(Error::os(OP, addr, e)),
         }
-        Ok(())
     }
 
     pub(super) fn write_mprotect(addr: usize, bytes: &[u8]) -> Result<()> {
@@ -155,25 +159,10 @@ impl Engine {
         // mapped text (the caller validated the slot). The RWX window is
         // closed again below before this function returns.
         unsafe {
-            if libc::mprotect(
-                start as *mut _,
-                end - start,
-                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-            ) != 0
-            {
-                return Err(Error::last_os("mprotect(RWX)", addr));
-            }
+            protect(start, end - start, RWX).map_err(|e| Error::os("mprotect(RWX)", addr, e))?;
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len());
-            if libc::mprotect(
-                start as *mut _,
-                end - start,
-                libc::PROT_READ | libc::PROT_EXEC,
-            ) != 0
-            {
-                return Err(Error::last_os("mprotect(RX)", addr));
-            }
+            protect(start, end - start, RX).map_err(|e| Error::os("mprotect(RX)", addr, e))
         }
-        Ok(())
     }
 
     /// Makes every core running one of our threads serialise.
@@ -192,44 +181,31 @@ impl Engine {
     }
 
     pub(super) fn sync_membarrier(&self) -> Result<()> {
+        const OP: &str = "membarrier(SYNC_CORE)";
         if switches::injected(Hit::Membarrier) {
-            return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
+            return Err(Error::os(OP, 0, Errno::PERM));
         }
-        // SAFETY: registered in `open`; the call has no memory effects.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
-                0,
-                0,
-            )
-        };
-        if r != 0 {
-            return Err(Error::last_os("membarrier(SYNC_CORE)", 0));
-        }
-        Ok(())
+        // Registered in `open`.
+        rustix::thread::membarrier(MembarrierCommand::PrivateExpeditedSyncCore)
+            .map_err(|e| Error::os(OP, 0, e))
     }
 
     pub(super) fn sync_shootdown(&self) -> Result<()> {
         let len = page_size();
+        let failed = |e| Error::os("mprotect(scratch)", self.scratch, e);
         // SAFETY: `scratch` is our own anonymous page; changing its
         // protection forces a TLB shootdown IPI to every core running this
         // mm, and the return from that interrupt serialises the core.
         unsafe {
-            if libc::mprotect(
-                self.scratch as *mut _,
+            protect(
+                self.scratch,
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-            ) != 0
-            {
-                return Err(Error::last_os("mprotect(scratch)", self.scratch));
-            }
+                MprotectFlags::READ | MprotectFlags::WRITE,
+            )
+            .map_err(failed)?;
             std::ptr::write_volatile(self.scratch as *mut u8, 1);
-            if libc::mprotect(self.scratch as *mut _, len, libc::PROT_READ) != 0 {
-                return Err(Error::last_os("mprotect(scratch)", self.scratch));
-            }
+            protect(self.scratch, len, MprotectFlags::READ).map_err(failed)
         }
-        Ok(())
     }
 
     /// [`Engine::tracer`], read again at most every [`TRACER_FRESH`]:
@@ -257,9 +233,9 @@ impl Engine {
     fn tracer(&self) -> i32 {
         let Some(f) = &self.status else { return 0 };
         let mut buf = [0u8; 4096];
-        // SAFETY: pread fills at most `buf.len()` bytes of `buf`.
-        let n = unsafe { libc::pread(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let Ok(n) = usize::try_from(n) else { return 0 };
+        let Ok(n) = rustix::io::pread(f, &mut buf, 0) else {
+            return 0;
+        };
         let text = &buf[..n];
         const TAG: &[u8] = b"\nTracerPid:";
         let Some(i) = text.windows(TAG.len()).position(|w| w == TAG) else {
@@ -279,48 +255,31 @@ impl Engine {
 /// Kernels can forbid it (`proc_mem.force_override=never`, Linux 6.12+, or
 /// sandboxes); the engine then uses its `mprotect` fallback.
 fn proc_mem_writes_code(mem: &File) -> bool {
-    let Some(probe) = map_page(libc::PROT_READ | libc::PROT_EXEC) else {
+    let Ok(probe) = map_page(ProtFlags::READ | ProtFlags::EXEC) else {
         return false;
     };
-    let probe = probe as *mut libc::c_void;
-    let byte = [INT3];
-    // SAFETY: writes one byte of our own probe page, which nothing executes.
-    let n = unsafe {
-        libc::pwrite(
-            mem.as_raw_fd(),
-            byte.as_ptr().cast(),
-            1,
-            probe as libc::off_t,
-        )
-    };
+    // Writes one byte of our own probe page, which nothing executes.
+    let wrote = rustix::io::pwrite(mem, &[INT3], probe as u64);
     // SAFETY: reading the page we just mapped.
-    let ok = n == 1 && unsafe { std::ptr::read_volatile(probe as *const u8) } == INT3;
-    // SAFETY: our own mapping.
-    unsafe { libc::munmap(probe, page_size()) };
+    let ok = wrote == Ok(1) && unsafe { std::ptr::read_volatile(probe as *const u8) } == INT3;
+    // SAFETY: our own mapping, which nothing else uses.
+    let _ = unsafe { rustix::mm::munmap(probe as *mut _, page_size()) };
     ok
 }
 
 /// A fresh anonymous private page with protection `prot`, wherever the
 /// kernel puts it.
-fn map_page(prot: libc::c_int) -> Option<usize> {
+fn map_page(prot: ProtFlags) -> rustix::io::Result<usize> {
     // SAFETY: an anonymous mapping at a kernel-chosen address.
     let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            page_size(),
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p as usize)
+        rustix::mm::mmap_anonymous(std::ptr::null_mut(), page_size(), prot, MapFlags::PRIVATE)
+    }?;
+    Ok(p as usize)
 }
 
 pub(super) fn with_engine<T>(f: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
     let mut g = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = rustix::process::getpid();
     if g.as_ref().is_none_or(|e| e.pid != pid) {
         *g = None;
         *g = Some(Engine::open()?);
@@ -343,9 +302,8 @@ pub(super) unsafe fn release_here(start: usize, end: usize) -> Result<(usize, us
         return Ok((lo, lo));
     }
     // SAFETY: whole pages owned by the caller, who promises not to use them.
-    if unsafe { libc::mprotect(lo as *mut _, hi - lo, libc::PROT_NONE) } != 0 {
-        return Err(Error::last_os("mprotect(PROT_NONE)", lo));
-    }
+    unsafe { protect(lo, hi - lo, MprotectFlags::empty()) }
+        .map_err(|e| Error::os("mprotect(PROT_NONE)", lo, e))?;
     valgrind::discard_translations(lo, hi - lo);
     Ok((lo, hi))
 }

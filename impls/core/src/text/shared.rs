@@ -238,6 +238,7 @@ fn pin(name: &std::ffi::CStr) {
 
 /// The path of the object holding `addr` (for messages).
 fn object_of(addr: usize) -> String {
+    // Raw libc: neither rustix nor libloading offers `dladdr`.
     // SAFETY: dladdr only reads the loader's tables; `info` is written by
     // it.
     unsafe {

@@ -93,6 +93,7 @@ pub(super) fn install() -> Result<()> {
     // more breakpoint frames there, overflowing the small stack Rust gives
     // each thread (a SIGSEGV, seen with a SIGUSR1 handler that calls keys
     // at 10 kHz). The handler is short; the signals wait until it returns.
+    // libc's sigset operations: rustix has none for libc's `sigset_t`.
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
     unsafe {
         // Every other signal waits until the handler is done (see
@@ -105,10 +106,13 @@ pub(super) fn install() -> Result<()> {
     }
     // We must store PREV before our handler can run, so we ask for the
     // current action with a null new action, then install.
-    let failed = super::switches::injected(super::switches::Hit::Sigaction)
-        // SAFETY: querying only.
-        || unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
-    if failed {
+    if super::switches::injected(super::switches::Hit::Sigaction) {
+        return Err(Error::os("sigaction(SIGTRAP)", 0, rustix::io::Errno::PERM));
+    }
+    // Not rustix, which has no `sigaction`: libc's, reached past this
+    // library's own definition (`crate::signals`).
+    // SAFETY: querying only.
+    if unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0 {
         return Err(Error::last_os("sigaction(SIGTRAP)", 0));
     }
     // SAFETY: our handler is not installed (INSTALLED is false and we hold
@@ -497,7 +501,9 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
                     return;
                 }
             }
-            // SAFETY: a plain syscall; with SIG_DFL it ends the process.
+            // libc's `raise` (rustix has none): async-signal-safe, and with
+            // SIG_DFL it ends the process as the trap would have.
+            // SAFETY: a plain syscall.
             unsafe { libc::raise(libc::SIGTRAP) };
         }
         h if prev.sa_flags & libc::SA_SIGINFO != 0 => {
@@ -527,9 +533,12 @@ fn byte_at(addr: usize) -> Option<u8> {
         iov_base: addr as *mut libc::c_void,
         iov_len: 1,
     };
+    // libc's `process_vm_readv`: rustix has no such call. `getpid` is
+    // rustix's, a plain system call (async-signal-safe).
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
     // SAFETY: reads one byte of this process into `b`; the kernel checks
     // the remote address.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     (n == 1).then_some(b)
 }
 
@@ -539,13 +548,8 @@ mod tests {
 
     #[test]
     fn not_in_matches_a_plain_search() {
-        let mut seed = 7u64;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut rnd = |n: u64| rng.u64(..n);
         for _ in 0..200 {
             let mut known: Vec<(usize, Form)> = (0..rnd(300))
                 .map(|_| (rnd(2000) as usize, Form::Nop))

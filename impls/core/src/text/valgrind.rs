@@ -2,7 +2,7 @@
 //! sequence (a no-op when the program runs natively).
 
 use super::SlotWrite;
-use super::engine::page_size;
+use super::engine::{RWX, RX, page_size, protect};
 use crate::error::{Error, Result};
 use crate::insn::SLOT_LEN;
 
@@ -101,21 +101,11 @@ fn store_whole(addr: usize, bytes: &[u8; SLOT_LEN]) -> Result<()> {
     // thread runs between the load and the store of the same word
     // (a single instruction).
     unsafe {
-        if libc::mprotect(
-            lo as *mut _,
-            hi - lo,
-            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
-        ) != 0
-        {
-            return Err(Error::last_os("mprotect(RWX)", addr));
-        }
+        protect(lo, hi - lo, RWX).map_err(|e| Error::os("mprotect(RWX)", addr, e))?;
         let mut word = std::ptr::read_unaligned(start as *const [u8; 8]);
         let off = addr - start;
         word[off..off + SLOT_LEN].copy_from_slice(bytes);
         std::ptr::write_unaligned(start as *mut u64, u64::from_ne_bytes(word));
-        if libc::mprotect(lo as *mut _, hi - lo, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-            return Err(Error::last_os("mprotect(RX)", addr));
-        }
+        protect(lo, hi - lo, RX).map_err(|e| Error::os("mprotect(RX)", addr, e))
     }
-    Ok(())
 }
