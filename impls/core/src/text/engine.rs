@@ -48,7 +48,12 @@ const TRACER_FRESH: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The size of a page.
 pub(crate) fn page_size() -> usize {
-    rustix::param::page_size()
+    // libc's, not `rustix::param::page_size`: rustix reads the auxiliary
+    // vector and checks the vDSO's ELF header there, which valgrind leaves
+    // unmapped (SIGSEGV in `valgrind_selftest`).
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as usize } else { 4096 }
 }
 
 /// The protection of executable code that is not being written.
