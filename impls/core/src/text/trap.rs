@@ -546,6 +546,35 @@ fn byte_at(addr: usize) -> Option<u8> {
 mod tests {
     use super::*;
 
+    /// What the comments at `install` promise, as the kernel holds it:
+    /// `SIGTRAP` stays unblocked inside the handler (`SA_NODEFER`), and the
+    /// park signal is blocked there (the grace period of `forget` relies on
+    /// it).
+    #[test]
+    fn the_handler_takes_sigtrap_and_blocks_the_park_signal() {
+        install().expect("the SIGTRAP handler installs");
+        // SAFETY: a zeroed sigaction is a valid buffer for the query.
+        let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying only.
+        let r =
+            unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut cur) };
+        assert_eq!(r, 0);
+        assert_eq!(cur.sa_sigaction, on_sigtrap as *const () as usize);
+        assert_ne!(cur.sa_flags & libc::SA_NODEFER, 0, "SA_NODEFER missing");
+        // SAFETY: `cur.sa_mask` is a valid set.
+        let (trap, park) = unsafe {
+            (
+                libc::sigismember(&cur.sa_mask, libc::SIGTRAP),
+                libc::sigismember(&cur.sa_mask, super::super::park::signal()),
+            )
+        };
+        assert_eq!(
+            (trap, park),
+            (0, 1),
+            "(SIGTRAP, park signal) in the handler's mask"
+        );
+    }
+
     #[test]
     fn not_in_matches_a_plain_search() {
         let mut rng = fastrand::Rng::with_seed(7);
