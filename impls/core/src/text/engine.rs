@@ -18,7 +18,10 @@ use super::{EngineInfo, park, trap, valgrind, whole_pages};
 use crate::error::{Error, Result};
 use crate::insn::INT3;
 
+/// This copy's engine, opened on first use (and again in a forked child).
 pub(super) struct Engine {
+    /// `/proc/self/mem`, when it can write read-only code (else writes go
+    /// through an `mprotect` window).
     pub(super) mem: Option<File>,
     /// `/proc/self/task`, to list the other threads for a parking round.
     pub(super) task: Option<File>,
@@ -27,7 +30,10 @@ pub(super) struct Engine {
     /// When `TracerPid` was last read, and what it said (the engine is
     /// used under its lock only).
     tracer_seen: std::cell::Cell<(Option<std::time::Instant>, i32)>,
+    /// Registered for `membarrier(SYNC_CORE)` (else cores are
+    /// synchronised by an `mprotect` shootdown on `scratch`).
     membarrier: bool,
+    /// A private page of ours, for the shootdown.
     scratch: usize,
     /// The process that opened `mem`. After `fork` the descriptor still
     /// names the parent's memory, so a child must open its own.
