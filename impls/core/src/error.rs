@@ -205,6 +205,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed system call, from the error rustix returned.
+    pub(crate) fn os(op: &'static str, addr: usize, errno: rustix::io::Errno) -> Error {
+        Error::Syscall {
+            op,
+            addr,
+            errno: errno.raw_os_error(),
+        }
+    }
+
+    /// A failed system call made through libc, from `errno`.
     pub(crate) fn last_os(op: &'static str, addr: usize) -> Error {
         Error::Syscall {
             op,

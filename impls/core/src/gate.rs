@@ -82,6 +82,7 @@ extern "C" fn child() {
 
 fn install_atfork() {
     ATFORK.call_once(|| {
+        // Raw libc: `pthread_atfork` is libc's own (no system call).
         // SAFETY: registers three handlers that only touch this module's
         // statics; failure (ENOMEM) leaves fork unguarded, as before.
         unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };

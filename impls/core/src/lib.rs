@@ -10,6 +10,7 @@
 
 mod error;
 mod gate;
+mod implementation;
 pub mod insn;
 mod key;
 mod macros;
@@ -21,6 +22,8 @@ pub mod site;
 pub mod text;
 
 pub use error::{Error, Place, Result};
+#[doc(hidden)]
+pub use implementation::__str_eq;
 pub use key::{
     Arg, CallOnly, REGISTRY_OFFSET, RawKey, Ret, ReturnsZero, Signature, StaticCall,
     TRAMPOLINE_OFFSET,

@@ -441,7 +441,7 @@ macro_rules! __static_call_module {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __static_call_api {
-    ($registry:path, $descriptor:literal) => {
+    ($registry:path, $descriptor:expr) => {
         /// Patches every call site of the program to its key's current target.
         /// Call it once, early; later calls do nothing. Sites in init text are
         /// patched too (see [`init_with`] for the strict policy).

@@ -58,7 +58,8 @@ fn read(path: &str) -> std::io::Result<Vec<Mapping>> {
 }
 
 /// One line of a `maps` file: `start-end perms offset major:minor inode
-/// path` (the path may be absent, hold spaces, or end in ` (deleted)`).
+/// path` (the path may be absent, hold spaces, or end in ` (deleted)`):
+/// five fields cut at whitespace, then the rest of the line is the path.
 fn parse_line(line: &str) -> Option<Mapping> {
     let mut rest = line;
     let mut field = || {
@@ -96,7 +97,9 @@ fn parse_line(line: &str) -> Option<Mapping> {
         offset,
         dev,
         inode,
-        name: rest.trim().to_string(),
+        // The padding before the path goes; the path keeps every space of
+        // its own, trailing ones included.
+        name: rest.trim_start().to_string(),
     })
 }
 
@@ -198,6 +201,23 @@ mod tests {
         let anon = parse_line("7ffd0000-7ffd1000 rw-p 00000000 00:00 0 ").unwrap();
         assert_eq!((anon.inode, anon.name.as_str()), (0, ""));
         assert!(parse_line("garbage").is_none());
+    }
+
+    #[test]
+    fn a_path_keeps_its_spaces_and_only_the_padding_goes() {
+        // Five fixed fields, then the kernel's padding, then the path as it
+        // is: inner runs of spaces and trailing spaces are the path's own.
+        let m = parse_line("1000-2000 r--p 00000000 08:02 42         /tmp/a  b /c ").unwrap();
+        assert_eq!(m.name, "/tmp/a  b /c ");
+        let m = parse_line("1000-2000 r--p 00000000 08:02 42 /x").unwrap();
+        assert_eq!(m.name, "/x");
+        // An anonymous mapping, with or without the kernel's trailing pad.
+        for line in [
+            "1000-2000 rw-p 00000000 00:00 0",
+            "1000-2000 rw-p 00000000 00:00 0      ",
+        ] {
+            assert_eq!(parse_line(line).unwrap().name, "");
+        }
     }
 
     #[test]

@@ -58,6 +58,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use libc::{c_int, sigset_t};
 
+use crate::error::{Error, Result};
+
 /// The functions taken, in the order of [`REAL`].
 const NAMES: [&std::ffi::CStr; 7] = [
     c"sigaction",
@@ -104,6 +106,8 @@ fn real(i: usize) -> Option<usize> {
         p = REAL[i].load(Ordering::Acquire);
     }
     if p == 0 {
+        // Raw libc: these are libc's functions, which report through errno
+        // (rustix never sets it).
         // SAFETY: setting errno of this thread.
         unsafe { *libc::__errno_location() = libc::ENOSYS };
         return None;
@@ -122,6 +126,8 @@ unsafe fn stripped(set: *const sigset_t) -> Option<sigset_t> {
     // SAFETY: valid, as the caller promises.
     let mut copy = unsafe { *set };
     let park = crate::text::park::signal();
+    // libc's sigset operations here and below: the set is libc's
+    // `sigset_t`, which rustix has no operations for.
     // SAFETY: `copy` is a valid set.
     let trap = unsafe { libc::sigismember(&copy, libc::SIGTRAP) } == 1;
     // The engine's park signal too, while the engine owns it: a thread
@@ -251,7 +257,8 @@ unsafe extern "C" fn take_sigaction(
     unsafe { f(sig, act, old) }
 }
 
-/// libc's `sigaction`, with the action exactly as given: for the engine's
+/// libc's `sigaction` (rustix has none outside its experimental `runtime`
+/// feature, which bypasses libc), with the action exactly as given: for the engine's
 /// own handlers, whose `sa_mask` must keep what it says (the `SIGTRAP`
 /// handler blocks the park signal: the grace period of `text::forget_slots`
 /// relies on it).
@@ -385,6 +392,7 @@ extern "C" fn at_start() {
     // (`text/shared.rs`) and installs the park handler, before the program
     // can block its signal in threads it starts (they inherit the mask).
     crate::text::shared::claim_at_start();
+    // libc's sigset operations: rustix has none for libc's `sigset_t`.
     // SAFETY: unblocks two signals in this thread; valid sets.
     unsafe {
         let mut set: sigset_t = std::mem::zeroed();
@@ -445,4 +453,55 @@ pub(crate) fn linked() -> bool {
         std::hint::black_box(AT_START) as usize,
     ];
     std::hint::black_box(fns).iter().all(|&f| f != 0)
+}
+
+/// Looks for a thread that blocks `SIGTRAP` now: an opt-in diagnostic,
+/// never part of an update.
+///
+/// No thread can block `SIGTRAP` through libc while this library is linked
+/// (see [`crate::signals`]); one that did so with a raw `rt_sigprocmask`
+/// system call, by editing `uc_sigmask` in a signal handler's context, or
+/// through a shared library the executable does not route to the library
+/// would be killed by a breakpoint of the patching protocol. This lists the
+/// threads in `/proc/self/task` and reads each one's full blocked mask
+/// (`SigBlk` in its `status`; `stat` shows only signals 1 to 31). A thread
+/// inside glibc's brief all-signals-blocked window (thread creation and
+/// exit, which run no code of the program) is recognised by signal 32,
+/// which programs cannot block, and passed over. The cost is about 12 µs
+/// per thread, which is why updates do not call it.
+///
+/// # Errors
+/// [`Error::TrapBlocked`] naming the first such thread;
+/// [`Error::Syscall`] when `/proc/self/task` cannot be read.
+pub fn check_sigtrap_masks() -> Result<()> {
+    const SIGTRAP_BIT: u64 = 1 << (libc::SIGTRAP - 1);
+    const GLIBC_INTERNAL: u64 = 1 << 31;
+    let dir = std::fs::read_dir("/proc/self/task")
+        .map_err(|_| Error::last_os("opendir(/proc/self/task)", 0))?;
+    for entry in dir.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue; // exited meanwhile
+        };
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if blocked & SIGTRAP_BIT != 0 && blocked & GLIBC_INTERNAL == 0 {
+            let name = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Name:"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default();
+            return Err(Error::TrapBlocked { tid, name });
+        }
+    }
+    Ok(())
 }

@@ -31,17 +31,6 @@
 //! the CPU has Enhanced IBRS.
 #![warn(missing_docs)]
 
-pub use static_call_core::insn::Form;
-pub use static_call_core::signals::{SigmaskGuard, guard as sigmask_guard};
-pub use static_call_core::site::SiteTable;
-pub use static_call_core::text::exec::ExecMemory;
-pub use static_call_core::text::{EngineInfo, EngineStats, check_sigtrap_masks};
-pub use static_call_core::{
-    Batch, CallOnly, Error, ImageSections, InitPolicy, ModuleId, ModuleSpec, ModuleStats, Place,
-    Result, ReturnsZero, STUB_LEN, SharedObject, Signature, SiteInfo, StaticCall, Stats, near_stub,
-    static_call, static_call_cond,
-};
-
 use static_call_core::{Design, NoneTarget, SiteShape};
 
 /// This design, as the suite and `sctool` see it: sites `mov rax, [rip +
@@ -58,139 +47,21 @@ pub static DESIGN: Design = Design {
     none: NoneTarget::RetStub,
 };
 
-#[doc(hidden)]
-pub mod __private {
-    pub use static_call_core::*;
-
-    // SAFETY: `main_image` reports this image's site table and init text
-    // (the sections this crate's macros emit), in the shape `DESIGN`
-    // describes.
-    pub static REGISTRY: Registry = unsafe { Registry::new(&super::DESIGN, main_image, None) };
-    static_call_core::__static_call_image!(
-        pub main_image,
-        "static_call_sites_plain",
-        "static_call_init_plain"
-    );
-}
-
-/// Defines a static call key.
-///
-/// ```text
-/// define_static_call!(pub static NAME: extern "C" fn(ARGS…) -> RET = DEFAULT;);
-/// define_static_call!(pub static NAME: extern "C" fn(ARGS…) = None;); // conditional, starts as none
-/// ```
-///
-/// The signature must be an `extern "C" fn` with up to six arguments of
-/// integer, `bool`, pointer or reference type and an integer, `bool`,
-/// pointer or unit return; `DEFAULT` is the path of such a function.
-///
-/// ```compile_fail,E0080
-/// use static_call_plain_indirect::define_static_call;
-/// extern "C" fn f_a(x: u64) -> u64 { x + 1 }
-/// static DEFAULT: extern "C" fn(u64) -> u64 = f_a;
-/// define_static_call!(static ADD: extern "C" fn(u64) -> u64 = DEFAULT;);
-/// # fn main() {}
-/// ```
-#[macro_export]
-macro_rules! define_static_call {
-    ($($t:tt)*) => {
-        $crate::__private::__static_call_define_indirect! {
-            [$crate::__private::REGISTRY] {
-                "2:", "mov rax, qword ptr [rip + {key}]", "call rax",
-                $crate::__private::__static_call_entry!("static_call_sites_plain"),
-            }
-            $($t)*
-        }
-    };
-}
-
-/// Defines a function that lives in init text: call it during start-up,
-/// then release it with [`free_init`].
-///
-/// ```text
-/// init_text! { fn setup() { … } }
-/// ```
-#[macro_export]
-macro_rules! init_text {
-    ($($t:tt)*) => {
-        $crate::__private::__static_call_init_text! { "static_call_init_plain"; $($t)* }
-    };
-}
-
-/// Declares, in a module (a shared object loaded at run time), a key that
-/// the main program defines and exports.
-///
-/// ```text
-/// // main program: define and export under a symbol name
-/// define_static_call!(#[unsafe(export_name = "my_add")] pub static ADD: extern "C" fn(u64) -> u64 = f;);
-/// // module crate (cdylib):
-/// declare_static_call!(#[link_name = "my_add"] static ADD: extern "C" fn(u64) -> u64;);
-/// ```
-///
-/// The module's sites load the key's address from their own key slot,
-/// then its pointer: `mov rax, [rip + slot]; mov rax, [rax]; call rax`.
-#[macro_export]
-macro_rules! declare_static_call {
-    ($($t:tt)*) => {
-        $crate::__private::__static_call_declare! {
-            @emit { "2:", "mov rax, qword ptr [rip + __sc_ref_{key}]", "mov rax, qword ptr [rax]",
-                    "call rax", $crate::__private::__static_call_ref_entry!("static_call_sites_plain"), }
-            $($t)*
-        }
-    };
-}
-
-/// Makes this crate (built as a `cdylib`) a module: exports the
-/// descriptor [`load_shared_object`] looks for. Optionally names an init
-/// function (`extern "C" fn() -> i32`, 0 for success) that runs at load.
-///
-/// ```text
-/// module!();
-/// module!(init = my_init);
-/// ```
-#[macro_export]
-macro_rules! module {
-    () => {
-        $crate::__private::__static_call_module!(
-            static_call_module_plain_indirect,
-            $crate::__private::main_image,
-            None
-        );
-    };
-    (init = $f:path) => {
-        $crate::__private::__static_call_module!(
-            static_call_module_plain_indirect,
-            $crate::__private::main_image,
-            Some($f as extern "C" fn() -> i32)
-        );
-    };
-}
-
-static_call_core::__static_call_api!(__private::REGISTRY, c"static_call_module_plain_indirect");
-
-/// Updates many keys of this implementation at once, all or nothing (one
-/// atomic store per key here: this design writes no code).
-///
-/// # Errors
-/// A key twice ([`Error::BatchDuplicateKey`]), a key of another
-/// implementation ([`Error::BatchForeignKey`]), an error of the closure, or
-/// any error one of the updates would return; every key then keeps its old
-/// target. See [`Registry::batch`](static_call_core::Registry::batch).
-pub fn batch(f: impl FnOnce(&mut Batch<'_>) -> Result<()>) -> Result<()> {
-    __private::REGISTRY.batch(f)
-}
-
-/// The README's examples, with this crate in place of the inline-patch one.
-#[cfg(doctest)]
-#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
-struct ReadmeDoctests;
-
-/// The assembler directives of one site-table entry in this
-/// implementation's section, for hand-written sites (test inputs).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __site_entry {
-    () => {
-        $crate::__private::__static_call_entry!("static_call_sites_plain")
-    };
+static_call_core::implementation_crate! {
+    crate,
+    design: super::DESIGN,
+    sites_section: "static_call_sites_plain",
+    init_section: "static_call_init_plain",
+    descriptor: static_call_module_plain_indirect,
+    // The key's pointer loaded and called; a module's site loads the key's
+    // address from its key slot first.
+    sites: asm {
+        define: ["2:", "mov rax, qword ptr [rip + {key}]", "call rax"],
+        declare: [
+            "2:",
+            "mov rax, qword ptr [rip + __sc_ref_{key}]",
+            "mov rax, qword ptr [rax]",
+            "call rax",
+        ],
+    },
 }

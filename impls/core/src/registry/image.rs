@@ -18,7 +18,7 @@ use super::intake::{Checked, Table};
 
 /// Where an image is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub(crate) enum Life {
     /// Its init function is running.
     Loading,
     /// Registered and followed.
@@ -33,28 +33,28 @@ pub(crate) struct Image {
     pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) table: Table,
-    phase: Phase,
+    life: Life,
 }
 
 impl Image {
-    pub(crate) fn new(id: u64, name: String, table: Table, phase: Phase) -> Image {
+    pub(crate) fn new(id: u64, name: String, table: Table, life: Life) -> Image {
         Image {
             id,
             name,
             table,
-            phase,
+            life,
         }
     }
 
-    pub(crate) fn phase(&self) -> Phase {
-        self.phase
+    pub(crate) fn life(&self) -> Life {
+        self.life
     }
 
     /// The released init pages, if released.
     pub(crate) fn released(&self) -> Option<(usize, usize)> {
-        match self.phase {
-            Phase::InitReleased(lo, hi) => Some((lo, hi)),
-            Phase::Loading | Phase::Live => None,
+        match self.life {
+            Life::InitReleased(lo, hi) => Some((lo, hi)),
+            Life::Loading | Life::Live => None,
         }
     }
 
@@ -63,17 +63,17 @@ impl Image {
         e.is_init() && self.released().is_some()
     }
 
-    /// Moves to `to`, which must follow the current phase.
-    pub(crate) fn advance(&mut self, to: Phase) {
+    /// Moves to `to`, which must follow the current stage of its life.
+    pub(crate) fn advance(&mut self, to: Life) {
         let ok = matches!(
-            (self.phase, to),
-            (Phase::Loading, Phase::Live) | (Phase::Live, Phase::InitReleased(..))
+            (self.life, to),
+            (Life::Loading, Life::Live) | (Life::Live, Life::InitReleased(..))
         );
         assert!(
             ok,
             "registry bug: image {} cannot go from {:?} to {to:?}",
-            self.id, self.phase
+            self.id, self.life
         );
-        self.phase = to;
+        self.life = to;
     }
 }

@@ -4,7 +4,7 @@
 //! A table comes in as raw memory ([`crate::site::Entry`]s whose fields may
 //! point anywhere). [`Registry::prepare`] checks every entry against the
 //! process's mappings, sorts the table by key, marks init sites, finds
-//! each key's run and *home* (what its unpatched sites call), and only then
+//! each key's entry range and *home* (what its unpatched sites call), and only then
 //! hands out a [`Table`] of [`Checked`] entries, whose keys can be used as
 //! `&'static RawKey` without further checks. It writes no code and links
 //! nothing: a failure leaves the registry as it was.
@@ -94,10 +94,10 @@ impl Table {
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
-    /// The runs of entries of one key, in table order.
-    pub(crate) fn key_runs(&self) -> Vec<(&'static RawKey, Range<usize>)> {
+    /// The entry range of each key, in table order.
+    pub(crate) fn key_ranges(&self) -> Vec<(&'static RawKey, Range<usize>)> {
         let e = self.entries();
-        let mut runs = Vec::new();
+        let mut ranges = Vec::new();
         let mut i = 0;
         while i < e.len() {
             let k = e[i].key();
@@ -105,16 +105,17 @@ impl Table {
             while j < e.len() && std::ptr::eq(e[j].key(), k) {
                 j += 1;
             }
-            runs.push((k, i..j));
+            ranges.push((k, i..j));
             i = j;
         }
-        runs
+        ranges
     }
 }
 
-/// One key's run in a prepared table, and the home its sites call.
+/// One key's entry range in a prepared table (its entries are contiguous
+/// once the table is sorted), and the home its sites call.
 #[derive(Debug)]
-pub(crate) struct Run {
+pub(crate) struct EntryRange {
     pub(crate) key: &'static RawKey,
     pub(crate) range: Range<usize>,
     pub(crate) home: usize,
@@ -127,7 +128,7 @@ pub(crate) struct Prepared {
     /// The init pages already released (main program only: `free_init`
     /// before `init`); their sites are not read.
     pub(crate) released: Option<(usize, usize)>,
-    pub(crate) runs: Vec<Run>,
+    pub(crate) ranges: Vec<EntryRange>,
 }
 
 /// The raw entries of a table range (`(0, 0)` or an empty range: none).
@@ -156,7 +157,7 @@ pub(crate) fn raw_triples(sites: (usize, usize)) -> Vec<(usize, usize, bool)> {
 }
 
 impl Registry {
-    /// Checks and sorts an image's table and finds each key's run and home.
+    /// Checks and sorts an image's table and finds each key's entry range and home.
     /// Writes nothing to code and links nothing.
     pub(super) fn prepare(
         &self,
@@ -202,8 +203,8 @@ impl Registry {
             ptr: entries.as_ptr().cast::<Checked>(),
             len,
         };
-        let mut runs = Vec::new();
-        for (key, range) in table.key_runs() {
+        let mut ranges = Vec::new();
+        for (key, range) in table.key_ranges() {
             self.adopt(st, key)?;
             let mut home = None;
             for e in &table.entries()[range.clone()] {
@@ -222,7 +223,7 @@ impl Registry {
                     _ => None,
                 };
                 match target {
-                    // (A home already checked for this run needs no second look.)
+                    // (A home already checked for this key's range needs no second look.)
                     Some(t) if home == Some(t) || self.is_home(&maps, key, t) => home = Some(t),
                     _ => {
                         return Err(Error::UnexpectedBytes {
@@ -240,7 +241,7 @@ impl Registry {
             } else {
                 key.addr()
             };
-            runs.push(Run {
+            ranges.push(EntryRange {
                 key,
                 range,
                 home: home.unwrap_or(fallback),
@@ -249,7 +250,7 @@ impl Registry {
         Ok(Prepared {
             table,
             released,
-            runs,
+            ranges,
         })
     }
 

@@ -224,16 +224,17 @@ pub(super) fn plan_trampoline(
     })
 }
 
-/// Plans a run of sites of `key` that still call their `home` to the form
+/// Plans the sites `entries` of `key` that still call their `home` to the form
 /// for the key's current target (skipping released init sites).
 pub(super) fn plan_from_home(
     key: &RawKey,
-    run: &[Checked],
+    entries: &[Checked],
     home: usize,
     init_released: bool,
 ) -> Result<Vec<SlotWrite>> {
     let cur = key.func.load(Ordering::Acquire);
-    run.iter()
+    entries
+        .iter()
         .filter(|e| !(e.is_init() && init_released))
         .map(|e| {
             let site = e.site();

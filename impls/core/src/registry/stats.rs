@@ -8,7 +8,8 @@ use crate::insn::Form;
 
 use super::image::Image;
 use super::plan::site_form;
-use super::{Group, KeyRecord, MAIN_IMAGE, ModuleId, Registry, State};
+use super::state::{Group, KeyRecord, MAIN_IMAGE, State};
+use super::{ModuleId, Registry};
 
 /// Statistics of a registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,8 +112,8 @@ impl Registry {
             init_pages: img.released(),
             ..ModuleStats::default()
         };
-        let runs = img.table.key_runs();
-        s.sites_per_key = runs.iter().map(|(k, r)| (k.addr(), r.len())).collect();
+        let ranges = img.table.key_ranges();
+        s.sites_per_key = ranges.iter().map(|(k, r)| (k.addr(), r.len())).collect();
         for e in img.table.entries() {
             s.sites += 1;
             if e.is_init() {
@@ -123,7 +124,7 @@ impl Registry {
             }
         }
         s.registry_bytes =
-            size_of::<Image>() + img.name.capacity() + runs.len() * size_of::<Group>();
+            size_of::<Image>() + img.name.capacity() + ranges.len() * size_of::<Group>();
         s
     }
 

@@ -2,6 +2,10 @@
 
 use crate::error::{Error, Result};
 
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+
+use super::engine::protect;
 use super::{page_size, valgrind};
 
 /// Where to put a new mapping.
@@ -93,16 +97,14 @@ impl ExecMemory {
             std::ptr::copy_nonoverlapping(code.as_ptr(), self.addr as *mut u8, code.len());
         }
         // SAFETY: our own mapping; from now on it is read-only code.
-        if unsafe {
-            libc::mprotect(
-                self.addr as *mut _,
+        unsafe {
+            protect(
+                self.addr,
                 self.len,
-                libc::PROT_READ | libc::PROT_EXEC,
+                MprotectFlags::READ | MprotectFlags::EXEC,
             )
-        } != 0
-        {
-            return Err(Error::last_os("mprotect(RX)", self.addr));
         }
+        .map_err(|e| Error::os("mprotect(RX)", self.addr, e))?;
         valgrind::discard_translations(self.addr, self.len);
         Ok(())
     }
@@ -133,9 +135,8 @@ impl ExecMemory {
     /// No thread may execute or read this code afterwards.
     pub unsafe fn make_inaccessible(&self) -> Result<()> {
         // SAFETY: our own mapping; the caller promises nobody uses it.
-        if unsafe { libc::mprotect(self.addr as *mut _, self.len, libc::PROT_NONE) } != 0 {
-            return Err(Error::last_os("mprotect(PROT_NONE)", self.addr));
-        }
+        unsafe { protect(self.addr, self.len, MprotectFlags::empty()) }
+            .map_err(|e| Error::os("mprotect(PROT_NONE)", self.addr, e))?;
         valgrind::discard_translations(self.addr, self.len);
         Ok(())
     }
@@ -145,38 +146,33 @@ impl Drop for ExecMemory {
     fn drop(&mut self) {
         // SAFETY: our own mapping, unmapped once. Dropping it while code in
         // it still runs is the owner's bug, as with any unmapped code.
-        unsafe { libc::munmap(self.addr as *mut _, self.len) };
+        let _ = unsafe { rustix::mm::munmap(self.addr as *mut _, self.len) };
         valgrind::discard_translations(self.addr, self.len);
     }
 }
 
 fn map(hint: usize, len: usize, exact: bool) -> Result<usize> {
-    let flags =
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if exact { libc::MAP_FIXED_NOREPLACE } else { 0 };
+    let flags = if exact {
+        MapFlags::PRIVATE | MapFlags::FIXED_NOREPLACE
+    } else {
+        MapFlags::PRIVATE
+    };
     // SAFETY: anonymous mapping; MAP_FIXED_NOREPLACE never replaces an
     // existing mapping.
     let p = unsafe {
-        libc::mmap(
+        rustix::mm::mmap_anonymous(
             hint as *mut _,
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            ProtFlags::READ | ProtFlags::WRITE,
             flags,
-            -1,
-            0,
         )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(Error::last_os("mmap", hint));
     }
+    .map_err(|e| Error::os("mmap", hint, e))?;
     if exact && p as usize != hint {
         // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat it as a hint.
         // SAFETY: the mapping we just made.
-        unsafe { libc::munmap(p, len) };
-        return Err(Error::Syscall {
-            op: "mmap(MAP_FIXED_NOREPLACE)",
-            addr: hint,
-            errno: libc::EEXIST,
-        });
+        let _ = unsafe { rustix::mm::munmap(p, len) };
+        return Err(Error::os("mmap(MAP_FIXED_NOREPLACE)", hint, Errno::EXIST));
     }
     Ok(p as usize)
 }

@@ -20,10 +20,11 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
+
+use rustix::thread::futex;
 
 /// Odd while a round is on; a round is `GEN` at its start.
 static GEN: AtomicU32 = AtomicU32::new(0);
@@ -93,6 +94,7 @@ pub(crate) fn install() {
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = on_park as *const () as usize;
     act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
+    // libc's sigset operation: rustix has none for libc's `sigset_t`.
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
     unsafe { libc::sigemptyset(&mut act.sa_mask) };
     // SAFETY: installs a valid `extern "C"` handler.
@@ -146,6 +148,9 @@ pub(super) extern "C" fn on_park(
         // No round on (a late signal), or counted in this round already.
         return;
     }
+    // The interrupted code's errno, kept for it: raw libc, since rustix
+    // neither reads nor restores it (and, on its libc backend, its futex
+    // calls below would change it).
     // SAFETY: errno is thread-local; saved and restored around our calls.
     let errno = unsafe { *libc::__errno_location() };
     // Count in, only for round `g` (a handler that ran late, after its
@@ -162,76 +167,47 @@ pub(super) extern "C" fn on_park(
             Err(now) => a = now,
         }
     }
-    // SAFETY: wakes the writer if it waits on our own static word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            ARRIVED.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
-        )
-    };
+    // Wakes the writer if it waits (rustix's futex calls are plain system
+    // calls: async-signal-safe, allocation-free).
+    let _ = futex::wake(&ARRIVED, futex::Flags::PRIVATE, 1);
     while GEN.load(SeqCst) == g {
-        // SAFETY: FUTEX_WAIT on our own static word; returns at once if it
-        // no longer holds `g`, or on a wake or a signal.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                GEN.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                g,
-                std::ptr::null::<libc::timespec>(),
-            )
-        };
+        // Returns at once if `GEN` no longer holds `g`, or on a wake or a
+        // signal.
+        let _ = futex::wait(&GEN, futex::Flags::PRIVATE, g, None);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }
 
 /// The other threads of the process, listed from `task` into `out`
-/// (cleared first). Allocates only if `out` lacks capacity.
+/// (cleared first). Allocates only if `out` lacks capacity (rustix's
+/// `RawDir` reads the directory into a buffer on the stack).
 fn list(task: &File, me: i32, out: &mut Vec<i32>) -> bool {
     out.clear();
-    let fd = task.as_raw_fd();
-    let mut buf = [0u8; 2048];
-    // SAFETY: rewinds our own directory descriptor.
-    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+    if rustix::fs::seek(task, rustix::fs::SeekFrom::Start(0)).is_err() {
         return false;
     }
-    loop {
-        // SAFETY: getdents64 fills at most `buf.len()` bytes of `buf`.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            return false;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut dir = rustix::fs::RawDir::new(task, &mut buf);
+    while let Some(entry) = dir.next() {
+        let Ok(entry) = entry else { return false };
+        let name = entry.file_name().to_bytes();
+        let mut tid = 0i32;
+        let mut ok = !name.is_empty();
+        for &c in name {
+            ok &= c.is_ascii_digit();
+            tid = tid
+                .wrapping_mul(10)
+                .wrapping_add(i32::from(c.wrapping_sub(b'0')));
         }
-        if n == 0 {
-            return true;
-        }
-        let mut off = 0usize;
-        while off + 19 <= n as usize {
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if reclen == 0 {
-                return true;
+        if ok && tid != me {
+            if out.len() == out.capacity() {
+                return false;
             }
-            let name = &buf[off + 19..(off + reclen).min(n as usize)];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            off += reclen;
-            let mut tid = 0i32;
-            let mut ok = !name.is_empty();
-            for &c in name {
-                ok &= c.is_ascii_digit();
-                tid = tid
-                    .wrapping_mul(10)
-                    .wrapping_add(i32::from(c.wrapping_sub(b'0')));
-            }
-            if ok && tid != me {
-                if out.len() == out.capacity() {
-                    return false;
-                }
-                out.push(tid);
-            }
+            out.push(tid);
         }
     }
+    true
 }
 
 /// A parking round in progress (or none, when there was no other thread).
@@ -260,15 +236,8 @@ impl Parked {
     pub fn release(self) {
         if let Some(g) = self.round {
             GEN.store(g.wrapping_add(1), SeqCst);
-            // SAFETY: wakes every waiter on our own static word.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    GEN.as_ptr(),
-                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                    i32::MAX,
-                )
-            };
+            // Wakes every parked thread.
+            let _ = futex::wake(&GEN, futex::Flags::PRIVATE, i32::MAX as u32);
         }
     }
 }
@@ -308,8 +277,7 @@ impl Lists {
             alone: false,
         };
         if let Some(task) = task {
-            // SAFETY: gettid has no preconditions.
-            let me = unsafe { libc::gettid() };
+            let me = rustix::thread::gettid().as_raw_nonzero().get();
             // A list that did not fit is listed again with twice the room.
             loop {
                 if list(task, me, &mut l.now) {
@@ -341,8 +309,8 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists, wait: Duration) -> Pa
             missing: None,
         };
     }
-    // SAFETY: gettid/getpid have no preconditions.
-    let (me, pid) = unsafe { (libc::gettid(), libc::getpid()) };
+    let me = rustix::thread::gettid().as_raw_nonzero().get();
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
     let Some(task) = task else {
         return Parked {
             round: None,
@@ -377,6 +345,8 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists, wait: Duration) -> Pa
         missing: None,
     };
     let send = |tid: i32| {
+        // A raw `tgkill`: rustix has no call that signals one thread of a
+        // process, and libc's `pthread_kill` needs a `pthread_t`.
         // SAFETY: a signal to a thread of our own process.
         unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal()) };
     };
@@ -430,20 +400,11 @@ pub(super) fn park(task: Option<&File>, lists: &mut Lists, wait: Duration) -> Pa
         // may need this CPU to run their handler.
         let seen = ARRIVED.load(SeqCst);
         if ((seen & 0xffff) as usize) < lists.signalled.len() {
-            let ts = libc::timespec {
+            let ts = futex::Timespec {
                 tv_sec: 0,
                 tv_nsec: 200_000,
             };
-            // SAFETY: FUTEX_WAIT on our own static word with a timeout.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    ARRIVED.as_ptr(),
-                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                    seen,
-                    &ts as *const libc::timespec,
-                )
-            };
+            let _ = futex::wait(&ARRIVED, futex::Flags::PRIVATE, seen, Some(&ts));
         }
     }
     INCOMPLETE.fetch_add(1, SeqCst);

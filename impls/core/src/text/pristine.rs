@@ -118,6 +118,7 @@ fn same_file(m: &Mapping) -> Option<File> {
     let f = File::open(&m.name).ok()?;
     let meta = f.metadata().ok()?;
     let dev = meta.dev();
-    let same = meta.ino() == m.inode && (libc::major(dev), libc::minor(dev)) == (m.dev.0, m.dev.1);
+    let same = meta.ino() == m.inode
+        && (rustix::fs::major(dev), rustix::fs::minor(dev)) == (m.dev.0, m.dev.1);
     same.then_some(f)
 }

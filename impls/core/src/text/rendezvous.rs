@@ -104,6 +104,7 @@ pub(crate) fn copies() -> Vec<Copy> {
         0
     }
     let mut out: Vec<Copy> = Vec::new();
+    // Raw libc: neither rustix nor libloading lists the loaded objects.
     // SAFETY: the callback only reads the headers it is given and pushes
     // to `out`, which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(each), (&mut out as *mut Vec<Copy>).cast()) };

@@ -22,7 +22,7 @@
 //! Batches of at most [`SMALL_BATCH`] slots bridge no gap at all in a
 //! process with other threads.
 //!
-//! Only this module's caller (`text/mod.rs`) writes executable memory;
+//! Only this module's caller (`text/protocol.rs`) writes executable memory;
 //! here buffers are only read from code and edited in memory.
 
 use std::ops::Range;

@@ -79,10 +79,11 @@ pub(super) fn install() -> Result<()> {
     // SAFETY: a zeroed sigaction is a valid "no handler, empty mask".
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
     act.sa_sigaction = on_sigtrap as *const () as usize;
-    // SA_NODEFER: SIGTRAP stays unblocked while the handler runs, so a
-    // thread being served here never looks like one that blocks SIGTRAP
-    // (updates refuse to run while one does; the handler never executes a
-    // slot, so it cannot trap inside itself).
+    // SA_NODEFER: SIGTRAP stays unblocked while the handler runs (without
+    // it the kernel would add SIGTRAP to the mask for the handler's
+    // duration), so a thread being served here is not one that blocks
+    // SIGTRAP, which `check_sigtrap_masks` would name. The handler never
+    // executes a slot, so it cannot trap inside itself.
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART | libc::SA_NODEFER;
     // SAFETY: zeroed is a valid sigaction to receive the old one.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -92,6 +93,7 @@ pub(super) fn install() -> Result<()> {
     // more breakpoint frames there, overflowing the small stack Rust gives
     // each thread (a SIGSEGV, seen with a SIGUSR1 handler that calls keys
     // at 10 kHz). The handler is short; the signals wait until it returns.
+    // libc's sigset operations: rustix has none for libc's `sigset_t`.
     // SAFETY: `act.sa_mask` is a valid sigset; we only fill it.
     unsafe {
         // Every other signal waits until the handler is done (see
@@ -104,10 +106,13 @@ pub(super) fn install() -> Result<()> {
     }
     // We must store PREV before our handler can run, so we ask for the
     // current action with a null new action, then install.
-    let failed = super::injected(super::FAULT_SIGACTION)
-        // SAFETY: querying only.
-        || unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0;
-    if failed {
+    if super::switches::injected(super::switches::Hit::Sigaction) {
+        return Err(Error::os("sigaction(SIGTRAP)", 0, rustix::io::Errno::PERM));
+    }
+    // Not rustix, which has no `sigaction`: libc's, reached past this
+    // library's own definition (`crate::signals`).
+    // SAFETY: querying only.
+    if unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut old) } != 0 {
         return Err(Error::last_os("sigaction(SIGTRAP)", 0));
     }
     // SAFETY: our handler is not installed (INSTALLED is false and we hold
@@ -496,7 +501,9 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
                     return;
                 }
             }
-            // SAFETY: a plain syscall; with SIG_DFL it ends the process.
+            // libc's `raise` (rustix has none): async-signal-safe, and with
+            // SIG_DFL it ends the process as the trap would have.
+            // SAFETY: a plain syscall.
             unsafe { libc::raise(libc::SIGTRAP) };
         }
         h if prev.sa_flags & libc::SA_SIGINFO != 0 => {
@@ -526,9 +533,12 @@ fn byte_at(addr: usize) -> Option<u8> {
         iov_base: addr as *mut libc::c_void,
         iov_len: 1,
     };
+    // libc's `process_vm_readv`: rustix has no such call. `getpid` is
+    // rustix's, a plain system call (async-signal-safe).
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
     // SAFETY: reads one byte of this process into `b`; the kernel checks
     // the remote address.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     (n == 1).then_some(b)
 }
 
@@ -536,15 +546,39 @@ fn byte_at(addr: usize) -> Option<u8> {
 mod tests {
     use super::*;
 
+    /// What the comments at `install` promise, as the kernel holds it:
+    /// `SIGTRAP` stays unblocked inside the handler (`SA_NODEFER`), and the
+    /// park signal is blocked there (the grace period of `forget` relies on
+    /// it).
+    #[test]
+    fn the_handler_takes_sigtrap_and_blocks_the_park_signal() {
+        install().expect("the SIGTRAP handler installs");
+        // SAFETY: a zeroed sigaction is a valid buffer for the query.
+        let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying only.
+        let r =
+            unsafe { crate::signals::sigaction_exact(libc::SIGTRAP, std::ptr::null(), &mut cur) };
+        assert_eq!(r, 0);
+        assert_eq!(cur.sa_sigaction, on_sigtrap as *const () as usize);
+        assert_ne!(cur.sa_flags & libc::SA_NODEFER, 0, "SA_NODEFER missing");
+        // SAFETY: `cur.sa_mask` is a valid set.
+        let (trap, park) = unsafe {
+            (
+                libc::sigismember(&cur.sa_mask, libc::SIGTRAP),
+                libc::sigismember(&cur.sa_mask, super::super::park::signal()),
+            )
+        };
+        assert_eq!(
+            (trap, park),
+            (0, 1),
+            "(SIGTRAP, park signal) in the handler's mask"
+        );
+    }
+
     #[test]
     fn not_in_matches_a_plain_search() {
-        let mut seed = 7u64;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut rnd = |n: u64| rng.u64(..n);
         for _ in 0..200 {
             let mut known: Vec<(usize, Form)> = (0..rnd(300))
                 .map(|_| (rnd(2000) as usize, Form::Nop))
