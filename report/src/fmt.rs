@@ -14,7 +14,6 @@ pub fn esc(s: &str) -> String {
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
             c => o.push(c),
         }
     }
@@ -222,7 +221,7 @@ mod tests {
         assert_eq!(delta(0.0), "±0");
         assert_eq!(ratio(1.0), "1.000×");
         assert_eq!(date("2026-11-26T14:05:09Z"), "2026-11-26 14:05 UTC");
-        assert_eq!(esc("<a&\"b'>"), "&lt;a&amp;&quot;b&#39;&gt;");
+        assert_eq!(esc("<a&\"b'>"), "&lt;a&amp;&quot;b'&gt;");
         assert_eq!(esc_code("vs `if x`"), "vs <code>if x</code>");
         assert_eq!(esc_code("a ` b"), "a ` b");
     }
