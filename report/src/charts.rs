@@ -20,7 +20,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::fmt::esc;
+use maud::{Markup, PreEscaped, html};
 
 /// One data point.
 #[derive(Debug, Clone)]
@@ -355,7 +355,7 @@ where
 
 /// A small legend swatch: a line in the dash of `style` with its marker,
 /// as an inline SVG in a `<span class="sw">`.
-pub fn swatch(style: usize, color: &str) -> String {
+pub fn swatch(style: usize, color: &str) -> Markup {
     let mut svg = String::new();
     let drawn = (|| -> Fallible {
         let root = SVGBackend::with_string(&mut svg, (30, 12)).into_drawing_area();
@@ -372,12 +372,11 @@ pub fn swatch(style: usize, color: &str) -> String {
         Ok(())
     })();
     if drawn.is_err() {
-        return String::new();
+        return html! {};
     }
-    format!(
-        r#"<span class="sw" aria-hidden="true">{}</span>"#,
-        svg.trim_end()
-    )
+    // plotters escapes every text and attribute value it writes into the
+    // SVG (`&`, `<`, `>`, `"`, `'`), and the rest is its own markup.
+    html! { span class="sw" aria-hidden="true" { (PreEscaped(svg.trim_end())) } }
 }
 
 /// Draws into a `w`×`h` SVG with `f`, wrapped for the page; a drawing
@@ -387,7 +386,7 @@ fn render(
     title: &str,
     (w, h): (u32, u32),
     f: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Fallible,
-) -> String {
+) -> Markup {
     let mut svg = String::new();
     let drawn = (|| -> Fallible {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
@@ -396,21 +395,20 @@ fn render(
         Ok(())
     })();
     match drawn {
-        Ok(()) => format!(
-            r#"<div class="chart" id="{}" role="img" aria-label="{}">{}</div>"#,
-            esc(id),
-            esc(title),
-            svg.trim_end()
-        ),
-        Err(e) => format!(
-            r#"<p class="nodata">No chart: it could not be drawn ({}).</p>"#,
-            esc(&e.to_string())
-        ),
+        // plotters escapes every text and attribute value it writes into
+        // the SVG (`&`, `<`, `>`, `"`, `'`: plotters-svg's
+        // `escape_and_push`), and the rest is its own markup.
+        Ok(()) => html! {
+            div class="chart" id=(id) role="img" aria-label=(title) { (PreEscaped(svg.trim_end())) }
+        },
+        Err(e) => html! {
+            p class="nodata" { "No chart: it could not be drawn (" (e.to_string()) ")." }
+        },
     }
 }
 
 /// Draws a line chart; `None` when it has no point to draw.
-pub fn line_chart(c: &LineChart) -> Option<String> {
+pub fn line_chart(c: &LineChart) -> Option<Markup> {
     let shown = |p: &&Point| p.x > 0.0 && p.y.is_finite() && (!c.y_log || p.y > 0.0);
     let pts: Vec<&Point> = c
         .series
@@ -537,7 +535,7 @@ fn draw_lines<Y: Ranged<ValueType = f64>>(
 }
 
 /// Draws a dot chart; `None` when it has no point to draw.
-pub fn dot_chart(c: &DotChart) -> Option<String> {
+pub fn dot_chart(c: &DotChart) -> Option<Markup> {
     let rows: Vec<&DotRow> = c.rows.iter().filter(|r| !r.points.is_empty()).collect();
     if rows.is_empty() {
         return None;
@@ -713,7 +711,7 @@ mod tests {
                 label: "target".into(),
             }],
         };
-        let html = line_chart(&c).unwrap();
+        let html = line_chart(&c).unwrap().into_string();
         assert!(
             html.starts_with(r#"<div class="chart" id="x""#),
             "{html:.80}"
@@ -756,7 +754,7 @@ mod tests {
             ],
             reference: Some((1.5, "direct".into())),
         };
-        let html = dot_chart(&c).unwrap();
+        let html = dot_chart(&c).unwrap().into_string();
         assert_eq!(html.matches("<circle").count(), 5);
         assert!(html.contains(">\nfirst\n</text>") && html.contains(">\nsecond\n</text>"));
         assert!(!html.contains(">\nnone\n</text>"));
@@ -770,7 +768,7 @@ mod tests {
     #[test]
     fn swatches_are_small_svgs() {
         for style in 0..4 {
-            let s = swatch(style, "#343a40");
+            let s = swatch(style, "#343a40").into_string();
             assert!(s.starts_with(r#"<span class="sw" aria-hidden="true"><svg width="30""#));
             assert_eq!(s.matches("<circle").count(), 1);
         }
