@@ -134,3 +134,31 @@ fn ratio_table(p: &Page<'_>, sc: &'static str) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use static_call_bundle::scenario;
+
+    use super::CALL_SCENARIOS;
+
+    #[test]
+    fn call_scenarios_are_known_once_each_and_calls() {
+        for (k, c) in CALL_SCENARIOS.iter().enumerate() {
+            assert!(
+                c.scenario.starts_with("call/"),
+                "{} is not a call scenario",
+                c.scenario
+            );
+            assert!(
+                scenario::describe(c.scenario).is_some(),
+                "{} has no description in bundle::scenario",
+                c.scenario
+            );
+            assert!(
+                CALL_SCENARIOS[..k].iter().all(|o| o.scenario != c.scenario),
+                "{} listed twice",
+                c.scenario
+            );
+        }
+    }
+}

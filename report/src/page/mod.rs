@@ -260,3 +260,26 @@ pub(crate) fn target(&(x, y, label): &(f64, f64, &str)) -> Target {
         label: label.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SECTIONS;
+
+    #[test]
+    fn section_ids_are_unique_and_intros_pair_their_backticks() {
+        for (k, s) in SECTIONS.iter().enumerate() {
+            assert!(
+                SECTIONS[..k].iter().all(|o| o.id != s.id),
+                "section id {} twice",
+                s.id
+            );
+            // An odd count would print the backticks instead of <code>.
+            let ticks = s.intro.map_or(0, |i| i.matches('`').count());
+            assert!(
+                ticks.is_multiple_of(2),
+                "section {}: {ticks} backticks in its intro",
+                s.id
+            );
+        }
+    }
+}
