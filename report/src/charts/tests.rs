@@ -121,3 +121,32 @@ fn swatches_are_small_svgs() {
         assert_eq!(s.matches("<circle").count(), 1);
     }
 }
+
+/// The SVG goes into the page as it is (`PreEscaped`): that is safe only
+/// because plotters escapes the text it draws. A subject, label or id from
+/// a bundle with markup in it stays text.
+#[test]
+fn text_from_bundles_is_escaped_in_the_svg() {
+    let hostile = r#"<script>x("&")</script>"#;
+    let c = DotChart {
+        id: hostile.into(),
+        title: hostile.into(),
+        x_label: hostile.into(),
+        x_tick: crate::fmt::time_tick,
+        styles: 1,
+        rows: vec![DotRow {
+            label: hostile.into(),
+            color: "#1c7ed6",
+            points: vec![DotPoint {
+                style: 0,
+                value: 2.0,
+                interval: None,
+                text: hostile.into(),
+            }],
+        }],
+        reference: Some((1.5, hostile.into())),
+    };
+    let html = dot_chart(&c).unwrap().into_string();
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("&lt;script&gt;x(&quot;&amp;&quot;)&lt;/script&gt;"));
+}
