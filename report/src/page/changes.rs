@@ -1,4 +1,4 @@
-//! "Changes against <baseline>": the first bundle's figures against the
+//! "Changes against `<baseline>`": the first bundle's figures against the
 //! baseline's, as a table sorted by change.
 
 use maud::{Markup, html};
@@ -130,7 +130,7 @@ fn side(x: &Side) -> Markup {
     }
 }
 
-/// The "Changes against <baseline>" section: the first bundle's figures
+/// The "Changes against `<baseline>`" section: the first bundle's figures
 /// against the baseline's, as a table sorted by change.
 pub(crate) fn section(c: &Comparison) -> Markup {
     let fails = c.failures().count();

@@ -1,6 +1,6 @@
 //! The summary: per implementation, the figures that decide between them
-//! ([`Cell`]s, this file), and the project's targets, met or missed
-//! ([`targets`]); [`render`] draws the section.
+//! (cells, this file), and the project's targets, met or missed
+//! (`targets.rs`); `render.rs` draws the section.
 
 use maud::{Markup, html};
 use static_call_bundle::{BenchBundle, Outcome, control, scenario};
