@@ -1,25 +1,9 @@
-//! Stable number formatting and HTML escaping.
+//! Stable number formatting (no HTML: the page's templates escape).
 //!
 //! Every number on the page goes through here, so the page is the same
 //! byte for byte for the same bundles.
 
 use static_call_bundle::Metric;
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 /// Three significant digits (two decimals below 10, one below 100).
 pub fn sig3(v: f64) -> String {
@@ -139,24 +123,6 @@ pub fn tick(metric: Metric, v: f64) -> String {
     }
 }
 
-/// Escapes text and shows `` `quoted` `` parts as code.
-pub fn esc_code(s: &str) -> String {
-    if s.matches('`').count() % 2 == 1 {
-        return esc(s);
-    }
-    let mut o = String::new();
-    for (i, part) in s.split('`').enumerate() {
-        if i % 2 == 1 {
-            o.push_str("<code>");
-            o.push_str(&esc(part));
-            o.push_str("</code>");
-        } else {
-            o.push_str(&esc(part));
-        }
-    }
-    o
-}
-
 /// A ratio: `1.027×`.
 pub fn ratio(r: f64) -> String {
     format!("{r:.3}×")
@@ -222,8 +188,5 @@ mod tests {
         assert_eq!(delta(0.0), "±0");
         assert_eq!(ratio(1.0), "1.000×");
         assert_eq!(date("2026-11-26T14:05:09Z"), "2026-11-26 14:05 UTC");
-        assert_eq!(esc("<a&\"b'>"), "&lt;a&amp;&quot;b&#39;&gt;");
-        assert_eq!(esc_code("vs `if x`"), "vs <code>if x</code>");
-        assert_eq!(esc_code("a ` b"), "a ` b");
     }
 }

@@ -19,7 +19,7 @@ pub mod text;
 pub mod threads;
 
 pub use input::{ConformanceSource, Input, Matrix, disambiguate, read_input};
-pub use page::{SECTIONS, figure_key};
+pub use page::{SECTIONS, Section, figure_key};
 
 /// Renders the page for these machines; the first is the primary one.
 pub fn render(inputs: &[Input]) -> String {

@@ -17,13 +17,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use clap::Parser;
 use static_call_bundle::BundleError;
 use static_call_report::baseline::{self, Comparison, OtherMachine, Pick, Thresholds};
 use static_call_report::input::shown;
-use static_call_report::run::{self, GUNGRAUN_VERSION, Stage};
+use static_call_report::run::{self, Stage};
 use static_call_report::{
     ConformanceSource, Input, disambiguate, read_input, render, render_with_baseline,
 };
@@ -339,91 +339,14 @@ fn fresh(
     target: &Path,
     out: &Path,
 ) -> Result<ExitCode, Failure> {
-    let results = target.join("results");
-    let mut failed = false;
-
-    let st = Stage::start(
-        1,
-        4,
-        &format!("callgrind runner (gungraun-runner {GUNGRAUN_VERSION})"),
-    );
-    match run::runner_version() {
-        Some(v) if run::is_wanted_version(&v) => st.end(&format!("found {v}, done")),
-        found => {
-            eprintln!(
-                "{}; installing it",
-                found.map_or("gungraun-runner not found".to_owned(), |v| format!(
-                    "found {v}, want {GUNGRAUN_VERSION}"
-                ))
-            );
-            match run::install_runner() {
-                Ok(s) if s.success() => st.end("installed, done"),
-                Ok(s) => st.end(&format!(
-                    "install failed ({s}); instruction counts may be missing,"
-                )),
-                Err(e) => st.end(&format!(
-                    "cannot run cargo install ({e}); instruction counts may be missing,"
-                )),
-            }
-        }
-    }
-
-    let mode = if args.quick { "quick" } else { "full" };
-    let st = Stage::start(2, 4, &format!("benchmarks ({mode})"));
-    let since = SystemTime::now();
-    let envs: &[(&str, &str)] = if args.quick {
-        &[("STATIC_CALL_BENCH_QUICK", "1")]
-    } else {
-        &[]
+    let measured = run::measure(root, &target.join("results"), args.quick, 4)
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let conf_source = match measured.conformance {
+        Ok(p) => ConformanceSource::File(p),
+        Err(why) => ConformanceSource::Absent(why),
     };
-    let bench = results.join("bench.json");
-    let status = run::cargo_in(root, &["bench", "-p", "static-call-bench"], envs)
-        .map_err(|e| Failure::Other(format!("cannot run cargo bench: {e}")))?;
-    if !status.success() {
-        failed = true;
-    }
-    if !run::written_since(&bench, since) {
-        st.end(&format!("failed ({status})"));
-        return Err(Failure::Other(format!(
-            "the benchmarks left no new {}: no page written",
-            bench.display()
-        )));
-    }
-    st.end(if status.success() {
-        "done"
-    } else {
-        "failed, bundle written,"
-    });
-
-    let st = Stage::start(3, 4, "conformance matrix (release)");
-    let since = SystemTime::now();
-    let conf = results.join("conformance.json");
-    let status = run::cargo_in(
-        root,
-        &[
-            "test",
-            "--release",
-            "-p",
-            "static-call-conformance",
-            "--test",
-            "conformance",
-        ],
-        &[],
-    )
-    .map_err(|e| Failure::Other(format!("cannot run cargo test: {e}")))?;
-    let conf_source = if run::written_since(&conf, since) {
-        ConformanceSource::File(conf.clone())
-    } else {
-        ConformanceSource::Absent(format!(
-            "the conformance run left no matrix (cargo test: {status})"
-        ))
-    };
-    if !status.success() {
-        failed = true;
-        st.end("failed (see the page's conformance matrix),");
-    } else {
-        st.end("done");
-    }
+    let bench = measured.bench;
+    let failed = measured.failed;
 
     let st = Stage::start(4, 4, "page");
     let mut inputs = vec![read_input(&bench, conf_source)?];

@@ -2,15 +2,16 @@
 //! update/batch-100-keys, update/100-keys-one-by-one) and the module churn
 //! table (memory/churn).
 
-use std::fmt::Write as _;
-
+use maud::{Markup, html};
 use static_call_bundle::{BenchBundle, Figure, Instrument, Metric, Per, scenario};
 
-use crate::charts::{self, LineChart, Point, Series};
-use crate::fmt::{self, esc};
+use crate::charts::LineChart;
+use crate::fmt;
 use crate::input::Input;
-use crate::model::{Measure, Subject, color};
-use crate::page::{absences, interval_text, legend, no_data, section_head};
+use crate::model::{Measure, Subject};
+use crate::page::figures::{lines_figure, series};
+use crate::page::parts::{interval_text, na, no_data, subject_th};
+use crate::page::{Block, Page, Section};
 
 /// Wall time per update of one thread-axis scenario.
 pub fn measure(sc: &'static str) -> Measure {
@@ -28,51 +29,51 @@ fn quantile(v: &[f64], q: f64) -> Option<f64> {
     Some(s[rank.min(s.len()) - 1])
 }
 
+/// The section: two charts (parked threads, busy callers) and a table of
+/// every configuration (median with its interval, p99, max; the batch rows'
+/// ratio to one 1-key update), then the callers' table.
+pub(crate) const SECTION: Section = Section {
+    id: "threads",
+    title: "Updates and threads",
+    intro: Some(
+        "The latency of one update of a 1-site key against the other threads in the process (issue 18): parked on a condition variable (0 to 1,000) or calling the key in a loop (1 to 4 busy callers, each pinned to a CPU of its own while there are enough), log–log; the median of single updates timed one by one, whiskers its bootstrap 95% interval. And 100 keys of one site switched in one batch against one update at a time. Before anything is timed each key's site (and trampoline) is decoded. The targets (1,000 parked ≤ 2 × none; 1 busy caller ≤ 2 × none; none ≤ 10 µs; a batch of 100 ≤ 3 × one 1-key update) are judged in the summary.",
+    ),
+    blocks: &[
+        Block::Pair(&[Block::Custom(parked), Block::Custom(busy)]),
+        Block::Custom(threads_table),
+        Block::Custom(callers_table),
+    ],
+};
+
+fn parked(p: &Page<'_>) -> Markup {
+    chart(
+        p,
+        scenario::UPDATE_THREADS,
+        "update-threads",
+        "update/threads: update latency vs threads in the process (the others parked)",
+    )
+}
+
+fn busy(p: &Page<'_>) -> Markup {
+    chart(
+        p,
+        scenario::UPDATE_THREADS_BUSY,
+        "update-threads-busy",
+        "update/threads-busy: update latency vs threads in the process (busy callers of the key)",
+    )
+}
+
 /// The chart of one group: x is the number of threads in the process (the
 /// updater and the others), log–log.
-fn chart(
-    inputs: &[Input],
-    subjects: &[Subject],
-    sc: &'static str,
-    id: &str,
-    title: &str,
-) -> String {
+fn chart(p: &Page<'_>, sc: &'static str, id: &str, title: &str) -> Markup {
     let m = measure(sc);
-    let expected: Vec<&str> = subjects
+    let expected: Vec<&str> = p
+        .subjects
         .iter()
         .filter(|s| s.implementation)
         .map(|s| s.name.as_str())
         .collect();
-    let mut series = Vec::new();
-    let mut present: Vec<&str> = Vec::new();
-    for (k, input) in inputs.iter().enumerate() {
-        for &n in &expected {
-            let figs: Vec<&Figure> = m
-                .all(&input.bench, n)
-                .into_iter()
-                .filter(|f| f.sites.is_some())
-                .collect();
-            if figs.is_empty() {
-                continue;
-            }
-            if !present.contains(&n) {
-                present.push(n);
-            }
-            series.push(Series {
-                name: n.to_owned(),
-                color: color(n),
-                style: k,
-                points: figs
-                    .iter()
-                    .map(|f| Point {
-                        x: f.sites.unwrap_or(0) as f64 + 1.0,
-                        y: f.value,
-                        interval: f.interval.map(|iv| (iv.low, iv.high)),
-                    })
-                    .collect(),
-            });
-        }
-    }
+    let (series, present) = series(p, m, &expected, |n| n as f64 + 1.0);
     let c = LineChart {
         id: id.to_owned(),
         title: title.to_owned(),
@@ -84,24 +85,7 @@ fn chart(
         series,
         targets: Vec::new(),
     };
-    let mut s = format!(
-        r#"<figure id="fig-{id}"><figcaption>{}</figcaption>"#,
-        esc(title)
-    );
-    match charts::line_chart(&c) {
-        Some(svg) => {
-            s.push_str(&svg);
-            let mut ks: Vec<usize> = c.series.iter().map(|x| x.style).collect();
-            ks.dedup();
-            s.push_str(&legend(inputs, &present, &ks));
-            s.push_str(&absences(inputs, &expected, m, &|k, n| {
-                !m.all(&inputs[k].bench, n).is_empty()
-            }));
-        }
-        None => s.push_str(&no_data(inputs, m)),
-    }
-    s.push_str("</figure>");
-    s
+    lines_figure(p, &c, m, &present, &expected)
 }
 
 /// The columns of the table: scenario, parameter, heading.
@@ -134,95 +118,59 @@ fn columns(inputs: &[Input]) -> Vec<(&'static str, u64, String)> {
     cols
 }
 
-fn cell(f: &Figure) -> String {
-    let mut s = format!(
-        r#"<td title="{}">{}<small>{}</small>"#,
-        esc(f.note.as_deref().unwrap_or("")),
-        esc(&fmt::time_ns(f.value)),
-        esc(&interval_text(f))
-    );
-    if let (Some(p99), Some(max)) = (quantile(&f.raw, 0.99), quantile(&f.raw, 1.0)) {
-        let _ = write!(
-            s,
-            r#"<br><small class="what">p99 {} · max {}</small>"#,
-            esc(&fmt::time_ns(p99)),
-            esc(&fmt::time_ns(max))
-        );
-    }
-    if let Some(r) = &f.ratio {
-        let _ = write!(
-            s,
-            r#"<div class="ratio"><b>{}</b> <small>[{} – {}] ÷ one 1-key update</small></div>"#,
-            esc(&fmt::ratio(r.value)),
-            esc(&fmt::bare_ratio(r.interval.low)),
-            esc(&fmt::bare_ratio(r.interval.high))
-        );
-    }
-    s.push_str("</td>");
-    s
+/// The title attribute of a figure's cell: its note.
+fn note(f: &Figure) -> &str {
+    f.note.as_deref().unwrap_or("")
 }
 
-/// The section: two charts (parked threads, busy callers) and a table of
-/// every configuration (median with its interval, p99, max; the batch rows'
-/// ratio to one 1-key update).
-pub fn section(inputs: &[Input], subjects: &[Subject]) -> String {
-    let mut s = String::new();
-    section_head(
-        &mut s,
-        "threads",
-        "The latency of one update of a 1-site key against the other threads in the process (issue 18): parked on a condition variable (0 to 1,000) or calling the key in a loop (1 to 4 busy callers, each pinned to a CPU of its own while there are enough), log–log; the median of single updates timed one by one, whiskers its bootstrap 95% interval. And 100 keys of one site switched in one batch against one update at a time. Before anything is timed each key's site (and trampoline) is decoded. The targets (1,000 parked ≤ 2 × none; 1 busy caller ≤ 2 × none; none ≤ 10 µs; a batch of 100 ≤ 3 × one 1-key update) are judged in the summary.",
-    );
-    s.push_str(r#"<div class="pair">"#);
-    s.push_str(&chart(
-        inputs,
-        subjects,
-        scenario::UPDATE_THREADS,
-        "update-threads",
-        "update/threads: update latency vs threads in the process (the others parked)",
-    ));
-    s.push_str(&chart(
-        inputs,
-        subjects,
-        scenario::UPDATE_THREADS_BUSY,
-        "update-threads-busy",
-        "update/threads-busy: update latency vs threads in the process (busy callers of the key)",
-    ));
-    s.push_str("</div>");
+fn cell(f: &Figure) -> Markup {
+    let tail = quantile(&f.raw, 0.99).zip(quantile(&f.raw, 1.0));
+    html! {
+        td title=(note(f)) {
+            (fmt::time_ns(f.value)) small { (interval_text(f)) }
+            @if let Some((p99, max)) = tail {
+                br;
+                small class="what" { "p99 " (fmt::time_ns(p99)) " · max " (fmt::time_ns(max)) }
+            }
+            @if let Some(r) = &f.ratio {
+                div class="ratio" {
+                    b { (fmt::ratio(r.value)) } " "
+                    small { "[" (fmt::bare_ratio(r.interval.low)) " – " (fmt::bare_ratio(r.interval.high)) "] ÷ one 1-key update" }
+                }
+            }
+        }
+    }
+}
+
+/// Every configuration of the thread axis, per implementation and machine;
+/// or why there is none.
+fn threads_table(p: &Page<'_>) -> Markup {
+    let inputs = p.inputs;
     let cols = columns(inputs);
     if cols.is_empty() {
-        s.push_str(&no_data(inputs, measure(scenario::UPDATE_THREADS)));
-        s.push_str(&callers_table(inputs, subjects));
-        s.push_str("</section>");
-        return s;
+        return no_data(inputs, measure(scenario::UPDATE_THREADS));
     }
-    s.push_str(r#"<table class="point" id="threads-table"><caption>One update against the threads in the process; 100 keys in one batch and one by one (median [95% interval], p99 · max of the samples; hover for how each was taken)</caption><thead><tr><th>subject</th>"#);
-    machine_head(&mut s, inputs);
-    for (_, _, h) in &cols {
-        let _ = write!(s, "<th>{}</th>", esc(h));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for sub in subjects.iter().filter(|x| x.implementation) {
-        for i in inputs {
-            row_head(&mut s, inputs, sub, i);
-            for (sc, p, _) in &cols {
-                match measure(sc).get(&i.bench, &sub.name, Some(*p)) {
-                    Some(f) => s.push_str(&cell(f)),
-                    None => {
-                        let _ = write!(
-                            s,
-                            r#"<td class="na"><small>{}</small></td>"#,
-                            esc(&measure(sc).why(&i.bench, Some(&sub.name)))
-                        );
+    html! {
+        table class="point" id="threads-table" {
+            caption { "One update against the threads in the process; 100 keys in one batch and one by one (median [95% interval], p99 · max of the samples; hover for how each was taken)" }
+            thead { tr { th { "subject" } (machine_head(inputs)) @for (_, _, h) in &cols { th { (h) } } } }
+            tbody {
+                @for sub in p.subjects.iter().filter(|x| x.implementation) {
+                    @for i in inputs {
+                        tr {
+                            (row_head(inputs, sub, i))
+                            @for (sc, n, _) in &cols {
+                                @match measure(sc).get(&i.bench, &sub.name, Some(*n)) {
+                                    Some(f) => (cell(f)),
+                                    None => (na(&measure(sc).why(&i.bench, Some(&sub.name)))),
+                                }
+                            }
+                        }
                     }
                 }
             }
-            s.push_str("</tr>");
         }
     }
-    s.push_str("</tbody></table>");
-    s.push_str(&callers_table(inputs, subjects));
-    s.push_str("</section>");
-    s
 }
 
 /// The figures of a callers' scenario (`callers/…`): a caller's per-call
@@ -235,8 +183,9 @@ pub fn callers_measure(sc: &'static str) -> Measure {
 /// latency with no update, 1,000 updates a second and updates flat out,
 /// as quantiles of the histogram each figure keeps, with the throughput
 /// against the loop with no updates and the breakpoints met per update
-/// (from the figure's note).
-pub fn callers_table(inputs: &[Input], subjects: &[Subject]) -> String {
+/// (from the figure's note: the bundle has no figure of either).
+fn callers_table(p: &Page<'_>) -> Markup {
+    let inputs = p.inputs;
     let modes = [
         (scenario::CALLERS_IDLE, "no updates"),
         (scenario::CALLERS_1KHZ, "1,000 updates/s"),
@@ -249,43 +198,40 @@ pub fn callers_table(inputs: &[Input], subjects: &[Subject]) -> String {
             .iter()
             .any(|f| m(scenario::CALLERS_IDLE).holds(f))
     }) {
-        return r#"<p class="note">Callers during updates (<code>callers/…</code>): not in these bundles.</p>"#.to_owned();
+        return html! {
+            p class="note" { "Callers during updates (" code { "callers/…" } "): not in these bundles." }
+        };
     }
-    let mut s = String::from(
-        r#"<table class="point" id="callers"><caption>The callers' side of an update: one thread calls the key's one site in a loop and times every call (two <code>rdtsc</code>, whose own cost is in every figure) while another updates the key not at all, 1,000 times a second, or flat out. Per-call latency p50 · p99 · p99.9 · p99.99 · max (from the histogram of every call), then the caller's throughput against the loop with no updates and the breakpoints met per update. No call that started after an update returned reached an older target (the run fails otherwise).</caption><thead><tr><th>subject</th>"#,
-    );
-    machine_head(&mut s, inputs);
-    for (_, h) in modes {
-        let _ = write!(s, "<th>{}</th>", esc(h));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for sub in subjects.iter().filter(|x| x.implementation) {
-        for i in inputs {
-            row_head(&mut s, inputs, sub, i);
-            let base = m(scenario::CALLERS_IDLE).get(&i.bench, &sub.name, Some(1));
-            for (sc, _) in modes {
-                match m(sc).get(&i.bench, &sub.name, Some(1)) {
-                    Some(f) => s.push_str(&callers_cell(f, base)),
-                    None => {
-                        let _ = write!(
-                            s,
-                            r#"<td class="na"><small>{}</small></td>"#,
-                            esc(&m(sc).why(&i.bench, Some(&sub.name)))
-                        );
+    html! {
+        table class="point" id="callers" {
+            caption {
+                "The callers' side of an update: one thread calls the key's one site in a loop and times every call (two " code { "rdtsc" } ", whose own cost is in every figure) while another updates the key not at all, 1,000 times a second, or flat out. Per-call latency p50 · p99 · p99.9 · p99.99 · max (from the histogram of every call), then the caller's throughput against the loop with no updates and the breakpoints met per update. No call that started after an update returned reached an older target (the run fails otherwise)."
+            }
+            thead { tr { th { "subject" } (machine_head(inputs)) @for (_, h) in modes { th { (h) } } } }
+            tbody {
+                @for sub in p.subjects.iter().filter(|x| x.implementation) {
+                    @for i in inputs {
+                        @let base = m(scenario::CALLERS_IDLE).get(&i.bench, &sub.name, Some(1));
+                        tr {
+                            (row_head(inputs, sub, i))
+                            @for (sc, _) in modes {
+                                @match m(sc).get(&i.bench, &sub.name, Some(1)) {
+                                    Some(f) => (callers_cell(f, base)),
+                                    None => (na(&m(sc).why(&i.bench, Some(&sub.name)))),
+                                }
+                            }
+                        }
                     }
                 }
             }
-            s.push_str("</tr>");
         }
     }
-    s.push_str("</tbody></table>");
-    s
 }
 
 /// One cell of the callers' table.
-fn callers_cell(f: &Figure, base: Option<&Figure>) -> String {
+fn callers_cell(f: &Figure, base: Option<&Figure>) -> Markup {
     let Some(h) = &f.histogram else {
-        return format!("<td>{}</td>", esc(&fmt::time_ns(f.value)));
+        return html! { td { (fmt::time_ns(f.value)) } };
     };
     let tput = match base {
         Some(b) if !std::ptr::eq(b, f) => note_number(f, "throughput ")
@@ -297,21 +243,17 @@ fn callers_cell(f: &Figure, base: Option<&Figure>) -> String {
     let traps = note_number(f, "calls met a breakpoint (")
         .map(|t| format!(" · {t:.2} breakpoints/update"))
         .unwrap_or_default();
-    format!(
-        r#"<td title="{}">{} · {} · {} · {} · {}<br><small>{}{}{}</small></td>"#,
-        esc(f.note.as_deref().unwrap_or("")),
-        esc(&fmt::time_ns(h.quantile(0.5))),
-        esc(&fmt::time_ns(h.quantile(0.99))),
-        esc(&fmt::time_ns(h.quantile(0.999))),
-        esc(&fmt::time_ns(h.quantile(0.9999))),
-        esc(&fmt::time_ns(h.max)),
-        esc(&format!(
-            "{:.1} M calls/s",
-            note_number(f, "throughput ").unwrap_or(f64::NAN)
-        )),
-        esc(&tput),
-        esc(&traps),
-    )
+    let q = |x| fmt::time_ns(h.quantile(x));
+    html! {
+        td title=(note(f)) {
+            (q(0.5)) " · " (q(0.99)) " · " (q(0.999)) " · " (q(0.9999)) " · " (fmt::time_ns(h.max))
+            br;
+            small {
+                (format!("{:.1} M calls/s", note_number(f, "throughput ").unwrap_or(f64::NAN)))
+                (tput) (traps)
+            }
+        }
+    }
 }
 
 /// The number right after `key` in a figure's note (`throughput 42.1 M
@@ -328,23 +270,16 @@ fn note_number(f: &Figure, key: &str) -> Option<f64> {
 
 /// A table row's first cells: the subject with its colour, and the
 /// machine when the page shows several.
-fn row_head(s: &mut String, inputs: &[Input], sub: &Subject, i: &Input) {
-    let _ = write!(
-        s,
-        r#"<tr><th><span class="key" style="background:{}"></span>{}</th>"#,
-        color(&sub.name),
-        esc(&sub.name)
-    );
-    if inputs.len() > 1 {
-        let _ = write!(s, "<td>{}</td>", esc(&i.label));
+fn row_head(inputs: &[Input], sub: &Subject, i: &Input) -> Markup {
+    html! {
+        (subject_th(&sub.name))
+        @if inputs.len() > 1 { td { (i.label) } }
     }
 }
 
 /// The header cell of [`row_head`]'s machine column, when there is one.
-fn machine_head(s: &mut String, inputs: &[Input]) {
-    if inputs.len() > 1 {
-        s.push_str("<th>machine</th>");
-    }
+fn machine_head(inputs: &[Input]) -> Markup {
+    html! { @if inputs.len() > 1 { th { "machine" } } }
 }
 
 /// The `k`th figure of `v`.
@@ -366,89 +301,97 @@ fn churn_pair<'a>(b: &'a BenchBundle, subject: &str, metric: Metric) -> Vec<&'a 
     v
 }
 
+/// One row of the churn table: a subject on a machine at the first or
+/// the last tenth.
+struct ChurnRow<'a> {
+    input: &'a Input,
+    subject: &'a Subject,
+    modules: u64,
+    first: bool,
+    slots: Option<&'a Figure>,
+    rss: Option<&'a Figure>,
+    time: Option<&'a Figure>,
+}
+
 /// memory/churn: trap-table slots, resident memory and time per module at
 /// the first and the last tenth of the run, per implementation churned.
-pub fn churn_table(inputs: &[Input], subjects: &[Subject]) -> String {
-    let mut s = String::from(
-        r#"<table class="point" id="churn"><caption>memory/churn: modules loaded, updated and unloaded one after another, each at an address no module had before (as a JIT does): the trap handler's table of known slots, the resident memory of the process and the time per module (load + update + unload; median [95% interval]) at the first and the last tenth of the run. Memory is bounded when the last tenth holds no more slots than the first.</caption><thead><tr><th>subject</th>"#,
-    );
-    machine_head(&mut s, inputs);
-    s.push_str("<th>modules</th><th>trap-table slots</th><th>resident memory</th><th>time per module</th></tr></thead><tbody>");
-    let mut rows = 0;
+pub(crate) fn churn_table(p: &Page<'_>) -> Markup {
+    let inputs = p.inputs;
+    let mut rows: Vec<ChurnRow<'_>> = Vec::new();
     for i in inputs {
-        for sub in subjects.iter().filter(|x| x.implementation) {
+        for sub in p.subjects.iter().filter(|x| x.implementation) {
             let slots = churn_pair(&i.bench, &sub.name, Metric::TrapTableSlots);
             let rss = churn_pair(&i.bench, &sub.name, Metric::ResidentBytes);
             let time = churn_pair(&i.bench, &sub.name, Metric::WallTime);
-            if slots.is_empty() && time.is_empty() {
-                continue;
-            }
-            rows += 1;
             for k in 0..slots.len().max(time.len()) {
-                row_head(&mut s, inputs, sub, i);
-                let n = at(&slots, k)
-                    .or(at(&time, k))
-                    .and_then(|f| f.sites)
-                    .unwrap_or(0);
-                let which = if k == 0 { "first tenth" } else { "last tenth" };
-                let _ = write!(
-                    s,
-                    r#"<td>{} <small class="what">({which})</small></td>"#,
-                    fmt::thousands(n)
-                );
-                for f in [at(&slots, k), at(&rss, k)] {
-                    match f {
-                        Some(f) => {
-                            let _ = write!(
-                                s,
-                                r#"<td title="{}">{}</td>"#,
-                                esc(f.note.as_deref().unwrap_or("")),
-                                esc(&fmt::value(f.metric, f.value))
-                            );
-                        }
-                        None => s.push_str(r#"<td class="na"><small>not measured</small></td>"#),
-                    }
-                }
-                match at(&time, k) {
-                    Some(f) => {
-                        let _ = write!(
-                            s,
-                            r#"<td title="{}">{}<small>{}</small></td>"#,
-                            esc(f.note.as_deref().unwrap_or("")),
-                            esc(&fmt::time_ns(f.value)),
-                            esc(&interval_text(f))
-                        );
-                    }
-                    None => s.push_str(r#"<td class="na"><small>not measured</small></td>"#),
-                }
-                s.push_str("</tr>");
+                rows.push(ChurnRow {
+                    input: i,
+                    subject: sub,
+                    modules: at(&slots, k)
+                        .or(at(&time, k))
+                        .and_then(|f| f.sites)
+                        .unwrap_or(0),
+                    first: k == 0,
+                    slots: at(&slots, k),
+                    rss: at(&rss, k),
+                    time: at(&time, k),
+                });
             }
         }
     }
-    if rows == 0 {
-        let m = Measure::new(
-            scenario::MEMORY_CHURN,
-            Metric::TrapTableSlots,
-            Per::Total,
-            Instrument::Memory,
-        );
-        let reasons: Vec<String> = inputs
-            .iter()
-            .map(|i| {
-                let r = m.why(&i.bench, None);
-                if inputs.len() > 1 {
-                    format!("{}: {r}", i.label)
-                } else {
-                    r
+    let not_measured = html! { td class="na" { small { "not measured" } } };
+    html! {
+        table class="point" id="churn" {
+            caption { "memory/churn: modules loaded, updated and unloaded one after another, each at an address no module had before (as a JIT does): the trap handler's table of known slots, the resident memory of the process and the time per module (load + update + unload; median [95% interval]) at the first and the last tenth of the run. Memory is bounded when the last tenth holds no more slots than the first." }
+            thead {
+                tr {
+                    th { "subject" } (machine_head(inputs))
+                    th { "modules" } th { "trap-table slots" } th { "resident memory" } th { "time per module" }
                 }
-            })
-            .collect();
-        let _ = write!(
-            s,
-            r#"<tr><td class="na" colspan="5"><small>{}</small></td></tr>"#,
-            esc(&reasons.join("; "))
-        );
+            }
+            tbody {
+                @for r in &rows {
+                    tr {
+                        (row_head(inputs, r.subject, r.input))
+                        td { (fmt::thousands(r.modules)) " " small class="what" { "(" @if r.first { "first tenth" } @else { "last tenth" } ")" } }
+                        @for f in [r.slots, r.rss] {
+                            @match f {
+                                Some(f) => td title=(note(f)) { (fmt::value(f.metric, f.value)) },
+                                None => (not_measured),
+                            }
+                        }
+                        @match r.time {
+                            Some(f) => td title=(note(f)) { (fmt::time_ns(f.value)) small { (interval_text(f)) } },
+                            None => (not_measured),
+                        }
+                    }
+                }
+                @if rows.is_empty() {
+                    tr { td class="na" colspan="5" { small { (churn_absent(inputs)) } } }
+                }
+            }
+        }
     }
-    s.push_str("</tbody></table>");
-    s
+}
+
+/// Why no bundle has a churn figure.
+fn churn_absent(inputs: &[Input]) -> String {
+    let m = Measure::new(
+        scenario::MEMORY_CHURN,
+        Metric::TrapTableSlots,
+        Per::Total,
+        Instrument::Memory,
+    );
+    inputs
+        .iter()
+        .map(|i| {
+            let r = m.why(&i.bench, None);
+            if inputs.len() > 1 {
+                format!("{}: {r}", i.label)
+            } else {
+                r
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

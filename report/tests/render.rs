@@ -27,7 +27,8 @@ fn charts(html: &str) -> Vec<(String, usize)> {
 #[test]
 fn every_section_and_chart_of_the_fixture() {
     let html = render(&common::fixture_inputs());
-    for (id, _) in SECTIONS {
+    for s in SECTIONS {
+        let id = s.id;
         assert!(
             html.contains(&format!(r#"<section id="{id}">"#)),
             "section {id}"
@@ -181,7 +182,8 @@ fn a_bundle_without_figures_draws_no_empty_chart() {
     assert!(html.contains("No chart: no figure of this kind — valgrind not found."));
     assert!(html.contains("no conformance matrix in this bundle"));
     assert!(html.contains("No decoded site"));
-    for (id, _) in SECTIONS {
+    for s in SECTIONS {
+        let id = s.id;
         assert!(
             html.contains(&format!(r#"<section id="{id}">"#)),
             "section {id}"
