@@ -81,13 +81,15 @@ pub struct Output {
     pub sites: Vec<SiteDump>,
 }
 
-/// One subject's batch: runs `units` units, checking the result.
-type Batch<'a> = Box<dyn Fn(u64) -> Result<(), String> + 'a>;
+/// One subject's batch: runs `units` units, checking the result, and
+/// returns the nanoseconds it measured (the whole batch, or the timed
+/// windows of a loop).
+type Batch<'a> = Box<dyn Fn(u64) -> Result<f64, String> + 'a>;
 
 /// Interleaved rounds over `runners` (name, batch): per subject and round
-/// the minimum of [`BATCHES_PER_ROUND`] batches, in ns per call; `units`
-/// calibrated on `runners[reference]` so that its batches of a round take
-/// about `batch_ns`.
+/// the minimum of [`BATCHES_PER_ROUND`] batches, in measured ns per call;
+/// `units` calibrated on `runners[reference]` so that its batches of a
+/// round take about `batch_ns` of wall time.
 fn interleaved(
     id: &str,
     runners: &[(&'static str, Batch<'_>)],
@@ -95,14 +97,12 @@ fn interleaved(
     calls_per_unit: u64,
     (rounds, batch_ns, seed): (u32, u64, u64),
 ) -> Result<(Vec<Vec<f64>>, Vec<Round>, u64), String> {
-    let time = |f: &Batch<'_>, units: u64| -> Result<f64, String> {
-        let t = std::time::Instant::now();
-        f(units)?;
-        Ok(t.elapsed().as_nanos() as f64)
-    };
+    let time = |f: &Batch<'_>, units: u64| f(units);
     let mut units = 1u64;
     loop {
-        let ns = time(&runners[reference].1, units)? as u64;
+        let t = std::time::Instant::now();
+        time(&runners[reference].1, units)?;
+        let ns = t.elapsed().as_nanos() as u64;
         if ns >= batch_ns / 4 || units > 1 << 40 {
             units = (units as u128 * batch_ns as u128
                 / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
@@ -191,6 +191,17 @@ fn position(subs: &[GenSubject], name: &str) -> Result<usize, String> {
     subs.iter()
         .position(|s| s.name == name)
         .ok_or_else(|| format!("no {name} among the generated subjects"))
+}
+
+/// Time-stamp counter ticks per nanosecond, measured against the clock
+/// over 20 ms.
+fn ticks_per_ns() -> f64 {
+    // SAFETY: `rdtsc` has no preconditions on x86-64.
+    let tsc = || unsafe { core::arch::x86_64::_rdtsc() };
+    let (t0, c0) = (std::time::Instant::now(), tsc());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (t1, c1) = (std::time::Instant::now(), tsc());
+    c1.wrapping_sub(c0) as f64 / (t1 - t0).as_nanos().max(1) as f64
 }
 
 const LAYOUT_SEED: u64 = 0x00c0_1dca_11ed;
@@ -292,6 +303,7 @@ fn cold(
         .map(|(s, c)| {
             let name = s.name;
             let f: Batch<'_> = Box::new(move |units| {
+                let t = std::time::Instant::now();
                 let mut x = 0u64;
                 for _ in 0..units {
                     x = c.run(x);
@@ -303,7 +315,7 @@ fn cold(
                         units * c.n as u64
                     ));
                 }
-                Ok(())
+                Ok(t.elapsed().as_nanos() as f64)
             });
             (name, f)
         })
@@ -344,6 +356,7 @@ fn noisy(
         site: SiteKind::NoCall,
     };
     let all: Vec<GenSubject> = subs.iter().copied().chain([baseline]).collect();
+    let per_ns = ticks_per_ns();
     let mut loops = Vec::new();
     for s in &all {
         let l = gencode::looped(s, &noise)?;
@@ -359,13 +372,13 @@ fn noisy(
         .map(|(s, l)| {
             let name = s.name;
             let f: Batch<'_> = Box::new(move |units| {
-                let x = l.run(0, units);
+                let (x, ticks) = l.run(0, units);
                 if x != units {
                     return Err(format!(
                         "{name} {id}: a loop of {units} returned {x}, expected {units}"
                     ));
                 }
-                Ok(())
+                Ok(ticks as f64 / per_ns)
             });
             (name, f)
         })
@@ -391,7 +404,7 @@ fn noisy(
         let ratio = (k != direct).then(|| per_round(&diff, &direct_diff, |a, b| a / b));
         let totals = median(&per_round(&per[k], &per[direct], |a, b| a / b));
         let note = format!(
-            "derived by subtraction: per round, the loop with the call minus the baseline loop without it (`lea rax, [rdi + 1]` where the site is), measured in the same round; {what}; the noise alone costs {noise_alone:.2} ns per iteration (median of the baseline's rounds), the subject's whole iteration {:.2} ns; ratio: median of the per-round ratios of the differences to direct's, bootstrap 95% interval (the whole iterations' ratio to direct's: {totals:.4}x); median of {} interleaved rounds (shuffled order), a round's value the minimum of {BATCHES_PER_ROUND} batches of {units} iterations; {}",
+            "derived by subtraction: each call timed alone, between two reads of the time-stamp counter each after an `lfence` (the call's latency with the pipeline drained before it), less the same window around `lea rax, [rdi + 1]` instead of the call (the baseline loop, measured in the same round); {what}, outside the timed window; the baseline window costs {noise_alone:.2} ns, the subject's {:.2} ns (medians of the rounds); ratio: median of the per-round ratios of the differences to direct's, bootstrap 95% interval (the windows' ratio to direct's window: {totals:.4}x); median of {} interleaved rounds (shuffled order), a round's value the minimum of {BATCHES_PER_ROUND} batches of {units} iterations (the counter at {per_ns:.3} ticks/ns); {}",
             median(&per[k]),
             diff.len(),
             subjects_note()

@@ -434,8 +434,10 @@ pub fn chain(s: &GenSubject, order: &[usize]) -> Result<Chain, String> {
 
 // -------------------------------------------------------------- loops
 
-/// A loop ([`looped`]): `extern "C" fn(x, n) -> x + n`, each of the `n`
-/// iterations calling the noise then the subject's site once.
+/// A loop ([`looped`]): `extern "C" fn(x, n, ticks: *mut u64) -> x + n`,
+/// each of the `n` iterations calling the noise, then the subject's one
+/// site between two fenced reads of the time-stamp counter, whose
+/// differences it adds up into `*ticks`.
 #[derive(Debug)]
 pub struct Looped {
     /// The code (and module).
@@ -447,23 +449,35 @@ pub struct Looped {
 }
 
 impl Looped {
-    /// `n` iterations from `x`; returns `x + n`.
-    pub fn run(&self, x: u64, n: u64) -> u64 {
-        // SAFETY: generated as an `extern "C" fn(u64, u64) -> u64` (checked
-        // by `prove_loop` before any measurement), mapped while `self`
-        // lives; it reads and writes only the noise's state, which its
-        // [`Noise`] keeps alive.
-        let f: extern "C" fn(u64, u64) -> u64 = unsafe { std::mem::transmute(self.code.addr()) };
-        f(x, n)
+    /// `n` iterations from `x`: returns `x + n` and the time-stamp-counter
+    /// ticks spent in the timed windows around the site.
+    pub fn run(&self, x: u64, n: u64) -> (u64, u64) {
+        // SAFETY: generated as an `extern "C" fn(u64, u64, *mut u64) ->
+        // u64` (checked by `prove_loop` before any measurement), mapped
+        // while `self` lives; it writes `*ticks` once and otherwise only
+        // the noise's state, which its [`Noise`] keeps alive.
+        let f: extern "C" fn(u64, u64, *mut u64) -> u64 =
+            unsafe { std::mem::transmute(self.code.addr()) };
+        let mut ticks = 0u64;
+        let r = f(x, n, &mut ticks);
+        (r, ticks)
     }
 }
 
 const LOOP_HEAD: usize = 64;
+/// `lfence; rdtsc; shl rdx, 32; or rax, rdx`: the time-stamp counter in
+/// `rax`, read after every earlier instruction has completed.
+const READ_TSC: [u8; 12] = [
+    0x0f, 0xae, 0xe8, 0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0,
+];
 
-/// Generates `s`'s loop around `noise`: saves `rbx`, `r12`–`r15`; `r13` =
-/// n, `r14` = x, `r15` = the noise's state, `r12` = its cursor (state
-/// word 0); then `n` times `call noise; mov rdi, r14; <site>; mov r14,
-/// rax`; stores the cursor back and returns `r14`.
+/// Generates `s`'s loop around `noise`: saves `rbx`, `rbp`, `r12`–`r15`
+/// and `rdx` (the ticks' address); `r13` = n, `r14` = x, `r15` = the
+/// noise's state, `r12` = its cursor (state word 0), `rbp` = 0; then `n`
+/// times: `call noise`; read the counter (fenced), `lfence`, keep it in
+/// `rbx`; `mov rdi, r14; <site>; mov r14, rax`; read the counter again
+/// (fenced) and add the difference to `rbp`. Then stores the cursor back,
+/// `rbp` into the ticks, and returns `r14`.
 ///
 /// # Errors
 /// As [`generate`].
@@ -479,26 +493,38 @@ pub fn looped(s: &GenSubject, noise: &Noise) -> Result<Looped, String> {
         |base| {
             let mut b = vec![0xcc_u8; len];
             let mut p = Vec::new();
-            p.extend_from_slice(&[0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]); // push rbx, r12-r15
+            // push rbx, rbp, r12-r15, rdx (7 pushes: the stack is 16-byte
+            // aligned for the calls)
+            p.extend_from_slice(&[
+                0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57, 0x52,
+            ]);
             p.extend_from_slice(&[0x49, 0x89, 0xf5, 0x49, 0x89, 0xfe]); // mov r13, rsi; mov r14, rdi
             p.extend_from_slice(&[0x49, 0xbf]); // mov r15, imm64
             p.extend_from_slice(&state.to_le_bytes());
-            p.extend_from_slice(&[0x4d, 0x8b, 0x27]); // mov r12, [r15]
+            p.extend_from_slice(&[0x4d, 0x8b, 0x27, 0x31, 0xed]); // mov r12, [r15]; xor ebp, ebp
             let j = p.len();
             p.extend_from_slice(&branch(0xe9, base + j, base + LOOP_HEAD, "jmp head")?);
             b[..p.len()].copy_from_slice(&p);
             let head = base + LOOP_HEAD;
             let mut l = branch(0xe8, head, noise_at, "call noise")?;
+            l.extend_from_slice(&READ_TSC);
+            l.extend_from_slice(&[0x0f, 0xae, 0xe8, 0x48, 0x89, 0xc3]); // lfence; mov rbx, rax
             l.extend_from_slice(&[0x4c, 0x89, 0xf7]); // mov rdi, r14
             site_at = head + l.len();
             let site = site_code(s.site, site_at)?;
             l.extend_from_slice(&site.bytes);
-            l.extend_from_slice(&[0x49, 0x89, 0xc6, 0x49, 0xff, 0xcd]); // mov r14, rax; dec r13
+            l.extend_from_slice(&[0x49, 0x89, 0xc6]); // mov r14, rax
+            l.extend_from_slice(&READ_TSC);
+            l.extend_from_slice(&[0x48, 0x29, 0xd8, 0x48, 0x01, 0xc5]); // sub rax, rbx; add rbp, rax
+            l.extend_from_slice(&[0x49, 0xff, 0xcd]); // dec r13
             let jnz_at = head + l.len();
             l.extend_from_slice(&[0x0f, 0x85]);
             l.extend_from_slice(&rel32(jnz_at + 6, head, "jnz head")?);
-            l.extend_from_slice(&[0x4d, 0x89, 0x27, 0x4c, 0x89, 0xf0]); // mov [r15], r12; mov rax, r14
-            l.extend_from_slice(&[0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5b, 0xc3]); // pops; ret
+            l.extend_from_slice(&[0x4d, 0x89, 0x27, 0x5a, 0x48, 0x89, 0x2a]); // mov [r15], r12; pop rdx; mov [rdx], rbp
+            l.extend_from_slice(&[0x4c, 0x89, 0xf0]); // mov rax, r14
+            l.extend_from_slice(&[
+                0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
+            ]); // pops; ret
             b[LOOP_HEAD..LOOP_HEAD + l.len()].copy_from_slice(&l);
             Ok((b, site.entry.into_iter().collect()))
         },
@@ -881,10 +907,11 @@ pub fn prove_chain(s: &GenSubject, c: &Chain, phase: &str) -> Result<Vec<SiteDum
     Ok(dumps)
 }
 
-/// Proves a loop: its head is `call <noise>; mov rdi, r14`, then the site
-/// `s` claims, then `mov r14, rax; dec r13; jnz <head>`, and the noise
-/// makes `noise.sites` indirect jumps and no call. Returns the site,
-/// decoded.
+/// Proves a loop: its head is `call <noise>`, then no call or branch up
+/// to `mov rdi, r14` right before the site, the site `s` claims, then
+/// `mov r14, rax` and no call or branch up to `dec r13; jnz <head>`; and
+/// the noise makes `noise.sites` indirect jumps and no call. Returns the
+/// site, decoded.
 ///
 /// # Errors
 /// What was found instead, and where.
@@ -895,42 +922,46 @@ pub fn prove_loop(
     phase: &str,
 ) -> Result<Vec<SiteDump>, String> {
     let err = |what: String| Err(format!("{} {phase}: {what}", s.name));
-    // SAFETY: the loop's own code.
-    let call = unsafe { insn_at(l.head) };
-    if !(call.code() == Code::Call_rel32_64
-        && call.near_branch_target() as usize == noise.code.addr())
-    {
+    let flow = |i: &Instruction| {
+        matches!(i.mnemonic(), Mnemonic::Call | Mnemonic::Jmp | Mnemonic::Ret)
+            || (i.op_count() > 0 && i.op0_kind() == iced_x86::OpKind::NearBranch64)
+    };
+    let list = |v: &[Instruction]| v.iter().map(format_insn).collect::<Vec<_>>().join("; ");
+    // SAFETY: the loop's own code, from its head to its site.
+    let before = decode(&unsafe { read_code(l.head, l.site - l.head) }, l.head);
+    let (Some(call), Some(mov)) = (before.first(), before.last()) else {
+        return err("no code before the site".into());
+    };
+    let ok = call.code() == Code::Call_rel32_64
+        && call.near_branch_target() as usize == noise.code.addr()
+        && !before[1..].iter().any(flow)
+        && mov.next_ip() as usize == l.site
+        && mov.op0_register() == Register::RDI
+        && mov.op1_register() == Register::R14;
+    if !ok {
         return err(format!(
-            "the loop's head holds `{}`, expected `call <noise>`",
-            format_insn(&call)
-        ));
-    }
-    // SAFETY: as above.
-    let mov = unsafe { insn_at(call.next_ip() as usize) };
-    if mov.next_ip() as usize != l.site || mov.op1_register() != Register::R14 {
-        return err(format!(
-            "`{}` before the site, expected `mov rdi, r14`",
-            format_insn(&mov)
+            "the loop's head holds `{}`, expected `call <noise>; ...; mov rdi, r14` before the site",
+            list(&before)
         ));
     }
     // SAFETY: the loop's site.
     let site = unsafe { check_generated_site(s, l.site, phase, true)? };
-    // SAFETY: the loop's tail.
-    let tail = decode(&unsafe { read_code(site.end, 12) }, site.end);
-    let ok = tail.len() >= 3
-        && tail[0].op0_register() == Register::R14
-        && tail[0].op1_register() == Register::RAX
-        && tail[1].mnemonic() == Mnemonic::Dec
-        && tail[2].code() == Code::Jne_rel32_64
-        && tail[2].near_branch_target() as usize == l.head;
+    // SAFETY: the loop's tail (inside its page).
+    let tail = decode(&unsafe { read_code(site.end, 48) }, site.end);
+    let jnz = tail.iter().position(flow);
+    let ok = tail
+        .first()
+        .is_some_and(|m| m.op0_register() == Register::R14 && m.op1_register() == Register::RAX)
+        && jnz.is_some_and(|k| {
+            k >= 1
+                && tail[k].code() == Code::Jne_rel32_64
+                && tail[k].near_branch_target() as usize == l.head
+                && tail[k - 1].mnemonic() == Mnemonic::Dec
+        });
     if !ok {
         return err(format!(
-            "after the site: `{}`, expected `mov r14, rax; dec r13; jnz <head>`",
-            tail.iter()
-                .take(3)
-                .map(format_insn)
-                .collect::<Vec<_>>()
-                .join("; ")
+            "after the site: `{}`, expected `mov r14, rax; ...; dec r13; jnz <head>`",
+            list(&tail[..jnz.map_or(tail.len(), |k| k + 1).min(tail.len())])
         ));
     }
     // SAFETY: the noise's own code.
