@@ -21,11 +21,15 @@
 //! minimum of three batches, the figure the median of the rounds and the
 //! ratio to `direct` the median of the per-round ratios, with bootstrap
 //! intervals; `direct-aa` (a second generated copy of the direct form) is
-//! the noise floor. In the trashed and polluted scenarios a baseline loop
-//! with no call (`lea rax, [rdi + 1]` where the site is) runs in the same
-//! rounds, and a figure is **derived by subtraction**: per round, (noise +
-//! call) − (noise alone); its ratio to `direct` is the per-round ratio of
-//! those differences. The **crossover** ([`crossover`]) is derived from
+//! the noise floor. In the trashed and polluted scenarios each call is
+//! timed alone, between two time-stamp-counter reads each after an
+//! `lfence` (the noise runs outside that window), and a baseline loop with
+//! no call (`lea rax, [rdi + 1]` where the site is) runs in the same
+//! rounds: a figure is **derived by subtraction**, per round (window with
+//! the call) − (window without it); its ratio to `direct` is the per-round
+//! ratio of those differences. (Timing the whole iteration instead left
+//! the call's few nanoseconds inside microseconds of polluters: intervals
+//! of ±300 ns at P = 4,096.) The **crossover** ([`crossover`]) is derived from
 //! the polluted figures and written into their notes.
 
 use static_call_bundle::{
@@ -86,6 +90,9 @@ pub struct Output {
 /// windows of a loop).
 type Batch<'a> = Box<dyn Fn(u64) -> Result<f64, String> + 'a>;
 
+/// Per subject its per-round values, the rounds, and the units per batch.
+type Interleaved = (Vec<Vec<f64>>, Vec<Round>, u64);
+
 /// Interleaved rounds over `runners` (name, batch): per subject and round
 /// the minimum of [`BATCHES_PER_ROUND`] batches, in measured ns per call;
 /// `units` calibrated on `runners[reference]` so that its batches of a
@@ -96,7 +103,7 @@ fn interleaved(
     reference: usize,
     calls_per_unit: u64,
     (rounds, batch_ns, seed): (u32, u64, u64),
-) -> Result<(Vec<Vec<f64>>, Vec<Round>, u64), String> {
+) -> Result<Interleaved, String> {
     let time = |f: &Batch<'_>, units: u64| f(units);
     let mut units = 1u64;
     loop {

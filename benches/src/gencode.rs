@@ -863,7 +863,7 @@ pub fn prove_chain(s: &GenSubject, c: &Chain, phase: &str) -> Result<Vec<SiteDum
     let mut dumps = Vec::new();
     for i in 0..c.n {
         let off = at.wrapping_sub(base + CHAIN_STUBS);
-        if at < base + CHAIN_STUBS || off % STUB != 0 || off / STUB >= c.n {
+        if at < base + CHAIN_STUBS || !off.is_multiple_of(STUB) || off / STUB >= c.n {
             return err(format!(
                 "call {i} of the chain goes to {at:#x}, which is no stub"
             ));
