@@ -16,7 +16,7 @@
 //!   each with its own changing target ([`gencode::polluters`], shared),
 //!   compete for the predictor's entries.
 //!
-//! Every scenario is measured as the warm ones are ([`crate::rounds`]):
+//! Every scenario is measured as the warm ones are ([`crate::rounds`](mod@crate::rounds)):
 //! interleaved rounds in a shuffled order, each subject's round the
 //! minimum of three batches, the figure the median of the rounds and the
 //! ratio to `direct` the median of the per-round ratios, with bootstrap
