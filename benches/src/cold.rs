@@ -468,11 +468,17 @@ pub fn crossover(figures: &mut [Figure]) -> Vec<(String, Option<u64>, String)> {
         if steps.is_empty() {
             continue;
         }
+        let stays = steps
+            .iter()
+            .skip_while(|t| t.ends_with("within"))
+            .all(|t| t.ends_with("above"));
         let text = format!(
             "crossover (derived from this run's call/polluted-* figures): {}; the smallest P whose ratio to direct, its interval widened by the A/A noise floor of the same P, lies wholly above 1 ({})",
-            first.map_or("none among the P measured".to_owned(), |p| format!(
-                "P = {p}"
-            )),
+            match first {
+                None => "none among the P measured".to_owned(),
+                Some(p) if stays => format!("P = {p}, and above at every larger P measured"),
+                Some(p) => format!("P = {p}, but not above at every larger P measured"),
+            },
             steps.join("; ")
         );
         for f in figures.iter_mut().filter(|f| {
