@@ -494,3 +494,73 @@ pub fn crossover(figures: &mut [Figure]) -> Vec<(String, Option<u64>, String)> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(id: &str, subject: &str, low: f64, high: f64) -> Figure {
+        let mut f = figure(
+            id,
+            subject,
+            vec![1.0; 3],
+            None,
+            String::new(),
+            &mut Rng::new(1),
+        );
+        f.ratio = Some(Ratio {
+            reference: control::DIRECT.into(),
+            value: (low + high) / 2.0,
+            interval: Interval {
+                low,
+                high,
+                level: 0.95,
+            },
+            raw: Vec::new(),
+        });
+        f
+    }
+
+    #[test]
+    fn the_crossover_is_the_first_p_above_the_widened_floor() {
+        let mut figures = Vec::new();
+        // (P, plain-indirect's interval): the A/A reaches 0.01 from 1, so
+        // an interval must start above 1.01 to leave the noise floor.
+        let plain = [
+            (0.995, 1.005),
+            (1.005, 1.02),
+            (1.02, 1.03),
+            (1.05, 1.07),
+            (1.011, 1.2),
+            (1.3, 1.4),
+        ];
+        for ((_, id), (lo, hi)) in scenario::CALL_POLLUTED.iter().zip(plain) {
+            figures.push(fig(id, control::DIRECT_AA, 0.99, 1.01));
+            figures.push(fig(id, "plain-indirect", lo, hi));
+        }
+        let found = crossover(&mut figures);
+        assert_eq!(found.len(), 1, "call-mem-indirect has no figures here");
+        assert_eq!(found[0].1, Some(64));
+        assert!(found[0].2.contains("P = 64, and above at every larger P"));
+        let noted = figures
+            .iter()
+            .filter(|f| f.note.as_deref().is_some_and(|n| n.contains("crossover")))
+            .count();
+        assert_eq!(
+            noted, 6,
+            "every polluted figure of plain-indirect gets the note"
+        );
+        // Back within the floor at a larger P: said so.
+        figures.retain(|f| f.scenario != "call/polluted-1024");
+        figures.push(fig("call/polluted-1024", control::DIRECT_AA, 0.9, 1.1));
+        figures.push(fig("call/polluted-1024", "plain-indirect", 1.05, 1.07));
+        let found = crossover(&mut figures);
+        assert!(
+            found[0]
+                .2
+                .contains("P = 64, but not above at every larger P"),
+            "{}",
+            found[0].2
+        );
+    }
+}
