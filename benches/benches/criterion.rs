@@ -227,6 +227,16 @@ fn calls(ctx: &mut Ctx) {
     }
 }
 
+/// call/cold-*, call/trashed-predictor, call/polluted-*: generated code
+/// (`static_call_bench::cold`).
+fn cold_calls(ctx: &mut Ctx) {
+    let o = static_call_bench::cold::run(&selection(), seed()).unwrap_or_else(|e| fail(&e));
+    ctx.part.figures.extend(o.figures);
+    ctx.part.rounds.extend(o.rounds);
+    ctx.part.missing.extend(o.missing);
+    ctx.part.sites.extend(o.sites);
+}
+
 // ---------------------------------------------------------------- updates
 
 fn flip(key: &'static static_call_core::StaticCall<subjects::AddFn>, i: u64) {
@@ -835,6 +845,7 @@ fn main() {
         .with_benchmark_filter(criterion::BenchmarkFilter::AcceptAll);
     let mut ctx = Ctx { c, part };
     calls(&mut ctx);
+    cold_calls(&mut ctx);
     updates(&mut ctx);
     foreign(&mut ctx);
     modules(&mut ctx);

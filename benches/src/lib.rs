@@ -13,6 +13,8 @@
 //!   mismatch stops the run instead of measuring the wrong thing.
 //! * [`scale`]: generated modules for the update, module and memory
 //!   scenarios (1 to 10,000 sites, 100,000 foreign sites).
+//! * [`cold`] and [`gencode`]: cold calls, a trashed predictor and a
+//!   polluted indirect predictor, over code generated at run time.
 //! * [`parts`]: each benchmark binary writes its part of the results; the
 //!   parts are assembled into one bundle, `target/results/bench.json`
 //!   (schema: the `static-call-bundle` crate).
@@ -23,6 +25,8 @@
 //! `STATIC_CALL_BENCH_QUICK=1` selects the quick mode.
 
 pub mod callers;
+pub mod cold;
+pub mod gencode;
 pub mod machine;
 pub mod parts;
 pub mod prove;

@@ -151,11 +151,15 @@ pub unsafe fn site_code(design: &Design, site: usize) -> (usize, Vec<u8>) {
 }
 
 /// Checks one site of `key` against its registry's design (decoded with
-/// [`Design::decode_site`]) and returns what it saw.
+/// [`Design::decode_site`]) and returns what it saw (the generated
+/// scenarios' sites too: [`crate::gencode`]).
+///
+/// # Errors
+/// The form found, where and what was expected.
 ///
 /// # Safety
 /// `site` is a live call site of `key` in this program.
-unsafe fn check_site(
+pub unsafe fn check_site(
     subject: &str,
     key_name: &str,
     phase: &str,

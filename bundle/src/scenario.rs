@@ -79,6 +79,31 @@ pub const CALLERS_1KHZ: &str = "callers/updates-1khz";
 /// as fast as it can.
 pub const CALLERS_FLAT_OUT: &str = "callers/updates-flat-out";
 
+/// Cold calls: a chain of 16,384 distinct sites (one per 64-byte line)
+/// visited in a shuffled order, so the branch target buffer, the L1i and
+/// the op cache miss; figures are per call.
+pub const CALL_COLD_16K: &str = "call/cold-16384-sites";
+/// [`CALL_COLD_16K`] with 65,536 sites (4 MiB of code).
+pub const CALL_COLD_64K: &str = "call/cold-65536-sites";
+/// The cold scenarios with their site counts.
+pub const CALL_COLD: [(u64, &str); 2] = [(16_384, CALL_COLD_16K), (65_536, CALL_COLD_64K)];
+/// One site called after the indirect-branch predictor was trashed (32
+/// indirect jumps to random targets before each call); figures are the
+/// call's cost derived by subtraction of the trash measured alone in the
+/// same rounds.
+pub const CALL_TRASHED: &str = "call/trashed-predictor";
+/// One site whose target never changes, with `P` other indirect jumps
+/// (each with its own changing target) between two calls; figures derived
+/// by subtraction of the polluters measured alone in the same rounds.
+pub const CALL_POLLUTED: [(u64, &str); 6] = [
+    (0, "call/polluted-0"),
+    (16, "call/polluted-16"),
+    (64, "call/polluted-64"),
+    (256, "call/polluted-256"),
+    (1024, "call/polluted-1024"),
+    (4096, "call/polluted-4096"),
+];
+
 /// Every scenario, in report order, with a one-line description.
 pub const ALL: &[(&str, &str)] = &[
     (CALL_HOT_1, "one site called in a loop, 1 argument"),
@@ -87,6 +112,42 @@ pub const ALL: &[(&str, &str)] = &[
     (
         CALL_COND_NONE,
         "conditional call, target none (vs `if let Some(f)`)",
+    ),
+    (
+        CALL_COLD_16K,
+        "16,384 distinct sites (one per 64-byte line) called in a shuffled order: cold BTB, L1i and op cache",
+    ),
+    (
+        CALL_COLD_64K,
+        "65,536 distinct sites (4 MiB of code) called in a shuffled order",
+    ),
+    (
+        CALL_TRASHED,
+        "one site after 32 indirect jumps to random targets (the call's cost by subtraction)",
+    ),
+    (
+        "call/polluted-0",
+        "one site, same target, no other indirect jump between calls (by subtraction)",
+    ),
+    (
+        "call/polluted-16",
+        "one site, same target, 16 other indirect jumps between calls (by subtraction)",
+    ),
+    (
+        "call/polluted-64",
+        "one site, same target, 64 other indirect jumps between calls (by subtraction)",
+    ),
+    (
+        "call/polluted-256",
+        "one site, same target, 256 other indirect jumps between calls (by subtraction)",
+    ),
+    (
+        "call/polluted-1024",
+        "one site, same target, 1,024 other indirect jumps between calls (by subtraction)",
+    ),
+    (
+        "call/polluted-4096",
+        "one site, same target, 4,096 other indirect jumps between calls (by subtraction)",
     ),
     (UPDATE_IDLE, "one update, key with N sites, idle"),
     (
