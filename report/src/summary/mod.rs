@@ -48,7 +48,30 @@ pub(crate) const HOT1: &str = scenario::CALL_HOT_1;
 pub(crate) const BIG: u64 = 10_000;
 
 fn call_wall(b: &BenchBundle, s: &str) -> Cell {
-    let m = Measure::call_wall(HOT1);
+    ratio_cell(b, HOT1, s)
+}
+
+/// A cold call's cost: the ratio to direct in the largest cold scenario the
+/// bundle has (65,536 sites in a full run, 16,384 in a quick one), the
+/// scenario named below the value.
+fn cold_call(b: &BenchBundle, s: &str) -> Cell {
+    let Some(sc) = scenario::CALL_COLD
+        .iter()
+        .rev()
+        .map(|(_, sc)| *sc)
+        .find(|sc| Measure::call_wall(sc).get(b, s, None).is_some())
+    else {
+        return Cell::Reason(Measure::call_wall(scenario::CALL_COLD_64K).why(b, Some(s)));
+    };
+    match ratio_cell(b, sc, s) {
+        Cell::Value(v, sub) => Cell::Value(v, format!("{sc}; {sub}")),
+        c => c,
+    }
+}
+
+/// A subject's call cost in scenario `sc` as its ratio to direct.
+fn ratio_cell(b: &BenchBundle, sc: &'static str, s: &str) -> Cell {
+    let m = Measure::call_wall(sc);
     match (m.get(b, s, None), m.get(b, control::DIRECT, None)) {
         (Some(f), Some(d)) if f.ratio.is_some() => {
             let r = f.ratio.as_ref().expect("checked");

@@ -6,7 +6,9 @@ use maud::{Markup, html};
 use static_call_bundle::{BenchBundle, Instrument, Metric, Per, control, scenario};
 
 use super::targets::{Verdict, evaluate, target_rows};
-use super::{Cell, HOT1, at_sites, call_instr, call_wall, callers_tail, conformance, memory};
+use super::{
+    Cell, HOT1, at_sites, call_instr, call_wall, callers_tail, cold_call, conformance, memory,
+};
 use crate::fmt;
 use crate::input::Input;
 use crate::model::{Measure, Subject};
@@ -75,6 +77,7 @@ fn machine(
         [
             call_wall(b, n),
             call_instr(b, n),
+            cold_call(b, n),
             at_sites(b, upd, n, Some(1)),
             at_sites(b, upd, n, None),
             at_sites(b, load, n, None),
@@ -115,6 +118,7 @@ fn machine(
                     th { "implementation" }
                     th { "call: wall time" br; small { "÷ direct · call/hot-1arg" } }
                     th { "call: instructions" br; small { "vs direct · call/hot-1arg" } }
+                    th { "cold call" br; small { "÷ direct · 65,536 (quick: 16,384) sites, shuffled" } }
                     th { "update, 1 site" br; small { "idle" } }
                     th { "update, most sites" br; small { "idle" } }
                     th { "module load" br; small { "most sites" } }
