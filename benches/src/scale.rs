@@ -11,7 +11,7 @@ use crate::subjects::Implementation;
 /// here: the test shared object binds to them).
 pub mod adapters {
     macro_rules! adapters {
-        ($(($m:ident, $krate:ident, $name:literal))*) => {
+        ($(($m:ident, $krate:path, $name:literal))*) => {
             $(static_call_conformance::adapter!(pub mod $m = $krate, $name);)*
         };
     }
@@ -106,7 +106,7 @@ pub fn shared_object() -> Result<std::path::PathBuf, String> {
     use static_call_conformance::Adapter;
     // Keep the exported keys linked in.
     macro_rules! keys {
-        ($(($m:ident, $krate:ident, $name:literal))*) => {
+        ($(($m:ident, $krate:path, $name:literal))*) => {
             [$(adapters::$m::Impl::add().raw().addr()),*]
         };
     }

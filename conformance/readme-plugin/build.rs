@@ -10,7 +10,10 @@ fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     for m in ["trampoline", "indirect"] {
         let copy = text
-            .replace("static_call_inline_patch", &format!("static_call_{m}"))
+            .replace(
+                "static_call_inline_patch",
+                &format!("static_call_implementations::static_call_{m}"),
+            )
             .replace("\"my_add\"", &format!("\"my_add_{m}\""))
             .replace("plugin_entry", &format!("plugin_entry_{m}"));
         std::fs::write(out.join(format!("{m}.rs")), copy).expect("write the plugin's copy");

@@ -62,8 +62,8 @@ impl Ord for Implementation {
 /// the description its registry carries.
 fn known_designs() -> Vec<&'static Design> {
     macro_rules! designs {
-        ($(($m:ident, $krate:ident, $name:literal))*) => {
-            vec![$($krate::__private::REGISTRY.design()),*]
+        ($(($m:ident, $krate:path, $name:literal))*) => {
+            vec![$({ use $krate as sc; sc::__private::REGISTRY.design() }),*]
         };
     }
     static_call_implementations::implementations!(designs)

@@ -9,6 +9,10 @@
 //! both macros meet in one object. The conformance scenario
 //! `readme_plugin` builds it in debug and release and loads it.
 
+// The README's `use static_call_inline_patch::…` resolves to the list's
+// re-export (the suite crates depend on the list alone).
+use static_call_implementations::static_call_inline_patch;
+
 include!("plugin.rs");
 
 /// The README's plugin over the trampoline crate.

@@ -17,15 +17,15 @@ use crate::{Adapter, AddFn};
 // The keys the README's plugin declares, exported under the symbol names
 // it links to (`build.rs` exports `my_add*` dynamically): `my_add` for the
 // inline-patch copy (the README's text), `my_add_<impl>` for the others.
-static_call_inline_patch::define_static_call!(
+static_call_implementations::static_call_inline_patch::define_static_call!(
     #[unsafe(export_name = "my_add")]
     static MY_ADD_INLINE_PATCH: extern "C" fn(u64) -> u64 = add1;
 );
-static_call_trampoline::define_static_call!(
+static_call_implementations::static_call_trampoline::define_static_call!(
     #[unsafe(export_name = "my_add_trampoline")]
     static MY_ADD_TRAMPOLINE: extern "C" fn(u64) -> u64 = add1;
 );
-static_call_indirect::define_static_call!(
+static_call_implementations::static_call_indirect::define_static_call!(
     #[unsafe(export_name = "my_add_indirect")]
     static MY_ADD_INDIRECT: extern "C" fn(u64) -> u64 = add1;
 );
