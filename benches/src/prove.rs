@@ -34,29 +34,20 @@ use static_call_core::{Design, RawKey, Registry, SiteShape};
 use crate::subjects::{CallScenario, Implementation, LoopFn, Subject};
 use crate::symbols::Symbols;
 
-/// Reads `n` bytes of code.
-///
-/// # Safety
-/// `addr..addr + n` must be mapped and readable.
-pub unsafe fn read_code(addr: usize, n: usize) -> Vec<u8> {
-    (0..n)
-        // SAFETY: readable, as the caller promises.
-        .map(|i| unsafe { std::ptr::read_volatile((addr + i) as *const u8) })
-        .collect()
-}
+pub use static_call_decode::{hex, read_code};
 
-/// Decodes `bytes` at `ip` (the workspace's one decoder:
-/// [`sctool::decode::decode`], which `sctool check` uses too).
+/// Decodes `bytes` at `ip` (the workspace's one decoder,
+/// [`static_call_decode::decode`], which the conformance suite and `sctool
+/// check` use too).
 pub fn decode(bytes: &[u8], ip: usize) -> Vec<Instruction> {
-    sctool::decode::decode(bytes, ip as u64)
+    static_call_decode::decode(bytes, ip as u64)
 }
-
-pub use sctool::decode::hex;
 
 /// One instruction in Intel syntax, with the symbol a branch goes to
-/// ([`sctool::decode::format_insn`], named from this program's symbols).
+/// ([`static_call_decode::format_insn`], named from this program's
+/// symbols).
 pub fn format_insn(i: &Instruction) -> String {
-    sctool::decode::format_insn(i, |t| {
+    static_call_decode::format_insn(i, |t| {
         Symbols::get().ok().and_then(|s| s.describe(t as usize))
     })
 }
@@ -115,6 +106,7 @@ fn expected_form(
             let thunk = registry
                 .thunk()
                 .ok_or_else(|| format!("{key_name}: a thunk design's registry without a thunk"))?;
+            thunk_holds_its_description(design, thunk)?;
             (
                 Form::Call(thunk),
                 format!("mov rax, [{key_name}]; call {}", name_of(thunk)),
@@ -125,6 +117,27 @@ fn expected_form(
             format!("mov rax, [{key_name}]; call rax (plain indirect call, no retpoline)"),
         ),
     })
+}
+
+/// The registry's thunk at `thunk` holds the code its design describes
+/// ([`Design::thunk`]), which `sctool` and generated modules go by.
+///
+/// # Errors
+/// The bytes found and those described.
+pub fn thunk_holds_its_description(design: &Design, thunk: usize) -> Result<(), String> {
+    // SAFETY: the registry's thunk, live code of this program, at least as
+    // long as its description says.
+    let got = unsafe { read_code(thunk, design.thunk.len()) };
+    if design.thunk.is_empty() || got != design.thunk {
+        return Err(format!(
+            "{}: the thunk at {thunk:#x} ({}) holds {}, its description says {}",
+            design.name,
+            name_of(thunk),
+            hex(&got),
+            hex(design.thunk)
+        ));
+    }
+    Ok(())
 }
 
 /// Where the bytes of a site of `design` start, from its label: 7 bytes

@@ -217,7 +217,7 @@ fn the_test_shared_object_is_clean() {
     }
     for s in r["sites"].as_array().expect("sites") {
         let want = match design(s["implementation"].as_str().expect("name")).site {
-            SiteShape::CallThunk => "call-retpoline",
+            SiteShape::CallThunk => "call-thunk",
             SiteShape::LoadCallRax => "call-through-key",
             SiteShape::CallTrampoline => "call-near-stub",
         };
@@ -423,7 +423,7 @@ fn an_indirect_site_that_calls_elsewhere() {
             .iter()
             .find(|s| s.key.ends_with("indirect::ADD"))
             .unwrap();
-        // `call` the next instruction instead of the retpoline thunk.
+        // `call` the next instruction instead of the design's thunk.
         put(copy, img, s.addr, &[0xe8, 0, 0, 0, 0]);
         site = s.addr;
     });

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use static_call_core::{InitPolicy, StaticCall};
 
+use super::cdylib::build_cdylib;
 use super::lib;
-use super::modules::build_cdylib;
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
 use crate::targets::{add1, add2, add3};
 use crate::{Adapter, AddFn};

@@ -56,6 +56,7 @@ pub static DESIGN: Design = Design {
     trampoline: false,
     patches_sites: false,
     none: NoneTarget::RetStub,
+    thunk: &[],
 };
 
 #[doc(hidden)]
