@@ -302,68 +302,114 @@ fn prove_copy(
     match s.imp {
         Some(imp) => {
             let (key, key_name, want_target) = key_of(imp, sc.id);
-            let all = imp.registry.sites_of(key);
-            if all.len() as u64 != sc.calls_per_unit * n as u64 {
-                return Err(format!(
-                    "{} {}: key {key_name} has {} recorded sites, expected {} ({n} cop{} of the loop)",
-                    s.name,
-                    sc.id,
-                    all.len(),
-                    sc.calls_per_unit * n as u64,
-                    if n == 1 { "y" } else { "ies" }
-                ));
-            }
-            let sites: Vec<_> = all
-                .iter()
-                .copied()
-                .filter(|&(site, _)| (lp.addr..lp.addr + lp.size).contains(&site))
-                .collect();
-            if sites.len() as u64 != sc.calls_per_unit {
-                return Err(format!(
-                    "{} {}: copy {k} of the loop, `{}`, holds {} sites of {key_name}, expected {}",
-                    s.name,
-                    sc.id,
-                    lp.name,
-                    sites.len(),
-                    sc.calls_per_unit
-                ));
-            }
-            // SAFETY: the loop function's own bytes, per the symbol table.
-            let loop_insns = decode(&unsafe { read_code(lp.addr, lp.size) }, lp.addr);
-            let mut out = Vec::new();
-            for (i, &(site, _)) in sites.iter().enumerate() {
-                if !(lp.addr..lp.addr + lp.size).contains(&site) {
-                    return Err(format!(
-                        "{} {}: site {site:#x} of {key_name} lies outside the loop `{}`",
-                        s.name, sc.id, lp.name
-                    ));
-                }
-                // SAFETY: a recorded site of `key` in this program.
-                let d = unsafe { check_site(s.name, key_name, &phase, imp.registry, key, site)? };
-                key_loaded_in_loop(imp.registry.design(), &loop_insns, site).map_err(|e| {
-                    format!("{} {}: site {site:#x} of {key_name}: {e}", s.name, sc.id)
-                })?;
-                if i == 0 {
-                    out.extend(d);
-                }
-            }
-            // The target the sites reach must be the scenario's body.
-            let t = key.target_addr();
-            if let (Some(t), Some(w)) = (t, want_target) {
-                let (tn, wn) = (name_of(t), name_of(w));
-                if t != w && tn != wn {
-                    return Err(format!(
-                        "{} {}: key {key_name} targets {tn}, expected {wn}",
-                        s.name, sc.id
-                    ));
-                }
-            } else if t.is_some() != want_target.is_some() {
-                return Err(format!("{} {}: key {key_name} target {t:?}", s.name, sc.id));
-            }
-            Ok(out)
+            prove_key_loop(&KeyLoop {
+                subject: s.name,
+                scenario: sc.id,
+                registry: imp.registry,
+                key,
+                key_name,
+                want_target,
+                loop_fn: f,
+                calls_per_unit: sc.calls_per_unit,
+                copy: k,
+                copies: n,
+            })
         }
         None => prove_control(s, sc, k, lp.addr, lp.size, &lp.name, &phase),
     }
+}
+
+/// One loop over the sites of one key, as [`prove_key_loop`] proves it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLoop<'a> {
+    /// The subject's name, for messages and dumps.
+    pub subject: &'a str,
+    /// The scenario's id.
+    pub scenario: &'a str,
+    /// The key's registry (its design says what a site holds).
+    pub registry: &'static Registry,
+    /// The key.
+    pub key: &'static RawKey,
+    /// Its name, for messages and dumps.
+    pub key_name: &'a str,
+    /// The function the key must target (`None`: a none target).
+    pub want_target: Option<usize>,
+    /// The loop function, which must hold the key's sites.
+    pub loop_fn: LoopFn,
+    /// The key's sites in one copy of the loop.
+    pub calls_per_unit: u64,
+    /// Which copy of the loop this is.
+    pub copy: usize,
+    /// How many copies of the loop hold the key's sites.
+    pub copies: usize,
+}
+
+/// Proves a loop over an implementation's key: the key has
+/// `calls_per_unit × copies` recorded sites, this copy of the loop holds
+/// `calls_per_unit` of them, each holds what the registry's design says
+/// for the key's target (a site that loads the key loads it inside the
+/// loop), and the key targets `want_target`. Works for any implementation
+/// crate, on the list or not (see [`crate::outside`]). Returns the
+/// decoded first site (and trampoline).
+///
+/// # Errors
+/// The form found, where and what was expected.
+pub fn prove_key_loop(l: &KeyLoop<'_>) -> Result<Vec<SiteDump>, String> {
+    let (name, id, key, key_name) = (l.subject, l.scenario, l.key, l.key_name);
+    let syms = Symbols::get()?;
+    let lp = syms
+        .containing(l.loop_fn as *const () as usize)
+        .ok_or_else(|| format!("{name} {id}: no symbol for the loop function"))?;
+    let phase = format!("benchmark {id}");
+    let n = l.copies;
+    let all = l.registry.sites_of(key);
+    if all.len() as u64 != l.calls_per_unit * n as u64 {
+        return Err(format!(
+            "{name} {id}: key {key_name} has {} recorded sites, expected {} ({n} cop{} of the loop)",
+            all.len(),
+            l.calls_per_unit * n as u64,
+            if n == 1 { "y" } else { "ies" }
+        ));
+    }
+    let sites: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|&(site, _)| (lp.addr..lp.addr + lp.size).contains(&site))
+        .collect();
+    if sites.len() as u64 != l.calls_per_unit {
+        return Err(format!(
+            "{name} {id}: copy {} of the loop, `{}`, holds {} sites of {key_name}, expected {}",
+            l.copy,
+            lp.name,
+            sites.len(),
+            l.calls_per_unit
+        ));
+    }
+    // SAFETY: the loop function's own bytes, per the symbol table.
+    let loop_insns = decode(&unsafe { read_code(lp.addr, lp.size) }, lp.addr);
+    let mut out = Vec::new();
+    for (i, &(site, _)) in sites.iter().enumerate() {
+        // SAFETY: a recorded site of `key` in this program.
+        let d = unsafe { check_site(name, key_name, &phase, l.registry, key, site)? };
+        key_loaded_in_loop(l.registry.design(), &loop_insns, site)
+            .map_err(|e| format!("{name} {id}: site {site:#x} of {key_name}: {e}"))?;
+        if i == 0 {
+            out.extend(d);
+        }
+    }
+    // The target the sites reach must be the scenario's body.
+    let t = key.target_addr();
+    if let (Some(t), Some(w)) = (t, l.want_target) {
+        let (tn, wn) = (name_of(t), name_of(w));
+        if t != w && tn != wn {
+            return Err(format!(
+                "{name} {id}: key {key_name} targets {tn}, expected {wn}"
+            ));
+        }
+    } else if t.is_some() != l.want_target.is_some() {
+        return Err(format!("{name} {id}: key {key_name} target {t:?}"));
+    }
+    Ok(out)
 }
 
 /// For a design whose sites load the key (a thunk's `mov rax, [key]`
