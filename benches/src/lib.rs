@@ -13,7 +13,7 @@
 //!   mismatch stops the run instead of measuring the wrong thing.
 //! * [`scale`]: generated modules for the update, module and memory
 //!   scenarios (1 to 10,000 sites, 100,000 foreign sites).
-//! * [`outside`]: the call-cost proof and a short timed call loop for an
+//! * [`mod@outside`]: the call-cost proof and a short timed call loop for an
 //!   implementation crate on no list (its own repository's tests).
 //! * [`parts`]: each benchmark binary writes its part of the results; the
 //!   parts are assembled into one bundle, `target/results/bench.json`

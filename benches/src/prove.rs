@@ -349,7 +349,7 @@ pub struct KeyLoop<'a> {
 /// `calls_per_unit` of them, each holds what the registry's design says
 /// for the key's target (a site that loads the key loads it inside the
 /// loop), and the key targets `want_target`. Works for any implementation
-/// crate, on the list or not (see [`crate::outside`]). Returns the
+/// crate, on the list or not (see [`mod@crate::outside`]). Returns the
 /// decoded first site (and trampoline).
 ///
 /// # Errors

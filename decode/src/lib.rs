@@ -13,7 +13,7 @@
 //!   (`call`, `jmp`, the 5-byte NOP, `ret`, the 5-byte `xor eax, eax` of a
 //!   site on RET0) and the load-and-call of a design that calls through
 //!   its key ([`Slot::CallVia`]);
-//! * [`decode`], [`format_insn`], [`reference`], [`hex`]: instructions and
+//! * [`decode`], [`format_insn`], [`reference()`], [`hex`]: instructions and
 //!   text, for `sctool`'s output and the benchmarks' site dumps;
 //! * [`read_code`]: the bytes of live code of this process.
 

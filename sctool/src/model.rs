@@ -140,7 +140,7 @@ pub enum Check {
     TrampolineSignature,
     /// A trampoline whose back-reference does not name its key.
     TrampolineBackReference,
-    /// A flag bit no macro emits ([`TAIL`]), or [`INIT`] set outside init
+    /// A flag bit no macro emits ([`TAIL`](static_call_core::site::TAIL)), or [`INIT`](static_call_core::site::INIT) set outside init
     /// text.
     Flags,
     /// A site whose 5 bytes cross a cache line.
@@ -256,7 +256,7 @@ pub enum SiteForm {
     /// `call` the design's thunk ([`Design::thunk`]: the indirect
     /// design's retpoline), or a copy of its bytes.
     CallThunk,
-    /// `jmp` the key's trampoline (a [`TAIL`] site).
+    /// `jmp` the key's trampoline (a [`TAIL`](static_call_core::site::TAIL) site).
     JmpTrampoline,
     /// Load the key's pointer (a module: through its key slot) and `call`
     /// it: `mov rax, [rip + key]; call rax`.
