@@ -11,6 +11,7 @@ mod engines;
 mod foreign;
 pub(crate) mod init;
 mod lifecycle;
+pub(crate) mod module_kit;
 pub(crate) mod modules;
 mod ret0;
 pub use cdylib::build_shared_object;

@@ -2,6 +2,7 @@
 //! ([`super::cdylib`]), loaded with `load_shared_object`, their sites
 //! followed through updates, their init text released, their refusals.
 
+use super::module_kit::describe_sites;
 use super::*;
 
 /// Checks that a loaded module's init text was released: its whole pages
