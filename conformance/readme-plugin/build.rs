@@ -9,9 +9,12 @@
 //! places switched stops the build, naming it.
 
 fn main() {
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/plugin.rs");
-    println!("cargo:rerun-if-changed={src}");
-    let text = std::fs::read_to_string(src).expect("src/plugin.rs");
+    // The manifest directory of this build (read at run time: a build
+    // script compiled once may run for another checkout).
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let src = std::path::Path::new(&dir).join("src/plugin.rs");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let text = std::fs::read_to_string(&src).expect("src/plugin.rs");
     let mut body = text;
     for (from, to) in [
         ("use static_call_inline_patch::", "use sc::"),
