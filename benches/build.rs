@@ -93,6 +93,8 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "impls",
+        "implementations",
+        "decode",
         "benches/src",
         "benches/benches",
         "benches/tests",

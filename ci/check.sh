@@ -44,8 +44,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
-echo "== cargo publish --dry-run: the five library crates package and build on their own (no upload)"
-cargo publish --dry-run --locked --allow-dirty -p static-call-core -p static-call-inline-patch -p static-call-trampoline -p static-call-indirect -p static-call-plain-indirect
+echo "== cargo publish --dry-run: the library crates package and build on their own (no upload)"
+# --workspace selects every crate not marked `publish = false`: the engine
+# and the implementation crates, with no list here to keep.
+cargo publish --dry-run --locked --allow-dirty --workspace
 
 echo "== the main job, quick: benchmarks (quick mode), the conformance matrix (release), the report"
 cargo run --release -p static-call-report -- --quick

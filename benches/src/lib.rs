@@ -15,6 +15,8 @@
 //!   scenarios (1 to 10,000 sites, 100,000 foreign sites).
 //! * [`cold`] and [`gencode`]: cold calls, a trashed predictor and a
 //!   polluted indirect predictor, over code generated at run time.
+//! * [`mod@outside`]: the call-cost proof and a short timed call loop for an
+//!   implementation crate on no list (its own repository's tests).
 //! * [`parts`]: each benchmark binary writes its part of the results; the
 //!   parts are assembled into one bundle, `target/results/bench.json`
 //!   (schema: the `static-call-bundle` crate).
@@ -28,6 +30,7 @@ pub mod callers;
 pub mod cold;
 pub mod gencode;
 pub mod machine;
+pub mod outside;
 pub mod parts;
 pub mod prove;
 pub mod rounds;

@@ -213,7 +213,7 @@ pub fn engine() -> String {
     } else {
         ""
     };
-    match static_call_inline_patch::engine_info() {
+    match static_call_core::text::engine_info() {
         Ok(i) => format!(
             "writes: {}; core sync: {}{vg}",
             if i.proc_mem {

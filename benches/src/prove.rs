@@ -34,29 +34,20 @@ use static_call_core::{Design, RawKey, Registry, SiteShape};
 use crate::subjects::{CallScenario, Implementation, LoopFn, Subject};
 use crate::symbols::Symbols;
 
-/// Reads `n` bytes of code.
-///
-/// # Safety
-/// `addr..addr + n` must be mapped and readable.
-pub unsafe fn read_code(addr: usize, n: usize) -> Vec<u8> {
-    (0..n)
-        // SAFETY: readable, as the caller promises.
-        .map(|i| unsafe { std::ptr::read_volatile((addr + i) as *const u8) })
-        .collect()
-}
+pub use static_call_decode::{hex, read_code};
 
-/// Decodes `bytes` at `ip` (the workspace's one decoder:
-/// [`sctool::decode::decode`], which `sctool check` uses too).
+/// Decodes `bytes` at `ip` (the workspace's one decoder,
+/// [`static_call_decode::decode`], which the conformance suite and `sctool
+/// check` use too).
 pub fn decode(bytes: &[u8], ip: usize) -> Vec<Instruction> {
-    sctool::decode::decode(bytes, ip as u64)
+    static_call_decode::decode(bytes, ip as u64)
 }
-
-pub use sctool::decode::hex;
 
 /// One instruction in Intel syntax, with the symbol a branch goes to
-/// ([`sctool::decode::format_insn`], named from this program's symbols).
+/// ([`static_call_decode::format_insn`], named from this program's
+/// symbols).
 pub fn format_insn(i: &Instruction) -> String {
-    sctool::decode::format_insn(i, |t| {
+    static_call_decode::format_insn(i, |t| {
         Symbols::get().ok().and_then(|s| s.describe(t as usize))
     })
 }
@@ -115,6 +106,7 @@ fn expected_form(
             let thunk = registry
                 .thunk()
                 .ok_or_else(|| format!("{key_name}: a thunk design's registry without a thunk"))?;
+            thunk_holds_its_description(design, thunk)?;
             (
                 Form::Call(thunk),
                 format!("mov rax, [{key_name}]; call {}", name_of(thunk)),
@@ -125,6 +117,27 @@ fn expected_form(
             format!("mov rax, [{key_name}]; call rax (plain indirect call, no retpoline)"),
         ),
     })
+}
+
+/// The registry's thunk at `thunk` holds the code its design describes
+/// ([`Design::thunk`]), which `sctool` and generated modules go by.
+///
+/// # Errors
+/// The bytes found and those described.
+pub fn thunk_holds_its_description(design: &Design, thunk: usize) -> Result<(), String> {
+    // SAFETY: the registry's thunk, live code of this program, at least as
+    // long as its description says.
+    let got = unsafe { read_code(thunk, design.thunk.len()) };
+    if design.thunk.is_empty() || got != design.thunk {
+        return Err(format!(
+            "{}: the thunk at {thunk:#x} ({}) holds {}, its description says {}",
+            design.name,
+            name_of(thunk),
+            hex(&got),
+            hex(design.thunk)
+        ));
+    }
+    Ok(())
 }
 
 /// Where the bytes of a site of `design` start, from its label: 7 bytes
@@ -293,68 +306,114 @@ fn prove_copy(
     match s.imp {
         Some(imp) => {
             let (key, key_name, want_target) = key_of(imp, sc.id);
-            let all = imp.registry.sites_of(key);
-            if all.len() as u64 != sc.calls_per_unit * n as u64 {
-                return Err(format!(
-                    "{} {}: key {key_name} has {} recorded sites, expected {} ({n} cop{} of the loop)",
-                    s.name,
-                    sc.id,
-                    all.len(),
-                    sc.calls_per_unit * n as u64,
-                    if n == 1 { "y" } else { "ies" }
-                ));
-            }
-            let sites: Vec<_> = all
-                .iter()
-                .copied()
-                .filter(|&(site, _)| (lp.addr..lp.addr + lp.size).contains(&site))
-                .collect();
-            if sites.len() as u64 != sc.calls_per_unit {
-                return Err(format!(
-                    "{} {}: copy {k} of the loop, `{}`, holds {} sites of {key_name}, expected {}",
-                    s.name,
-                    sc.id,
-                    lp.name,
-                    sites.len(),
-                    sc.calls_per_unit
-                ));
-            }
-            // SAFETY: the loop function's own bytes, per the symbol table.
-            let loop_insns = decode(&unsafe { read_code(lp.addr, lp.size) }, lp.addr);
-            let mut out = Vec::new();
-            for (i, &(site, _)) in sites.iter().enumerate() {
-                if !(lp.addr..lp.addr + lp.size).contains(&site) {
-                    return Err(format!(
-                        "{} {}: site {site:#x} of {key_name} lies outside the loop `{}`",
-                        s.name, sc.id, lp.name
-                    ));
-                }
-                // SAFETY: a recorded site of `key` in this program.
-                let d = unsafe { check_site(s.name, key_name, &phase, imp.registry, key, site)? };
-                key_loaded_in_loop(imp.registry.design(), &loop_insns, site).map_err(|e| {
-                    format!("{} {}: site {site:#x} of {key_name}: {e}", s.name, sc.id)
-                })?;
-                if i == 0 {
-                    out.extend(d);
-                }
-            }
-            // The target the sites reach must be the scenario's body.
-            let t = key.target_addr();
-            if let (Some(t), Some(w)) = (t, want_target) {
-                let (tn, wn) = (name_of(t), name_of(w));
-                if t != w && tn != wn {
-                    return Err(format!(
-                        "{} {}: key {key_name} targets {tn}, expected {wn}",
-                        s.name, sc.id
-                    ));
-                }
-            } else if t.is_some() != want_target.is_some() {
-                return Err(format!("{} {}: key {key_name} target {t:?}", s.name, sc.id));
-            }
-            Ok(out)
+            prove_key_loop(&KeyLoop {
+                subject: s.name,
+                scenario: sc.id,
+                registry: imp.registry,
+                key,
+                key_name,
+                want_target,
+                loop_fn: f,
+                calls_per_unit: sc.calls_per_unit,
+                copy: k,
+                copies: n,
+            })
         }
         None => prove_control(s, sc, k, lp.addr, lp.size, &lp.name, &phase),
     }
+}
+
+/// One loop over the sites of one key, as [`prove_key_loop`] proves it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLoop<'a> {
+    /// The subject's name, for messages and dumps.
+    pub subject: &'a str,
+    /// The scenario's id.
+    pub scenario: &'a str,
+    /// The key's registry (its design says what a site holds).
+    pub registry: &'static Registry,
+    /// The key.
+    pub key: &'static RawKey,
+    /// Its name, for messages and dumps.
+    pub key_name: &'a str,
+    /// The function the key must target (`None`: a none target).
+    pub want_target: Option<usize>,
+    /// The loop function, which must hold the key's sites.
+    pub loop_fn: LoopFn,
+    /// The key's sites in one copy of the loop.
+    pub calls_per_unit: u64,
+    /// Which copy of the loop this is.
+    pub copy: usize,
+    /// How many copies of the loop hold the key's sites.
+    pub copies: usize,
+}
+
+/// Proves a loop over an implementation's key: the key has
+/// `calls_per_unit × copies` recorded sites, this copy of the loop holds
+/// `calls_per_unit` of them, each holds what the registry's design says
+/// for the key's target (a site that loads the key loads it inside the
+/// loop), and the key targets `want_target`. Works for any implementation
+/// crate, on the list or not (see [`mod@crate::outside`]). Returns the
+/// decoded first site (and trampoline).
+///
+/// # Errors
+/// The form found, where and what was expected.
+pub fn prove_key_loop(l: &KeyLoop<'_>) -> Result<Vec<SiteDump>, String> {
+    let (name, id, key, key_name) = (l.subject, l.scenario, l.key, l.key_name);
+    let syms = Symbols::get()?;
+    let lp = syms
+        .containing(l.loop_fn as *const () as usize)
+        .ok_or_else(|| format!("{name} {id}: no symbol for the loop function"))?;
+    let phase = format!("benchmark {id}");
+    let n = l.copies;
+    let all = l.registry.sites_of(key);
+    if all.len() as u64 != l.calls_per_unit * n as u64 {
+        return Err(format!(
+            "{name} {id}: key {key_name} has {} recorded sites, expected {} ({n} cop{} of the loop)",
+            all.len(),
+            l.calls_per_unit * n as u64,
+            if n == 1 { "y" } else { "ies" }
+        ));
+    }
+    let sites: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|&(site, _)| (lp.addr..lp.addr + lp.size).contains(&site))
+        .collect();
+    if sites.len() as u64 != l.calls_per_unit {
+        return Err(format!(
+            "{name} {id}: copy {} of the loop, `{}`, holds {} sites of {key_name}, expected {}",
+            l.copy,
+            lp.name,
+            sites.len(),
+            l.calls_per_unit
+        ));
+    }
+    // SAFETY: the loop function's own bytes, per the symbol table.
+    let loop_insns = decode(&unsafe { read_code(lp.addr, lp.size) }, lp.addr);
+    let mut out = Vec::new();
+    for (i, &(site, _)) in sites.iter().enumerate() {
+        // SAFETY: a recorded site of `key` in this program.
+        let d = unsafe { check_site(name, key_name, &phase, l.registry, key, site)? };
+        key_loaded_in_loop(l.registry.design(), &loop_insns, site)
+            .map_err(|e| format!("{name} {id}: site {site:#x} of {key_name}: {e}"))?;
+        if i == 0 {
+            out.extend(d);
+        }
+    }
+    // The target the sites reach must be the scenario's body.
+    let t = key.target_addr();
+    if let (Some(t), Some(w)) = (t, l.want_target) {
+        let (tn, wn) = (name_of(t), name_of(w));
+        if t != w && tn != wn {
+            return Err(format!(
+                "{name} {id}: key {key_name} targets {tn}, expected {wn}"
+            ));
+        }
+    } else if t.is_some() != l.want_target.is_some() {
+        return Err(format!("{name} {id}: key {key_name} target {t:?}"));
+    }
+    Ok(out)
 }
 
 /// For a design whose sites load the key (a thunk's `mov rax, [key]`

@@ -226,8 +226,8 @@ macro_rules! many_loop {
 
 /// Defines an implementation's keys, loops and [`Subject`].
 macro_rules! implementation {
-    ($m:ident = $krate:ident, $name:expr) => {
-        #[doc = concat!("The ", stringify!($krate), " subject.")]
+    ($m:ident = $krate:path, $name:expr) => {
+        #[doc = concat!("The ", $name, " subject.")]
         pub mod $m {
             use super::*;
             use $krate as sc;
@@ -321,7 +321,7 @@ macro_rules! implementation {
 /// Every implementation of the one list, each a module of its own
 /// (`inline_patch`, `trampoline`, …), and [`IMPLEMENTATION_SUBJECTS`].
 macro_rules! implementation_subjects {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {
+    ($(($m:ident, $krate:path, $name:literal))*) => {
         $(implementation!($m = $krate, $name);)*
         /// The implementations' subjects, in the one list's order.
         pub static IMPLEMENTATION_SUBJECTS: [&Subject; [$($name),*].len()] = [$(&$m::SUBJECT),*];

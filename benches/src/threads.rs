@@ -57,7 +57,7 @@ pub struct ThreadImpl {
 }
 
 macro_rules! thread_impl {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {$(
+    ($(($m:ident, $krate:path, $name:literal))*) => {$(
         /// Keys of one implementation.
         pub mod $m {
             use $krate as sc;
@@ -314,7 +314,7 @@ static_call_implementations::implementations!(thread_impl);
 /// The three implementations, with their flavours and thunks.
 pub fn thread_impls() -> Vec<ThreadImpl> {
     macro_rules! list {
-        ($(($m:ident, $krate:ident, $name:literal))*) => {
+        ($(($m:ident, $krate:path, $name:literal))*) => {
             vec![$(ThreadImpl { thunk: $m::thunk(), ..$m::IMPL }),*]
         };
     }

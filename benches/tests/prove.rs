@@ -128,7 +128,7 @@ fn a_devirtualised_or_hoisted_control_fails_the_proof() {
 #[test]
 fn every_listed_implementation_is_a_subject() {
     macro_rules! names {
-        ($(($m:ident, $krate:ident, $name:literal))*) => { [$($name),*] };
+        ($(($m:ident, $krate:path, $name:literal))*) => { [$($name),*] };
     }
     let listed = static_call_implementations::implementations!(names);
     let imps: Vec<&str> = implementations().map(|(s, _)| s.name).collect();

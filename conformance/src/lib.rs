@@ -100,10 +100,11 @@ pub mod targets {
 /// per implementation: a key declared in one crate and called from another.
 pub mod cross {
     macro_rules! cross {
-        ($(($m:ident, $krate:ident, $name:literal))*) => {$(
+        ($(($m:ident, $krate:path, $name:literal))*) => {$(
             #[doc = concat!("The ", $name, " key.")]
             pub mod $m {
-                $krate::define_static_call!(
+                use $krate as sc;
+                sc::define_static_call!(
                     pub static CROSS: extern "C" fn(u64) -> u64 = crate::targets::add1;
                 );
             }
@@ -284,7 +285,7 @@ pub trait Adapter: 'static {
 /// ```
 #[macro_export]
 macro_rules! adapter {
-    ($vis:vis mod $m:ident = $krate:ident, $name:literal) => {
+    ($vis:vis mod $m:ident = $krate:path, $name:literal) => {
         $crate::adapter! {
             @ $vis mod $m = $krate, $name,
             [$crate::cross::$m::CROSS] [static_call_conformance::cross::$m::CROSS] true {}
@@ -293,14 +294,14 @@ macro_rules! adapter {
     // An implementation that is not on the workspace's list (its own
     // repository's): its cross-crate key is defined here, and the
     // scenarios that need copies built from the list skip.
-    (outside $vis:vis mod $m:ident = $krate:ident, $name:literal) => {
+    (outside $vis:vis mod $m:ident = $krate:path, $name:literal) => {
         $crate::adapter! {
             @ $vis mod $m = $krate, $name, [CROSS] [CROSS] false {
                 sc::define_static_call!(pub static CROSS: extern "C" fn(u64) -> u64 = $crate::targets::add1;);
             }
         }
     };
-    (@ $vis:vis mod $m:ident = $krate:ident, $name:literal, [$($cross:tt)*] [$($cross_call:tt)*]
+    (@ $vis:vis mod $m:ident = $krate:path, $name:literal, [$($cross:tt)*] [$($cross_call:tt)*]
      $listed:literal { $($extra:tt)* }) => {
         $vis mod $m {
             use $crate::{AddFn, HookFn};

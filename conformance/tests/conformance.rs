@@ -10,7 +10,7 @@ use static_call_conformance::runner::{self, Config, Implementation};
 use static_call_conformance::scenarios::catalogue;
 
 macro_rules! suite {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {
+    ($(($m:ident, $krate:path, $name:literal))*) => {
         $(static_call_conformance::adapter!(mod $m = $krate, $name);)*
 
         fn main() -> ExitCode {

@@ -10,10 +10,12 @@
 //! [`Finding`]s with a [`Severity`]. [`render`] prints it as a table; the
 //! report is serde-serialisable for `--json`.
 //!
-//! [`decode`] decodes site bytes for sctool and for the benchmarks' proofs
-//! (and so the report's "sites, decoded" section). The conformance suite
-//! keeps its own few-line classification in `conformance/src/decode.rs`:
-//! sctool's tests build on the suite, so the suite cannot build on sctool.
+//! Every fact about a design comes from its description
+//! (`static_call_core::Design`: sections, registry symbol, site shape,
+//! trampoline, thunk bytes) and every design on the workspace's one list
+//! is known; sctool names none. Bytes are decoded with the suite's one
+//! decoder, `static-call-decode`, which the conformance suite and the
+//! benchmarks' proofs use too.
 //!
 //! ```no_run
 //! let report = sctool::check_file("target/debug/my-program")?;
@@ -24,16 +26,18 @@
 #![warn(missing_docs)]
 
 mod check;
-pub mod decode;
 pub mod elf;
+mod entry;
 mod error;
+mod model;
 pub mod render;
 
-pub use check::{
-    CACHE_LINE, Check, ENTRY_LEN, Finding, Implementation, Key, RETPOLINE, Report, SITES_PREFIX,
-    Severity, Site, SiteForm, Summary, Table, Trampoline, check,
-};
+pub use check::check;
 pub use error::Error;
+pub use model::{
+    CACHE_LINE, Check, ENTRY_LEN, Finding, Implementation, Key, Report, SITES_PREFIX, Severity,
+    Site, SiteForm, Summary, Table, Trampoline,
+};
 
 /// Reads and checks the file at `path`.
 ///

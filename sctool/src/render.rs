@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::check::{Key, Report, Severity, Site};
+use crate::model::{Key, Report, Severity, Site};
 
 /// Left-aligned columns separated by two spaces.
 fn table(rows: &[Vec<String>]) -> String {
@@ -54,7 +54,7 @@ fn trampoline_cell(k: &Key) -> (String, String) {
         None if k.external => ("(in the loading program)".into(), "-".into()),
         None if k.implementation.patched() => ("NONE".into(), "-".into()),
         None if k.implementation.design().site == static_call_core::SiteShape::CallThunk => {
-            ("(none: retpoline)".into(), "-".into())
+            ("(none: calls the design's thunk)".into(), "-".into())
         }
         None => ("(none: calls through the key)".into(), "-".into()),
     }

@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use static_call_core::SiteShape;
 
 extern "C" fn add1(x: u64) -> u64 {
     x + 1
 }
 
 macro_rules! keys_for {
-    ($m:ident, $krate:ident) => {
+    ($(($m:ident, $krate:path, $name:literal))*) => {$(
         mod $m {
             use $krate as sc;
             sc::define_static_call!(
@@ -55,12 +56,25 @@ macro_rules! keys_for {
                 sc::stats()
             }
         }
+    )*
+
+        /// Every implementation of the list: its name and its `run()`.
+        fn listed() -> Vec<(&'static str, static_call_core::Stats)> {
+            vec![$(($name, $m::run())),*]
+        }
     };
 }
-keys_for!(inline_patch, static_call_inline_patch);
-keys_for!(trampoline, static_call_trampoline);
-keys_for!(indirect, static_call_indirect);
-keys_for!(plain_indirect, static_call_plain_indirect);
+// Keys of every implementation on the one list.
+static_call_implementations::implementations!(keys_for);
+
+/// The design sctool knows by `name`.
+fn design(name: &str) -> &'static static_call_core::Design {
+    sctool::Implementation::all()
+        .into_iter()
+        .find(|i| i.name() == name)
+        .unwrap_or_else(|| panic!("sctool does not know {name}"))
+        .design()
+}
 
 const SCTOOL: &str = env!("CARGO_BIN_EXE_sctool");
 
@@ -117,12 +131,7 @@ fn checks(report: &Value, severity: &str) -> Vec<String> {
 
 #[test]
 fn this_binary_is_clean_and_counts_match_the_registries() {
-    let stats = [
-        ("inline-patch", inline_patch::run()),
-        ("trampoline", trampoline::run()),
-        ("indirect", indirect::run()),
-        ("plain-indirect", plain_indirect::run()),
-    ];
+    let stats = listed();
     let (c, r) = check_json(&me());
     assert_eq!(c, 0, "errors: {:?}", checks(&r, "error"));
     assert!(checks(&r, "error").is_empty());
@@ -155,7 +164,7 @@ fn this_binary_is_clean_and_counts_match_the_registries() {
             .count();
         assert!(init >= 1, "{imp}: no site in init text found");
         assert_eq!(init, s.init, "{imp}: init sites vs stats()");
-        if !["indirect", "plain-indirect"].contains(imp) {
+        if design(imp).trampoline {
             let t = &add["trampoline"];
             assert_eq!(
                 (&t["slot_ok"], &t["signature_ok"], &t["back_ref_ok"]),
@@ -168,7 +177,8 @@ fn this_binary_is_clean_and_counts_match_the_registries() {
     let o = sctool(&["check", me().to_str().unwrap()]);
     assert_eq!(code(&o), 0);
     let out = text(&o.stdout);
-    assert!(out.contains("\nsummary: 4 tables,"), "{out}");
+    let tables = format!("\nsummary: {} tables,", stats.len());
+    assert!(out.contains(&tables), "{out}");
     assert!(out.trim_end().ends_with(": OK"), "{out}");
 }
 
@@ -199,16 +209,17 @@ fn the_test_shared_object_is_clean() {
     let so = static_call_conformance::scenarios::build_shared_object().expect("build the .so");
     let (c, r) = check_json(&so);
     assert_eq!(c, 0, "errors: {:?}", checks(&r, "error"));
-    assert_eq!(r["summary"]["sites"], 12, "{}", r["summary"]);
+    let n = sctool::Implementation::all().len();
+    assert_eq!(r["summary"]["sites"], 3 * n, "{}", r["summary"]);
     for k in r["keys"].as_array().expect("keys") {
         assert_eq!(k["external"], true, "{k}");
         assert_eq!(k["sites"], 3, "{k}");
     }
     for s in r["sites"].as_array().expect("sites") {
-        let want = match s["implementation"].as_str() {
-            Some("indirect") => "call-retpoline",
-            Some("plain-indirect") => "call-through-key",
-            _ => "call-near-stub",
+        let want = match design(s["implementation"].as_str().expect("name")).site {
+            SiteShape::CallThunk => "call-thunk",
+            SiteShape::LoadCallRax => "call-through-key",
+            SiteShape::CallTrampoline => "call-near-stub",
         };
         assert_eq!(s["form"], want, "{s}");
         assert!(s["flags"].as_array().unwrap().contains(&"KEYREF".into()));
@@ -412,7 +423,7 @@ fn an_indirect_site_that_calls_elsewhere() {
             .iter()
             .find(|s| s.key.ends_with("indirect::ADD"))
             .unwrap();
-        // `call` the next instruction instead of the retpoline thunk.
+        // `call` the next instruction instead of the design's thunk.
         put(copy, img, s.addr, &[0xe8, 0, 0, 0, 0]);
         site = s.addr;
     });

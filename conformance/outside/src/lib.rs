@@ -61,6 +61,7 @@ pub static DESIGN: Design = Design {
     trampoline: false,
     patches_sites: false,
     none: NoneTarget::RetStub,
+    thunk: &[],
 };
 
 #[doc(hidden)]

@@ -1,22 +1,16 @@
-//! The README's plugin, as a crate of the suite. `src/plugin.rs` is the
-//! README's text (the conformance suite checks they are the same), included
-//! here at the crate root for the inline-patch crate, and once more in a
-//! module per other implementation (the build script switches the `use`
-//! and suffixes the key's symbol, `my_add_<impl>`, and the entry point,
-//! `plugin_entry_<impl>`). Its `init_text!` and `module!` share a module,
-//! and the release profile builds this crate as one codegen unit (see the
-//! workspace's `Cargo.toml`), so the init text's section declarations of
-//! both macros meet in one object. The conformance scenario
-//! `readme_plugin` builds it in debug and release and loads it.
+//! The README's plugin, as a crate of the suite, once per implementation
+//! of the workspace's one list. `src/plugin.rs` is the README's text (the
+//! conformance suite checks they are the same); the build script turns it
+//! into a macro whose expansion over the list gives one module per
+//! implementation, with the `use` switched to that implementation's crate
+//! (through the list's re-export) and the key's symbol and the entry point
+//! suffixed with the module's name (`my_add_<m>`, `plugin_entry_<m>`).
+//! Each copy's `init_text!` and `module!` share a module, and the release
+//! profile builds this crate as one codegen unit (see the workspace's
+//! `Cargo.toml`), so the init text's section declarations of both macros
+//! meet in one object. The conformance scenario `readme_plugin` builds it
+//! in debug and release and loads it.
 
-include!("plugin.rs");
+include!(concat!(env!("OUT_DIR"), "/copies.rs"));
 
-/// The README's plugin over the trampoline crate.
-pub mod trampoline {
-    include!(concat!(env!("OUT_DIR"), "/trampoline.rs"));
-}
-
-/// The README's plugin over the indirect crate.
-pub mod indirect {
-    include!(concat!(env!("OUT_DIR"), "/indirect.rs"));
-}
+static_call_implementations::implementations!(readme_copies);

@@ -9,7 +9,9 @@
 //! `bumped` feature (an engine table of the next version), which the
 //! program's engine must refuse.
 
-use static_call_inline_patch::{self as sc, StaticCall, define_static_call, static_call};
+use static_call_implementations::static_call_inline_patch::{
+    self as sc, StaticCall, define_static_call, static_call,
+};
 
 extern "C" fn plus1(x: u64) -> u64 {
     x + 1

@@ -5,10 +5,11 @@
 //! the implementation's section accessor into this crate) and loads it.
 
 macro_rules! plugin_for {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {$(
+    ($(($m:ident, $krate:path, $name:literal))*) => {$(
         /// The plugin for one implementation.
         pub mod $m {
-            use $krate::{declare_static_call, module, static_call};
+            use $krate as sc;
+            use sc::{declare_static_call, module, static_call};
 
             declare_static_call!(
                 #[link_name = concat!("static_call_key_", stringify!($m), "_ADD")]

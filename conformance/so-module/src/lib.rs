@@ -26,7 +26,7 @@ fn call_program_hook(module_fn: usize) {
 }
 
 macro_rules! module_for {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {$(
+    ($(($m:ident, $krate:path, $name:literal))*) => {$(
         pub mod $m {
             use std::sync::atomic::{AtomicU64, Ordering};
 

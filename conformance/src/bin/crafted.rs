@@ -11,7 +11,7 @@ use static_call_conformance::targets::add2;
 use static_call_core::{Error, Place, Registry, StaticCall};
 
 macro_rules! crafted {
-    ($(($m:ident, $krate:ident, $name:literal))*) => {
+    ($(($m:ident, $krate:path, $name:literal))*) => {
         $(mod $m {
             use $krate as sc;
             sc::define_static_call!(pub static K: extern "C" fn(u64) -> u64 = static_call_conformance::targets::add1;);

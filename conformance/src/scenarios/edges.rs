@@ -6,45 +6,44 @@ use std::time::Duration;
 
 use static_call_core::{InitPolicy, StaticCall};
 
+use super::cdylib::build_cdylib;
 use super::lib;
-use super::modules::build_cdylib;
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
 use crate::targets::{add1, add2, add3};
 use crate::{Adapter, AddFn};
 
 // ------------------------------------------------------------ README plugin
 
-// The keys the README's plugin declares, exported under the symbol names
-// it links to (`build.rs` exports `my_add*` dynamically): `my_add` for the
-// inline-patch copy (the README's text), `my_add_<impl>` for the others.
-static_call_inline_patch::define_static_call!(
-    #[unsafe(export_name = "my_add")]
-    static MY_ADD_INLINE_PATCH: extern "C" fn(u64) -> u64 = add1;
-);
-static_call_trampoline::define_static_call!(
-    #[unsafe(export_name = "my_add_trampoline")]
-    static MY_ADD_TRAMPOLINE: extern "C" fn(u64) -> u64 = add1;
-);
-static_call_indirect::define_static_call!(
-    #[unsafe(export_name = "my_add_indirect")]
-    static MY_ADD_INDIRECT: extern "C" fn(u64) -> u64 = add1;
-);
+// The keys the README's plugin declares, one per implementation of the
+// list, exported under the symbol names its copies link to (`my_add_<m>`;
+// `build.rs` exports `my_add*` dynamically).
+macro_rules! readme_keys {
+    ($(($m:ident, $krate:path, $name:literal))*) => {
+        $(mod $m {
+            use $krate as sc;
+            sc::define_static_call!(
+                #[unsafe(export_name = concat!("my_add_", stringify!($m)))]
+                pub(super) static MY_ADD: extern "C" fn(u64) -> u64 = crate::targets::add1;
+            );
+        })*
+
+        /// The README key of the implementation whose symbol prefix is
+        /// `prefix`.
+        fn readme_key_of(prefix: &str) -> Option<&'static StaticCall<AddFn>> {
+            match prefix {
+                $(stringify!($m) => Some(&$m::MY_ADD),)*
+                _ => None,
+            }
+        }
+    };
+}
+static_call_implementations::implementations!(readme_keys);
 
 /// This implementation's README key and the plugin's entry point for it.
 fn readme_key<A: Adapter>() -> Result<(&'static StaticCall<AddFn>, String), String> {
-    Ok(match A::SYMBOL_PREFIX {
-        "inline_patch" => (&MY_ADD_INLINE_PATCH, "plugin_entry".into()),
-        "trampoline" => (&MY_ADD_TRAMPOLINE, "plugin_entry_trampoline".into()),
-        "indirect" => (&MY_ADD_INDIRECT, "plugin_entry_indirect".into()),
-        other => return Err(format!("no README key for implementation {other}")),
-    })
-}
-
-/// Whether the README plugin crate (`conformance/readme-plugin`) has a
-/// copy for this implementation: it is built for the three designs the
-/// README names.
-fn has_readme_copy<A: Adapter>() -> bool {
-    matches!(A::SYMBOL_PREFIX, "inline_patch" | "trampoline" | "indirect")
+    let key = readme_key_of(A::SYMBOL_PREFIX)
+        .ok_or_else(|| format!("no README key for implementation {}", A::NAME))?;
+    Ok((key, format!("plugin_entry_{}", A::SYMBOL_PREFIX)))
 }
 
 /// The README's plugin block: the text between the fence line "```rs" and
@@ -65,12 +64,6 @@ pub(crate) fn readme_plugin<A: Adapter>() -> ScenarioResult {
     if !A::LISTED {
         return Ok(Outcome::Skip(format!(
             "needs a copy built from the workspace's implementations list, and {} is not on it",
-            A::NAME
-        )));
-    }
-    if !has_readme_copy::<A>() {
-        return Ok(Outcome::Skip(format!(
-            "the README's plugin is built for the three designs the README names, not for {}",
             A::NAME
         )));
     }

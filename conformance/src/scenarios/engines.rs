@@ -199,7 +199,7 @@ impl Plugin {
 }
 
 fn engine_plugin(feature: &str) -> Result<std::path::PathBuf, String> {
-    super::modules::build_cdylib_with(
+    super::cdylib::build_cdylib_with(
         "static-call-test-engine",
         "libstatic_call_test_engine.so",
         false,

@@ -9,8 +9,10 @@ use std::time::Duration;
 use static_call_core::text::{self, Fault};
 use static_call_core::{Error, InitPolicy, ModuleId, ModuleSpec};
 
+use super::cdylib::build_shared_object;
 use super::init::maps_perms;
-use super::modules::{build_shared_object, make, so_fn};
+use super::modules::make;
+use super::shared_object::so_fn;
 use super::{SpinCaller, addr_of, lib};
 use crate::runner::{Outcome, ScenarioResult, spawn_cell};
 use crate::targets::{add1, add2, add3};

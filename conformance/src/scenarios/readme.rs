@@ -1,7 +1,8 @@
 //! The README's host program, run: the program under "Modules" that loads
 //! the README's plugin, verbatim (crate `conformance/readme-host`, whose
 //! build script takes both texts from the README and the plugin crate and
-//! switches only their `use` to the implementation under test), built in
+//! switches only their `use` to the implementation under test, through
+//! the one list's re-export), built in
 //! the suite's own profile, linked with the README's
 //! `--export-dynamic-symbol=my_add`, and run in a fresh directory where the
 //! README's path `plugin/target/release/libplugin.so` names the plugin. The
@@ -11,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::modules::build_cdylib_with;
+use super::cdylib::build_cdylib_env;
 use crate::Adapter;
 use crate::runner::{Outcome, ScenarioResult};
 
@@ -23,21 +24,16 @@ pub(crate) fn readme_host<A: Adapter>() -> ScenarioResult {
             A::NAME
         )));
     }
-    if !matches!(A::NAME, "inline-patch" | "trampoline" | "indirect") {
-        return Ok(Outcome::Skip(format!(
-            "the README's program is written for the three designs the README names, not for {}",
-            A::NAME
-        )));
-    }
     // The suite's own profile: the debug matrix runs the debug build, the
     // release matrix the release one (CI runs both).
     let release = !cfg!(debug_assertions);
     let profile = if release { "release" } else { "debug" };
-    let so = build_cdylib_with(
+    let so = build_cdylib_env(
         "static-call-readme-host",
         "libstatic_call_readme_host.so",
         release,
-        A::NAME,
+        "STATIC_CALL_README_IMPL",
+        A::SYMBOL_PREFIX,
     )?;
     let host = so.with_file_name("readme-host");
     let dir = std::env::temp_dir().join(format!(

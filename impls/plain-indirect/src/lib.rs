@@ -45,6 +45,7 @@ pub static DESIGN: Design = Design {
     trampoline: false,
     patches_sites: false,
     none: NoneTarget::RetStub,
+    thunk: &[],
 };
 
 static_call_core::implementation_crate! {

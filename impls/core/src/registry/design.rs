@@ -52,6 +52,7 @@ pub enum NoneTarget {
 ///     trampoline: false,
 ///     patches_sites: false,
 ///     none: NoneTarget::RetStub,
+///     thunk: &[],
 /// };
 /// assert!(!PLAIN.writes_code());
 /// assert_eq!(PLAIN.site_len(false), 9);
@@ -78,6 +79,13 @@ pub struct Design {
     pub patches_sites: bool,
     /// How a none target is stored in the key.
     pub none: NoneTarget,
+    /// For a [`SiteShape::CallThunk`] design, the code of the thunk its
+    /// sites call (the registry's [`crate::Registry::thunk`]), whole and
+    /// position-independent: a module's site may call a copy of it. Tools
+    /// recognise a site's call target by these bytes (`sctool`) and
+    /// generated modules copy them; the benchmarks' proofs check that the
+    /// registry's thunk holds them. Empty for the other shapes.
+    pub thunk: &'static [u8],
 }
 
 impl Design {
@@ -91,6 +99,7 @@ impl Design {
         trampoline: true,
         patches_sites: true,
         none: NoneTarget::Null,
+        thunk: &[],
     };
     /// `static-call-trampoline`: only the trampoline is rewritten.
     pub const TRAMPOLINE: Design = Design {
@@ -102,6 +111,7 @@ impl Design {
         trampoline: true,
         patches_sites: false,
         none: NoneTarget::Null,
+        thunk: &[],
     };
     /// `static-call-indirect`: one atomic store; sites call a retpoline.
     pub const INDIRECT: Design = Design {
@@ -113,6 +123,7 @@ impl Design {
         trampoline: false,
         patches_sites: false,
         none: NoneTarget::RetStub,
+        thunk: &RETPOLINE_RAX,
     };
 
     /// Whether an update rewrites code at all (so the patching engine, the
@@ -195,6 +206,20 @@ impl Design {
         }
     }
 }
+
+/// The retpoline thunk for `rax` that the indirect design's sites call
+/// (`static_call_indirect::retpoline_rax`): `call 1f; 2: pause; lfence;
+/// jmp 2b; 1: mov [rsp], rax; ret`. The `call` pushes a return address
+/// into a capture loop that speculation falls into; the real return
+/// address is then overwritten with the target and `ret` jumps there.
+const RETPOLINE_RAX: [u8; 17] = [
+    0xe8, 0x07, 0x00, 0x00, 0x00, // call 1f
+    0xf3, 0x90, // 2: pause
+    0x0f, 0xae, 0xe8, // lfence
+    0xeb, 0xf9, // jmp 2b
+    0x48, 0x89, 0x04, 0x24, // 1: mov [rsp], rax
+    0xc3, // ret
+];
 
 /// `mov rax, qword ptr [rip + disp32]` (then the disp32).
 pub const LOAD_RAX: [u8; 3] = [0x48, 0x8b, 0x05];
