@@ -25,6 +25,7 @@
 pub mod callers;
 pub mod machine;
 pub mod parts;
+pub mod peers;
 pub mod prove;
 pub mod rounds;
 pub mod scale;

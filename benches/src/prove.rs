@@ -61,7 +61,9 @@ pub fn format_insn(i: &Instruction) -> String {
     })
 }
 
-fn dump(
+/// A decoded site for the bundle: its bytes, their instructions, and the
+/// form the proof found.
+pub fn dump(
     subject: &str,
     key: &str,
     phase: &str,
@@ -82,7 +84,8 @@ fn dump(
     }
 }
 
-fn name_of(addr: usize) -> String {
+/// The symbol at `addr` (with an offset), or the address.
+pub fn name_of(addr: usize) -> String {
     Symbols::get()
         .ok()
         .and_then(|s| s.describe(addr))
@@ -155,7 +158,7 @@ pub unsafe fn site_code(design: &Design, site: usize) -> (usize, Vec<u8>) {
 ///
 /// # Safety
 /// `site` is a live call site of `key` in this program.
-unsafe fn check_site(
+pub unsafe fn check_site(
     subject: &str,
     key_name: &str,
     phase: &str,
@@ -246,6 +249,11 @@ fn key_of(imp: &Implementation, scenario: &str) -> (&'static RawKey, &'static st
             imp.many.raw(),
             "MANY",
             Some(crate::targets::add1 as *const () as usize),
+        ),
+        s::CALL_COND_SOME => (
+            imp.cond_some.raw(),
+            "COND_SOME",
+            Some(crate::peers::tick as *const () as usize),
         ),
         _ => (imp.cond.raw(), "COND", None),
     }
@@ -349,6 +357,9 @@ fn prove_copy(
             }
             Ok(out)
         }
+        None if s.kind == static_call_bundle::SubjectKind::Peer => {
+            crate::peers::prove(s, sc, lp.addr, lp.size, &lp.name, &phase)
+        }
         None => prove_control(s, sc, k, lp.addr, lp.size, &lp.name, &phase),
     }
 }
@@ -391,7 +402,7 @@ fn key_loaded_in_loop(design: &Design, insns: &[Instruction], site: usize) -> Re
 /// The innermost loop of `insns` that contains the instruction at index
 /// `at`: the span `[start, end]` of indices from a backward branch's target
 /// to the branch.
-fn loop_around(insns: &[Instruction], at: usize) -> Option<(usize, usize)> {
+pub fn loop_around(insns: &[Instruction], at: usize) -> Option<(usize, usize)> {
     let ip = insns[at].ip();
     let mut best: Option<(usize, usize)> = None;
     for (j, b) in insns.iter().enumerate() {

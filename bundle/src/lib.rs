@@ -859,16 +859,18 @@ mod tests {
         assert_eq!(parse_bench(Path::new("p.json"), &text).unwrap(), b);
         // A bundle written before peers: only the two old kinds, read as
         // before.
-        let old = text.replace(
-            "\"kind\": \"peer\"",
-            "\"kind\": \"control\"",
-        );
+        let old = text.replace("\"kind\": \"peer\"", "\"kind\": \"control\"");
         let back = parse_bench(Path::new("o.json"), &old).unwrap();
         assert!(back.subjects.iter().all(|s| s.kind != SubjectKind::Peer));
         // An unknown kind is named with its field.
         let bad = text.replace("\"kind\": \"peer\"", "\"kind\": \"rival\"");
-        let msg = parse_bench(Path::new("k.json"), &bad).unwrap_err().to_string();
-        assert!(msg.contains("subjects[2].kind") && msg.contains("rival"), "{msg}");
+        let msg = parse_bench(Path::new("k.json"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("subjects[2].kind") && msg.contains("rival"),
+            "{msg}"
+        );
     }
 
     #[test]
