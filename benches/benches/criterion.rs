@@ -8,8 +8,10 @@
 //! test shared object's open and close with criterion (its mean); the
 //! thread axis of update latency ([`static_call_bench::threads`]: a 1-site
 //! update with other threads parked or calling the key, a batch of 100 keys
-//! against 100 updates one by one). Every site is decoded and checked
-//! before anything is measured.
+//! against 100 updates one by one); a conditional key's switch with 1 to
+//! 2,000 sites, `update_cond` against the `static-keys` peer, idle only
+//! (`update/cond-sites`). Every site is decoded and checked before
+//! anything is measured.
 //!
 //! Each figure is what this run measured: criterion's estimate files are
 //! deleted before each benchmark and read only if it wrote them again, and

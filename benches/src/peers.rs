@@ -117,7 +117,7 @@ pub fn jump_entries() -> Result<Vec<JumpEntry>, String> {
     let start = (&raw const JUMP_ENTRY_START) as usize;
     let stop = (&raw const JUMP_ENTRY_STOP) as usize;
     let size = std::mem::size_of::<RawEntry>();
-    if stop < start || (stop - start) % size != 0 {
+    if stop < start || !(stop - start).is_multiple_of(size) {
         return Err(format!(
             "static-keys: the __static_keys section {start:#x}..{stop:#x} is not a whole number of {size}-byte entries"
         ));
@@ -947,14 +947,22 @@ pub mod static_keys_sites {
         c
     }
 
-    /// The key with `n` sites and its sites' function.
-    pub fn key(n: usize) -> Option<(&'static StaticFalseKey, fn(u64) -> u64, &'static str)> {
-        match n {
-            1 => Some((&K1, sites1, "K1")),
-            100 => Some((&K100, sites100, "K100")),
-            2_000 => Some((&K2000, sites2000, "K2000")),
-            _ => None,
-        }
+    /// The key with `n` sites, as a subject of `update/cond-sites`.
+    pub fn key(n: usize) -> Option<super::CondSites> {
+        let (key, run, key_name): (&'static StaticFalseKey, fn(u64) -> u64, &'static str) = match n
+        {
+            1 => (&K1, sites1, "K1"),
+            100 => (&K100, sites100, "K100"),
+            2_000 => (&K2000, sites2000, "K2000"),
+            _ => return None,
+        };
+        Some(super::CondSites {
+            subject: super::peer::STATIC_KEYS,
+            key_name,
+            sites: n,
+            run,
+            key: super::CondKey::StaticKeys(key),
+        })
     }
 }
 
@@ -1029,15 +1037,7 @@ macro_rules! cond_sites_implementations {
         /// then static-keys'.
         pub fn cond_sites(n: usize) -> Vec<CondSites> {
             let mut v: Vec<CondSites> = [$($m::key(n)),*].into_iter().flatten().collect();
-            if let Some((k, run, key_name)) = static_keys_sites::key(n) {
-                v.push(CondSites {
-                    subject: peer::STATIC_KEYS,
-                    key_name,
-                    sites: n,
-                    run,
-                    key: CondKey::StaticKeys(k),
-                });
-            }
+            v.extend(static_keys_sites::key(n));
             v
         }
     };
@@ -1045,7 +1045,7 @@ macro_rules! cond_sites_implementations {
 
 /// The implementations' keys of `update/cond-sites`.
 pub mod cond_sites_keys {
-    use super::{CondKey, CondSites, HookFn, peer, static_keys_sites};
+    use super::{CondKey, CondSites, HookFn, static_keys_sites};
     static_call_implementations::implementations!(cond_sites_implementations);
 }
 pub use cond_sites_keys::cond_sites;

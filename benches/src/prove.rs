@@ -22,6 +22,9 @@
 //!   after the loop's head: a pointer loaded once before the loop and
 //!   called from a register (a devirtualised or hoisted control) fails.
 //!
+//! * a peer ([`crate::peers::prove`]): a static-keys site through the
+//!   crate's jump table, a PLT call with its stub, a GOT call with its slot.
+//!
 //! Every site must lie inside the loop the benchmark runs, and there must
 //! be exactly as many as the scenario says. Any mismatch is an error, and
 //! the benchmark binaries stop on it rather than measure.

@@ -87,10 +87,20 @@ fn peers_prove_in_optimised_builds() {
     }
 }
 
+/// What is broken, the peer it poses as, the scenario, the loop, and what
+/// the proof must say.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(u64) -> u64,
+    &'static [&'static str],
+);
+
 #[test]
 fn a_broken_peer_fails_the_proof() {
     use static_call_bench::subjects::{call_mem_indirect, direct, option_fn};
-    let cases: [(&str, &'static str, &str, fn(u64) -> u64, &[&str]); 6] = [
+    let cases: [Case; 6] = [
         (
             "a PLT call that goes through the GOT",
             peer::PLT_CALL,

@@ -574,14 +574,16 @@ pub struct Missing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteDump {
-    /// The implementation or control.
+    /// The implementation, control or peer.
     pub subject: String,
     /// The key (or function) it belongs to.
     pub key: String,
     /// When it was read: `before update` or `after update`, or the
     /// benchmark that checked it.
     pub phase: String,
-    /// `site`, `trampoline`, or `loop` (a control's call in its loop).
+    /// `site`, `trampoline`, or `loop` (a control's call in its loop);
+    /// for the peers also `block` (a static-keys site's out-of-line block)
+    /// and `plt-stub` (the PLT stub a `plt-call` site calls).
     pub place: String,
     /// Its address in that run.
     pub addr: u64,
