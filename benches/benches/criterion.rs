@@ -817,6 +817,19 @@ fn callers(ctx: &mut Ctx) {
 
 // ------------------------------------------------------------ peers
 
+/// The peers: their call figures' notes say how each site was proved (and
+/// how a PLT stub compares with a trampoline); then update/cond-sites.
+fn peers(ctx: &mut Ctx) {
+    for f in &mut ctx.part.figures {
+        if let Some(extra) = static_call_bench::peers::call_note(&f.subject, &f.scenario) {
+            let note = f.note.get_or_insert_with(String::new);
+            note.push_str("; ");
+            note.push_str(extra);
+        }
+    }
+    cond_sites(ctx);
+}
+
 /// update/cond-sites: one switch of a conditional key with N compiled
 /// sites, none to [`static_call_bench::peers::tick`] and back, each switch
 /// timed on its own: `update_cond` of every implementation against the
@@ -950,7 +963,7 @@ fn main() {
     shared_objects(&mut ctx);
     thread_axis(&mut ctx);
     callers(&mut ctx);
-    cond_sites(&mut ctx);
+    peers(&mut ctx);
     ctx.c.final_summary();
     if !selection().is_all() {
         eprintln!(

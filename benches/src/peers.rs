@@ -1060,3 +1060,24 @@ pub fn thread_count() -> Result<usize, String> {
         .map(|d| d.count())
         .map_err(|e| format!("/proc/self/task: {e}"))
 }
+
+/// What a peer's call figure adds to its note: how its site was proved
+/// and how it compares (the PLT stub with a trampoline). `None` for other
+/// subjects.
+pub fn call_note(subject: &str, scenario_id: &str) -> Option<&'static str> {
+    Some(match (subject, scenario_id) {
+        (peer::PLT_CALL, _) => {
+            "plt-call: the site `call stub` and the PLT stub `jmp qword ptr [rip + GOT]` decoded, the GOT slot holding sc_peer_add1 of libsc_peer.so (x + 1 in C); a trampoline is a PLT stub in all but name: the same `call stub` at the site, but a trampoline's `jmp rel32` is direct and rewritten by an update, where the stub's jump is indirect, a load of the GOT at every call (compare with trampoline in this scenario)"
+        }
+        (peer::GOT_CALL, _) => {
+            "got-call: `call qword ptr [rip + GOT slot]` decoded, the slot holding sc_peer_add1 of libsc_peer.so: what rustc emits for a call into another library by default (no PLT), written in assembly so that the load stays in the loop"
+        }
+        (peer::STATIC_KEYS, scenario::CALL_COND_NONE) => {
+            "static-keys: the site found through the crate's jump table (__static_keys) and decoded inside the loop: a 5-byte NOP falling through (key off)"
+        }
+        (peer::STATIC_KEYS, _) => {
+            "static-keys: the site found through the crate's jump table (__static_keys) and decoded inside the loop: `jmp rel32` to the out-of-line block, whose first call is a direct `call` of the target (key on: compiled on, the bytes a switched-on key holds)"
+        }
+        _ => return None,
+    })
+}
