@@ -14,6 +14,13 @@
 //! packed refs, the index) and when any source of the workspace changes
 //! (cargo scans the directories named below), so the recorded build is
 //! never the one before.
+//!
+//! It also builds the peer library, `libsc_peer.so` (`peer/sc_peer.c`,
+//! one function, `x + 1`), with the machine's C compiler (`$CC`, else
+//! `cc`) into `OUT_DIR`, and links the crate's targets against it with an
+//! rpath to that directory: the benchmarks call it through the PLT and the
+//! GOT (the peers `plt-call` and `got-call`). Without a C compiler the
+//! build stops and says so.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -129,5 +136,45 @@ fn main() {
         if flags.is_empty() { "(none)" } else { &flags }
     );
     println!("cargo:rustc-link-arg-benches=-Wl,--export-dynamic-symbol=static_call_key_*");
+    peer_library(&manifest);
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// Builds `libsc_peer.so` from `peer/sc_peer.c` into `OUT_DIR` and links
+/// the crate against it, with an rpath so that its binaries find it.
+fn peer_library(manifest: &Path) {
+    let src = manifest.join("peer").join("sc_peer.c");
+    println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-env-changed=CC");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    let so = out.join("libsc_peer.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    // No CET landing pad (`endbr64`): the suite's own targets have none,
+    // so the peer's body is the same two instructions as theirs.
+    let status = Command::new(&cc)
+        .args(["-O2", "-fPIC", "-shared", "-fcf-protection=none"])
+        .arg("-Wl,-soname,libsc_peer.so")
+        .arg("-o")
+        .arg(&so)
+        .arg(&src)
+        .status();
+    let failure = match status {
+        Ok(s) if s.success() => None,
+        Ok(s) => Some(format!(
+            "building the peer library {} from {} with `{cc}` failed ({s})",
+            so.display(),
+            src.display()
+        )),
+        Err(e) => Some(format!(
+            "building the peer library from {}: cannot run the C compiler `{cc}` ({e}); install gcc or set CC",
+            src.display()
+        )),
+    };
+    if let Some(why) = failure {
+        eprintln!("static-call-bench build script: {why}");
+        std::process::exit(1);
+    }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=dylib=sc_peer");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", out.display());
 }

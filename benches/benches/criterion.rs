@@ -8,8 +8,10 @@
 //! test shared object's open and close with criterion (its mean); the
 //! thread axis of update latency ([`static_call_bench::threads`]: a 1-site
 //! update with other threads parked or calling the key, a batch of 100 keys
-//! against 100 updates one by one). Every site is decoded and checked
-//! before anything is measured.
+//! against 100 updates one by one); a conditional key's switch with 1 to
+//! 2,000 sites, `update_cond` against the `static-keys` peer, idle only
+//! (`update/cond-sites`). Every site is decoded and checked before
+//! anything is measured.
 //!
 //! Each figure is what this run measured: criterion's estimate files are
 //! deleted before each benchmark and read only if it wrote them again, and
@@ -823,6 +825,126 @@ fn callers(ctx: &mut Ctx) {
     }
 }
 
+// ------------------------------------------------------------ peers
+
+/// The peers: their call figures' notes say how each site was proved (and
+/// how a PLT stub compares with a trampoline); then update/cond-sites.
+fn peers(ctx: &mut Ctx) {
+    for f in &mut ctx.part.figures {
+        if let Some(extra) = static_call_bench::peers::call_note(&f.subject, &f.scenario) {
+            let note = f.note.get_or_insert_with(String::new);
+            note.push_str("; ");
+            note.push_str(extra);
+        }
+    }
+    cond_sites(ctx);
+}
+
+/// update/cond-sites: one switch of a conditional key with N compiled
+/// sites, none to [`static_call_bench::peers::tick`] and back, each switch
+/// timed on its own: `update_cond` of every implementation against the
+/// `static-keys` peer's `enable`/`disable` on as many sites, idle only
+/// (the crate documents its switches as single-threaded: they are timed
+/// only while this process has one thread). Every site is decoded and
+/// called after the first switch and after the last.
+fn cond_sites(ctx: &mut Ctx) {
+    use static_call_bench::peers::{self, CondSites};
+    let sc = scenario::UPDATE_COND_SITES;
+    let names: Vec<&str> = peers::cond_sites(1).iter().map(|c| c.subject).collect();
+    left_out(ctx, sc, names, Instrument::Timer);
+    for &n in peers::cond_site_counts() {
+        let mut base: Option<Vec<f64>> = None;
+        for c in peers::cond_sites(n) {
+            if !selection().selects(sc, c.subject) {
+                continue;
+            }
+            let what = |e: String| format!("{} {sc} {n}: {e}", c.subject);
+            let static_keys = matches!(c.key, peers::CondKey::StaticKeys(_));
+            match peers::thread_count() {
+                Ok(1) => {}
+                Ok(t) if static_keys => {
+                    ctx.part.missing(
+                        sc,
+                        Some(c.subject),
+                        Metric::WallTime,
+                        format!(
+                            "not measured: the process had {t} threads, and static-keys documents its switches as single-threaded (measured idle only)"
+                        ),
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => fail(&what(e)),
+            }
+            let mut dumps = c
+                .check(false, "update/cond-sites, before")
+                .unwrap_or_else(|e| fail(&what(e)));
+            let switch = |c: &CondSites, on: bool| -> f64 {
+                let t = Instant::now();
+                // SAFETY: this process has one thread (checked above; the
+                // benchmark starts none here), as static-keys requires.
+                unsafe { c.switch(on) }.unwrap_or_else(|e| fail(&what(e)));
+                t.elapsed().as_nanos() as f64
+            };
+            let first = switch(&c, true);
+            dumps.extend(
+                c.check(true, "update/cond-sites, key on")
+                    .unwrap_or_else(|e| fail(&what(e))),
+            );
+            let mut on = true;
+            let v: Vec<f64> = (0..static_call_bench::latency_samples(n as u64))
+                .map(|_| {
+                    on = !on;
+                    switch(&c, on)
+                })
+                .collect();
+            if on {
+                switch(&c, false);
+            }
+            c.check(false, "update/cond-sites, after")
+                .unwrap_or_else(|e| fail(&what(e)));
+            let threads = peers::thread_count().unwrap_or_else(|e| fail(&what(e)));
+            if static_keys && threads != 1 {
+                fail(&what(format!("{threads} threads during the switches")));
+            }
+            let how = if static_keys {
+                "enable() and disable() alternately"
+            } else {
+                "update_cond(Some(tick)) and update_cond(None) alternately"
+            };
+            let extra = format!(
+                "; {how}, {n} compiled site(s); idle: the process's only thread (static-keys documents its switches as single-threaded, so all are measured idle); every site decoded and called after the first switch and after the last"
+            );
+            let mut f = latency_figure((sc, c.subject, Some(n as u64)), first, v, &extra);
+            if c.subject == "inline-patch" {
+                base = Some(f.raw.clone());
+            } else if static_keys && let Some(b) = base.as_deref() {
+                let mut rng = rounds::Rng::new(seed());
+                if let Some(interval) = rounds::bootstrap_ratio_of_medians(&f.raw, b, &mut rng) {
+                    f.ratio = Some(Ratio {
+                        reference: format!(
+                            "inline-patch {sc} {n} (update_cond on the same number of sites)"
+                        ),
+                        value: f.value / median(b),
+                        interval,
+                        raw: Vec::new(),
+                    });
+                }
+            }
+            eprintln!(
+                "{sc}: {} {n} sites: median {:.3} ms{}",
+                c.subject,
+                f.value / 1e6,
+                f.ratio
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(", {:.1}x inline-patch", r.value))
+            );
+            ctx.part.figures.push(f);
+            ctx.part.sites.extend(dumps);
+        }
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let mut part = Part::new(Instrument::Criterion);
@@ -852,6 +974,7 @@ fn main() {
     shared_objects(&mut ctx);
     thread_axis(&mut ctx);
     callers(&mut ctx);
+    peers(&mut ctx);
     ctx.c.final_summary();
     if !selection().is_all() {
         eprintln!(

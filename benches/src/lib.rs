@@ -8,6 +8,9 @@
 //!   scenarios; and [`subjects::Selection`], what a filtered run measures.
 //!   A new implementation needs no line here; a control is one line in
 //!   [`subjects::CONTROLS`].
+//! * [`peers`]: published mechanisms of other libraries measured beside
+//!   them (the `static-keys` crate; a call into a shared object through
+//!   the PLT and through the GOT), with their own proofs.
 //! * [`prove`]: before anything is measured, every benchmark decodes its
 //!   own sites with iced-x86 and checks the form its name claims; a
 //!   mismatch stops the run instead of measuring the wrong thing.
@@ -32,6 +35,7 @@ pub mod gencode;
 pub mod machine;
 pub mod outside;
 pub mod parts;
+pub mod peers;
 pub mod prove;
 pub mod rounds;
 pub mod scale;

@@ -22,6 +22,9 @@
 //!   after the loop's head: a pointer loaded once before the loop and
 //!   called from a register (a devirtualised or hoisted control) fails.
 //!
+//! * a peer ([`crate::peers::prove`]): a static-keys site through the
+//!   crate's jump table, a PLT call with its stub, a GOT call with its slot.
+//!
 //! Every site must lie inside the loop the benchmark runs, and there must
 //! be exactly as many as the scenario says. Any mismatch is an error, and
 //! the benchmark binaries stop on it rather than measure.
@@ -52,7 +55,9 @@ pub fn format_insn(i: &Instruction) -> String {
     })
 }
 
-fn dump(
+/// A decoded site for the bundle: its bytes, their instructions, and the
+/// form the proof found.
+pub fn dump(
     subject: &str,
     key: &str,
     phase: &str,
@@ -73,7 +78,8 @@ fn dump(
     }
 }
 
-fn name_of(addr: usize) -> String {
+/// The symbol at `addr` (with an offset), or the address.
+pub fn name_of(addr: usize) -> String {
     Symbols::get()
         .ok()
         .and_then(|s| s.describe(addr))
@@ -264,6 +270,11 @@ fn key_of(imp: &Implementation, scenario: &str) -> (&'static RawKey, &'static st
             "MANY",
             Some(crate::targets::add1 as *const () as usize),
         ),
+        s::CALL_COND_SOME => (
+            imp.cond_some.raw(),
+            "COND_SOME",
+            Some(crate::peers::tick as *const () as usize),
+        ),
         _ => (imp.cond.raw(), "COND", None),
     }
 }
@@ -318,6 +329,9 @@ fn prove_copy(
                 copy: k,
                 copies: n,
             })
+        }
+        None if s.kind == static_call_bundle::SubjectKind::Peer => {
+            crate::peers::prove(s, sc, lp.addr, lp.size, &lp.name, &phase)
         }
         None => prove_control(s, sc, k, lp.addr, lp.size, &lp.name, &phase),
     }
@@ -454,7 +468,7 @@ fn key_loaded_in_loop(design: &Design, insns: &[Instruction], site: usize) -> Re
 /// The innermost loop of `insns` that contains the instruction at index
 /// `at`: the span `[start, end]` of indices from a backward branch's target
 /// to the branch.
-fn loop_around(insns: &[Instruction], at: usize) -> Option<(usize, usize)> {
+pub fn loop_around(insns: &[Instruction], at: usize) -> Option<(usize, usize)> {
     let ip = insns[at].ip();
     let mut best: Option<(usize, usize)> = None;
     for (j, b) in insns.iter().enumerate() {

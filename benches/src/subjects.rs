@@ -46,6 +46,10 @@ pub struct Loops {
     /// `n` conditional calls with a none target; returns `n` (and the hook
     /// is never called).
     pub cond_none: Option<fn(u64) -> u64>,
+    /// `n` conditional calls with the target set to
+    /// [`crate::peers::tick`]; returns `n`, and the target counts `n`
+    /// calls.
+    pub cond_some: Option<fn(u64) -> u64>,
 }
 
 /// The keys and lifecycle of an implementation, for the scenarios that
@@ -66,6 +70,8 @@ pub struct Implementation {
     pub many: &'static StaticCall<AddFn>,
     /// The key of [`Loops::cond_none`].
     pub cond: &'static StaticCall<HookFn>,
+    /// The key of [`Loops::cond_some`] (target [`crate::peers::tick`]).
+    pub cond_some: &'static StaticCall<HookFn>,
     /// A key with no site in the program: generated modules bring them.
     pub scale: &'static StaticCall<AddFn>,
     /// A key with exactly one site in the program, [`Implementation::call_lone`].
@@ -246,6 +252,9 @@ macro_rules! implementation {
                 pub static COND: extern "C" fn(u64) = None;
             );
             sc::define_static_call!(
+                pub static COND_SOME: extern "C" fn(u64) = crate::peers::tick;
+            );
+            sc::define_static_call!(
                 pub static SCALE: extern "C" fn(u64) -> u64 = crate::targets::add1;
             );
             sc::define_static_call!(
@@ -267,6 +276,17 @@ macro_rules! implementation {
                 let mut c = ::std::hint::black_box(0u64);
                 for i in 0..n {
                     sc::static_call_cond!(COND(i));
+                    c += 1;
+                }
+                c
+            }
+
+            /// `n` conditional calls with the key's target set; returns `n`.
+            #[inline(never)]
+            pub fn cond_some(n: u64) -> u64 {
+                let mut c = ::std::hint::black_box(0u64);
+                for i in 0..n {
+                    sc::static_call_cond!(COND_SOME(i));
                     c += 1;
                 }
                 c
@@ -294,6 +314,7 @@ macro_rules! implementation {
                 hot6: &HOT6,
                 many: &MANY,
                 cond: &COND,
+                cond_some: &COND_SOME,
                 scale: &SCALE,
                 lone: &LONE,
                 call_lone,
@@ -311,6 +332,7 @@ macro_rules! implementation {
                     hot6: Some(hot6),
                     many: Some(MANY_LOOPS),
                     cond_none: Some(cond_none),
+                    cond_some: Some(cond_some),
                 },
                 imp: Some(&IMPL),
             };
@@ -412,6 +434,15 @@ pub mod slots {
             Ordering::SeqCst,
         );
         super::dyn_trait::set_object();
+        for hook in [
+            &super::option_fn::some::HOOK_SOME,
+            &super::option_fn::aa_some::HOOK_AA_SOME,
+        ] {
+            hook.store(
+                crate::peers::tick as super::HookFn as *mut (),
+                Ordering::SeqCst,
+            );
+        }
     }
 }
 
@@ -588,6 +619,19 @@ pub mod option_fn {
         use std::sync::atomic::{AtomicPtr, Ordering};
         option_fn_loop!(HOOK_AA);
     }
+
+    /// The loop over a hook set to [`crate::peers::tick`] at run time
+    /// ([`super::slots::set_slots`]), for `call/cond-some`.
+    pub mod some {
+        use std::sync::atomic::{AtomicPtr, Ordering};
+        option_fn_loop!(HOOK_SOME);
+    }
+
+    /// The A/A copy of [`some`]'s loop, over its own hook (set alike).
+    pub mod aa_some {
+        use std::sync::atomic::{AtomicPtr, Ordering};
+        option_fn_loop!(HOOK_AA_SOME);
+    }
 }
 
 /// The controls, in display order.
@@ -602,9 +646,11 @@ pub static CONTROLS: [&Subject; 7] = [
 ];
 
 /// Every subject, in display order: the implementations (the one list's
-/// order), then the controls.
-pub static SUBJECTS: [&Subject; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()] = {
-    let mut all = [CONTROLS[0]; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()];
+/// order), then the controls, then the peers ([`crate::peers::PEERS`]).
+pub static SUBJECTS: [&Subject;
+    IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len() + crate::peers::PEERS.len()] = {
+    let mut all =
+        [CONTROLS[0]; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len() + crate::peers::PEERS.len()];
     let mut i = 0;
     while i < IMPLEMENTATION_SUBJECTS.len() {
         all[i] = IMPLEMENTATION_SUBJECTS[i];
@@ -614,6 +660,11 @@ pub static SUBJECTS: [&Subject; IMPLEMENTATION_SUBJECTS.len() + CONTROLS.len()] 
     while j < CONTROLS.len() {
         all[i + j] = CONTROLS[j];
         j += 1;
+    }
+    let mut k = 0;
+    while k < crate::peers::PEERS.len() {
+        all[i + j + k] = crate::peers::PEERS[k];
+        k += 1;
     }
     all
 };
@@ -626,6 +677,7 @@ macro_rules! control_loops {
             hot6: Some($m::hot6),
             many: Some($m::MANY_LOOPS),
             cond_none: None,
+            cond_some: None,
         }
     };
 }
@@ -639,6 +691,7 @@ static DIRECT_AA: Subject = Subject {
         hot6: Some(direct_aa::hot6),
         many: Some(direct_aa::MANY_LOOPS),
         cond_none: Some(option_fn::aa::cond_none),
+        cond_some: Some(option_fn::aa_some::cond_none),
     },
     imp: None,
 };
@@ -666,6 +719,7 @@ static DIRECT: Subject = Subject {
         hot6: Some(direct::hot6),
         many: Some(direct::MANY_LOOPS),
         cond_none: None,
+        cond_some: None,
     },
     imp: None,
 };
@@ -678,6 +732,7 @@ static FN_POINTER: Subject = Subject {
         hot6: Some(fn_pointer::hot6),
         many: Some(fn_pointer::MANY_LOOPS),
         cond_none: None,
+        cond_some: None,
     },
     imp: None,
 };
@@ -690,6 +745,7 @@ static DYN_TRAIT: Subject = Subject {
         hot6: Some(dyn_trait::hot6),
         many: Some(dyn_trait::MANY_LOOPS),
         cond_none: None,
+        cond_some: None,
     },
     imp: None,
 };
@@ -702,6 +758,7 @@ static OPTION_FN: Subject = Subject {
         hot6: None,
         many: None,
         cond_none: Some(option_fn::cond_none),
+        cond_some: Some(option_fn::some::cond_none),
     },
     imp: None,
 };
@@ -739,8 +796,8 @@ pub struct CallScenario {
     pub copies: fn(&Loops) -> Vec<LoopFn>,
 }
 
-/// The four call scenarios.
-pub const CALL_SCENARIOS: [CallScenario; 4] = [
+/// The call scenarios.
+pub const CALL_SCENARIOS: [CallScenario; 5] = [
     CallScenario {
         id: static_call_bundle::scenario::CALL_HOT_1,
         calls_per_unit: 1,
@@ -769,17 +826,38 @@ pub const CALL_SCENARIOS: [CallScenario; 4] = [
         pick: |l| l.cond_none,
         copies: |l| l.cond_none.into_iter().collect(),
     },
+    CallScenario {
+        id: static_call_bundle::scenario::CALL_COND_SOME,
+        calls_per_unit: 1,
+        expect: |n| n,
+        pick: |l| l.cond_some,
+        copies: |l| l.cond_some.into_iter().collect(),
+    },
 ];
 
-/// Runs a loop and checks its result (and, for the conditional scenario,
-/// that the hook was never called).
+/// Runs a loop and checks its result (and, for the conditional scenarios,
+/// that the none target's hook was never called, and that a set target,
+/// [`crate::peers::tick`], was called once per call of `call/cond-some`
+/// and never elsewhere).
 ///
 /// # Panics
 /// When the result is wrong: the benchmark must not go on measuring.
 pub fn run_checked(sc: &CallScenario, subject: &str, f: fn(u64) -> u64, n: u64) -> u64 {
     slots::set_slots();
     let before = crate::targets::HOOK_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    let ticks = crate::peers::ticks();
     let got = f(std::hint::black_box(n));
+    let ticked = crate::peers::ticks().wrapping_sub(ticks);
+    let want_ticks = if sc.id == static_call_bundle::scenario::CALL_COND_SOME {
+        n
+    } else {
+        0
+    };
+    assert_eq!(
+        ticked, want_ticks,
+        "{subject} {}: the loop of {n} called the set target {ticked} times, expected {want_ticks}",
+        sc.id
+    );
     let want = (sc.expect)(n);
     assert_eq!(
         got, want,

@@ -106,6 +106,7 @@ fn a_devirtualised_or_hoisted_control_fails_the_proof() {
                 hot6: None,
                 many: None,
                 cond_none: None,
+                cond_some: None,
             },
             imp: None,
         };
@@ -176,6 +177,7 @@ fn a_plain_indirect_site_outside_a_loop_is_refused() {
             hot6: None,
             many: None,
             cond_none: None,
+            cond_some: None,
         },
         imp: Some(fake),
     };

@@ -43,6 +43,7 @@ mod conformance;
 pub mod control;
 pub mod gungraun;
 pub mod paths;
+pub mod peer;
 pub mod scenario;
 
 pub use conformance::{Cell, Conformance, Outcome, parse_conformance, read_conformance};
@@ -209,7 +210,7 @@ pub struct PartInfo {
 pub struct Subject {
     /// Its name (`inline-patch`, `direct`, …).
     pub name: String,
-    /// Implementation or control.
+    /// Implementation, control or peer.
     pub kind: SubjectKind,
     /// One line on what it is.
     pub description: String,
@@ -221,7 +222,7 @@ pub struct Subject {
     pub writes_code: Option<bool>,
 }
 
-/// Implementation or control.
+/// Implementation, control or peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
@@ -229,6 +230,11 @@ pub enum SubjectKind {
     Implementation,
     /// A reference point (direct call, function pointer, …).
     Control,
+    /// Another published mechanism measured beside the implementations
+    /// (names: [`peer`]): the `static-keys` crate's jump labels, a call
+    /// into a shared object through the PLT or the GOT. Bundles written
+    /// before peers existed have none and still read.
+    Peer,
 }
 
 /// What took a figure.
@@ -568,14 +574,16 @@ pub struct Missing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteDump {
-    /// The implementation or control.
+    /// The implementation, control or peer.
     pub subject: String,
     /// The key (or function) it belongs to.
     pub key: String,
     /// When it was read: `before update` or `after update`, or the
     /// benchmark that checked it.
     pub phase: String,
-    /// `site`, `trampoline`, or `loop` (a control's call in its loop).
+    /// `site`, `trampoline`, or `loop` (a control's call in its loop);
+    /// for the peers also `block` (a static-keys site's out-of-line block)
+    /// and `plt-stub` (the PLT stub a `plt-call` site calls).
     pub place: String,
     /// Its address in that run.
     pub addr: u64,
@@ -829,6 +837,40 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("machine") && msg.contains("logical_cpus"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn subject_kinds_read_old_and_new() {
+        let mut b = sample();
+        for (name, kind) in [
+            ("inline-patch", SubjectKind::Implementation),
+            ("direct", SubjectKind::Control),
+            (peer::STATIC_KEYS, SubjectKind::Peer),
+        ] {
+            b.subjects.push(Subject {
+                name: name.into(),
+                kind,
+                description: String::new(),
+                writes_code: None,
+            });
+        }
+        let text = b.to_json();
+        assert!(text.contains("\"kind\": \"peer\""), "{text}");
+        assert_eq!(parse_bench(Path::new("p.json"), &text).unwrap(), b);
+        // A bundle written before peers: only the two old kinds, read as
+        // before.
+        let old = text.replace("\"kind\": \"peer\"", "\"kind\": \"control\"");
+        let back = parse_bench(Path::new("o.json"), &old).unwrap();
+        assert!(back.subjects.iter().all(|s| s.kind != SubjectKind::Peer));
+        // An unknown kind is named with its field.
+        let bad = text.replace("\"kind\": \"peer\"", "\"kind\": \"rival\"");
+        let msg = parse_bench(Path::new("k.json"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("subjects[2].kind") && msg.contains("rival"),
             "{msg}"
         );
     }

@@ -10,6 +10,17 @@ pub const CALL_MANY: &str = "call/many-sites";
 /// A conditional call whose target is none, against `if let Some(f)`
 /// on an `Option<fn>`.
 pub const CALL_COND_NONE: &str = "call/cond-none";
+/// A conditional call whose target is set (`static_call_cond!` with a
+/// target), against `if let Some(f)` with `Some`, and the `static-keys`
+/// peer with its key on (the branch taken, then a direct call); the
+/// reference is the `Option<fn>` control.
+pub const CALL_COND_SOME: &str = "call/cond-some";
+/// One switch of a conditional key with `sites` compiled sites (none to a
+/// target and back, one update each): `update_cond` of the
+/// implementations against the `static-keys` peer's `enable`/`disable`
+/// on the same number of `static_branch_unlikely!` sites. Idle only: the
+/// crate documents its updates as single-threaded.
+pub const UPDATE_COND_SITES: &str = "update/cond-sites";
 /// One update of a key with `sites` sites, no other thread running.
 pub const UPDATE_IDLE: &str = "update/idle";
 /// One update of a key with `sites` sites while two threads call it.
@@ -149,10 +160,18 @@ pub const ALL: &[(&str, &str)] = &[
         "call/polluted-4096",
         "one site, same target, 4,096 other indirect jumps between calls (by subtraction)",
     ),
+    (
+        CALL_COND_SOME,
+        "conditional call, target set (vs `if let Some(f)` with Some; static-keys: key on)",
+    ),
     (UPDATE_IDLE, "one update, key with N sites, idle"),
     (
         UPDATE_BUSY,
         "one update, key with N sites, 2 threads calling it",
+    ),
+    (
+        UPDATE_COND_SITES,
+        "one switch of a conditional key with N compiled sites, idle (update_cond vs static-keys enable/disable, which the crate documents as single-threaded)",
     ),
     (
         UPDATE_FOREIGN,
