@@ -144,6 +144,10 @@ pub struct Subject {
     pub name: String,
     /// An implementation (not a control).
     pub implementation: bool,
+    /// A peer: another published mechanism measured beside the
+    /// implementations (the bundle's `SubjectKind::Peer`), marked so on the
+    /// page.
+    pub peer: bool,
     /// One line on what it is.
     pub description: String,
 }
@@ -164,6 +168,7 @@ pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
                 v.push(Subject {
                     name: s.name.clone(),
                     implementation: s.kind == SubjectKind::Implementation,
+                    peer: s.kind == SubjectKind::Peer,
                     description: s.description.clone(),
                 });
             }
@@ -176,6 +181,7 @@ pub fn subjects(inputs: &[Input]) -> Vec<Subject> {
                     name: f.subject.clone(),
                     // Not in any subject list: not known to be one.
                     implementation: false,
+                    peer: false,
                     description: String::new(),
                 });
             }

@@ -153,6 +153,14 @@ fn renders_in_chromium() {
     for bad in ["NaN", "undefined", "Infinity", "[object", "No chart:"] {
         assert!(!dom.contains(bad), "the DOM contains {bad:?}");
     }
+    // A scenario newer than every bundle on the page is said to be so, in
+    // place of its charts (the fixtures predate the cold-call scenarios).
+    assert!(
+        dom.contains(
+            "Not in any bundle on this page: <code>call/cold-16384-sites</code> is newer than the bundles shown."
+        ),
+        "no 'newer than the bundles' statement for call/cold-16384-sites"
+    );
     // Missing data is stated, machine by machine.
     assert!(dom.contains(
         "fixture: xeon-16 (synthetic)</b>: no figures: not measured in this bundle (a quick run)"

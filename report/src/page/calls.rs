@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use static_call_bundle::{control, scenario};
 
 use super::figures::dot_figure;
-use super::parts::{code_text, interval_text, key, machine_heads, na};
+use super::parts::{code_text, interval_text, machine_heads, na, subject_head};
 use super::{Block, Page, Section};
 use crate::fmt;
 use crate::model::Measure;
@@ -15,9 +15,20 @@ use crate::model::Measure;
 pub(crate) struct CallScenario {
     /// Its name in the bundle (`call/…`).
     pub scenario: &'static str,
-    /// Whether it has the two charts (wall time and instructions) above
-    /// its ratio table, or only the table.
-    pub charts: bool,
+    /// The charts above its ratio table.
+    pub charts: Charts,
+}
+
+/// The charts of a call scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Charts {
+    /// Wall time and instructions (callgrind), side by side.
+    Both,
+    /// Wall time only: the scenario has no callgrind figures (the cold and
+    /// predictor scenarios run on generated code, timed only).
+    Wall,
+    /// Only the ratio table.
+    None,
 }
 
 /// The call scenarios, in page order: adding one to the page is one entry
@@ -25,23 +36,39 @@ pub(crate) struct CallScenario {
 pub(crate) const CALL_SCENARIOS: &[CallScenario] = &[
     CallScenario {
         scenario: scenario::CALL_HOT_1,
-        charts: true,
+        charts: Charts::Both,
     },
     CallScenario {
         scenario: scenario::CALL_HOT_6,
-        charts: true,
+        charts: Charts::Both,
     },
     CallScenario {
         scenario: scenario::CALL_MANY,
-        charts: true,
+        charts: Charts::Both,
     },
     CallScenario {
         scenario: scenario::CALL_COND_NONE,
-        charts: true,
+        charts: Charts::Both,
+    },
+    CallScenario {
+        scenario: scenario::CALL_COND_SOME,
+        charts: Charts::Both,
+    },
+    CallScenario {
+        scenario: scenario::CALL_COLD_16K,
+        charts: Charts::Wall,
+    },
+    CallScenario {
+        scenario: scenario::CALL_COLD_64K,
+        charts: Charts::Wall,
+    },
+    CallScenario {
+        scenario: scenario::CALL_TRASHED,
+        charts: Charts::Wall,
     },
     CallScenario {
         scenario: scenario::CALL_HOT_1_IB_OFF,
-        charts: false,
+        charts: Charts::None,
     },
 ];
 
@@ -49,13 +76,16 @@ pub(crate) const SECTION: Section = Section {
     id: "calls",
     title: "Call cost",
     intro: Some(
-        "What one call costs, per implementation and control: wall time (point: the median of the per-round values of interleaved rounds; whiskers: its bootstrap 95% interval; a version 1 bundle: criterion's mean and its interval) and exact instruction counts under callgrind. The dashed line is the direct call on the first machine. Figures include the benchmark loop's own increment-compare-branch, the same for every subject. Beside each chart, the ratio to the direct call: the median of the per-round ratios with its bootstrap 95% interval; `direct-aa`, the reference loop compiled a second time (the direct call's; for cond-none the `Option<fn>` one), is the noise floor. `plain-indirect` (the implementation: `mov rax, [key]; call rax`) and `call-mem-indirect` (`call [rip + slot]`) are the indirect calls an Enhanced-IBRS kernel makes, `lfence-indirect` the AMD-style retpoline, `indirect` the generic retpoline: which one this machine's kernel uses is its `spectre_v2` line (under Machines).",
+        "What one call costs, per implementation and control: wall time (point: the median of the per-round values of interleaved rounds; whiskers: its bootstrap 95% interval; a version 1 bundle: criterion's mean and its interval) and exact instruction counts under callgrind. The dashed line is the direct call on the first machine. Figures include the benchmark loop's own increment-compare-branch, the same for every subject. Beside each chart, the ratio to the direct call: the median of the per-round ratios with its bootstrap 95% interval; `direct-aa`, the reference loop compiled a second time (the direct call's; for cond-none the `Option<fn>` one), is the noise floor. `plain-indirect` (the implementation: `mov rax, [key]; call rax`) and `call-mem-indirect` (`call [rip + slot]`) are the indirect calls an Enhanced-IBRS kernel makes, `lfence-indirect` the AMD-style retpoline, `indirect` the generic retpoline: which one this machine's kernel uses is its `spectre_v2` line (under Machines). Peers, marked *peer*: the `static-keys` crate's jump labels in the conditional scenarios, and a call into a shared object through its PLT stub (`plt-call`) and through the GOT (`got-call`, what rustc emits across libraries). The cold scenarios call 16,384 or 65,536 sites generated at run time in a shuffled order; the predictor scenarios time each call alone after 32 random indirect jumps (trashed) or after P other indirect jumps (polluted), the no-call window subtracted: a call's latency with a cold or crowded predictor, derived by subtraction.",
     ),
     blocks: &[Block::Custom(body)],
 };
 
 fn body(p: &Page<'_>) -> Markup {
-    html! { @for c in CALL_SCENARIOS { (call_scenario(p, c)) } }
+    html! {
+        @for c in CALL_SCENARIOS { (call_scenario(p, c)) }
+        (super::polluted::block(p))
+    }
 }
 
 /// One call scenario: its heading, its charts, its ratio table.
@@ -66,11 +96,15 @@ fn call_scenario(p: &Page<'_>, c: &CallScenario) -> Markup {
         h3 id=(slug) {
             (sc) " " small { "— " (code_text(scenario::describe(sc).unwrap_or(""))) }
         }
-        @if c.charts {
-            div class="pair" {
+        @match c.charts {
+            Charts::Both => div class="pair" {
                 (dot_figure(p, Measure::call_wall(sc), &format!("{slug}-wall"), &format!("{sc}: wall time per call")))
                 (dot_figure(p, Measure::call_instr(sc), &format!("{slug}-instructions"), &format!("{sc}: instructions per call (callgrind)")))
-            }
+            },
+            Charts::Wall => div class="pair" {
+                (dot_figure(p, Measure::call_wall(sc), &format!("{slug}-wall"), &format!("{sc}: wall time per call")))
+            },
+            Charts::None => {},
         }
         (ratio_table(p, sc))
     }
@@ -98,7 +132,7 @@ fn ratio_table(p: &Page<'_>, sc: &'static str) -> Markup {
             tbody {
                 @for n in &rows {
                     tr class=[(*n == control::DIRECT_AA).then_some("noise")] {
-                        th { (key(n)) (n) }
+                        (subject_head(p, n))
                         @for i in inputs {
                             @match m.get(&i.bench, n, None) {
                                 Some(f) => td {

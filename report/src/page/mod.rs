@@ -22,6 +22,7 @@ mod counters;
 pub(crate) mod figures;
 mod machines;
 pub(crate) mod parts;
+mod polluted;
 mod sites;
 mod tables;
 mod timings;

@@ -48,6 +48,13 @@ pub(crate) fn subject_th(name: &str) -> Markup {
     html! { th { (key(name)) (name) } }
 }
 
+/// [`subject_th`], with a peer (another published mechanism, not an
+/// implementation of this suite nor a control) marked as one.
+pub(crate) fn subject_head(p: &Page<'_>, name: &str) -> Markup {
+    let peer = p.subjects.iter().any(|s| s.name == name && s.peer);
+    html! { th { (key(name)) (name) @if peer { " " small class="peer" { "peer" } } } }
+}
+
 /// Legend: subjects by colour, and machines by marker when several
 /// (those of `machines`, the indices with points in the chart).
 pub(crate) fn legend(inputs: &[Input], names: &[&str], machines: &[usize]) -> Markup {
@@ -108,6 +115,9 @@ pub(crate) fn absences(
 
 /// Said in place of a chart with no point: why, machine by machine.
 pub(crate) fn no_data(inputs: &[Input], m: Measure) -> Markup {
+    if !inputs.iter().any(|i| knows(i, m.scenario)) {
+        return newer_than_bundles(m.scenario);
+    }
     let mut reasons: Vec<String> = Vec::new();
     for i in inputs {
         let r = m.why(&i.bench, None);
@@ -122,6 +132,24 @@ pub(crate) fn no_data(inputs: &[Input], m: Measure) -> Markup {
     }
     html! {
         p class="nodata" { "No chart: no figure of this kind — " (reasons.join("; ")) "." }
+    }
+}
+
+/// Whether a bundle names `scenario` at all: a figure of it, or a stated
+/// reason for one it could not take.
+pub(crate) fn knows(i: &Input, scenario: &str) -> bool {
+    i.bench.figures.iter().any(|f| f.scenario == scenario)
+        || i.bench
+            .missing
+            .iter()
+            .any(|m| m.scenario == scenario || m.scenario == "*")
+}
+
+/// In place of a chart whose scenario no bundle on the page names: the
+/// bundles were made before it existed.
+pub(crate) fn newer_than_bundles(scenario: &str) -> Markup {
+    html! {
+        p class="absent" { "Not in any bundle on this page: " code { (scenario) } " is newer than the bundles shown." }
     }
 }
 
@@ -159,7 +187,7 @@ pub(crate) fn point_table(p: &Page<'_>, m: Measure, sites: Option<u64>, caption:
             tbody {
                 @for sub in rows {
                     tr {
-                        (subject_th(&sub.name))
+                        (subject_head(p, &sub.name))
                         @for i in p.inputs {
                             @match m.get(&i.bench, &sub.name, sites) {
                                 Some(f) => td { (value_with_interval(f)) },

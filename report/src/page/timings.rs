@@ -4,7 +4,7 @@
 use maud::{Markup, html};
 use static_call_bundle::{Instrument, Metric, Per, scenario};
 
-use super::parts::{interval_text, machine_heads, na, subject_th};
+use super::parts::{interval_text, machine_heads, na, subject_head};
 use super::{Block, Lines, Page, Section};
 use crate::fmt;
 use crate::model::Measure;
@@ -33,6 +33,13 @@ pub(crate) const UPDATES: Section = Section {
                 log: true,
             }),
         ]),
+        Block::Lines(Lines {
+            id: "update-cond-sites",
+            title: "update/cond-sites: one switch of a conditional key with N compiled sites, idle — update_cond of each implementation beside the peer static-keys (enable/disable)",
+            m: Measure::wall(scenario::UPDATE_COND_SITES, Per::Update),
+            targets: &[],
+            log: true,
+        }),
         Block::Pair(&[
             Block::Custom(foreign_table),
             Block::Point {
@@ -137,7 +144,7 @@ fn foreign_table(p: &Page<'_>) -> Markup {
             tbody {
                 @for sub in p.subjects.iter().filter(|x| x.implementation) {
                     tr {
-                        (subject_th(&sub.name))
+                        (subject_head(p, &sub.name))
                         @for i in p.inputs {
                             @let figs = m.all(&i.bench, &sub.name);
                             @if figs.is_empty() {
