@@ -9,7 +9,7 @@ use static_call_bundle::{Figure, scenario};
 
 use super::Page;
 use super::figures::lines_figure;
-use super::parts::{code_text, subject_head};
+use super::parts::subject_head;
 use crate::charts::{LineChart, Point, Series};
 use crate::fmt;
 use crate::model::{Measure, color};
@@ -46,10 +46,9 @@ fn subjects<'p>(p: &'p Page<'_>) -> Vec<&'p str> {
 /// The block: heading, chart, table per machine, crossovers.
 pub(crate) fn block(p: &Page<'_>) -> Markup {
     let names = subjects(p);
-    let first = levels()[0].1;
     html! {
         h3 id="call-polluted" {
-            "call/polluted-<P> " small { "— " (code_text(scenario::describe(first).unwrap_or(""))) ", P = " (levels().iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>().join(", ")) }
+            "call/polluted-<P> " small { "— one site, the same target every call, P other indirect jumps (each with its own changing target) between two calls; each call timed alone, the no-call window subtracted; P = " (levels().iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>().join(", ")) }
         }
         @if names.is_empty() {
             p class="note" { "No machine has the polluted-predictor figures (bundles made before the scenario existed)." }
@@ -104,13 +103,19 @@ fn chart(p: &Page<'_>, names: &[&str]) -> Markup {
         series,
         targets: Vec::new(),
     };
-    lines_figure(
-        p,
-        &chart,
-        Measure::call_wall(levels()[1].1),
-        &present,
-        names,
-    )
+    // What a machine lacks is judged on the first level with P > 0 that
+    // some bundle has (a quick run measures fewer levels).
+    let shown = levels()
+        .iter()
+        .filter(|(lvl, _)| *lvl > 0)
+        .map(|(_, sc)| *sc)
+        .find(|sc| {
+            p.inputs
+                .iter()
+                .any(|i| names.iter().any(|n| figure(&i.bench, sc, n).is_some()))
+        })
+        .unwrap_or(levels()[1].1);
+    lines_figure(p, &chart, Measure::call_wall(shown), &present, names)
 }
 
 /// One machine's table: subjects down, P across, the ratio to direct and
