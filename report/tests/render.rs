@@ -453,3 +453,64 @@ fn callers_table_from_histograms() {
     assert!(t.contains("0.250 of idle"), "{t}");
     assert!(t.contains("3.50 breakpoints/update"), "{t}");
 }
+
+/// The summary's cold-call column: the ratio to direct in the largest cold
+/// scenario a bundle holds (65,536 sites), else the 16,384-site one (a
+/// quick run), the scenario named; a bundle with neither says why.
+#[test]
+fn cold_call_column() {
+    use static_call_bundle::{Figure, Instrument, Interval, Per, Ratio, Statistic, scenario};
+    let fig = |sc: &str, subject: &str, value: f64, ratio: Option<f64>| Figure {
+        scenario: sc.into(),
+        subject: subject.into(),
+        sites: None,
+        metric: Metric::WallTime,
+        per: Per::Call,
+        instrument: Instrument::Timer,
+        value,
+        interval: None,
+        samples: Some(12),
+        note: None,
+        statistic: Some(Statistic::Median),
+        raw: vec![value; 12],
+        first: None,
+        ratio: ratio.map(|r| Ratio {
+            reference: "direct".into(),
+            value: r,
+            interval: Interval {
+                low: r - 0.01,
+                high: r + 0.01,
+                level: 0.95,
+            },
+            raw: vec![r; 12],
+        }),
+        histogram: None,
+    };
+    let summary_of = |html: &str| -> String {
+        let s = html.split(r#"<table class="summary">"#).nth(1).unwrap();
+        s.split("</table>").next().unwrap().to_owned()
+    };
+    let mut inputs = common::fixture_inputs();
+    let figs = &mut inputs[0].bench.figures;
+    figs.push(fig(scenario::CALL_COLD_16K, "direct", 7.0, None));
+    figs.push(fig(scenario::CALL_COLD_16K, "inline-patch", 7.7, Some(1.1)));
+    let s = summary_of(&render(&inputs));
+    assert!(s.contains("cold call"), "no cold-call column: {s}");
+    assert!(
+        s.contains("1.100×") && s.contains("call/cold-16384-sites;"),
+        "the 16,384-site ratio, named, when the bundle has no 65,536: {s}"
+    );
+    let figs = &mut inputs[0].bench.figures;
+    figs.push(fig(scenario::CALL_COLD_64K, "direct", 20.0, None));
+    figs.push(fig(
+        scenario::CALL_COLD_64K,
+        "inline-patch",
+        25.0,
+        Some(1.25),
+    ));
+    let s = summary_of(&render(&inputs));
+    assert!(
+        s.contains("1.250×") && s.contains("call/cold-65536-sites;"),
+        "the largest cold scenario's ratio: {s}"
+    );
+}
