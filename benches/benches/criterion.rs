@@ -766,61 +766,11 @@ fn callers(ctx: &mut Ctx) {
                     r.calls
                 ));
             }
-            let h = &r.histogram;
-            let tput = r.throughput();
+            let figures = r.figures(m, imp.name, base);
             if m == Updates::None {
-                base = Some(tput);
+                base = Some(r.throughput());
             }
-            let per_update = |n: u64| {
-                if r.updates == 0 {
-                    "no update".to_owned()
-                } else {
-                    format!("{:.2} per update", n as f64 / r.updates as f64)
-                }
-            };
-            let note = format!(
-                "one caller's every call timed with the time-stamp counter (two rdtsc: the timer's own cost is in every figure); median (the value) {:.1} ns, p99 {:.1} ns, p99.9 {:.1} ns, p99.99 {:.1} ns, max {:.1} ns over {} calls in {:.2} s; {} updates ({}); {} calls met a breakpoint ({}); throughput {:.1} M calls/s{}; 0 stale calls (a call that started after an update returned always reached that update's target or a later one; {} calls spanned two updates or more and were not judged); {}",
-                h.quantile(0.5),
-                h.quantile(0.99),
-                h.quantile(0.999),
-                h.quantile(0.9999),
-                h.max,
-                r.calls,
-                r.secs,
-                r.updates,
-                match m {
-                    Updates::None => "none".to_owned(),
-                    Updates::PerSecond(hz) => format!("paced at {hz}/s"),
-                    Updates::FlatOut => format!("flat out: {:.0}/s", r.updates as f64 / r.secs),
-                },
-                r.traps,
-                per_update(r.traps),
-                tput / 1e6,
-                match base {
-                    Some(b) if m != Updates::None =>
-                        format!(" ({:.3}x the loop with no updates)", tput / b),
-                    _ => String::new(),
-                },
-                r.unjudged,
-                r.note
-            );
-            ctx.part.figures.push(Figure {
-                scenario: m.scenario().into(),
-                subject: imp.name.into(),
-                sites: Some(1),
-                metric: Metric::WallTime,
-                per: Per::Call,
-                instrument: Instrument::Timer,
-                value: h.quantile(0.5),
-                interval: None,
-                samples: Some(r.calls),
-                note: Some(note),
-                statistic: Some(Statistic::Median),
-                raw: Vec::new(),
-                first: None,
-                ratio: None,
-                histogram: Some(r.histogram.clone()),
-            });
+            ctx.part.figures.extend(figures);
         }
     }
 }
