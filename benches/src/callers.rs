@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use static_call_bundle::{Bucket, Histogram, scenario};
+use static_call_bundle::{Bucket, Figure, Histogram, Instrument, Metric, Per, Statistic, scenario};
 
 use crate::targets::{add1, add2, add3};
 use crate::threads::{AddFn, ThreadImpl, allowed_cpus, pin, prove_key, traps, unpin};
@@ -80,6 +80,122 @@ impl CallerRun {
     /// Calls per second.
     pub fn throughput(&self) -> f64 {
         self.calls as f64 / self.secs
+    }
+
+    /// The figures of this run of `subject` in `mode`: the per-call
+    /// latency (its median the value, the histogram of every call kept),
+    /// the caller's throughput ([`Metric::Calls`] per [`Per::Second`]),
+    /// and, where the key was updated, the updates achieved per second and
+    /// the breakpoints met per update ([`Metric::Breakpoints`] per
+    /// [`Per::Update`]). `idle` is the throughput of the same loop with no
+    /// updates, when it ran first: the latency figure's note quotes the
+    /// ratio to it (a reader computes it from the two throughput figures).
+    pub fn figures(&self, mode: Updates, subject: &str, idle: Option<f64>) -> Vec<Figure> {
+        let h = &self.histogram;
+        let tput = self.throughput();
+        let per_update = |n: u64| {
+            if self.updates == 0 {
+                "no update".to_owned()
+            } else {
+                format!("{:.2} per update", n as f64 / self.updates as f64)
+            }
+        };
+        let note = format!(
+            "one caller's every call timed with the time-stamp counter (two rdtsc: the timer's own cost is in every figure); median (the value) {:.1} ns, p99 {:.1} ns, p99.9 {:.1} ns, p99.99 {:.1} ns, max {:.1} ns over {} calls in {:.2} s; {} updates ({}); {} calls met a breakpoint ({}); throughput {:.1} M calls/s{}; 0 stale calls (a call that started after an update returned always reached that update's target or a later one; {} calls spanned two updates or more and were not judged); {}",
+            h.quantile(0.5),
+            h.quantile(0.99),
+            h.quantile(0.999),
+            h.quantile(0.9999),
+            h.max,
+            self.calls,
+            self.secs,
+            self.updates,
+            match mode {
+                Updates::None => "none".to_owned(),
+                Updates::PerSecond(hz) => format!("paced at {hz}/s"),
+                Updates::FlatOut => format!("flat out: {:.0}/s", self.updates as f64 / self.secs),
+            },
+            self.traps,
+            per_update(self.traps),
+            tput / 1e6,
+            match idle {
+                Some(b) if mode != Updates::None =>
+                    format!(" ({:.3}x the loop with no updates)", tput / b),
+                _ => String::new(),
+            },
+            self.unjudged,
+            self.note
+        );
+        let figure = |metric, per, instrument, value, samples, note: String, statistic| Figure {
+            scenario: mode.scenario().into(),
+            subject: subject.into(),
+            sites: Some(1),
+            metric,
+            per,
+            instrument,
+            value,
+            interval: None,
+            samples: Some(samples),
+            note: Some(note),
+            statistic: Some(statistic),
+            raw: Vec::new(),
+            first: None,
+            ratio: None,
+            histogram: None,
+        };
+        let mut v = vec![
+            Figure {
+                histogram: Some(self.histogram.clone()),
+                ..figure(
+                    Metric::WallTime,
+                    Per::Call,
+                    Instrument::Timer,
+                    h.quantile(0.5),
+                    self.calls,
+                    note,
+                    Statistic::Median,
+                )
+            },
+            figure(
+                Metric::Calls,
+                Per::Second,
+                Instrument::Timer,
+                tput,
+                self.calls,
+                format!(
+                    "the caller's calls over the seconds it ran: {} calls in {:.3} s (timer included)",
+                    self.calls, self.secs
+                ),
+                Statistic::Mean,
+            ),
+        ];
+        if self.updates > 0 {
+            v.push(figure(
+                Metric::Updates,
+                Per::Second,
+                Instrument::Timer,
+                self.updates as f64 / self.secs,
+                self.updates,
+                format!(
+                    "updates completed over the seconds the caller ran: {} in {:.3} s",
+                    self.updates, self.secs
+                ),
+                Statistic::Mean,
+            ));
+            v.push(figure(
+                Metric::Breakpoints,
+                Per::Update,
+                Instrument::Registry,
+                self.traps as f64 / self.updates as f64,
+                self.updates,
+                format!(
+                    "breakpoint traps the engine served (engine_stats) over updates completed: {} over {}",
+                    self.traps, self.updates
+                ),
+                Statistic::Mean,
+            ));
+        }
+        v
     }
 }
 
@@ -283,5 +399,58 @@ mod tests {
         }
         assert_eq!(bucket_range(bucket_of(16)), (16, 17));
         assert_eq!(bucket_range(bucket_of(100)), (100, 104));
+    }
+
+    fn run_of(updates: u64, traps: u64) -> CallerRun {
+        CallerRun {
+            histogram: Histogram {
+                buckets: vec![Bucket {
+                    low: 10.0,
+                    high: 11.0,
+                    count: 4_000,
+                }],
+                max: 10.5,
+            },
+            calls: 4_000,
+            secs: 2.0,
+            updates,
+            traps,
+            stale: 0,
+            unjudged: 0,
+            note: String::new(),
+        }
+    }
+
+    fn value(v: &[Figure], metric: Metric, per: Per) -> Option<f64> {
+        let mut it = v.iter().filter(|f| f.metric == metric && f.per == per);
+        let f = it.next()?;
+        assert!(it.next().is_none(), "{metric:?} per {per:?} twice");
+        assert_eq!(f.scenario, scenario::CALLERS_FLAT_OUT);
+        assert_eq!(f.subject, "inline-patch");
+        Some(f.value)
+    }
+
+    /// The throughput, updates per second and breakpoints per update are
+    /// figures of their own, not only words in the latency's note.
+    #[test]
+    fn counts_are_figures() {
+        let r = run_of(500, 250);
+        let v = r.figures(Updates::FlatOut, "inline-patch", Some(4_000.0));
+        assert_eq!(value(&v, Metric::Calls, Per::Second), Some(2_000.0));
+        assert_eq!(value(&v, Metric::Updates, Per::Second), Some(250.0));
+        assert_eq!(value(&v, Metric::Breakpoints, Per::Update), Some(0.5));
+        let lat = v.iter().find(|f| f.metric == Metric::WallTime).unwrap();
+        assert!(lat.histogram.is_some());
+        assert!(
+            lat.note
+                .as_deref()
+                .unwrap()
+                .contains("(0.500x the loop with no updates)")
+        );
+        // With no update there is no rate of updates and nothing per update.
+        let v = run_of(0, 0).figures(Updates::FlatOut, "inline-patch", None);
+        assert_eq!(value(&v, Metric::Calls, Per::Second), Some(2_000.0));
+        assert_eq!(value(&v, Metric::Updates, Per::Second), None);
+        assert_eq!(value(&v, Metric::Breakpoints, Per::Update), None);
     }
 }

@@ -24,7 +24,7 @@
 //!   parts are assembled into one bundle, `target/results/bench.json`
 //!   (schema: the `static-call-bundle` crate).
 //!
-//! The benchmark binaries are `benches/criterion.rs` (wall time),
+//! The benchmark binaries are `benches/criterion/` (wall time),
 //! `benches/callgrind.rs` (gungraun, formerly iai-callgrind: instruction
 //! counts) and `benches/perf.rs` (perf-event counters and registry memory).
 //! `STATIC_CALL_BENCH_QUICK=1` selects the quick mode.

@@ -302,6 +302,16 @@ pub enum Metric {
     /// Resident memory of the process, bytes (`/proc/self/statm`; version
     /// 2, [`scenario::MEMORY_CHURN`]).
     ResidentBytes,
+    /// Calls made ([`Per::Second`]: a caller's throughput, in the
+    /// `callers/…` scenarios).
+    Calls,
+    /// Updates completed ([`Per::Second`]: the rate an updater achieved,
+    /// in the `callers/…` scenarios that update).
+    Updates,
+    /// Calls that met a breakpoint and were served by the engine's trap
+    /// handler ([`Per::Update`], in the `callers/…` scenarios that
+    /// update).
+    Breakpoints,
 }
 
 impl Metric {
@@ -319,6 +329,9 @@ impl Metric {
             | Metric::PrivateTextBytes
             | Metric::ResidentBytes => "bytes",
             Metric::TrapTableSlots => "slots",
+            Metric::Calls => "calls",
+            Metric::Updates => "updates",
+            Metric::Breakpoints => "breakpoints",
         }
     }
 
@@ -337,6 +350,9 @@ impl Metric {
             Metric::PrivateTextBytes => "private text bytes",
             Metric::TrapTableSlots => "trap-table slots",
             Metric::ResidentBytes => "resident bytes",
+            Metric::Calls => "calls",
+            Metric::Updates => "updates",
+            Metric::Breakpoints => "breakpoints met",
         }
     }
 }
@@ -364,6 +380,9 @@ pub enum Per {
     /// One module loaded, updated and unloaded (version 2,
     /// [`scenario::MEMORY_CHURN`]).
     Module,
+    /// One second of a run (a rate: [`Metric::Calls`] or
+    /// [`Metric::Updates`] per second).
+    Second,
 }
 
 impl Per {
@@ -379,6 +398,7 @@ impl Per {
             Per::Total => "total",
             Per::Key => "key",
             Per::Module => "module (load + update + unload)",
+            Per::Second => "second",
         }
     }
 }

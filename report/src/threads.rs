@@ -179,11 +179,54 @@ pub fn callers_measure(sc: &'static str) -> Measure {
     Measure::new(sc, Metric::WallTime, Per::Call, Instrument::Timer)
 }
 
+/// A caller's throughput in a callers' scenario: calls per second.
+pub fn callers_throughput(sc: &'static str) -> Measure {
+    Measure::new(sc, Metric::Calls, Per::Second, Instrument::Timer)
+}
+
+/// The breakpoints a caller met per update in a callers' scenario (the
+/// engine's trap count over the updates completed).
+pub fn callers_breakpoints(sc: &'static str) -> Measure {
+    Measure::new(sc, Metric::Breakpoints, Per::Update, Instrument::Registry)
+}
+
+/// A caller's calls per second in `sc`: its [`callers_throughput`]
+/// figure, or, in a bundle written before that figure existed (the
+/// committed `results/*/bench.json`), the number the latency figure's
+/// note gives (`throughput 42.1 M calls/s`).
+fn throughput_of(b: &BenchBundle, subject: &str, sc: &'static str) -> Option<f64> {
+    match callers_throughput(sc).get(b, subject, Some(1)) {
+        Some(f) => Some(f.value),
+        None => callers_measure(sc)
+            .get(b, subject, Some(1))
+            .and_then(|f| note_number(f, "throughput "))
+            .map(|m| m * 1e6),
+    }
+}
+
+/// The breakpoints met per update in `sc`: its [`callers_breakpoints`]
+/// figure (none where nothing was updated), or, in a bundle written
+/// before the callers' counts were figures (no [`callers_throughput`]
+/// figure either), the number the latency figure's note gives (`… calls
+/// met a breakpoint (0.50 per update)`).
+fn breakpoints_of(b: &BenchBundle, subject: &str, sc: &'static str) -> Option<f64> {
+    if let Some(f) = callers_breakpoints(sc).get(b, subject, Some(1)) {
+        return Some(f.value);
+    }
+    match callers_throughput(sc).get(b, subject, Some(1)) {
+        Some(_) => None,
+        None => callers_measure(sc)
+            .get(b, subject, Some(1))
+            .and_then(|f| note_number(f, "calls met a breakpoint (")),
+    }
+}
+
 /// The callers' side of an update (`callers/…`): one caller's per-call
 /// latency with no update, 1,000 updates a second and updates flat out,
 /// as quantiles of the histogram each figure keeps, with the throughput
 /// against the loop with no updates and the breakpoints met per update
-/// (from the figure's note: the bundle has no figure of either).
+/// (figures of their own; from the latency figure's note in older
+/// bundles).
 fn callers_table(p: &Page<'_>) -> Markup {
     let inputs = p.inputs;
     let modes = [
@@ -211,12 +254,12 @@ fn callers_table(p: &Page<'_>) -> Markup {
             tbody {
                 @for sub in p.subjects.iter().filter(|x| x.implementation) {
                     @for i in inputs {
-                        @let base = m(scenario::CALLERS_IDLE).get(&i.bench, &sub.name, Some(1));
+                        @let base = throughput_of(&i.bench, &sub.name, scenario::CALLERS_IDLE);
                         tr {
                             (row_head(inputs, sub, i))
                             @for (sc, _) in modes {
                                 @match m(sc).get(&i.bench, &sub.name, Some(1)) {
-                                    Some(f) => (callers_cell(f, base)),
+                                    Some(f) => (callers_cell(&i.bench, sc, f, base)),
                                     None => (na(&m(sc).why(&i.bench, Some(&sub.name)))),
                                 }
                             }
@@ -228,19 +271,20 @@ fn callers_table(p: &Page<'_>) -> Markup {
     }
 }
 
-/// One cell of the callers' table.
-fn callers_cell(f: &Figure, base: Option<&Figure>) -> Markup {
+/// One cell of the callers' table: `f` the latency figure of `sc`, `idle`
+/// the throughput of the loop with no updates.
+fn callers_cell(b: &BenchBundle, sc: &'static str, f: &Figure, idle: Option<f64>) -> Markup {
     let Some(h) = &f.histogram else {
         return html! { td { (fmt::time_ns(f.value)) } };
     };
-    let tput = match base {
-        Some(b) if !std::ptr::eq(b, f) => note_number(f, "throughput ")
-            .zip(note_number(b, "throughput "))
-            .map(|(a, z)| format!(" · {} of idle", fmt::bare_ratio(a / z)))
-            .unwrap_or_default(),
+    let calls = throughput_of(b, &f.subject, sc);
+    let tput = match (calls, idle) {
+        (Some(a), Some(z)) if sc != scenario::CALLERS_IDLE => {
+            format!(" · {} of idle", fmt::bare_ratio(a / z))
+        }
         _ => String::new(),
     };
-    let traps = note_number(f, "calls met a breakpoint (")
+    let traps = breakpoints_of(b, &f.subject, sc)
         .map(|t| format!(" · {t:.2} breakpoints/update"))
         .unwrap_or_default();
     let q = |x| fmt::time_ns(h.quantile(x));
@@ -249,7 +293,7 @@ fn callers_cell(f: &Figure, base: Option<&Figure>) -> Markup {
             (q(0.5)) " · " (q(0.99)) " · " (q(0.999)) " · " (q(0.9999)) " · " (fmt::time_ns(h.max))
             br;
             small {
-                (format!("{:.1} M calls/s", note_number(f, "throughput ").unwrap_or(f64::NAN)))
+                (format!("{:.1} M calls/s", calls.map_or(f64::NAN, |c| c / 1e6)))
                 (tput) (traps)
             }
         }
@@ -257,8 +301,8 @@ fn callers_cell(f: &Figure, base: Option<&Figure>) -> Markup {
 }
 
 /// The number right after `key` in a figure's note (`throughput 42.1 M
-/// calls/s` gives 42.1); for the callers' figures, whose counts the note
-/// carries.
+/// calls/s` gives 42.1): the fallback for the callers' counts in bundles
+/// written before they were figures of their own.
 fn note_number(f: &Figure, key: &str) -> Option<f64> {
     let n = f.note.as_deref()?;
     let rest = &n[n.find(key)? + key.len()..];

@@ -513,4 +513,99 @@ fn cold_call_column() {
         s.contains("1.250×") && s.contains("call/cold-65536-sites;"),
         "the largest cold scenario's ratio: {s}"
     );
+
+/// The callers' throughput and breakpoints per update are read from their
+/// own figures when the bundle has them (the notes here give other
+/// numbers, which the table must not show); the test above covers the
+/// fallback to the notes of older bundles.
+#[test]
+fn callers_table_from_count_figures() {
+    use static_call_bundle::{Bucket, Figure, Histogram, Instrument, Per, Statistic, scenario};
+    let mut inputs = common::fixture_inputs();
+    let base = |sc: &str| Figure {
+        scenario: sc.into(),
+        subject: "inline-patch".into(),
+        sites: Some(1),
+        metric: Metric::WallTime,
+        per: Per::Call,
+        instrument: Instrument::Timer,
+        value: 10.0,
+        interval: None,
+        samples: Some(10_000),
+        note: Some(
+            "…; throughput 99.9 M calls/s; 7 calls met a breakpoint (9.99 per update); …".into(),
+        ),
+        statistic: Some(Statistic::Median),
+        raw: vec![],
+        first: None,
+        ratio: None,
+        histogram: Some(Histogram {
+            buckets: vec![Bucket {
+                low: 9.0,
+                high: 10.0,
+                count: 10_000,
+            }],
+            max: 10.0,
+        }),
+    };
+    let count = |sc: &str, metric, per, instrument, value| Figure {
+        metric,
+        per,
+        instrument,
+        value,
+        histogram: None,
+        statistic: Some(Statistic::Mean),
+        ..base(sc)
+    };
+    let figures = &mut inputs[0].bench.figures;
+    for (sc, tput, traps) in [
+        (scenario::CALLERS_IDLE, 40e6, None),
+        (scenario::CALLERS_1KHZ, 38e6, Some(0.5)),
+        (scenario::CALLERS_FLAT_OUT, 12e6, Some(1.25)),
+    ] {
+        figures.push(base(sc));
+        figures.push(count(
+            sc,
+            Metric::Calls,
+            Per::Second,
+            Instrument::Timer,
+            tput,
+        ));
+        if let Some(t) = traps {
+            figures.push(count(
+                sc,
+                Metric::Breakpoints,
+                Per::Update,
+                Instrument::Registry,
+                t,
+            ));
+        }
+    }
+    let html = render(&inputs);
+    let t = html
+        .split(r#"id="callers""#)
+        .nth(1)
+        .expect("the callers' table");
+    let t = t.split("</table>").next().unwrap();
+    assert!(
+        t.contains("12.0 M calls/s · 0.300 of idle · 1.25 breakpoints/update"),
+        "{t}"
+    );
+    assert!(
+        t.contains("38.0 M calls/s · 0.950 of idle · 0.50 breakpoints/update"),
+        "{t}"
+    );
+    // What the cells show (the notes stay in their titles).
+    let shown: Vec<&str> = t
+        .split("<small>")
+        .skip(1)
+        .map(|x| x.split("</small>").next().unwrap())
+        .collect();
+    assert!(shown.contains(&"40.0 M calls/s"), "{shown:?}");
+    for x in &shown {
+        assert!(
+            !x.contains("99.9") && !x.contains("9.99"),
+            "a number from a note: {x}"
+        );
+    }
 }
