@@ -513,6 +513,7 @@ fn cold_call_column() {
         s.contains("1.250×") && s.contains("call/cold-65536-sites;"),
         "the largest cold scenario's ratio: {s}"
     );
+}
 
 /// The callers' throughput and breakpoints per update are read from their
 /// own figures when the bundle has them (the notes here give other
