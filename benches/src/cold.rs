@@ -644,6 +644,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cold_chain_lies_wholly_in_a_block_other_than_its_target() {
+        let direct = GenSubject {
+            name: control::DIRECT,
+            site: SiteKind::Direct,
+        };
+        let home = (crate::targets::add1 as *const () as usize) >> FAR_BLOCK_SHIFT;
+        let order: Vec<usize> = (0..4096).rev().collect();
+        let mut rng = Rng::new(3);
+        for _ in 0..4 {
+            let (c, off) = place_far(&direct, &order, &mut rng).expect("placed");
+            let first = c.code.addr() >> FAR_BLOCK_SHIFT;
+            let last = (c.code.addr() + c.code.len() - 1) >> FAR_BLOCK_SHIFT;
+            assert_eq!(first, last, "the chain straddles two blocks");
+            assert_ne!(first, home, "the chain lies in its target's block");
+            assert_eq!(first as isize - home as isize, off, "the block reported");
+            gencode::prove_chain(&direct, &c, "test").expect("proved");
+            assert_eq!(c.run(5), 5 + 4096);
+        }
+    }
+
+    #[test]
     fn the_crossover_is_the_first_p_above_the_widened_floor() {
         let mut figures = Vec::new();
         // (P, plain-indirect's interval): the A/A reaches 0.01 from 1, so
