@@ -7,7 +7,12 @@
 //!   subject), visited in a shuffled order (the same permutation for every
 //!   subject): every call is the first in a long while at its site, so the
 //!   branch target buffer, the L1i and the op cache miss. Per call: the
-//!   pass's time / N.
+//!   pass's time / N. Every subject's chain is generated [`PLACEMENTS`]
+//!   times afresh and the rounds take the placements in turn (intervals:
+//!   the two-stage bootstrap, placements then rounds), each chain wholly
+//!   inside a 16 MiB block of addresses other than its target's
+//!   ([`FAR_BLOCK_SHIFT`]: where a chain lies against its target decided
+//!   the ratios when left to chance).
 //! * **Trashed predictor** (`call/trashed-predictor`): a loop that makes
 //!   [`TRASH_JUMPS`] indirect jumps to random targets ([`gencode::trash`],
 //!   shared by every subject) before each call of the subject's one site.
