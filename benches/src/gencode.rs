@@ -285,8 +285,24 @@ pub fn generate(
     registry: Option<&'static Registry>,
     build: impl FnOnce(usize) -> Result<(Vec<u8>, Vec<(usize, &'static RawKey)>), String>,
 ) -> Result<Generated, String> {
+    generate_near(name, len, add1_addr(), registry, build)
+}
+
+/// [`generate`], the code mapped as close to `near` as the address space
+/// allows (at `near` itself when its pages are free) rather than to the
+/// program; the builder's `rel32` reach to the program is still checked.
+///
+/// # Errors
+/// As [`generate`].
+pub fn generate_near(
+    name: &str,
+    len: usize,
+    near: usize,
+    registry: Option<&'static Registry>,
+    build: impl FnOnce(usize) -> Result<(Vec<u8>, Vec<(usize, &'static RawKey)>), String>,
+) -> Result<Generated, String> {
     let mut built = Err(String::from("not built"));
-    let code = ExecMemory::near_with(add1_addr(), len, |addr| match build(addr) {
+    let code = ExecMemory::near_with(near, len, |addr| match build(addr) {
         Ok((bytes, sites)) => {
             built = Ok(sites);
             bytes
@@ -387,12 +403,28 @@ const CHAIN_STUBS: usize = 128;
 /// # Errors
 /// As [`generate`].
 pub fn chain(s: &GenSubject, order: &[usize]) -> Result<Chain, String> {
+    chain_near(s, order, add1_addr())
+}
+
+/// Bytes of code a chain of `n` stubs takes ([`chain`]), before rounding
+/// to pages.
+pub fn chain_len(n: usize) -> usize {
+    CHAIN_STUBS + n * STUB
+}
+
+/// [`chain`], mapped as close to `near` as the address space allows
+/// ([`generate_near`]).
+///
+/// # Errors
+/// As [`generate`].
+pub fn chain_near(s: &GenSubject, order: &[usize], near: usize) -> Result<Chain, String> {
     let n = order.len();
-    let len = CHAIN_STUBS + n * STUB;
+    let len = chain_len(n);
     let stub = |base: usize, j: usize| base + CHAIN_STUBS + j * STUB;
-    let code = generate(
+    let code = generate_near(
         &format!("{} chain of {n}", s.name),
         len,
+        near,
         registry_of(s.site),
         |base| {
             let mut b = vec![0xcc_u8; len];
