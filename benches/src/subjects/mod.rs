@@ -360,7 +360,9 @@ pub use controls::{
     CONTROLS, SUBJECTS, call_mem_indirect, direct, direct_aa, dyn_trait, fn_pointer,
     lfence_indirect, option_fn, slots,
 };
-pub use scenarios::{CALL_SCENARIOS, CallScenario, check_cond_loops_can_call, reference, run_checked};
+pub use scenarios::{
+    CALL_SCENARIOS, CallScenario, check_cond_loops_can_call, reference, run_checked,
+};
 pub use selection::{FILTER_ENV, Selection, selects};
 
 /// The implementations, in display order.
