@@ -26,7 +26,7 @@
 //!
 //! The benchmark binaries are `benches/criterion/` (wall time),
 //! `benches/callgrind.rs` (gungraun, formerly iai-callgrind: instruction
-//! counts) and `benches/perf.rs` (perf-event counters and registry memory).
+//! counts) and `benches/perf/main.rs` (perf-event counters and registry memory).
 //! `STATIC_CALL_BENCH_QUICK=1` selects the quick mode.
 
 pub mod callers;

@@ -21,9 +21,6 @@
 //! entry with its reason instead — never a zero.
 #![warn(missing_docs)]
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 
 pub mod stats;
@@ -49,6 +46,14 @@ pub mod scenario;
 pub use conformance::{Cell, Conformance, Outcome, parse_conformance, read_conformance};
 pub use gungraun::{GUNGRAUN_VERSION, is_wanted_gungraun};
 
+mod figure;
+mod machine;
+mod read;
+
+pub use figure::{Bucket, Figure, Histogram, Interval, Missing, Ratio, Statistic};
+pub use machine::{Machine, MachineDetails, Mode, PartInfo, RunInfo};
+use read::json_error;
+pub use read::{BundleError, BundleErrorKind, parse_bench, read_bench};
 /// One benchmark run: every figure, the machine, the decoded sites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,114 +99,6 @@ pub struct Round {
     /// (`None`: not readable).
     #[serde(default)]
     pub steal_ticks: Option<u64>,
-}
-
-/// The machine a bundle comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Machine {
-    /// A short label for column headings: `STATIC_CALL_MACHINE_LABEL`, or
-    /// the CPU model and core count.
-    pub label: String,
-    /// `model name` from `/proc/cpuinfo`.
-    pub cpu_model: String,
-    /// Logical CPUs online.
-    pub logical_cpus: u32,
-    /// `uname -sr`.
-    pub kernel: String,
-    /// `/sys/devices/system/cpu/vulnerabilities/spectre_v2`.
-    pub spectre_v2: String,
-    /// `rustc --version` of the toolchain that built the benchmarks.
-    pub rustc: String,
-    /// The git commit of the sources (`unknown` outside a checkout), with
-    /// `-dirty` when the work tree had changes.
-    pub commit: String,
-    /// When the run ended, RFC 3339 UTC.
-    pub date: String,
-    /// How the engine writes code and synchronises cores
-    /// (`engine_info()`), or why it could not say.
-    pub engine: String,
-    /// `valgrind --version`, when valgrind was found.
-    #[serde(default)]
-    pub valgrind: Option<String>,
-    /// What it takes to reproduce the run (version 2; absent before).
-    #[serde(default)]
-    pub details: Option<MachineDetails>,
-}
-
-/// The details of a machine and build that a reader needs to reproduce a
-/// run. Every field says what could not be read instead of guessing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MachineDetails {
-    /// `vendor_id` of `/proc/cpuinfo`.
-    pub cpu_vendor: String,
-    /// `cpu family`, `model`, `stepping` of `/proc/cpuinfo`.
-    pub cpu_family_model_stepping: String,
-    /// `microcode` of `/proc/cpuinfo`.
-    pub microcode: String,
-    /// The CPU flags that bear on indirect calls (`ibrs_enhanced`,
-    /// `retpoline`-related, `hypervisor`, …) that `/proc/cpuinfo` lists.
-    pub flags_of_interest: Vec<String>,
-    /// Every file of `/sys/devices/system/cpu/vulnerabilities/`, name and
-    /// contents.
-    pub vulnerabilities: Vec<(String, String)>,
-    /// `/proc/cmdline`.
-    pub kernel_cmdline: String,
-    /// The cpufreq governor of CPU 0, or why it is unknown.
-    pub governor: String,
-    /// Turbo / boost state, or why it is unknown.
-    pub turbo: String,
-    /// `/sys/devices/system/cpu/smt/control`, or why it is unknown.
-    pub smt: String,
-    /// The CPUs this process may run on (`sched_getaffinity`).
-    pub affinity: Vec<u32>,
-    /// The cargo profile the benchmarks were built with, and whether
-    /// debug assertions were on.
-    pub build_profile: String,
-    /// `RUSTFLAGS` / `CARGO_ENCODED_RUSTFLAGS` at build time.
-    pub rustflags: String,
-    /// The benchmark settings: rounds, batch length, criterion's warm-up,
-    /// measurement time and sample size.
-    pub settings: String,
-    /// What `prctl(PR_GET_SPECULATION_CTRL, PR_SPEC_INDIRECT_BRANCH)` said.
-    pub indirect_branch_spec_ctrl: String,
-}
-
-/// Quick or full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// `STATIC_CALL_BENCH_QUICK=1`: fewer samples and sizes.
-    Quick,
-    /// The default.
-    Full,
-}
-
-/// How a run was made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunInfo {
-    /// Quick or full.
-    pub mode: Mode,
-    /// Each instrument's part of the run.
-    pub parts: Vec<PartInfo>,
-}
-
-/// One instrument's part of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartInfo {
-    /// The instrument.
-    pub instrument: Instrument,
-    /// Wall-clock seconds the part took.
-    pub seconds: f64,
-    /// When the part ended, RFC 3339 UTC.
-    pub date: String,
-    /// The build of the binary that wrote the part (commit, `-dirty` and a
-    /// fingerprint of the changes); every part of a bundle has the same.
-    #[serde(default)]
-    pub build: Option<String>,
 }
 
 /// An implementation or a control.
@@ -403,193 +300,6 @@ impl Per {
     }
 }
 
-/// A confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Interval {
-    /// Lower bound.
-    pub low: f64,
-    /// Upper bound.
-    pub high: f64,
-    /// Confidence level (0.95 for criterion's default).
-    pub level: f64,
-}
-
-/// One measured number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Figure {
-    /// One of [`scenario::ALL`].
-    pub scenario: String,
-    /// A name from [`BenchBundle::subjects`].
-    pub subject: String,
-    /// Sites of the key or module, for the scaling scenarios (for
-    /// [`scenario::UPDATE_FOREIGN`]: the foreign sites present).
-    #[serde(default)]
-    pub sites: Option<u64>,
-    /// What it measures.
-    pub metric: Metric,
-    /// What it is counted per.
-    pub per: Per,
-    /// What took it.
-    pub instrument: Instrument,
-    /// The value, in [`Metric::unit`] per [`Per`], as [`Figure::statistic`]
-    /// says: the median of per-round values (call cost) or of single
-    /// updates (latency); criterion's point estimate of the mean time per
-    /// iteration (module loads; every wall time of a version 1 bundle);
-    /// callgrind's exact count per call (the difference of two loop
-    /// lengths); perf-event's mean per operation; bytes.
-    pub value: f64,
-    /// Its confidence interval, when the instrument gives one.
-    #[serde(default)]
-    pub interval: Option<Interval>,
-    /// How many samples (or repetitions) it rests on.
-    #[serde(default)]
-    pub samples: Option<u64>,
-    /// How it was taken, when that needs saying.
-    #[serde(default)]
-    pub note: Option<String>,
-    /// Which statistic [`Figure::value`] is (version 2; `None` in version 1
-    /// bundles, whose wall times are criterion's means).
-    #[serde(default)]
-    pub statistic: Option<Statistic>,
-    /// The values the statistic was computed from, in the figure's unit:
-    /// the per-round values of a call-cost figure, the single-update
-    /// samples of a latency figure (version 2).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub raw: Vec<f64>,
-    /// For a latency: the first (cold) operation, measured on its own and
-    /// not among [`Figure::raw`].
-    #[serde(default)]
-    pub first: Option<f64>,
-    /// For a call-cost figure: its ratio to the direct call, the median of
-    /// the per-round ratios with a bootstrap interval.
-    #[serde(default)]
-    pub ratio: Option<Ratio>,
-    /// The distribution of the values, bucketed, for figures over too
-    /// many operations to keep each one (a caller's calls); the value and
-    /// any quantile can be recomputed from it to a bucket's width.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub histogram: Option<Histogram>,
-}
-
-/// Values bucketed by range, the empty buckets left out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Histogram {
-    /// The non-empty buckets, in increasing order.
-    pub buckets: Vec<Bucket>,
-    /// The largest value.
-    pub max: f64,
-}
-
-/// One bucket of a [`Histogram`]: `count` values in `low..high`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Bucket {
-    /// Lower edge (included).
-    pub low: f64,
-    /// Upper edge (excluded).
-    pub high: f64,
-    /// How many values.
-    pub count: u64,
-}
-
-impl Histogram {
-    /// How many values in all.
-    pub fn total(&self) -> u64 {
-        self.buckets.iter().map(|b| b.count).sum()
-    }
-
-    /// The `q` quantile (0..=1) as the upper edge of the bucket that holds
-    /// it (at most [`Histogram::max`]); NaN when empty.
-    pub fn quantile(&self, q: f64) -> f64 {
-        let n = self.total();
-        if n == 0 {
-            return f64::NAN;
-        }
-        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
-        let mut seen = 0;
-        for b in &self.buckets {
-            seen += b.count;
-            if seen >= rank {
-                return b.high.min(self.max);
-            }
-        }
-        self.max
-    }
-}
-
-/// Which statistic a figure's value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Statistic {
-    /// The median of [`Figure::raw`]; its interval a bootstrap 95%
-    /// interval of the median.
-    Median,
-    /// A mean (criterion's, with its bootstrap interval; perf-event's mean
-    /// over operations).
-    Mean,
-    /// The 99th percentile of [`Figure::raw`] (nearest rank).
-    P99,
-    /// The largest of [`Figure::raw`].
-    Max,
-    /// The first (cold) operation alone.
-    First,
-    /// An exact count (callgrind; two runs give the same number).
-    Exact,
-    /// One measurement (a byte count read once).
-    Single,
-    /// Computed by a formula from other numbers, not measured; the
-    /// figure's note gives the formula.
-    Formula,
-}
-
-impl Statistic {
-    /// Display name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Statistic::Median => "median",
-            Statistic::Mean => "mean",
-            Statistic::P99 => "p99",
-            Statistic::Max => "max",
-            Statistic::First => "first (cold)",
-            Statistic::Exact => "exact count",
-            Statistic::Single => "single measurement",
-            Statistic::Formula => "formula",
-        }
-    }
-}
-
-/// A figure's ratio to a reference subject, round by round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ratio {
-    /// The reference subject (`direct`).
-    pub reference: String,
-    /// The median of the per-round ratios.
-    pub value: f64,
-    /// Bootstrap 95% interval of that median (resampling rounds).
-    pub interval: Interval,
-    /// The per-round ratios.
-    pub raw: Vec<f64>,
-}
-
-/// A figure that could not be taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Missing {
-    /// Its scenario, or `*` for all of them.
-    pub scenario: String,
-    /// Its subject, when the reason is specific to one.
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// The metric that is missing.
-    pub metric: Metric,
-    /// The instrument that could not take it.
-    pub instrument: Instrument,
-    /// Why, as the failing call said it (`unavailable: …`).
-    pub reason: String,
-}
-
 /// A site or trampoline as decoded during the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -613,133 +323,6 @@ pub struct SiteDump {
     pub asm: Vec<String>,
     /// The form the benchmark claimed and checked.
     pub form: String,
-}
-
-/// A bundle that could not be read.
-#[derive(Debug)]
-pub struct BundleError {
-    /// The file.
-    pub path: PathBuf,
-    /// What was wrong with it.
-    pub kind: BundleErrorKind,
-}
-
-/// What was wrong with a bundle.
-#[derive(Debug)]
-pub enum BundleErrorKind {
-    /// It could not be read.
-    Io(std::io::Error),
-    /// It is not valid JSON, or a field is missing or malformed.
-    Json {
-        /// JSON path of the field at fault (`figures[3].metric`), or `.`.
-        field: String,
-        /// serde's message.
-        message: String,
-    },
-    /// It is JSON but not a bundle of the expected kind.
-    Foreign {
-        /// What its `schema` field says (or that it has none).
-        found: String,
-    },
-    /// A newer schema version than this reader knows.
-    Version {
-        /// The bundle's version.
-        found: u32,
-    },
-}
-
-impl fmt::Display for BundleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = self.path.display();
-        match &self.kind {
-            BundleErrorKind::Io(e) => write!(f, "{p}: cannot read: {e}"),
-            BundleErrorKind::Json { field, message } => {
-                write!(f, "{p}: field `{field}`: {message}")
-            }
-            BundleErrorKind::Foreign { found } => write!(
-                f,
-                "{p}: field `schema`: not a static-call benchmark bundle (schema {found}, expected \"{BENCH_SCHEMA}\")"
-            ),
-            BundleErrorKind::Version { found } => write!(
-                f,
-                "{p}: field `version`: schema version {found} is newer than this reader's {BENCH_VERSION}; rebuild the report"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BundleError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            BundleErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-fn json_error(path: &Path, e: serde_path_to_error::Error<serde_json::Error>) -> BundleError {
-    let field = e.path().to_string();
-    BundleError {
-        path: path.to_owned(),
-        kind: BundleErrorKind::Json {
-            field,
-            message: e.into_inner().to_string(),
-        },
-    }
-}
-
-/// Parses a benchmark bundle from JSON text (`path` names it in errors).
-///
-/// # Errors
-/// Invalid JSON, a missing or malformed field, a foreign file, or a newer
-/// schema version.
-pub fn parse_bench(path: &Path, text: &str) -> Result<BenchBundle, BundleError> {
-    // Check the envelope first, so that a foreign file or a newer version
-    // is named as such rather than as its first unexpected field.
-    #[derive(Deserialize)]
-    struct Envelope {
-        schema: Option<serde_json::Value>,
-        version: Option<serde_json::Value>,
-    }
-    let env: Envelope = {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))?
-    };
-    match env.schema {
-        Some(serde_json::Value::String(s)) if s == BENCH_SCHEMA => {}
-        other => {
-            return Err(BundleError {
-                path: path.to_owned(),
-                kind: BundleErrorKind::Foreign {
-                    found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
-                },
-            });
-        }
-    }
-    if let Some(v) = env.version.as_ref().and_then(|v| v.as_u64())
-        && v > u64::from(BENCH_VERSION)
-    {
-        return Err(BundleError {
-            path: path.to_owned(),
-            kind: BundleErrorKind::Version {
-                found: u32::try_from(v).unwrap_or(u32::MAX),
-            },
-        });
-    }
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| json_error(path, e))
-}
-
-/// Reads a benchmark bundle.
-///
-/// # Errors
-/// As [`parse_bench`], or the file cannot be read.
-pub fn read_bench(path: &Path) -> Result<BenchBundle, BundleError> {
-    let text = std::fs::read_to_string(path).map_err(|e| BundleError {
-        path: path.to_owned(),
-        kind: BundleErrorKind::Io(e),
-    })?;
-    parse_bench(path, &text)
 }
 
 impl BenchBundle {
@@ -784,6 +367,8 @@ impl BenchBundle {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn sample() -> BenchBundle {

@@ -125,8 +125,9 @@ pub extern "C" fn twice(x: u64) -> u64 {
 pub enum Unpatched {
     /// The key's trampoline (or a near stub that jumps through it).
     Trampoline,
-    /// The retpoline thunk, with the target loaded from the key.
-    RetpolineThunk,
+    /// The design's thunk ([`SiteShape::CallThunk`]: `call <thunk>` after
+    /// a load of the key; for `indirect`, the retpoline thunk).
+    Thunk,
     /// Nothing: the site loads the key's pointer and calls it
     /// (`mov rax, [rip + key]; call rax`).
     ThroughKey,
@@ -153,7 +154,7 @@ impl Caps {
             has_trampoline: d.trampoline,
             unpatched: match d.site {
                 SiteShape::CallTrampoline => Unpatched::Trampoline,
-                SiteShape::CallThunk => Unpatched::RetpolineThunk,
+                SiteShape::CallThunk => Unpatched::Thunk,
                 SiteShape::LoadCallRax => Unpatched::ThroughKey,
             },
         }

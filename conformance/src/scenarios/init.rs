@@ -41,11 +41,11 @@ pub(crate) fn pre_init<A: Adapter>() -> ScenarioResult {
     let after = match (caps.patches_sites, caps.unpatched) {
         (true, _) => "init() made them call add3 directly",
         (false, Unpatched::Trampoline) => "they still call the trampoline, which jumps to add3",
-        (false, Unpatched::RetpolineThunk) => "they call the retpoline; the pointer holds add3",
+        (false, Unpatched::Thunk) => "they call the retpoline; the pointer holds add3",
         (false, Unpatched::ThroughKey) => "they call through the pointer, which holds add3",
     };
     let before = match caps.unpatched {
-        Unpatched::RetpolineThunk => "their call to the retpoline thunk",
+        Unpatched::Thunk => "their call to the retpoline thunk",
         Unpatched::Trampoline => "their call to the trampoline",
         Unpatched::ThroughKey => "their load of the key and call through it",
     };

@@ -304,7 +304,7 @@ pub(crate) fn expect_at(addr: usize, want: &Insn, what: &str) -> Result<(), Stri
 /// What an un-patched site of this implementation calls.
 pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
     match A::caps().unpatched {
-        Unpatched::RetpolineThunk => A::registry().thunk().expect("a retpoline thunk"),
+        Unpatched::Thunk => A::registry().thunk().expect("a retpoline thunk"),
         Unpatched::Trampoline => key.raw().trampoline().expect("trampoline"),
         Unpatched::ThroughKey => key.raw().addr(),
     }
@@ -316,7 +316,7 @@ pub(crate) fn unpatched_target<A: Adapter, F>(key: &StaticCall<F>) -> usize {
 pub(crate) fn home_insn<A: Adapter>(home: usize) -> Insn {
     match A::caps().unpatched {
         Unpatched::ThroughKey => Insn::CallVia(home),
-        Unpatched::Trampoline | Unpatched::RetpolineThunk => Insn::Call(home),
+        Unpatched::Trampoline | Unpatched::Thunk => Insn::Call(home),
     }
 }
 
