@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use static_call_bundle::{Instrument, Metric, Per, control, scenario};
+use static_call_bundle::{BenchBundle, Instrument, Metric, Per, control, scenario};
 
 use crate::Input;
 use crate::model::{self, Measure};
@@ -175,6 +175,8 @@ pub fn markdown(input: &Input) -> String {
             t(scenario::MODULE_UNLOAD, Per::Unload, 10_000),
         );
     }
+    ratios_table(&mut s, b);
+    cond_sites_table(&mut s, b);
     let _ = writeln!(
         s,
         "\nTargets.\n\n| target | implementation | verdict |\n|---|---|---|"
@@ -209,4 +211,105 @@ pub fn markdown(input: &Input) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The call scenarios beyond the hot loops (conditional with a target,
+/// cold sites, a trashed or polluted predictor): each subject's ratio to
+/// the scenario's reference, with its interval; empty when the bundle has
+/// none of them.
+fn ratios_table(s: &mut String, b: &BenchBundle) {
+    let mut cols: Vec<&'static str> = vec![scenario::CALL_COND_SOME];
+    cols.extend(scenario::CALL_COLD.iter().map(|(_, c)| *c));
+    cols.push(scenario::CALL_TRASHED);
+    cols.extend(scenario::CALL_POLLUTED.iter().map(|(_, c)| *c));
+    cols.retain(|c| b.figures.iter().any(|f| f.scenario == *c));
+    if cols.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nCall cost, cold and crowded: the ratio to the reference (cond-some: `if let Some(f)` with Some; the others: the direct call), median of per-round ratios with its bootstrap 95% interval. The trashed and polluted figures are derived by subtraction (each call timed alone, less the no-call window).\n"
+    );
+    let _ = write!(s, "| subject |");
+    for c in &cols {
+        let _ = write!(s, " {c} |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in &cols {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for subj in &b.subjects {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match Measure::call_wall(c).get(b, &subj.name, None) {
+                Some(f) => match &f.ratio {
+                    Some(r) => format!(
+                        "{:.3}× [{:.3}–{:.3}]",
+                        r.value, r.interval.low, r.interval.high
+                    ),
+                    None => format!("{} (reference)", time(f.value)),
+                },
+                None => "–".to_owned(),
+            })
+            .collect();
+        if cells.iter().all(|c| c == "–") {
+            continue;
+        }
+        let _ = writeln!(s, "| {} | {} |", subj.name, cells.join(" | "));
+    }
+}
+
+/// `update/cond-sites`: one switch of a conditional key with N compiled
+/// sites, median per subject and site count; empty when the bundle has
+/// none.
+fn cond_sites_table(s: &mut String, b: &BenchBundle) {
+    let m = Measure::wall(scenario::UPDATE_COND_SITES, Per::Update);
+    let mut counts: Vec<u64> = b
+        .figures
+        .iter()
+        .filter(|f| f.scenario == scenario::UPDATE_COND_SITES)
+        .filter_map(|f| f.sites)
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    if counts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n{}: one switch of a conditional key with N compiled sites, idle (median of single switches; static-keys: its ratio to inline-patch).\n",
+        scenario::UPDATE_COND_SITES
+    );
+    let _ = write!(s, "| subject |");
+    for n in &counts {
+        let _ = write!(s, " {n} sites |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in &counts {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for subj in &b.subjects {
+        let cells: Vec<String> = counts
+            .iter()
+            .map(|n| match m.get(b, &subj.name, Some(*n)) {
+                Some(f) => match &f.ratio {
+                    Some(r) => format!(
+                        "{} ({:.1}× [{:.1}–{:.1}])",
+                        time(f.value),
+                        r.value,
+                        r.interval.low,
+                        r.interval.high
+                    ),
+                    None => time(f.value),
+                },
+                None => "–".to_owned(),
+            })
+            .collect();
+        if cells.iter().all(|c| c == "–") {
+            continue;
+        }
+        let _ = writeln!(s, "| {} | {} |", subj.name, cells.join(" | "));
+    }
 }
