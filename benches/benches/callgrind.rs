@@ -23,6 +23,15 @@ use static_call_bundle::{Figure, Instrument, Metric, Per, Statistic, scenario};
 /// The runner version that matches the library.
 use static_call_bundle::GUNGRAUN_VERSION as RUNNER_VERSION;
 
+#[path = "callgrind/summary.rs"]
+mod summary;
+
+/// The runner's switch that saves each benchmark's `summary.json` (read
+/// by [`summary::instructions`]). gungraun 0.20's `LibraryBenchmarkConfig`
+/// has no such setting, so this binary sets it for the runner it starts:
+/// `cargo bench` alone gets it, no caller must remember it.
+const SAVE_SUMMARY_ENV: &str = "GUNGRAUN_SAVE_SUMMARY";
+
 /// One measured loop: subject, scenario, loop length.
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -153,7 +162,7 @@ fn out_dir() -> std::path::PathBuf {
 /// The `Ir` total of the newest callgrind output under `dir` that this run
 /// wrote (modified at or after `since`, the run's start; an older file is
 /// another run's and is never read).
-fn instructions(dir: &Path, since: std::time::SystemTime) -> Result<u64, String> {
+fn old_instructions(dir: &Path, since: std::time::SystemTime) -> Result<u64, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -211,8 +220,18 @@ fn per_unit(
     units: u64,
     since: std::time::SystemTime,
 ) -> Result<(f64, u64, u64), String> {
-    let a = instructions(&bench_dir(group, function, &ids[0]), since)?;
-    let b = instructions(&bench_dir(group, function, &ids[1]), since)?;
+    let read = |id: &String| -> Result<u64, String> {
+        let dir = bench_dir(group, function, id);
+        let new = summary::instructions(&dir, since).map_err(|e| e.to_string())?;
+        let old = old_instructions(&dir, since)?;
+        eprintln!(
+            "callgrind: COMPARE {group}/{function}.{id}: summary.json Ir {new}, callgrind.*.out Ir {old}{}",
+            if new == old { "" } else { "  MISMATCH" }
+        );
+        Ok(new)
+    };
+    let a = read(&ids[0])?;
+    let b = read(&ids[1])?;
     if b < a {
         return Err(format!(
             "the longer loop counted fewer instructions ({b} < {a})"
@@ -410,14 +429,14 @@ fn main() {
     // A filter is this binary's, not the runner's (whose filter matches
     // module paths, `callgrind::calls::call::call_3`): run again without
     // it, handing it on through the environment to every process the
-    // runner starts, which measure only the cases it selects.
-    if !inner && std::env::var_os(subjects::FILTER_ENV).is_none() {
+    // runner starts, which measure only the cases it selects. Run again
+    // too when the runner would not save its summaries
+    // ([`SAVE_SUMMARY_ENV`]), from which the counts are read.
+    if !inner {
         let sel = selection();
-        if !sel.is_all() {
-            let args: Vec<String> = std::env::args()
-                .skip(1)
-                .filter(|a| a.starts_with('-'))
-                .collect();
+        let hand_on = std::env::var_os(subjects::FILTER_ENV).is_none() && !sel.is_all();
+        let save = std::env::var_os(SAVE_SUMMARY_ENV).is_none();
+        if hand_on {
             eprintln!(
                 "callgrind: filter `{}`: {} call loops and {} update runs selected; the rest is marked not selected",
                 sel.filters(),
@@ -433,17 +452,32 @@ fn main() {
                 }
                 return;
             }
-            let status = std::env::current_exe()
-                .and_then(|exe| {
-                    std::process::Command::new(exe)
-                        .args(args)
-                        .env(subjects::FILTER_ENV, sel.filters())
-                        .status()
-                })
-                .unwrap_or_else(|e| {
-                    eprintln!("callgrind: cannot run again with the filter: {e}");
+        }
+        if hand_on || save {
+            // The filter's words are dropped once handed on; otherwise
+            // the command line goes on as it is.
+            let args: Vec<String> = std::env::args()
+                .skip(1)
+                .filter(|a| !hand_on || a.starts_with('-'))
+                .collect();
+            let mut cmd = match std::env::current_exe() {
+                Ok(exe) => std::process::Command::new(exe),
+                Err(e) => {
+                    eprintln!("callgrind: cannot run again: {e}");
                     std::process::exit(1);
-                });
+                }
+            };
+            cmd.args(args);
+            if hand_on {
+                cmd.env(subjects::FILTER_ENV, sel.filters());
+            }
+            if save {
+                cmd.env(SAVE_SUMMARY_ENV, "json");
+            }
+            let status = cmd.status().unwrap_or_else(|e| {
+                eprintln!("callgrind: cannot run again: {e}");
+                std::process::exit(1);
+            });
             std::process::exit(status.code().unwrap_or(1));
         }
     }
