@@ -5,14 +5,15 @@
 //! A per-call figure is the difference between two loop lengths divided by
 //! the difference in calls, so the loop's entry, the check of its result
 //! and the harness cancel out: what remains is exactly what one more call
-//! costs. The counts are exact (two runs give the same numbers).
+//! costs. The counts are exact (two runs give the same numbers). Each is
+//! the `Ir` total of the `summary.json` the runner saves per benchmark
+//! ([`summary`]), read only if this run wrote it.
 //!
 //! The runner must be installed at the library's version:
 //! `cargo install gungraun-runner --version =0.20.0 --locked`. Without it,
 //! or without valgrind, the part records why and the run goes on.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use gungraun::{Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group};
 use static_call_bench::parts::{Part, write_and_assemble};
@@ -159,55 +160,6 @@ fn out_dir() -> std::path::PathBuf {
     static_call_bench::target_dir().join("gungraun/static-call-bench/callgrind/harness")
 }
 
-/// The `Ir` total of the newest callgrind output under `dir` that this run
-/// wrote (modified at or after `since`, the run's start; an older file is
-/// another run's and is never read).
-fn old_instructions(dir: &Path, since: std::time::SystemTime) -> Result<u64, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("callgrind.") && n.ends_with(".out"))
-        })
-        .filter_map(|p| {
-            let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
-            (t >= since).then_some((t, p))
-        })
-        .max()
-        .map(|(_, p)| p)
-        .ok_or_else(|| {
-            format!(
-                "{}: no callgrind output written by this run (not run, or filtered out)",
-                dir.display()
-            )
-        })?;
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let events: Vec<&str> = text
-        .lines()
-        .find_map(|l| l.strip_prefix("events:"))
-        .ok_or_else(|| format!("{}: no events line", file.display()))?
-        .split_whitespace()
-        .collect();
-    let idx = events
-        .iter()
-        .position(|e| *e == "Ir")
-        .ok_or_else(|| format!("{}: no Ir event", file.display()))?;
-    let totals = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
-        .ok_or_else(|| format!("{}: no totals line", file.display()))?;
-    totals
-        .split_whitespace()
-        .nth(idx)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("{}: malformed totals line", file.display()))
-}
-
 /// Finds the output directory of benchmark `function`, id `id`.
 fn bench_dir(group: &str, function: &str, id: &str) -> std::path::PathBuf {
     out_dir().join(group).join(format!("{function}.{id}"))
@@ -220,15 +172,8 @@ fn per_unit(
     units: u64,
     since: std::time::SystemTime,
 ) -> Result<(f64, u64, u64), String> {
-    let read = |id: &String| -> Result<u64, String> {
-        let dir = bench_dir(group, function, id);
-        let new = summary::instructions(&dir, since).map_err(|e| e.to_string())?;
-        let old = old_instructions(&dir, since)?;
-        eprintln!(
-            "callgrind: COMPARE {group}/{function}.{id}: summary.json Ir {new}, callgrind.*.out Ir {old}{}",
-            if new == old { "" } else { "  MISMATCH" }
-        );
-        Ok(new)
+    let read = |id: &String| {
+        summary::instructions(&bench_dir(group, function, id), since).map_err(|e| e.to_string())
     };
     let a = read(&ids[0])?;
     let b = read(&ids[1])?;
