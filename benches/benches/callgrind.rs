@@ -5,14 +5,15 @@
 //! A per-call figure is the difference between two loop lengths divided by
 //! the difference in calls, so the loop's entry, the check of its result
 //! and the harness cancel out: what remains is exactly what one more call
-//! costs. The counts are exact (two runs give the same numbers).
+//! costs. The counts are exact (two runs give the same numbers). Each is
+//! the `Ir` total of the `summary.json` the runner saves per benchmark
+//! ([`summary`]), read only if this run wrote it.
 //!
 //! The runner must be installed at the library's version:
 //! `cargo install gungraun-runner --version =0.20.0 --locked`. Without it,
 //! or without valgrind, the part records why and the run goes on.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use gungraun::{Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group};
 use static_call_bench::parts::{Part, write_and_assemble};
@@ -22,6 +23,15 @@ use static_call_bundle::{Figure, Instrument, Metric, Per, Statistic, scenario};
 
 /// The runner version that matches the library.
 use static_call_bundle::GUNGRAUN_VERSION as RUNNER_VERSION;
+
+#[path = "callgrind/summary.rs"]
+mod summary;
+
+/// The runner's switch that saves each benchmark's `summary.json` (read
+/// by [`summary::instructions`]). gungraun 0.20's `LibraryBenchmarkConfig`
+/// has no such setting, so this binary sets it for the runner it starts:
+/// `cargo bench` alone gets it, no caller must remember it.
+const SAVE_SUMMARY_ENV: &str = "GUNGRAUN_SAVE_SUMMARY";
 
 /// One measured loop: subject, scenario, loop length.
 #[derive(Debug, Clone, Copy)]
@@ -150,55 +160,6 @@ fn out_dir() -> std::path::PathBuf {
     static_call_bench::target_dir().join("gungraun/static-call-bench/callgrind/harness")
 }
 
-/// The `Ir` total of the newest callgrind output under `dir` that this run
-/// wrote (modified at or after `since`, the run's start; an older file is
-/// another run's and is never read).
-fn instructions(dir: &Path, since: std::time::SystemTime) -> Result<u64, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("callgrind.") && n.ends_with(".out"))
-        })
-        .filter_map(|p| {
-            let t = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
-            (t >= since).then_some((t, p))
-        })
-        .max()
-        .map(|(_, p)| p)
-        .ok_or_else(|| {
-            format!(
-                "{}: no callgrind output written by this run (not run, or filtered out)",
-                dir.display()
-            )
-        })?;
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let events: Vec<&str> = text
-        .lines()
-        .find_map(|l| l.strip_prefix("events:"))
-        .ok_or_else(|| format!("{}: no events line", file.display()))?
-        .split_whitespace()
-        .collect();
-    let idx = events
-        .iter()
-        .position(|e| *e == "Ir")
-        .ok_or_else(|| format!("{}: no Ir event", file.display()))?;
-    let totals = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
-        .ok_or_else(|| format!("{}: no totals line", file.display()))?;
-    totals
-        .split_whitespace()
-        .nth(idx)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("{}: malformed totals line", file.display()))
-}
-
 /// Finds the output directory of benchmark `function`, id `id`.
 fn bench_dir(group: &str, function: &str, id: &str) -> std::path::PathBuf {
     out_dir().join(group).join(format!("{function}.{id}"))
@@ -211,8 +172,11 @@ fn per_unit(
     units: u64,
     since: std::time::SystemTime,
 ) -> Result<(f64, u64, u64), String> {
-    let a = instructions(&bench_dir(group, function, &ids[0]), since)?;
-    let b = instructions(&bench_dir(group, function, &ids[1]), since)?;
+    let read = |id: &String| {
+        summary::instructions(&bench_dir(group, function, id), since).map_err(|e| e.to_string())
+    };
+    let a = read(&ids[0])?;
+    let b = read(&ids[1])?;
     if b < a {
         return Err(format!(
             "the longer loop counted fewer instructions ({b} < {a})"
@@ -410,14 +374,14 @@ fn main() {
     // A filter is this binary's, not the runner's (whose filter matches
     // module paths, `callgrind::calls::call::call_3`): run again without
     // it, handing it on through the environment to every process the
-    // runner starts, which measure only the cases it selects.
-    if !inner && std::env::var_os(subjects::FILTER_ENV).is_none() {
+    // runner starts, which measure only the cases it selects. Run again
+    // too when the runner would not save its summaries
+    // ([`SAVE_SUMMARY_ENV`]), from which the counts are read.
+    if !inner {
         let sel = selection();
-        if !sel.is_all() {
-            let args: Vec<String> = std::env::args()
-                .skip(1)
-                .filter(|a| a.starts_with('-'))
-                .collect();
+        let hand_on = std::env::var_os(subjects::FILTER_ENV).is_none() && !sel.is_all();
+        let save = std::env::var_os(SAVE_SUMMARY_ENV).is_none();
+        if hand_on {
             eprintln!(
                 "callgrind: filter `{}`: {} call loops and {} update runs selected; the rest is marked not selected",
                 sel.filters(),
@@ -433,17 +397,32 @@ fn main() {
                 }
                 return;
             }
-            let status = std::env::current_exe()
-                .and_then(|exe| {
-                    std::process::Command::new(exe)
-                        .args(args)
-                        .env(subjects::FILTER_ENV, sel.filters())
-                        .status()
-                })
-                .unwrap_or_else(|e| {
-                    eprintln!("callgrind: cannot run again with the filter: {e}");
+        }
+        if hand_on || save {
+            // The filter's words are dropped once handed on; otherwise
+            // the command line goes on as it is.
+            let args: Vec<String> = std::env::args()
+                .skip(1)
+                .filter(|a| !hand_on || a.starts_with('-'))
+                .collect();
+            let mut cmd = match std::env::current_exe() {
+                Ok(exe) => std::process::Command::new(exe),
+                Err(e) => {
+                    eprintln!("callgrind: cannot run again: {e}");
                     std::process::exit(1);
-                });
+                }
+            };
+            cmd.args(args);
+            if hand_on {
+                cmd.env(subjects::FILTER_ENV, sel.filters());
+            }
+            if save {
+                cmd.env(SAVE_SUMMARY_ENV, "json");
+            }
+            let status = cmd.status().unwrap_or_else(|e| {
+                eprintln!("callgrind: cannot run again: {e}");
+                std::process::exit(1);
+            });
             std::process::exit(status.code().unwrap_or(1));
         }
     }

@@ -58,6 +58,8 @@ fn fail(what: &str) -> ! {
 struct Ctx {
     c: Criterion,
     part: Part,
+    /// This run's start: criterion's files older than it are not read.
+    since: std::time::SystemTime,
 }
 
 /// Criterion's output directory of one benchmark.
@@ -83,8 +85,81 @@ fn forget(dir: &str, fun: &str, param: Option<u64>) {
     }
 }
 
+/// criterion's estimates of one benchmark: the fields of
+/// `new/estimates.json` that [`record`] uses. criterion 0.8 has no API
+/// that returns results (its `Estimates` and reports are crate-private;
+/// `bench_function` returns only `&mut Criterion`), so its files are the
+/// interface.
+#[derive(Debug, serde::Deserialize)]
+struct Estimates {
+    mean: Estimate,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+    confidence_interval: ConfidenceInterval,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ConfidenceInterval {
+    confidence_level: f64,
+    lower_bound: f64,
+    upper_bound: f64,
+}
+
+/// The field of `new/sample.json` used: one entry per sample.
+#[derive(Debug, serde::Deserialize)]
+struct Sample {
+    iters: Vec<f64>,
+}
+
+/// Why one of criterion's files could not be read.
+#[derive(Debug)]
+enum EstimatesError {
+    /// Not there: not run in this run (filtered out), or no estimate.
+    Missing(std::path::PathBuf),
+    /// Older than this run's start: another run's, not read.
+    Stale(std::path::PathBuf),
+    /// Unreadable, or not the JSON modelled (serde's message names the
+    /// field, line and column).
+    Malformed(std::path::PathBuf, String),
+}
+
+impl std::fmt::Display for EstimatesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(p) => write!(f, "{}: not written", p.display()),
+            Self::Stale(p) => write!(f, "{}: older than this run's start, not read", p.display()),
+            Self::Malformed(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+/// Reads one of criterion's JSON files into `T`, only if this run wrote
+/// it (modified at or after `since`).
+fn read_json<T: serde::de::DeserializeOwned>(
+    f: &std::path::Path,
+    since: std::time::SystemTime,
+) -> Result<T, EstimatesError> {
+    let modified = match std::fs::metadata(f).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EstimatesError::Missing(f.to_owned()));
+        }
+        Err(e) => return Err(EstimatesError::Malformed(f.to_owned(), e.to_string())),
+    };
+    if modified < since {
+        return Err(EstimatesError::Stale(f.to_owned()));
+    }
+    let t = std::fs::read_to_string(f)
+        .map_err(|e| EstimatesError::Malformed(f.to_owned(), e.to_string()))?;
+    serde_json::from_str(&t).map_err(|e| EstimatesError::Malformed(f.to_owned(), e.to_string()))
+}
+
 /// Reads criterion's estimate of the mean for one benchmark, scaled (only
-/// if this run wrote it: [`forget`] deleted the old one first).
+/// if this run wrote it: [`forget`] deleted the old one first, and a file
+/// older than the run's start is not read).
 fn record(
     ctx: &mut Ctx,
     dir: &str,
@@ -94,19 +169,16 @@ fn record(
     scale: f64,
 ) {
     let p = bench_path(dir, fun, param);
-    let est = p.join("new/estimates.json");
-    let sample = p.join("new/sample.json");
-    let read = |f: &std::path::Path| -> Result<serde_json::Value, String> {
-        let t = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        serde_json::from_str(&t).map_err(|e| format!("{}: {e}", f.display()))
+    let since = ctx.since;
+    let read = || -> Result<(Estimates, Sample), EstimatesError> {
+        Ok((
+            read_json(&p.join("new/estimates.json"), since)?,
+            read_json(&p.join("new/sample.json"), since)?,
+        ))
     };
-    match read(&est) {
-        Ok(v) => {
-            let mean = &v["mean"];
-            let n = |x: &serde_json::Value| x.as_f64().unwrap_or(f64::NAN) / scale;
-            let samples = read(&sample)
-                .ok()
-                .and_then(|s| s["iters"].as_array().map(|a| a.len() as u64));
+    match read() {
+        Ok((Estimates { mean }, sample)) => {
+            let ci = mean.confidence_interval;
             ctx.part.figures.push(Figure {
                 scenario: scenario.into(),
                 subject: subject.into(),
@@ -114,15 +186,13 @@ fn record(
                 metric,
                 per,
                 instrument: Instrument::Criterion,
-                value: n(&mean["point_estimate"]),
+                value: mean.point_estimate / scale,
                 interval: Some(Interval {
-                    low: n(&mean["confidence_interval"]["lower_bound"]),
-                    high: n(&mean["confidence_interval"]["upper_bound"]),
-                    level: mean["confidence_interval"]["confidence_level"]
-                        .as_f64()
-                        .unwrap_or(0.95),
+                    low: ci.lower_bound / scale,
+                    high: ci.upper_bound / scale,
+                    level: ci.confidence_level,
                 }),
-                samples,
+                samples: Some(sample.iters.len() as u64),
                 note: Some(
                     "criterion's mean, flat sampling, with its bootstrap 95% interval".into(),
                 ),
@@ -196,7 +266,10 @@ fn main() {
         .output_directory(&static_call_bench::target_dir().join("criterion"))
         .configure_from_args()
         .with_benchmark_filter(criterion::BenchmarkFilter::AcceptAll);
-    let mut ctx = Ctx { c, part };
+    // A second's slack for the file system's coarse clock; `forget` has
+    // deleted the old files anyway.
+    let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let mut ctx = Ctx { c, part, since };
     calls(&mut ctx);
     cold_calls(&mut ctx);
     updates(&mut ctx);
