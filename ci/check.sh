@@ -47,7 +47,15 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 echo "== cargo publish --dry-run: the library crates package and build on their own (no upload)"
 # --workspace selects every crate not marked `publish = false`: the engine
 # and the implementation crates, with no list here to keep.
-cargo publish --dry-run --locked --allow-dirty --workspace
+# In a target directory of its own, made fresh: cargo verifies each crate
+# against the others through a local registry under the target directory,
+# and reuses a registry's extracted sources by the registry's path, so a
+# fixed path would verify against the crates of an earlier checkout at the
+# same version (seen: an earlier clone's static-call-core, without
+# `implementation_crate!`).
+publish_dir=$(mktemp -d)
+cargo publish --dry-run --locked --allow-dirty --workspace --target-dir "$publish_dir"
+rm -rf "$publish_dir"
 
 echo "== the main job, quick: benchmarks (quick mode), the conformance matrix (release), the report"
 cargo run --release -p static-call-report -- --quick
