@@ -86,7 +86,11 @@ pub(crate) fn batch_basic<A: Adapter>() -> ScenarioResult {
             slots.len()
         );
     } else {
-        ensure!(batches == 0, "the baseline wrote {batches} batches");
+        ensure!(
+            batches == 0,
+            "{} writes no code, yet the engine wrote {batches} batches",
+            A::NAME
+        );
     }
     // A key twice: refused before anything is written.
     let dup = A::registry().batch(|b| {
@@ -188,9 +192,10 @@ fn ensure_len(b: &Batch<'_>, n: usize) -> static_call_core::Result<()> {
 pub(crate) fn batch_faults<A: Adapter>() -> ScenarioResult {
     use static_call_core::text::Fault;
     if !A::caps().writes_code() {
-        return Ok(Outcome::Skip(
-            "the baseline writes no code: a batch is eight atomic stores".into(),
-        ));
+        return Ok(Outcome::Skip(format!(
+            "{} writes no code: a batch is eight atomic stores",
+            A::NAME
+        )));
     }
     lib(A::init_with(InitPolicy::Track), "init")?;
     let places: Vec<usize> = A::many()

@@ -313,7 +313,7 @@ pub(crate) fn sigtrap_blocked_thread<A: Adapter>() -> ScenarioResult {
 /// diagnostic `check_sigtrap_masks()` names it; in a forked child, updates
 /// while such a thread calls the key kill the process with `SIGTRAP` (what
 /// the kernel does to a blocked breakpoint trap) — for an implementation
-/// that writes code; the baseline writes none, and the child survives.
+/// that writes code; one that writes none leaves the child alive.
 pub(crate) fn sigtrap_raw_syscall<A: Adapter>() -> ScenarioResult {
     lib(A::init_with(InitPolicy::Track), "init")?;
     // Blocks SIGTRAP with the raw system call, then runs `f`.
@@ -408,7 +408,8 @@ pub(crate) fn sigtrap_raw_syscall<A: Adapter>() -> ScenarioResult {
             "the child failed (status {status:#x})"
         );
         Ok(Outcome::Pass(format!(
-            "raw rt_sigprocmask: check_sigtrap_masks() named thread {tid}; the baseline writes no code, so the child survived 3 s of updates"
+            "raw rt_sigprocmask: check_sigtrap_masks() named thread {tid}; {} writes no code, so the child survived 3 s of updates",
+            A::NAME
         )))
     }
 }
