@@ -470,23 +470,20 @@ pub(crate) fn linked() -> bool {
 /// which programs cannot block, and passed over. The cost is about 12 µs
 /// per thread, which is why updates do not call it.
 ///
+/// A listing of `/proc/self/task` can miss a live thread when another one
+/// exits while it is read (the kernel walks the thread list by position
+/// and stops at a thread that died under it), so the threads are listed
+/// until two listings in a row agree, and every thread of any listing is
+/// checked.
+///
 /// # Errors
 /// [`Error::TrapBlocked`] naming the first such thread;
 /// [`Error::Syscall`] when `/proc/self/task` cannot be read.
 pub fn check_sigtrap_masks() -> Result<()> {
     const SIGTRAP_BIT: u64 = 1 << (libc::SIGTRAP - 1);
     const GLIBC_INTERNAL: u64 = 1 << 31;
-    let dir = std::fs::read_dir("/proc/self/task")
-        .map_err(|_| Error::last_os("opendir(/proc/self/task)", 0))?;
-    for entry in dir.flatten() {
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+    for tid in task_ids()? {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")) else {
             continue; // exited meanwhile
         };
         let blocked = status
@@ -505,3 +502,36 @@ pub fn check_sigtrap_masks() -> Result<()> {
     }
     Ok(())
 }
+
+/// The threads of the process (sorted): the union of listings of
+/// `/proc/self/task`, taken until two in a row agree (at most
+/// [`LISTINGS`]), since one listing can miss a live thread while another
+/// exits.
+fn task_ids() -> Result<Vec<i32>> {
+    fn listing() -> Result<Vec<i32>> {
+        let dir = std::fs::read_dir("/proc/self/task")
+            .map_err(|_| Error::last_os("opendir(/proc/self/task)", 0))?;
+        let mut tids: Vec<i32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|t| t.parse().ok()))
+            .collect();
+        tids.sort_unstable();
+        Ok(tids)
+    }
+    let mut all = listing()?;
+    let mut last = all.clone();
+    for _ in 1..LISTINGS {
+        let now = listing()?;
+        if now == last {
+            break;
+        }
+        all.extend_from_slice(&now);
+        last = now;
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok(all)
+}
+
+/// The most listings [`task_ids`] takes.
+const LISTINGS: usize = 16;
