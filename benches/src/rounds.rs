@@ -63,6 +63,32 @@ pub struct Measured {
     pub rounds: Vec<Round>,
 }
 
+/// Units per batch such that [`BATCHES_PER_ROUND`] batches of the
+/// reference take about `batch_ns` together: `run(units)` is timed from
+/// `start` units up, four times more each try, until one run takes at
+/// least a quarter of `batch_ns`, then scaled to the target.
+///
+/// # Errors
+/// The first error of `run`.
+pub(crate) fn calibrate<E>(
+    batch_ns: u64,
+    start: u64,
+    mut run: impl FnMut(u64) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut units = start;
+    loop {
+        let t = Instant::now();
+        run(units)?;
+        let ns = t.elapsed().as_nanos() as u64;
+        if ns >= batch_ns / 4 || units > 1 << 40 {
+            return Ok((units as u128 * batch_ns as u128
+                / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
+            .max(1) as u64);
+        }
+        units *= 4;
+    }
+}
+
 /// Measures every subject of `sc` in `rounds` interleaved rounds, in a
 /// shuffled order each round: [`BATCHES_PER_ROUND`] batches per subject,
 /// the round's value their minimum; `units` loop units per batch
@@ -91,19 +117,11 @@ pub fn measure(
         .find(|(n, _)| *n == reference)
         .map(|(_, f)| f[0])
         .expect("the reference is a subject");
-    let mut units = 1_000u64.div_ceil(sc.calls_per_unit);
-    loop {
-        let t = Instant::now();
+    let units = calibrate(batch_ns, 1_000u64.div_ceil(sc.calls_per_unit), |units| {
         subjects::run_checked(sc, reference, rf, units);
-        let ns = t.elapsed().as_nanos() as u64;
-        if ns >= batch_ns / 4 || units > 1 << 40 {
-            units = (units as u128 * batch_ns as u128
-                / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
-            .max(1) as u64;
-            break;
-        }
-        units *= 4;
-    }
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|e| match e {});
     // Warm every copy of every loop once.
     for (n, fs) in &subs {
         for f in fs {

@@ -5,7 +5,9 @@
 use static_call_bundle::{Figure, Instrument, Metric, Per, Ratio, Round, Statistic, control};
 
 use crate::gencode::GenSubject;
-use crate::rounds::{BATCHES_PER_ROUND, Rng, bootstrap_median_clustered, cpu, median, steal_ticks};
+use crate::rounds::{
+    BATCHES_PER_ROUND, Rng, bootstrap_median_clustered, calibrate, cpu, median, steal_ticks,
+};
 
 /// One subject's batch: runs `units` units, checking the result, and
 /// returns the nanoseconds it measured (the whole batch, or the timed
@@ -27,19 +29,9 @@ pub(super) fn interleaved(
     (rounds, batch_ns, seed): (u32, u64, u64),
 ) -> Result<Interleaved, String> {
     let time = |f: &Batch<'_>, units: u64| f(units);
-    let mut units = 1u64;
-    loop {
-        let t = std::time::Instant::now();
-        time(&runners[reference].1, units)?;
-        let ns = t.elapsed().as_nanos() as u64;
-        if ns >= batch_ns / 4 || units > 1 << 40 {
-            units = (units as u128 * batch_ns as u128
-                / (ns.max(1) as u128 * u128::from(BATCHES_PER_ROUND)))
-            .max(1) as u64;
-            break;
-        }
-        units *= 4;
-    }
+    let units = calibrate(batch_ns, 1, |units| {
+        time(&runners[reference].1, units).map(drop)
+    })?;
     for (_, f) in runners {
         f(units / 4 + 1)?;
     }

@@ -110,14 +110,22 @@ pub fn run(sel: &Selection, seed: u64) -> Result<Output, String> {
     let names: Vec<&str> = subs.iter().map(|s| s.name).collect();
     let settings = (crate::rounds(), crate::batch_ns(), seed);
     let direct = position(&subs, control::DIRECT)?;
-    for &(n, id) in cold_sites() {
-        if !sel.selects_scenario(id) {
-            out.missing.extend(sel.left_out(
+    // Whether `id` is selected; if not, every subject's figure of it is
+    // marked "not selected".
+    let selected = |id: &str, missing: &mut Vec<Missing>| {
+        let yes = sel.selects_scenario(id);
+        if !yes {
+            missing.extend(sel.left_out(
                 id,
                 names.iter().copied(),
                 Metric::WallTime,
                 Instrument::Timer,
             ));
+        }
+        yes
+    };
+    for &(n, id) in cold_sites() {
+        if !selected(id, &mut out.missing) {
             continue;
         }
         cold(&mut out, &subs, direct, (n as usize, id), settings)?;
@@ -134,13 +142,7 @@ pub fn run(sel: &Selection, seed: u64) -> Result<Output, String> {
             .map(|(p, id)| (Some(p as usize), id)),
     );
     for (p, id) in loops {
-        if !sel.selects_scenario(id) {
-            out.missing.extend(sel.left_out(
-                id,
-                names.iter().copied(),
-                Metric::WallTime,
-                Instrument::Timer,
-            ));
+        if !selected(id, &mut out.missing) {
             continue;
         }
         noisy(&mut out, &subs, direct, (p, id), settings)?;

@@ -3,6 +3,9 @@
 //! that asks to block `SIGTRAP` keeps it unblocked (read back with the raw
 //! system call, which the library does not take).
 
+mod common;
+
+use common::{block_sigtrap_raw, trap_bit};
 use static_call_core::signals;
 
 /// This thread's blocked mask as the kernel has it (raw `rt_sigprocmask`).
@@ -20,10 +23,6 @@ fn kernel_mask() -> u64 {
     };
     assert_eq!(r, 0);
     old
-}
-
-fn trap_bit() -> u64 {
-    1 << (libc::SIGTRAP - 1)
 }
 
 fn set_of(sigs: &[i32]) -> libc::sigset_t {
@@ -107,18 +106,7 @@ fn a_full_sa_mask_leaves_sigtrap_out() {
 #[test]
 fn raw_system_call_is_not_taken() {
     std::thread::spawn(|| {
-        let set = trap_bit();
-        // SAFETY: blocks SIGTRAP in this thread with the raw system call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_BLOCK,
-                &set,
-                std::ptr::null_mut::<u64>(),
-                8,
-            )
-        };
-        assert_eq!(r, 0);
+        block_sigtrap_raw();
         assert_ne!(kernel_mask() & trap_bit(), 0, "the raw call was taken");
         let e = static_call_core::text::check_sigtrap_masks();
         assert!(

@@ -3,9 +3,9 @@
 //! own: its blocking thread would fail the other binaries' checks that no
 //! thread blocks `SIGTRAP`.
 
-fn trap_bit() -> u64 {
-    1 << (libc::SIGTRAP - 1)
-}
+mod common;
+
+use common::block_sigtrap_raw;
 
 /// The diagnostic finds a thread that blocks `SIGTRAP` while older threads
 /// exit around it: one listing of `/proc/self/task` can stop at a thread
@@ -31,18 +31,7 @@ fn a_blocking_thread_is_found_while_others_exit() {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let blocker = std::thread::spawn(move || {
-            let set = trap_bit();
-            // SAFETY: blocks SIGTRAP in this thread with the raw system call.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigprocmask,
-                    libc::SIG_BLOCK,
-                    &set,
-                    std::ptr::null_mut::<u64>(),
-                    8,
-                )
-            };
-            assert_eq!(r, 0);
+            block_sigtrap_raw();
             // SAFETY: gettid has no preconditions.
             ready_tx.send(unsafe { libc::gettid() }).unwrap();
             let _ = done_rx.recv();
